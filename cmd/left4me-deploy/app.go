@@ -1,0 +1,57 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/urfave/cli/v2"
+)
+
+// env is the process's outside world, so tests drive the whole CLI in-process.
+type env struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+// exitCoder lets a command choose its exit status without printing twice.
+type exitCoder interface{ ExitCode() int }
+
+func newApp(e *env) *cli.App {
+	return &cli.App{
+		Name:      "left4me-deploy",
+		Usage:     "install left4me (kernel overlayfs helpers, l4d2ctl, sudoers, units) on a host",
+		UsageText: "left4me-deploy [flags] user@host [user@host ...]\nleft4me-deploy apply --local [--root DIR] [--dry-run] [--diff] [--json]\nleft4me-deploy render DIR\nleft4me-deploy migrate [--root DIR] [--dry-run] [--json]",
+		Reader:    e.Stdin,
+		Writer:    e.Stdout,
+		ErrWriter: e.Stderr,
+		Flags:     remoteFlags(),
+		Action:    remoteAction(e),
+		Commands: []*cli.Command{
+			applyCommand(e),
+			renderCommand(e),
+			migrateCommand(e),
+		},
+		HideHelpCommand: true,
+		ExitErrHandler:  func(*cli.Context, error) {},
+	}
+}
+
+// run builds the app and runs it, returning the process exit status.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{Stdin: stdin, Stdout: stdout, Stderr: stderr}
+	err := newApp(e).Run(args)
+	if err == nil {
+		return 0
+	}
+	var ec exitCoder
+	if errors.As(err, &ec) {
+		if msg := err.Error(); msg != "" {
+			fmt.Fprintln(stderr, "left4me-deploy:", msg)
+		}
+		return ec.ExitCode()
+	}
+	fmt.Fprintln(stderr, "left4me-deploy:", err)
+	return 1
+}

@@ -1,0 +1,89 @@
+// Package hostpath names every host path of the left4me layout (DESIGN §2)
+// and joins it onto a root prefix, so that tests and staging trees can point
+// all binaries at a directory instead of "/".
+package hostpath
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Host paths of the layout contract. They are always written as on the real
+// host (in instance.env too) and resolved inside a Root.
+const (
+	StateDir        = "/var/lib/left4me"
+	InstallationDir = StateDir + "/installation"
+	OverlaysDir     = StateDir + "/overlays"
+	RuntimeDir      = StateDir + "/runtime"
+	Sentinel        = StateDir + "/.kernel-overlay-migrated"
+	LibexecDir      = "/usr/local/libexec/left4me"
+	OverlayHelper   = LibexecDir + "/left4me-overlay"
+	SystemctlHelper = LibexecDir + "/left4me-systemctl"
+	JournalHelper   = LibexecDir + "/left4me-journalctl"
+	L4d2ctl         = "/usr/local/bin/l4d2ctl"
+	SudoersFile     = "/etc/sudoers.d/left4me"
+	UnitDir         = "/usr/local/lib/systemd/system"
+	WebUnit         = "left4me-web.service"
+	ServerUnit      = "left4me-server@.service"
+
+	// User and Group own the state root and run the web app and game servers.
+	User  = "left4me"
+	Group = "left4me"
+
+	// RootEnv names the environment variable that sets the root prefix for
+	// tests. Privileged helpers honour it only when not started through sudo.
+	RootEnv = "LEFT4ME_ROOT"
+)
+
+// ServerUnitName returns the unit that runs instance name.
+func ServerUnitName(name string) string { return "left4me-server@" + name + ".service" }
+
+// Root is a directory that host paths are joined onto. The zero value and
+// "/" both mean the real host.
+type Root string
+
+// FromEnv returns the root named by $LEFT4ME_ROOT, or the real host.
+func FromEnv() Root { return Root(os.Getenv(RootEnv)) }
+
+// IsHost reports whether r is the real host's "/".
+func (r Root) IsHost() bool { return r == "" || filepath.Clean(string(r)) == "/" }
+
+// Join maps a host path onto r. hostPath must be absolute; it is cleaned
+// lexically, so ".." cannot climb out of r.
+func (r Root) Join(hostPath string) string {
+	clean := filepath.Clean("/" + hostPath)
+	if r.IsHost() {
+		return clean
+	}
+	return filepath.Join(string(r), clean)
+}
+
+// HostPath is the inverse of Join: it maps a path under r back to the host
+// path, and reports false if p is not inside r.
+func (r Root) HostPath(p string) (string, bool) {
+	p = filepath.Clean(p)
+	if r.IsHost() {
+		return p, filepath.IsAbs(p)
+	}
+	base := filepath.Clean(string(r))
+	if p == base {
+		return "/", true
+	}
+	rest, ok := strings.CutPrefix(p, base+"/")
+	if !ok {
+		return "", false
+	}
+	return "/" + rest, true
+}
+
+// Instance returns the host path of runtime/NAME; name must already be valid.
+func Instance(name string) string { return RuntimeDir + "/" + name }
+
+// InstanceEnv returns the host path of runtime/NAME/instance.env.
+func InstanceEnv(name string) string { return Instance(name) + "/instance.env" }
+
+// Upper, Work and Merged return the overlay dirs of instance name.
+func Upper(name string) string  { return Instance(name) + "/upper" }
+func Work(name string) string   { return Instance(name) + "/work" }
+func Merged(name string) string { return Instance(name) + "/merged" }

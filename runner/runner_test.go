@@ -1,0 +1,38 @@
+package runner
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+func TestExecFailureCarriesArgvAndStderr(t *testing.T) {
+	err := Exec{}.Run(context.Background(), Cmd{Argv: []string{"sh", "-c", "echo boom >&2; exit 3"}})
+	if err == nil {
+		t.Fatal("Run(exit 3) = nil, want error")
+	}
+	if got := ExitCode(err); got != 3 {
+		t.Fatalf("ExitCode = %d, want 3", got)
+	}
+	if !strings.Contains(err.Error(), "sh -c") || !strings.Contains(err.Error(), "boom") {
+		t.Fatalf("error %q lacks argv or stderr", err)
+	}
+}
+
+func TestOutput(t *testing.T) {
+	out, err := Output(context.Background(), Exec{}, "echo", "hi")
+	if err != nil || out != "hi\n" {
+		t.Fatalf("Output(echo hi) = %q, %v", out, err)
+	}
+}
+
+func TestFake(t *testing.T) {
+	f := &Fake{Responses: map[string]FakeResponse{"a b": {Stdout: "x", Code: 1}}}
+	out, err := Output(context.Background(), f, "a", "b")
+	if out != "x" || ExitCode(err) != 1 {
+		t.Fatalf("Fake(a b) = %q, %v", out, err)
+	}
+	if got := f.Commands(); len(got) != 1 || got[0] != "a b" {
+		t.Fatalf("Commands() = %q", got)
+	}
+}
