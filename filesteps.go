@@ -217,8 +217,10 @@ func (s units) Run(ctx context.Context, g *steps.Gate) error {
 		}
 		changed[u.Name] = true
 	}
-	if len(changed) == 0 {
-		return nil
+	for _, u := range rendered {
+		if dropIns := d.path(EtcUnitDir + "/" + u.Name + ".d"); fileExists(dropIns) {
+			g.Note("drop-ins in %s still apply to %s", EtcUnitDir+"/"+u.Name+".d", u.Name)
+		}
 	}
 	if changed[hostpath.WebUnit] {
 		d.needRestart(g, "web unit changed")
@@ -226,10 +228,35 @@ func (s units) Run(ctx context.Context, g *steps.Gate) error {
 	if changed[hostpath.ServerUnit] {
 		g.Note("running game servers pick up the new unit at their next start")
 	}
-	if !d.o.Live.Services {
+	if len(changed) > 0 && d.o.Live.Services {
+		if err := g.Change("reload systemd", func() error { return d.o.Services.DaemonReload(ctx) }); err != nil {
+			return err
+		}
+	}
+	return s.enable(ctx, g)
+}
+
+// enable makes the web unit start at boot, when the service manager can
+// (see Enabler) and services are live.
+func (s units) enable(ctx context.Context, g *steps.Gate) error {
+	e, ok := s.d.o.Services.(Enabler)
+	if !ok || !s.d.o.Live.Services {
 		return nil
 	}
-	return g.Change("reload systemd", func() error { return d.o.Services.DaemonReload(ctx) })
+	// A unit that was never installed cannot be asked about in a dry run;
+	// the real run installs it first.
+	if g.DryRun() && !fileExists(s.d.path(hostpath.UnitDir+"/"+hostpath.WebUnit)) {
+		g.Changed("enable " + hostpath.WebUnit)
+		return nil
+	}
+	on, err := e.IsEnabled(ctx, hostpath.WebUnit)
+	if err != nil {
+		return fmt.Errorf("ask systemd whether %s is enabled: %w", hostpath.WebUnit, err)
+	}
+	if on {
+		return nil
+	}
+	return g.Change("enable "+hostpath.WebUnit, func() error { return e.Enable(ctx, hostpath.WebUnit) })
 }
 
 // verify checks the rendered units with systemd-analyze in a scratch
