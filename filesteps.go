@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -96,10 +97,13 @@ func (s binaries) Run(ctx context.Context, g *steps.Gate) error {
 			continue
 		}
 		what := "install " + b.dest
-		if st.Exists && st.InstalledSum == st.SourceSum {
+		switch {
+		case st.Exists && st.InstalledSum == st.SourceSum:
 			what = "set owner and mode of " + b.dest
-		} else {
-			g.FileDiff(b.dest, []byte{0}, []byte{0, 1})
+		case st.Exists:
+			g.BinaryDiff(b.dest, hex.EncodeToString(st.InstalledSum[:]), hex.EncodeToString(st.SourceSum[:]))
+		default:
+			g.BinaryDiff(b.dest, "", hex.EncodeToString(st.SourceSum[:]))
 		}
 		if err := g.Change(what, c.Write); err != nil {
 			return err
