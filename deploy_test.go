@@ -733,3 +733,40 @@ func TestShadowingUnitMovedAside(t *testing.T) {
 		t.Fatalf("second run: %v, want changed=0\n%s", r2.err, r2)
 	}
 }
+
+// A package step on Debian asks dpkg first and installs only what is
+// missing, with apt-get; nothing when all is there.
+func TestPackagesQueryFirst(t *testing.T) {
+	debian := func() ([]byte, error) { return []byte("ID=debian\n"), nil }
+	query := "dpkg-query -W -f=${Package} ${db:Status-Abbrev}\n " + strings.Join(aptPackages, " ")
+	tests := []struct {
+		name    string
+		stdout  string
+		install bool
+	}{
+		{"all installed", "sudo ii \nlib32gcc-s1:amd64 ii \nlib32stdc++6:amd64 ii \n", false},
+		{"one missing", "sudo ii \nlib32gcc-s1:amd64 ii \n", true},
+		{"one removed, config left", "sudo rc \nlib32gcc-s1:amd64 ii \nlib32stdc++6:amd64 ii \n", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &runner.Fake{Responses: map[string]runner.FakeResponse{query: {Stdout: tt.stdout}}}
+			d := &deployer{o: Options{Runner: f, Probe: &Probe{OSRelease: debian}, Live: &Live{Packages: true}}}
+			var events []steps.Event
+			sum, err := (&steps.Engine{Emit: func(e steps.Event) { events = append(events, e) }}).Run(context.Background(), []steps.Step{packages{d}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmds := strings.Join(f.Commands(), "\n")
+			if got := strings.Contains(cmds, "apt-get install"); got != tt.install {
+				t.Fatalf("apt-get install run = %v, want %v; commands:\n%s", got, tt.install, cmds)
+			}
+			if tt.install != (sum.Changed == 1) {
+				t.Fatalf("summary %+v", sum)
+			}
+			if strings.Contains(cmds, "fuse") {
+				t.Fatalf("commands name fuse-overlayfs:\n%s", cmds)
+			}
+		})
+	}
+}
