@@ -198,7 +198,9 @@ func (m *migrator) run(ctx context.Context) (*Report, error) {
 	if err := m.keepReport(); err != nil {
 		return rep, err
 	}
-	if err := m.step("write sentinel", func() error { return writeOwned(root.Join(hostpath.Sentinel), []byte("converted to kernel overlayfs\n"), 0o644, sentinelOwner) }); err != nil {
+	if err := m.step("write sentinel", func() error {
+		return writeOwned(root.Join(hostpath.Sentinel), []byte("converted to kernel overlayfs\n"), 0o644, sentinelOwner)
+	}); err != nil {
 		return rep, err
 	}
 	if err := m.step("remove journal", func() error { return ignoreENOENT(os.Remove(root.Join(JournalFile))) }); err != nil {
