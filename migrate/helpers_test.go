@@ -4,6 +4,7 @@ package migrate
 
 import (
 	"bytes"
+	"errors"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -44,13 +45,17 @@ func TestMain(m *testing.M) {
 func view(dir string, all bool) ([]string, error) {
 	var lines []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
 		rel, _ := filepath.Rel(dir, p)
+		// A broken view (a listed name that cannot be looked up) is part of
+		// the view, not a failure to record it.
+		if err != nil {
+			lines = append(lines, rel+" error "+errText(err))
+			return nil
+		}
 		var st unix.Stat_t
 		if err := unix.Lstat(p, &st); err != nil {
-			return err
+			lines = append(lines, rel+" error "+errText(err))
+			return nil
 		}
 		typ := typeName(st.Mode)
 		line := fmt.Sprintf("%s %s %04o %d:%d", rel, typ, st.Mode&0o7777, st.Uid, st.Gid)
@@ -82,6 +87,14 @@ func view(dir string, all bool) ([]string, error) {
 		return nil
 	})
 	return lines, err
+}
+
+func errText(err error) string {
+	var errno unix.Errno
+	if errors.As(err, &errno) {
+		return unix.ErrnoName(errno)
+	}
+	return err.Error()
 }
 
 func xattrLine(p string, all bool) (string, error) {
