@@ -21,6 +21,12 @@ type Gate struct {
 	skip    string
 }
 
+// NewGate returns the gate of one step, for running a step (or its
+// Cleanup) outside an Engine, as tests do.
+func NewGate(step string, dryRun, diff bool, emit func(Event)) *Gate {
+	return &Gate{step: step, dryRun: dryRun, diff: diff, emit: emit}
+}
+
 // DryRun reports whether changes are only recorded.
 func (g *Gate) DryRun() bool { return g.dryRun }
 
