@@ -407,7 +407,7 @@ func TestPreflightReportsEveryProblem(t *testing.T) {
 	o.Live = &Live{Services: true}
 	o.Probe = &Probe{
 		Euid:          func() int { return 1000 },
-		KernelRelease: func() (string, error) { return "6.1.0-test", nil },
+		KernelRelease: func() (string, error) { return "5.4.0-old", nil },
 		SystemdBooted: func() bool { return false },
 		OverlayFS:     func(string) bool { return false },
 		LookPath:      func(name string) (string, error) { return "", fmt.Errorf("%s: not found", name) },
@@ -418,7 +418,7 @@ func TestPreflightReportsEveryProblem(t *testing.T) {
 		t.Fatal("apply with every problem = nil")
 	}
 	msg := r.err.Error()
-	for _, want := range []string{"not root (uid 1000)", "no overlay filesystem", "systemd is not running", "systemd-analyze is missing", "sudo is missing", "visudo is missing"} {
+	for _, want := range []string{"not root (uid 1000)", "no overlay filesystem", "kernel too old for left4me-overlay: kernel 5.4.0-old", "systemd is not running", "systemd-analyze is missing", "sudo is missing", "visudo is missing"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("preflight error lacks %q:\n%s", want, msg)
 		}
