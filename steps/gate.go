@@ -114,6 +114,10 @@ func (g *Gate) result(err error) (Status, string) {
 	parts = append(parts, g.notes...)
 	switch {
 	case err != nil:
+		// Change prefixes its error with what it was doing; say it once.
+		if n := len(parts) - len(g.notes); n > 0 && strings.HasPrefix(err.Error(), g.changes[n-1]+": ") {
+			parts = append(parts[:n-1:n-1], parts[n:]...)
+		}
 		parts = append(parts, err.Error())
 		return StatusFailed, strings.Join(parts, "; ")
 	case g.skip != "" && len(g.changes) == 0:
