@@ -30,8 +30,7 @@ import (
 // format. Game servers stay down until the migration is finished.
 type migration struct {
 	d   *deployer
-	rep *migrate.Report
-	err error
+	rep *migrate.Report // what the migration reported, for Cleanup
 }
 
 func (*migration) Name() string { return "migration" }
@@ -53,7 +52,7 @@ func (s *migration) run(ctx context.Context, g *steps.Gate, dryRun bool) error {
 	lw := &lineWriter{emit: func(l string) { g.Log("%s", l) }}
 	rep, err := migrate.Run(ctx, migrate.Options{Root: d.root, DryRun: dryRun, Services: d.o.Services, Log: lw})
 	lw.Flush()
-	s.rep, s.err = rep, err
+	s.rep = rep
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
