@@ -14,6 +14,7 @@ import (
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/internal/gobuild"
 	"github.com/left4me/left4me-deploy/internal/testenv"
+	"github.com/left4me/left4me-deploy/overlay"
 	"github.com/left4me/left4me-deploy/runner"
 )
 
@@ -32,7 +33,7 @@ const (
 )
 
 // fixture is one root with the layout of DESIGN §2 and a Ctl whose runner
-// is a strict fake: the mounter is the real HelperMounter on that same fake,
+// is a strict fake: the mounter is the real overlay.SudoMounter on that fake,
 // so every sudo + helper command line is recorded in order.
 type fixture struct {
 	root   string
@@ -48,7 +49,7 @@ func newFixture(t *testing.T, responses map[string]runner.FakeResponse) *fixture
 	f.ctl = &Ctl{
 		Root:    hostpath.Root(f.root),
 		Runner:  f.fake,
-		Mounter: HelperMounter{Runner: f.fake, Sudo: DefaultSudo},
+		Mounter: overlay.SudoMounter{Runner: f.fake},
 		Sudo:    DefaultSudo,
 		Stdout:  &f.stdout,
 		Stderr:  &f.stderr,
@@ -117,7 +118,7 @@ func TestStartWithoutSudo(t *testing.T) {
 	})
 	f.ctl.Sudo = ""
 	f.ctl.SystemctlHelper = "/opt/sys"
-	f.ctl.Mounter = HelperMounter{Runner: f.fake, Helper: "/opt/ov"}
+	f.ctl.Mounter = DirectMounter{Runner: f.fake, Helper: "/opt/ov"}
 	f.addInstance(t, "a")
 	if err := f.ctl.Start(context.Background(), "a"); err != nil {
 		t.Fatalf("Start = %v", err)

@@ -89,7 +89,10 @@ func (s *settings) newCtl(r runner.Runner, stdout, stderr io.Writer) *ctl.Ctl {
 	if s.noSudo {
 		sudo = ""
 	}
-	var m overlay.Mounter = ctl.HelperMounter{Runner: r, Sudo: sudo, Helper: s.overlayHelper}
+	var m overlay.Mounter = overlay.SudoMounter{Runner: r, Sudo: sudo, Helper: s.overlayHelper}
+	if sudo == "" {
+		m = ctl.DirectMounter{Runner: r, Helper: s.overlayHelper}
+	}
 	return &ctl.Ctl{
 		Root:            hostpath.Root(s.root),
 		Runner:          r,
