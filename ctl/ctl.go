@@ -42,6 +42,20 @@ var (
 	ErrStillMounted   = errors.New("still mounted")
 )
 
+// refusal is an error whose message is exactly msg (the web app matches
+// some of them) and which wraps one of the sentinels above.
+type refusal struct {
+	msg  string
+	kind error
+}
+
+func (r *refusal) Error() string { return r.msg }
+func (r *refusal) Unwrap() error { return r.kind }
+
+func refuse(kind error, format string, args ...any) error {
+	return &refusal{msg: fmt.Sprintf(format, args...), kind: kind}
+}
+
 // ExitCode maps an error from a Ctl method to l4d2ctl's exit status.
 func ExitCode(err error) int {
 	switch {
@@ -140,7 +154,7 @@ func (c *Ctl) Start(ctx context.Context, name string) error {
 		return err
 	}
 	if !env.exists {
-		return fmt.Errorf("%w: %s does not exist (create the instance first)", ErrNotFound, c.path(hostpath.InstanceEnv(name)))
+		return refuse(ErrNotFound, "instance %s not found: %s does not exist (create the instance first)", name, c.path(hostpath.InstanceEnv(name)))
 	}
 	if !env.isRegular() {
 		return fmt.Errorf("start %s: %s is not a regular file", name, c.path(hostpath.InstanceEnv(name)))
@@ -151,7 +165,7 @@ func (c *Ctl) Start(ctx context.Context, name string) error {
 		return err
 	}
 	if m.mountPoint {
-		return fmt.Errorf("runtime overlay already mounted at %s; refusing to double-mount: %w", merged, ErrAlreadyMounted)
+		return refuse(ErrAlreadyMounted, "runtime overlay already mounted at %s; refusing to double-mount", merged)
 	}
 	inst.close()
 
@@ -362,7 +376,7 @@ func (c *Ctl) Status(ctx context.Context, name string) (Status, error) {
 		errs = append(errs, fmt.Errorf("state of %s: %w", st.Unit, err))
 	}
 	if !st.Exists {
-		errs = append(errs, fmt.Errorf("%w: %s does not exist", ErrNotFound, c.path(hostpath.InstanceEnv(name))))
+		errs = append(errs, refuse(ErrNotFound, "instance %s not found: %s does not exist", name, c.path(hostpath.InstanceEnv(name))))
 	}
 	return st, errors.Join(errs...)
 }

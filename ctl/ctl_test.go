@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -20,9 +21,16 @@ import (
 
 func TestMain(m *testing.M) {
 	// Tests that mount run as PID 1 of a private PID+mount namespace (as
-	// root); the rest run anywhere.
-	defer gobuild.Cleanup()
-	testenv.ReexecInNamespace(m)
+	// root); the rest run anywhere. The re-exec exits without returning, so
+	// the binaries built for the tests are removed by the inner run.
+	if os.Geteuid() == 0 && !testenv.InNamespace() {
+		if _, err := exec.LookPath("unshare"); err == nil {
+			testenv.ReexecInNamespace(m)
+		}
+	}
+	code := m.Run()
+	gobuild.Cleanup()
+	os.Exit(code)
 }
 
 // Command lines of the helpers as l4d2ctl runs them through sudo.

@@ -252,7 +252,7 @@ func (c *Ctl) removeInstance(name string) error {
 		return err
 	}
 	if st.mountPoint {
-		return fmt.Errorf("%s is a mount point; refusing to delete (nothing removed): %w", dir, ErrStillMounted)
+		return refuse(ErrStillMounted, "%s is a mount point; refusing to delete it (nothing removed)", dir)
 	}
 	if st.isDir() {
 		fd, err := openat2(runtimeFd, name, unix.O_RDONLY|unix.O_DIRECTORY, resolveSafe|unix.RESOLVE_NO_XDEV)
@@ -273,7 +273,7 @@ func (c *Ctl) removeInstance(name string) error {
 			}
 			if e.mountPoint {
 				f.Close()
-				return fmt.Errorf("%s/%s is still mounted; refusing to delete %s (nothing removed; run l4d2ctl stop %s, or find what holds the mount): %w", dir, n, dir, name, ErrStillMounted)
+				return refuse(ErrStillMounted, "%s/%s is still mounted; refusing to delete %s (nothing removed; stop what uses it, then run l4d2ctl delete %s again)", dir, n, dir, name)
 			}
 		}
 		f.Close()

@@ -107,7 +107,7 @@ func TestStatusOutput(t *testing.T) {
 		t.Fatalf("status = exit %d, %q; want 0, %q", r.code, r.stdout, want)
 	}
 	r = runFake(t, root, map[string]runner.FakeResponse{sys + "is-active gone": {Stdout: "inactive\n", Code: 3}}, "status", "gone", "--json")
-	if r.code != ctl.ExitNotFound || !strings.Contains(r.stdout, `"exists":false`) || !strings.Contains(r.stderr, "instance not found") {
+	if r.code != ctl.ExitNotFound || !strings.Contains(r.stdout, `"exists":false`) || !strings.Contains(r.stderr, "instance gone not found") {
 		t.Fatalf("status gone = exit %d, %q, %q; want exit 3 with the status printed", r.code, r.stdout, r.stderr)
 	}
 }

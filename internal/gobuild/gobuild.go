@@ -31,7 +31,7 @@ func Binary(t testing.TB, name string) string {
 		return p
 	}
 	if dir == "" {
-		d, err := os.MkdirTemp("", "left4me-bin-")
+		d, err := os.MkdirTemp("", "left4me-gobuild-")
 		if err != nil {
 			t.Fatalf("make build dir: %v", err)
 		}
