@@ -178,9 +178,21 @@ func (s *session) enter() (Result, error) {
 // openDir opens rel below dirfd as an O_PATH directory handle without
 // following any symlink; host names the path in messages.
 func (s *session) openDir(dirfd int, rel, host string) (int, error) {
+	return s.openDirFlags(dirfd, rel, host, 0)
+}
+
+// openDirXdev is openDir that also refuses to cross a mount point: used for
+// runtime/NAME and its upper and work dirs, which are plain directories of
+// the state file system and never legitimately lie inside another mount
+// (such as an overlay this helper made, moved there by its owner).
+func (s *session) openDirXdev(dirfd int, rel, host string) (int, error) {
+	return s.openDirFlags(dirfd, rel, host, unix.RESOLVE_NO_XDEV)
+}
+
+func (s *session) openDirFlags(dirfd int, rel, host string, extra uint64) (int, error) {
 	how := unix.OpenHow{
 		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC,
-		Resolve: resolveFlags,
+		Resolve: resolveFlags | extra,
 	}
 	var fd int
 	var err error
@@ -188,6 +200,14 @@ func (s *session) openDir(dirfd int, rel, host string) (int, error) {
 		fd, err = unix.Openat2(dirfd, rel, &how)
 		if err != unix.EAGAIN && err != unix.EINTR {
 			break
+		}
+	}
+	if err == unix.ENOTDIR {
+		// O_NOFOLLOW|O_DIRECTORY reports a final symlink as "not a
+		// directory"; say what it is (for the message only: the open failed).
+		var st unix.Stat_t
+		if unix.Fstatat(dirfd, rel, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
+			err = unix.ELOOP
 		}
 	}
 	if err != nil {
@@ -205,7 +225,7 @@ func pathError(host string, err error) error {
 	case unix.ENOENT:
 		return fmt.Errorf("%s does not exist", host)
 	case unix.EXDEV:
-		return fmt.Errorf("refused %s: resolves outside its parent", host)
+		return fmt.Errorf("refused %s: crosses a mount point or resolves outside its parent", host)
 	}
 	return fmt.Errorf("open %s: %w", host, err)
 }
@@ -289,7 +309,7 @@ func (s *session) openInstance(name string) (*instanceFDs, error) {
 	if err != nil {
 		return nil, err
 	}
-	if in.inst, err = s.openDir(rt, name, in.instHost); err != nil {
+	if in.inst, err = s.openDirXdev(rt, name, in.instHost); err != nil {
 		return nil, err
 	}
 	if err := s.checkOwner(in.inst, in.instHost); err != nil {
@@ -300,7 +320,7 @@ func (s *session) openInstance(name string) (*instanceFDs, error) {
 
 // readLayers reads and validates LOWERDIRS from the pinned instance dir.
 func (s *session) readLayers(in *instanceFDs) ([]string, error) {
-	how := unix.OpenHow{Flags: unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC | unix.O_NOCTTY, Resolve: resolveFlags}
+	how := unix.OpenHow{Flags: unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC | unix.O_NOCTTY, Resolve: resolveFlags | unix.RESOLVE_NO_XDEV}
 	fd, err := unix.Openat2(in.inst, "instance.env", &how)
 	if err != nil {
 		if err == unix.ENOENT {
@@ -369,8 +389,13 @@ func (s *session) openOverlayDirs(in *instanceFDs) error {
 		fd   *int
 		rel  string
 		host string
-	}{{&in.upper, "upper", in.upperHost}, {&in.work, "work", in.workHost}, {&in.merged, "merged", in.mergedHost}} {
-		if *d.fd, err = s.openDir(in.inst, d.rel, d.host); err != nil {
+		xdev bool
+	}{{&in.upper, "upper", in.upperHost, true}, {&in.work, "work", in.workHost, true}, {&in.merged, "merged", in.mergedHost, false}} {
+		open := s.openDir
+		if d.xdev {
+			open = s.openDirXdev
+		}
+		if *d.fd, err = open(in.inst, d.rel, d.host); err != nil {
 			return err
 		}
 		if err := s.checkOwner(*d.fd, d.host); err != nil {

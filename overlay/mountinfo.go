@@ -13,6 +13,7 @@ type mountEntry struct {
 	ID         uint64
 	ParentID   uint64
 	MountPoint string // unescaped, relative to the reader's root
+	MountOpts  string // per-mount options (nosuid, nodev, ...)
 	FSType     string
 	Source     string
 	SuperOpts  string
@@ -41,7 +42,7 @@ func parseMountinfo(r io.Reader) ([]mountEntry, error) {
 		if err1 != nil || err2 != nil {
 			return nil, fmt.Errorf("mountinfo: malformed ids in %q", sc.Text())
 		}
-		e := mountEntry{ID: id, ParentID: parent, MountPoint: unescapeMountinfo(f[4]), FSType: f[sep+1], Source: unescapeMountinfo(f[sep+2])}
+		e := mountEntry{ID: id, ParentID: parent, MountPoint: unescapeMountinfo(f[4]), MountOpts: f[5], FSType: f[sep+1], Source: unescapeMountinfo(f[sep+2])}
 		if sep+3 < len(f) {
 			e.SuperOpts = f[sep+3]
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
 
 	"github.com/left4me/left4me-deploy/hostpath"
@@ -54,17 +53,25 @@ func (e *HelperError) Error() string {
 func (e *HelperError) Unwrap() error { return e.Err }
 
 // NameFromMerged returns the instance name of a merged path
-// (…/runtime/NAME/merged), validated.
+// (…/runtime/NAME/merged), validated. The path is not cleaned: a ".." or "."
+// component is refused rather than resolved, so the name is always the
+// directory the caller meant.
 func NameFromMerged(merged string) (string, error) {
-	clean := filepath.Clean(merged)
-	if filepath.Base(clean) != "merged" {
+	p := strings.TrimSuffix(merged, "/")
+	parts := strings.Split(p, "/")
+	for _, c := range parts {
+		if c == ".." || c == "." {
+			return "", fmt.Errorf("overlay: merged dir %q contains %q", merged, c)
+		}
+	}
+	n := len(parts)
+	if n < 3 || parts[n-1] != "merged" || parts[n-3] != "runtime" {
 		return "", fmt.Errorf("overlay: %q is not an instance's merged dir (want .../runtime/NAME/merged)", merged)
 	}
-	name := filepath.Base(filepath.Dir(clean))
-	if err := instance.ValidateName(name); err != nil {
+	if err := instance.ValidateName(parts[n-2]); err != nil {
 		return "", fmt.Errorf("overlay: merged dir %q: %w", merged, err)
 	}
-	return name, nil
+	return parts[n-2], nil
 }
 
 // Mount implements Mounter.
