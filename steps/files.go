@@ -58,7 +58,7 @@ func (f File) Check() (FileState, error) {
 		return FileState{}, err
 	}
 	st := FileState{Exists: true, Data: data}
-	st.Same = bytes.Equal(data, f.Data) && metaEqual(fi, f.Mode, f.Owner)
+	st.Same = bytes.Equal(data, f.Data) && MetaEqual(fi, f.Mode, f.Owner)
 	return st, nil
 }
 
@@ -113,7 +113,7 @@ func (c CopyFile) Check() (CopyState, error) {
 	if st.InstalledSum, err = fileSum(c.Path); err != nil {
 		return st, err
 	}
-	st.Same = st.InstalledSum == st.SourceSum && metaEqual(fi, c.Mode, c.Owner)
+	st.Same = st.InstalledSum == st.SourceSum && MetaEqual(fi, c.Mode, c.Owner)
 	return st, nil
 }
 
@@ -176,7 +176,9 @@ func writeAtomic(path string, mode fs.FileMode, owner Owner, fill func(io.Writer
 	return t.CloseAtomicallyReplace()
 }
 
-func metaEqual(fi fs.FileInfo, mode fs.FileMode, owner Owner) bool {
+// MetaEqual reports whether fi has exactly mode (permission and set-id
+// bits) and, where managed, owner.
+func MetaEqual(fi fs.FileInfo, mode fs.FileMode, owner Owner) bool {
 	if fi.Mode().Perm()|(fi.Mode()&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)) != mode {
 		return false
 	}

@@ -80,7 +80,12 @@ const Visudo = "visudo"
 // Validate checks the sudoers file at path with "visudo -c -f path". The
 // error carries visudo's own message.
 func Validate(ctx context.Context, r runner.Runner, path string) error {
-	if err := r.Run(ctx, runner.Cmd{Argv: []string{Visudo, "-c", "-f", path}}); err != nil {
+	return ValidateWith(ctx, r, Visudo, path)
+}
+
+// ValidateWith is Validate with the visudo program at visudo.
+func ValidateWith(ctx context.Context, r runner.Runner, visudo, path string) error {
+	if err := r.Run(ctx, runner.Cmd{Argv: []string{visudo, "-c", "-f", path}}); err != nil {
 		return fmt.Errorf("visudo rejected the rendered sudoers file: %w", err)
 	}
 	return nil
