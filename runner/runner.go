@@ -11,7 +11,13 @@ import (
 	"io"
 	"os/exec"
 	"strings"
+	"syscall"
+	"time"
 )
+
+// cancelGrace is how long a cancelled command has between SIGTERM and
+// SIGKILL.
+const cancelGrace = 5 * time.Second
 
 // Cmd is one command to run. Argv[0] is looked up on PATH unless absolute.
 // A nil Stdout or Stderr is captured; captured stderr is included in the
@@ -58,6 +64,10 @@ func (Exec) Run(ctx context.Context, c Cmd) error {
 		return errors.New("runner: empty argv")
 	}
 	cmd := exec.CommandContext(ctx, c.Argv[0], c.Argv[1:]...)
+	// On cancellation ask politely first: sudo relays SIGTERM to the root
+	// program it started, while SIGKILL would orphan it (journalctl -f).
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = cancelGrace
 	cmd.Env = c.Env
 	cmd.Dir = c.Dir
 	cmd.Stdin = c.Stdin

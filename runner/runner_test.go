@@ -2,9 +2,28 @@ package runner
 
 import (
 	"context"
+	"io"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
+
+var syncMu sync.Mutex
+
+type syncWriter struct{ w io.Writer }
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	syncMu.Lock()
+	defer syncMu.Unlock()
+	return s.w.Write(p)
+}
+
+func readSync(b *strings.Builder) string {
+	syncMu.Lock()
+	defer syncMu.Unlock()
+	return b.String()
+}
 
 func TestExecFailureCarriesArgvAndStderr(t *testing.T) {
 	err := Exec{}.Run(context.Background(), Cmd{Argv: []string{"sh", "-c", "echo boom >&2; exit 3"}})
@@ -34,5 +53,22 @@ func TestFake(t *testing.T) {
 	}
 	if got := f.Commands(); len(got) != 1 || got[0] != "a b" {
 		t.Fatalf("Commands() = %q", got)
+	}
+}
+
+func TestCancelSendsSIGTERMFirst(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var out strings.Builder
+	done := make(chan error, 1)
+	go func() {
+		done <- Exec{}.Run(ctx, Cmd{Argv: []string{"sh", "-c", `trap 'echo term; exit 7' TERM; echo ready; while :; do sleep 0.05; done`}, Stdout: &syncWriter{w: &out}})
+	}()
+	for i := 0; i < 200 && !strings.Contains(readSync(&out), "ready"); i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	err := <-done
+	if !strings.Contains(readSync(&out), "term") {
+		t.Fatalf("cancelled command did not see SIGTERM; output %q, err %v", readSync(&out), err)
 	}
 }
