@@ -90,7 +90,7 @@ func (r deployResult) shipped(host string) string {
 	return ""
 }
 
-func parseEvents(t *testing.T, out string) []steps.Event {
+func parseHostEvents(t *testing.T, out string) []steps.Event {
 	t.Helper()
 	var evs []steps.Event
 	sc := bufio.NewScanner(strings.NewReader(out))
@@ -118,7 +118,7 @@ func deployJSON(t *testing.T, srvs []*sshdtest.Server, args ...string) deployRes
 	code := run(append([]string{"left4me-deploy", "--json"}, args...), strings.NewReader(""), &out, &errb)
 	t.Logf("deploy took %v", time.Since(start))
 	r := deployResult{code: code, stdout: out.String(), stderr: errb.String()}
-	r.events = parseEvents(t, r.stdout)
+	r.events = parseHostEvents(t, r.stdout)
 	for _, s := range srvs {
 		r.newConns += s.Connections(t)
 	}
