@@ -35,4 +35,8 @@ func TestSSH(t *testing.T) {
 	t.Run("DeployDryRunDiffRedeploy", func(t *testing.T) { testDeployDryRunDiffRedeploy(t, bundle) })
 	t.Run("TwoHostsInParallel", func(t *testing.T) { testTwoHostsInParallel(t, bundle) })
 	t.Run("ConnectErrors", func(t *testing.T) { testConnectErrors(t, bundle) })
+	t.Run("FromCheckout", func(t *testing.T) { testFromCheckout(t, bundle) })
+	t.Run("BundleWithoutGo", func(t *testing.T) { testBundleWithoutGo(t, bundle) })
+	t.Run("Interrupt", func(t *testing.T) { testInterrupt(t, bundle) })
+	t.Run("SudoNoTerminal", func(t *testing.T) { testSudoNoTerminal(t, bundle) })
 }
