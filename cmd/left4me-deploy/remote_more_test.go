@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -214,4 +215,36 @@ func median(d []time.Duration) time.Duration {
 		return 0
 	}
 	return s[len(s)/2]
+}
+
+// -J: the deploy reaches the host through a jump host named in the
+// operator's ssh_config; sshd sees the jump connection and the tunnelled
+// one, and nothing else.
+func testJumpHost(t *testing.T, bundle string) {
+	srv := sshdtest.Start(t)
+	conf := filepath.Join(srv.Dir, "jump_config")
+	cfg := ""
+	for _, h := range []string{"jump", "target"} {
+		cfg += "Host " + h + "\n  HostName 127.0.0.1\n  Port " + strconv.Itoa(srv.Port) + "\n  IdentityFile " + srv.Key +
+			"\n  UserKnownHostsFile " + srv.KnownHosts + "\n  IdentitiesOnly yes\n  IdentityAgent none\n  GlobalKnownHostsFile /dev/null\n"
+	}
+	os.WriteFile(conf, []byte(cfg), 0o644)
+	root := t.TempDir()
+	r := deployJSON(t, []*sshdtest.Server{srv}, "-F", conf, "-J", "root@jump", "--bundle", bundle, "--root", root, "root@target")
+	if r.code != 0 || r.summary(t, "root@target").Failed != 0 {
+		t.Fatalf("deploy through -J: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if r.newConns != 2 {
+		t.Errorf("sshd accepted %d connections, want 2 (the jump and the tunnelled one)", r.newConns)
+	}
+	// The same as an option, and from the config file.
+	r = deployJSON(t, []*sshdtest.Server{srv}, "-F", conf, "-o", "ProxyJump=root@jump", "--bundle", bundle, "--root", root, "root@target")
+	if r.code != 0 || r.newConns != 2 || r.summary(t, "root@target").Changed != 0 {
+		t.Fatalf("deploy with -o ProxyJump: exit %d, %d connections\n%s\n%s", r.code, r.newConns, r.stdout, r.stderr)
+	}
+	os.WriteFile(conf, []byte(cfg+"Host target\n  ProxyJump root@jump\n"), 0o644)
+	r = deployJSON(t, []*sshdtest.Server{srv}, "-F", conf, "--bundle", bundle, "--root", root, "root@target")
+	if r.code != 0 || r.newConns != 2 {
+		t.Fatalf("deploy with ProxyJump in ssh_config: exit %d, %d connections\n%s\n%s", r.code, r.newConns, r.stdout, r.stderr)
+	}
 }
