@@ -194,11 +194,12 @@ func TestDeployErrorsFromTheHost(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		conn   *scriptedConn
-		prompt func(string) ([]byte, error)
+		prompt func(context.Context, string) ([]byte, error)
 		want   error
 		text   string
 	}{
 		{"unsupported", &scriptedConn{stdout: "L4M host Linux riscv64 unknown\nL4M unsupported\n"}, nil, ErrUnsupported, "riscv64"},
+		{"no host line", &scriptedConn{stdout: "L4M unsupported\n"}, nil, ErrUnsupported, "unknown system"},
 		{"darwin", &scriptedConn{stdout: "L4M host Darwin arm64 arm64\nL4M unsupported\n"}, nil, ErrUnsupported, "Darwin"},
 		{"no sudo", &scriptedConn{stdout: "L4M nosudo alice\n"}, nil, ErrSudoRefused, "sudo is not installed"},
 		{"password, no terminal", &scriptedConn{stdout: "L4M sudo alice\n", stderr: "sudo: a password is required\n", code: 1}, nil, ErrSudoNoTerminal, "sudo on root@h needs a password for alice and there is no terminal"},
