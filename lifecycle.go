@@ -8,23 +8,30 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
+	"github.com/left4me/left4me-deploy/artifacts"
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/migrate"
 	"github.com/left4me/left4me-deploy/runner"
+	"github.com/left4me/left4me-deploy/service"
 	"github.com/left4me/left4me-deploy/steps"
 	"github.com/left4me/left4me-deploy/sudoers"
 )
 
 // migration converts fuse-overlayfs upper dirs to the kernel format, once
-// (the migration itself is gated by its sentinel). While it runs, the web
-// app is stopped so it cannot start a game server on a half-converted
-// instance; if the run fails, Cleanup starts it again.
+// (migrate.Run is gated by its sentinel). The migration stops the game
+// servers and the web app itself and starts them again when it is done. If
+// it fails part way it leaves them stopped, so that running it again can
+// finish; Cleanup then brings back the web app, which is safe because
+// left4me-overlay refuses to mount an upper dir still in fuse-overlayfs
+// format. Game servers stay down until the migration is finished.
 type migration struct {
-	d          *deployer
-	stoppedWeb bool
+	d   *deployer
+	rep *migrate.Report
+	err error
 }
 
 func (*migration) Name() string { return "migration" }
@@ -36,31 +43,22 @@ func (s *migration) DryRun(ctx context.Context, g *steps.Gate) error { return s.
 
 func (s *migration) run(ctx context.Context, g *steps.Gate, dryRun bool) error {
 	d := s.d
-	_, err := os.Lstat(d.path(hostpath.Sentinel))
-	pending := errors.Is(err, fs.ErrNotExist)
-	if pending && d.o.Live.Services {
-		active, err := d.o.Services.IsActive(ctx, hostpath.WebUnit)
-		if err != nil {
-			return fmt.Errorf("ask systemd whether %s is active: %w", hostpath.WebUnit, err)
-		}
-		if active {
-			if err := g.Change("stop "+hostpath.WebUnit+" during the migration", func() error {
-				return d.o.Services.Stop(ctx, hostpath.WebUnit)
-			}); err != nil {
-				return err
-			}
-			s.stoppedWeb = !dryRun
-			d.needRestart(g, "stopped for the migration")
-		}
+	if dryRun && !fileExists(d.path(hostpath.StateDir)) {
+		// The real run creates the state dir first; a fresh one holds no
+		// instances, and the migration only writes its sentinel.
+		g.Changed("migrate 0 instance(s) of a fresh install (sentinel)")
+		d.needRestart(g, "migration ran")
+		return nil
 	}
 	lw := &lineWriter{emit: func(l string) { g.Log("%s", l) }}
 	rep, err := migrate.Run(ctx, migrate.Options{Root: d.root, DryRun: dryRun, Services: d.o.Services, Log: lw})
 	lw.Flush()
+	s.rep, s.err = rep, err
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	if rep.Changed() {
-		g.Changed(rep.Summary())
+		g.Changed(strings.TrimPrefix(rep.Summary(), "would "))
 		d.needRestart(g, "migration ran")
 		return nil
 	}
@@ -68,18 +66,18 @@ func (s *migration) run(ctx context.Context, g *steps.Gate, dryRun bool) error {
 	return nil
 }
 
-// Cleanup starts the web app again if the migration stopped it and the run
-// then failed before the restart step.
+// Cleanup starts the web app again if the migration stopped it and then
+// failed, or if a later step failed after a migration that left it stopped.
 func (s *migration) Cleanup(ctx context.Context, g *steps.Gate) error {
-	if !s.stoppedWeb {
+	if s.rep == nil || !s.rep.Services.Made || !slices.Contains(s.rep.Services.Start, hostpath.WebUnit) {
 		return nil
 	}
+	active, err := s.d.o.Services.IsActive(ctx, hostpath.WebUnit)
+	if err != nil || active {
+		return err
+	}
 	return g.Change("start "+hostpath.WebUnit+" again", func() error {
-		if err := s.d.o.Services.Start(ctx, hostpath.WebUnit); err != nil {
-			return err
-		}
-		s.stoppedWeb = false
-		return nil
+		return s.d.o.Services.Start(ctx, hostpath.WebUnit)
 	})
 }
 
@@ -131,6 +129,12 @@ func (s restart) Run(ctx context.Context, g *steps.Gate) error {
 		g.Skip("with --root, would restart %s (%s)", hostpath.WebUnit, why)
 		return nil
 	}
+	// The web app is installed separately; until it is, starting its unit
+	// can only fail. The restart stays pending for the next run.
+	if prog, _ := artifacts.WebExecPath(d.o.WebExec); !fileExists(d.path(prog)) {
+		g.Skip("web app %s is not installed; %s not started (pending: %s)", prog, hostpath.WebUnit, why)
+		return nil
+	}
 	return g.Change(fmt.Sprintf("restart %s (%s)", hostpath.WebUnit, why), func() error {
 		if err := d.o.Services.Restart(ctx, hostpath.WebUnit); err != nil {
 			return err
@@ -142,6 +146,46 @@ func (s restart) Run(ctx context.Context, g *steps.Gate) error {
 		}
 		return nil
 	})
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// Enabler is the optional part of a service.Manager that enables units to
+// start at boot.
+type Enabler interface {
+	IsEnabled(ctx context.Context, unit string) (bool, error)
+	Enable(ctx context.Context, units ...string) error
+}
+
+// systemd is service.Systemctl plus Enabler.
+type systemd struct{ service.Systemctl }
+
+func (s systemd) systemctl() string {
+	if s.Path != "" {
+		return s.Path
+	}
+	return "systemctl"
+}
+
+// IsEnabled implements Enabler. is-enabled exits non-zero for every state
+// but enabled, so the printed state decides.
+func (s systemd) IsEnabled(ctx context.Context, unit string) (bool, error) {
+	out, err := runner.Output(ctx, s.Runner, s.systemctl(), "is-enabled", unit)
+	switch state := strings.TrimSpace(out); state {
+	case "enabled", "enabled-runtime", "alias", "static", "indirect", "generated":
+		return true, nil
+	case "":
+		return false, err
+	}
+	return false, nil
+}
+
+// Enable implements Enabler.
+func (s systemd) Enable(ctx context.Context, units ...string) error {
+	return s.Runner.Run(ctx, runner.Cmd{Argv: append([]string{s.systemctl(), "enable"}, units...)})
 }
 
 // loadPendingRestart reads the reasons an earlier failed run left behind.

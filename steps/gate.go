@@ -21,6 +21,12 @@ type Gate struct {
 	skip    string
 }
 
+// NewGate returns the gate of one step, for running a step (or its
+// Cleanup) outside an Engine, as tests do.
+func NewGate(step string, dryRun, diff bool, emit func(Event)) *Gate {
+	return &Gate{step: step, dryRun: dryRun, diff: diff, emit: emit}
+}
+
 // DryRun reports whether changes are only recorded.
 func (g *Gate) DryRun() bool { return g.dryRun }
 
@@ -62,6 +68,27 @@ func (g *Gate) FileDiff(path string, old, new []byte) {
 	g.emit(Event{Type: "diff", Step: g.step, Path: path, Diff: d})
 }
 
+// BinaryDiff emits, when diffs were asked for, a one-line diff of a binary
+// file by its SHA-256 checksums; oldSum is empty for a new file.
+func (g *Gate) BinaryDiff(path, oldSum, newSum string) {
+	if !g.diff {
+		return
+	}
+	from := "a" + path + " (sha256 " + short(oldSum) + ")"
+	if oldSum == "" {
+		from = "/dev/null"
+	}
+	d := fmt.Sprintf("Binary files %s and b%s (sha256 %s) differ\n", from, path, short(newSum))
+	g.emit(Event{Type: "diff", Step: g.step, Path: path, Diff: d})
+}
+
+func short(sum string) string {
+	if len(sum) > 12 {
+		return sum[:12]
+	}
+	return sum
+}
+
 // Note adds a remark to the step's reason without counting a change.
 func (g *Gate) Note(format string, args ...any) {
 	g.notes = append(g.notes, fmt.Sprintf(format, args...))
@@ -87,6 +114,10 @@ func (g *Gate) result(err error) (Status, string) {
 	parts = append(parts, g.notes...)
 	switch {
 	case err != nil:
+		// Change prefixes its error with what it was doing; say it once.
+		if n := len(parts) - len(g.notes); n > 0 && strings.HasPrefix(err.Error(), g.changes[n-1]+": ") {
+			parts = append(parts[:n-1:n-1], parts[n:]...)
+		}
 		parts = append(parts, err.Error())
 		return StatusFailed, strings.Join(parts, "; ")
 	case g.skip != "" && len(g.changes) == 0:
