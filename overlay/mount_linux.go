@@ -90,11 +90,13 @@ func (c Config) run(name, verb string, fn func(*session, string) (Result, error)
 		// ever runs in them.
 		runtime.LockOSThread()
 		s := &session{cfg: c, method: method, root: -1, tree: -1, state: -1}
-		defer s.closeAll()
 		res, err := s.enter()
 		if err == nil {
 			res, err = fn(s, name)
 		}
+		// Close before answering: the handle on a fresh mount would keep it
+		// busy for a caller that unmounts at once, and the lock is released.
+		s.closeAll()
 		ch <- out{res, err}
 	}()
 	o := <-ch
