@@ -149,7 +149,7 @@ func (s *session) enter() (Result, error) {
 		err = unix.Setns(fd, unix.CLONE_NEWNS)
 		unix.Close(fd)
 		if err != nil {
-			return Result{}, fmt.Errorf("enter mount namespace %s: %w (the helper runs as root, through sudo)", ns, err)
+			return Result{}, fmt.Errorf("enter mount namespace %s: %w (needs root with CAP_SYS_ADMIN and CAP_SYS_CHROOT: run it through sudo, from a unit without NoNewPrivileges= or a narrowed CapabilityBoundingSet=)", ns, err)
 		}
 	}
 	fd, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
