@@ -219,18 +219,33 @@ func (s *session) openDirFlags(dirfd int, rel, host string, extra uint64) (int, 
 	return s.keep(fd), nil
 }
 
+// PathError is a path the helper could not or would not open. Its message
+// says why in the operator's words; Unwrap gives the errno.
+type PathError struct {
+	Host  string // the host path, as in instance.env
+	Why   string
+	Errno unix.Errno
+}
+
+func (e *PathError) Error() string { return e.Why }
+func (e *PathError) Unwrap() error { return e.Errno }
+
 func pathError(host string, err error) error {
+	errno, _ := err.(unix.Errno)
+	var why string
 	switch err {
 	case unix.ELOOP:
-		return fmt.Errorf("refused %s: it or a directory on its path is a symlink, and symlinks are never followed", host)
+		why = fmt.Sprintf("refused %s: it or a directory on its path is a symlink, and symlinks are never followed", host)
 	case unix.ENOTDIR:
-		return fmt.Errorf("refused %s: not a directory (or a component of it is not)", host)
+		why = fmt.Sprintf("refused %s: not a directory (or a component of it is not)", host)
 	case unix.ENOENT:
-		return fmt.Errorf("%s does not exist", host)
+		why = fmt.Sprintf("%s does not exist", host)
 	case unix.EXDEV:
-		return fmt.Errorf("refused %s: crosses a mount point or resolves outside its parent", host)
+		why = fmt.Sprintf("refused %s: crosses a mount point or resolves outside its parent", host)
+	default:
+		why = fmt.Sprintf("open %s: %v", host, err)
 	}
-	return fmt.Errorf("open %s: %w", host, err)
+	return &PathError{Host: host, Why: why, Errno: errno}
 }
 
 // checkOwner refuses an instance directory not owned by the owner of the
@@ -815,6 +830,9 @@ func (s *session) unmount(name string) (Result, error) {
 		}
 	}
 	in, err := s.openInstance(name)
+	if errors.Is(err, unix.ENOENT) {
+		return Result{Message: fmt.Sprintf("%s is not mounted (%v)", name, err)}, nil
+	}
 	if err != nil {
 		return Result{}, err
 	}

@@ -355,6 +355,7 @@ func TestUmountRefusals(t *testing.T) {
 	f.instance("s1", "/var/lib/left4me/installation")
 	f.instance("s2", "/var/lib/left4me/installation")
 	f.instance("s3", "/var/lib/left4me/installation")
+	mkdir(t, filepath.Join(f.state, "runtime/s4")) // no merged dir at all
 	outside := t.TempDir()
 
 	// A tmpfs at merged.
@@ -381,6 +382,12 @@ func TestUmountRefusals(t *testing.T) {
 		out, errs, code := f.helper(f.helperEnv(), "umount", c.name)
 		if code != 1 || !strings.Contains(errs, c.want) || strings.Count(errs, "\n") != 1 {
 			t.Errorf("umount %s = exit %d, stdout %q, stderr %q; want exit 1 and %q", c.name, code, out, errs, c.want)
+		}
+	}
+	for _, name := range []string{"nosuch", "s4"} {
+		out, errs, code := f.helper(f.helperEnv(), "umount", name)
+		if code != 0 || !strings.Contains(out, name+" is not mounted") {
+			t.Errorf("umount %s = exit %d, stdout %q, stderr %q; want 0 and not mounted", name, code, out, errs)
 		}
 	}
 	if n := len(mountsUnder(t, "self", f.root)); n != 2 {
