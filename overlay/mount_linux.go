@@ -597,6 +597,14 @@ func (s *session) mount(name string) (Result, error) {
 	return Result{Changed: true, Message: fmt.Sprintf("mounted %s at %s (%d layers, method %s)", name, in.mergedHost, len(in.layers), s.method)}, nil
 }
 
+func ptrs(fds []int) []*int {
+	out := make([]*int, len(fds))
+	for i := range fds {
+		out[i] = &fds[i]
+	}
+	return out
+}
+
 func fdPath(fd int) string { return "/proc/thread-self/fd/" + strconv.Itoa(fd) }
 
 // fsErr wraps an fsconfig-family error with the kernel's messages for the
@@ -620,6 +628,19 @@ func fsErr(fsfd int, what string, err error) error {
 // mountNewAPI builds the overlay with fsopen/fsconfig/fsmount and attaches
 // it with move_mount onto the pinned merged handle.
 func (s *session) mountNewAPI(in *instanceFDs) error {
+	if s.method == MethodFD {
+		// FSCONFIG_SET_FD takes O_PATH handles only from Linux 6.15; 6.13
+		// and 6.14 want an opened file. Reopen each pinned directory through
+		// its own handle ("." below it: the same inode, no name looked up).
+		for _, fd := range append(append([]*int{}, ptrs(in.layers)...), &in.upper, &in.work) {
+			rd, err := unix.Openat(*fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+			if err != nil {
+				return fmt.Errorf("reopen pinned directory: %w", err)
+			}
+			s.closeFD(*fd)
+			*fd = s.keep(rd)
+		}
+	}
 	fsfd, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
 	if err != nil {
 		return fmt.Errorf("fsopen overlay: %w (is the overlay module available?)", err)
