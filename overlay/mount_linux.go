@@ -586,6 +586,12 @@ func (s *session) mount(name string) (Result, error) {
 	switch s.method {
 	case MethodFD, MethodLowerdirPlus:
 		err = s.mountNewAPI(in)
+		if errors.Is(err, errNewAPIUnavailable) && s.cfg.Method == MethodAuto {
+			// A seccomp filter (some container managers, older systemd
+			// unit sandboxes) may hide fsopen from a kernel that has it.
+			s.method = MethodLegacy
+			err = s.mountLegacy(in)
+		}
 	case MethodLegacy:
 		err = s.mountLegacy(in)
 	default:
@@ -628,6 +634,14 @@ func fsErr(fsfd int, what string, err error) error {
 // mountNewAPI builds the overlay with fsopen/fsconfig/fsmount and attaches
 // it with move_mount onto the pinned merged handle.
 func (s *session) mountNewAPI(in *instanceFDs) error {
+	fsfd, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
+	if err == unix.ENOSYS || err == unix.EPERM {
+		return fmt.Errorf("fsopen overlay: %w (%w)", err, errNewAPIUnavailable)
+	}
+	if err != nil {
+		return fmt.Errorf("fsopen overlay: %w (is the overlay module available?)", err)
+	}
+	s.keep(fsfd)
 	if s.method == MethodFD {
 		// FSCONFIG_SET_FD takes O_PATH handles only from Linux 6.15; 6.13
 		// and 6.14 want an opened file. Reopen each pinned directory through
@@ -641,11 +655,6 @@ func (s *session) mountNewAPI(in *instanceFDs) error {
 			*fd = s.keep(rd)
 		}
 	}
-	fsfd, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
-	if err != nil {
-		return fmt.Errorf("fsopen overlay: %w (is the overlay module available?)", err)
-	}
-	s.keep(fsfd)
 	if err := unix.FsconfigSetString(fsfd, "source", Source(in.name)); err != nil {
 		return fsErr(fsfd, "fsconfig source", err)
 	}
@@ -717,6 +726,9 @@ func (s *session) verifyPlaced(in *instanceFDs, newID uint64, mfd int) error {
 	}
 	return s.undo(mfd, in, fmt.Errorf("%w: the new mount is not at %s", ErrMoved, in.mergedHost))
 }
+
+// errNewAPIUnavailable marks an fsopen refused as if the kernel lacked it.
+var errNewAPIUnavailable = errors.New("new mount API unavailable")
 
 var barrierSeq atomic.Uint64
 

@@ -5,6 +5,7 @@ package overlay
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -487,4 +488,40 @@ func TestConcurrentCallsSerialise(t *testing.T) {
 	if err := syscall.Stat(filepath.Join(f.root, "run/left4me/locks/s1.lock"), &st); err != nil || st.Uid != 0 || st.Mode&0o077 != 0 {
 		t.Fatalf("lock file: %v, uid %d mode %#o; want root's 0600", err, st.Uid, st.Mode)
 	}
+}
+
+// TestFallbackWithoutFsopen: where a seccomp filter hides fsopen from a
+// kernel that has it, the automatic choice falls back to mount(2); a forced
+// new-API method fails saying why.
+func TestFallbackWithoutFsopen(t *testing.T) {
+	testenv.RequireNamespace(t)
+	f := newFixture(t)
+	writeFile(t, f.real("/var/lib/left4me/installation/f"), "base\n")
+	f.instance("s1", "/var/lib/left4me/installation")
+	run := func(extra ...string) (string, string, int) {
+		cmd := exec.Command(os.Args[0], "mount", "s1")
+		cmd.Env = append(f.helperEnv(extra...), seccompExecEnv+"="+helperBin(t))
+		var out, errb strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return out.String(), errb.String(), code
+	}
+	out, errs, code := run("LEFT4ME_OVERLAY_METHOD=fd")
+	if code != 1 || !strings.Contains(errs, "fsopen overlay: function not implemented") {
+		t.Fatalf("forced fd method without fsopen = exit %d, stdout %q, stderr %q; want exit 1 naming fsopen", code, out, errs)
+	}
+	out, errs, code = run()
+	if code != 0 || !strings.Contains(out, "method legacy") {
+		t.Fatalf("auto method without fsopen = exit %d, stdout %q, stderr %q; want a legacy mount", code, out, errs)
+	}
+	if got := readFile(t, filepath.Join(f.merged("s1"), "f")); got != "base\n" {
+		t.Errorf("merged/f = %q", got)
+	}
+	f.mustHelper("umount", "s1")
 }
