@@ -355,6 +355,11 @@ func (s *session) readLayers(in *instanceFDs) ([]string, error) {
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return nil, fmt.Errorf("%w: %s is not a regular file", ErrEnv, in.instanceEnvHost)
 	}
+	// A hard link to someone else's file (where protected_hardlinks is off)
+	// must not be parsed: parse errors quote the offending line.
+	if st.Uid != s.stateUID {
+		return nil, fmt.Errorf("refused %s: owned by uid %d, not by the owner of %s (uid %d)", in.instanceEnvHost, st.Uid, hostpath.StateDir, s.stateUID)
+	}
 	env, err := ParseEnv(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", in.instanceEnvHost, err)

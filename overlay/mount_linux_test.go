@@ -290,6 +290,21 @@ func TestRefusedOnDisk(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, "owned by uid 4242"},
+		{"instance.env owned by someone else", func(t *testing.T, f *fixture, _ string) {
+			if err := os.Chown(filepath.Join(f.state, "runtime/s1/instance.env"), 4242, 4242); err != nil {
+				t.Fatal(err)
+			}
+		}, "instance.env: owned by uid 4242"},
+		{"lock dir writable by others", func(t *testing.T, f *fixture, _ string) {
+			mkdir(t, filepath.Join(f.root, "run/left4me/locks"))
+			if err := os.Chmod(filepath.Join(f.root, "run/left4me/locks"), 0o777); err != nil {
+				t.Fatal(err)
+			}
+		}, "refused lock dir /run/left4me/locks: must be owned by uid 0 and writable only by it"},
+		{"lock dir a symlink", func(t *testing.T, f *fixture, outside string) {
+			mkdir(t, filepath.Join(f.root, "run/left4me"))
+			symlink(t, outside, filepath.Join(f.root, "run/left4me/locks"))
+		}, "/run/left4me/locks: it or a directory on its path is a symlink"},
 		{"fuse-overlayfs upper", func(t *testing.T, f *fixture, _ string) {
 			if err := unix.Setxattr(filepath.Join(f.state, "runtime/s1/upper"), "user.fuseoverlayfs.opaque", []byte("y"), 0); err != nil {
 				t.Fatal(err)
