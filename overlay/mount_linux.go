@@ -514,9 +514,13 @@ func readMountinfo() ([]mountEntry, error) {
 }
 
 // ours reports why the mount whose root fd is pinned is not an overlay this
-// helper made for instance name ("" when it is): overlayfs by statfs magic,
-// overlay in the mount table, and the helper's source tag.
-func ours(fd int, id uint64, name string) (string, error) {
+// helper made ("" when it is): overlayfs by statfs magic, overlay in the
+// mount table, and the helper's source tag left4me-NAME. With exact set,
+// the tag must name this instance (mount: an overlay of another instance's
+// layers is not "already mounted"); without, any instance's tag will do
+// (umount: the owner may have renamed runtime/OTHER to runtime/NAME, and the
+// overlay there is still one the helper made, at exactly runtime/NAME/merged).
+func ours(fd int, id uint64, name string, exact bool) (string, error) {
 	var sfs unix.Statfs_t
 	if err := unix.Fstatfs(fd, &sfs); err != nil {
 		return "", fmt.Errorf("statfs: %w", err)
@@ -528,10 +532,17 @@ func ours(fd int, id uint64, name string) (string, error) {
 	if sfs.Type != unix.OVERLAYFS_SUPER_MAGIC || e.FSType != "overlay" {
 		return fmt.Sprintf("it is a %s mount", e.FSType), nil
 	}
-	if e.Source != Source(name) {
-		return fmt.Sprintf("its source is %q, not %q", e.Source, Source(name)), nil
+	if e.Source == Source(name) {
+		return "", nil
 	}
-	return "", nil
+	tagged, ok := strings.CutPrefix(e.Source, "left4me-")
+	if !exact && ok && instance.ValidateName(tagged) == nil {
+		return "", nil
+	}
+	if ok && instance.ValidateName(tagged) == nil {
+		return fmt.Sprintf("it is the overlay of instance %s (runtime/%s was renamed?): umount it first", tagged, tagged), nil
+	}
+	return fmt.Sprintf("its source is %q, not %q", e.Source, Source(name)), nil
 }
 
 // prepare pins and checks everything Mount needs.
@@ -553,7 +564,7 @@ func (s *session) prepare(name string) (*instanceFDs, *Plan, error) {
 		return nil, nil, fmt.Errorf("statx %s: %w", in.mergedHost, err)
 	}
 	if in.mountRoot {
-		why, err := ours(in.merged, in.mountID, name)
+		why, err := ours(in.merged, in.mountID, name, true)
 		if err != nil {
 			return nil, nil, fmt.Errorf("inspect mount at %s: %w", in.mergedHost, err)
 		}
@@ -891,7 +902,7 @@ func (s *session) unmount(name string) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	why, err := ours(fd, id, name)
+	why, err := ours(fd, id, name, false)
 	if err != nil {
 		return Result{}, fmt.Errorf("inspect mount at %s: %w", in.mergedHost, err)
 	}

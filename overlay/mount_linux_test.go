@@ -406,6 +406,22 @@ func TestUmountRefusals(t *testing.T) {
 			t.Errorf("umount %s = exit %d, stdout %q, stderr %q; want 0 and not mounted", name, code, out, errs)
 		}
 	}
+	// An instance renamed while mounted: its overlay now sits at
+	// runtime/s6/merged; mount s6 refuses it, umount s6 removes it.
+	f.instance("s5", "/var/lib/left4me/installation")
+	f.mustHelper("mount", "s5")
+	if err := os.Rename(filepath.Join(f.state, "runtime/s5"), filepath.Join(f.state, "runtime/s6")); err != nil {
+		t.Fatal(err)
+	}
+	if _, errs, code := f.helper(f.helperEnv(), "mount", "s6"); code != 1 || !strings.Contains(errs, "it is the overlay of instance s5") {
+		t.Errorf("mount s6 over s5's overlay = exit %d, %q", code, errs)
+	}
+	if out := f.mustHelper("umount", "s5"); !strings.Contains(out, "not mounted") {
+		t.Errorf("umount s5 after the rename = %q, want not mounted", out)
+	}
+	if out := f.mustHelper("umount", "s6"); !strings.Contains(out, "unmounted s6") {
+		t.Errorf("umount s6 = %q, want unmounted", out)
+	}
 	if n := len(mountsUnder(t, "self", f.root)); n != 2 {
 		t.Errorf("%d mounts remain under the root, want the 2 foreign ones", n)
 	}
