@@ -461,13 +461,12 @@ func TestPrintOnly(t *testing.T) {
 
 // TestSudoIgnoresTestSettings: with a SUDO_* variable present the helper
 // ignores LEFT4ME_ROOT and the print-only switch, so it works on the real
-// /var/lib/left4me (absent from the test's namespace) and refuses; the
+// /var/lib/left4me (absent: /var/lib is an empty tmpfs in the test's
+// namespace) and refuses; the
 // fixture, which a hostile sudo caller would have pointed at, is untouched.
 func TestSudoIgnoresTestSettings(t *testing.T) {
 	testenv.RequireNamespace(t)
-	if _, err := os.Stat("/var/lib/left4me"); err == nil {
-		testenv.Skip(t, "/var/lib/left4me exists on this machine; the test needs it absent")
-	}
+	privateHostDirs(t)
 	f := newFixture(t)
 	f.instance("s1", "/var/lib/left4me/installation")
 	for _, sudoVar := range []string{"SUDO_UID=1000", "SUDO_USER=left4me", "SUDO_COMMAND=/bin/sh"} {
@@ -555,4 +554,21 @@ func TestFallbackWithoutFsopen(t *testing.T) {
 		t.Errorf("merged/f = %q", got)
 	}
 	f.mustHelper("umount", "s1")
+}
+
+// privateHostDirs mounts empty tmpfs over /var/lib and /run in the test's
+// own namespace (never the machine's), for tests of the helper's production
+// paths, /var/lib/left4me and /run/left4me/locks, whatever this machine has.
+func privateHostDirs(t *testing.T) {
+	t.Helper()
+	for _, d := range []string{"/var/lib", "/run"} {
+		if err := unix.Mount("tmpfs", d, "tmpfs", 0, "mode=0755"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := unix.Unmount(d, unix.MNT_DETACH); err != nil {
+				t.Errorf("unmount %s: %v", d, err)
+			}
+		})
+	}
 }

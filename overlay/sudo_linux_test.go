@@ -13,8 +13,6 @@ import (
 	"strings"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/left4me/left4me-deploy/internal/testenv"
 	"github.com/left4me/left4me-deploy/runner"
 )
@@ -49,9 +47,6 @@ func TestSudoMounterRealSudo(t *testing.T) {
 	visudo := testenv.RequireBinary(t, "visudo", "sudo")
 	testenv.RequireBinary(t, "setpriv", "util-linux")
 	testenv.RequireBinary(t, "useradd", "passwd")
-	if _, err := os.Stat("/var/lib/left4me"); err == nil {
-		testenv.Skip(t, "/var/lib/left4me exists on this machine; the test needs it absent")
-	}
 	helper := helperBin(t)
 	if err := os.Chmod(filepath.Dir(helper), 0o755); err != nil {
 		t.Fatal(err)
@@ -85,13 +80,7 @@ func TestSudoMounterRealSudo(t *testing.T) {
 	}
 	t.Cleanup(func() { os.Remove(sudoTestSudoers) })
 
-	// /var/lib and /run as fresh tmpfs, in this namespace only.
-	for _, d := range []string{"/var/lib", "/run"} {
-		if err := unix.Mount("tmpfs", d, "tmpfs", 0, "mode=0755"); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { unix.Unmount(d, unix.MNT_DETACH) })
-	}
+	privateHostDirs(t)
 	state := "/var/lib/left4me"
 	for _, d := range []string{"installation", "runtime/s1/upper", "runtime/s1/work", "runtime/s1/merged",
 		"runtime/s2/upper", "runtime/s2/work", "runtime/s2/merged"} {
