@@ -54,7 +54,11 @@ func helperBin(t testing.TB) string {
 		helperPath = filepath.Join(helperDir, "left4me-overlay")
 		_, file, _, _ := runtime.Caller(0)
 		pkg := filepath.Join(filepath.Dir(file), "..", "cmd", "left4me-overlay")
-		cmd := exec.Command("go", "build", "-o", helperPath, ".")
+		gobin, err := exec.LookPath("go")
+		if err != nil {
+			gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		}
+		cmd := exec.Command(gobin, "build", "-o", helperPath, ".")
 		cmd.Dir = pkg
 		out, err := cmd.CombinedOutput()
 		if err != nil {
