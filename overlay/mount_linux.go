@@ -90,7 +90,8 @@ func (c Config) run(name, verb string, fn func(*session, string) (Result, error)
 		// ever runs in them.
 		runtime.LockOSThread()
 		s := &session{cfg: c, method: method, root: -1, tree: -1, state: -1}
-		res, err := s.enter()
+		var res Result
+		err := s.enter()
 		if err == nil {
 			res, err = fn(s, name)
 		}
@@ -133,9 +134,9 @@ func (s *session) host(rel string) string { return hostpath.StateDir + "/" + rel
 // requires it, and it keeps fchdir private to this thread), enters the
 // target namespace, and only then opens the tree: every path is resolved in
 // the namespace the mount lands in.
-func (s *session) enter() (Result, error) {
+func (s *session) enter() error {
 	if err := unix.Unshare(unix.CLONE_FS); err != nil {
-		return Result{}, fmt.Errorf("unshare(CLONE_FS): %w", err)
+		return fmt.Errorf("unshare(CLONE_FS): %w", err)
 	}
 	ns := s.cfg.MountNS
 	if ns == "" {
@@ -144,17 +145,17 @@ func (s *session) enter() (Result, error) {
 	if ns != CurrentMountNS {
 		fd, err := unix.Open(ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return Result{}, fmt.Errorf("open mount namespace %s: %w (the helper runs as root, through sudo)", ns, err)
+			return fmt.Errorf("open mount namespace %s: %w (the helper runs as root, through sudo)", ns, err)
 		}
 		err = unix.Setns(fd, unix.CLONE_NEWNS)
 		unix.Close(fd)
 		if err != nil {
-			return Result{}, fmt.Errorf("enter mount namespace %s: %w (needs root with CAP_SYS_ADMIN and CAP_SYS_CHROOT: run it through sudo, from a unit without NoNewPrivileges= or a narrowed CapabilityBoundingSet=)", ns, err)
+			return fmt.Errorf("enter mount namespace %s: %w (needs root with CAP_SYS_ADMIN and CAP_SYS_CHROOT: run it through sudo, from a unit without NoNewPrivileges= or a narrowed CapabilityBoundingSet=)", ns, err)
 		}
 	}
 	fd, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return Result{}, fmt.Errorf("open /: %w", err)
+		return fmt.Errorf("open /: %w", err)
 	}
 	s.root = s.keep(fd)
 	s.tree = s.root
@@ -162,20 +163,20 @@ func (s *session) enter() (Result, error) {
 		// The test root itself is trusted (it is only honoured outside sudo).
 		fd, err := unix.Open(string(s.cfg.Root), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return Result{}, fmt.Errorf("open %s %s: %w", EnvRoot, s.cfg.Root, err)
+			return fmt.Errorf("open %s %s: %w", EnvRoot, s.cfg.Root, err)
 		}
 		s.tree = s.keep(fd)
 	}
 	s.state, err = s.openDir(s.tree, strings.TrimPrefix(hostpath.StateDir, "/"), hostpath.StateDir)
 	if err != nil {
-		return Result{}, err
+		return err
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(s.state, &st); err != nil {
-		return Result{}, fmt.Errorf("stat %s: %w", hostpath.StateDir, err)
+		return fmt.Errorf("stat %s: %w", hostpath.StateDir, err)
 	}
 	s.stateUID = st.Uid
-	return Result{}, nil
+	return nil
 }
 
 // openDir opens rel below dirfd as an O_PATH directory handle without
