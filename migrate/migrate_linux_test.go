@@ -158,12 +158,16 @@ func stateView(t *testing.T, tr *tree) []string {
 // checks that the next run ends in the tree an uninterrupted run makes.
 func TestCrashResume(t *testing.T) {
 	testenv.RequireRoot(t)
-	for _, reset := range []bool{false, true} {
-		name := "convert"
-		if reset {
-			name = "reset-upper"
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		reset   bool
+		workers int
+	}{
+		{"convert", false, 1},
+		{"convert concurrently", false, 8},
+		{"reset-upper", true, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			build := func() *tree {
 				tr := newTree(t, "a", "b")
 				buildFallback(t, tr, "a")
@@ -171,21 +175,26 @@ func TestCrashResume(t *testing.T) {
 				write(t, filepath.Join(tr.upper("b"), "d/.wh..wh..opq"), "")
 				return tr
 			}
+			migrator := func(tr *tree) *migrator {
+				m := newMigrator(Options{Root: tr.root, ResetUpper: tc.reset})
+				m.workers = tc.workers
+				return m
+			}
 			ref := build()
-			m := newMigrator(Options{Root: ref.root, ResetUpper: reset})
+			m := migrator(ref)
 			if _, err := m.run(context.Background()); err != nil {
 				t.Fatal(err)
 			}
 			want := stateView(t, ref)
-			total := m.ops
+			total := int(m.ops.Load())
 			if total < 8 {
 				t.Fatalf("only %d operations: the fixture is too small to test", total)
 			}
 			for k := 1; k <= total; k++ {
 				tr := build()
-				m := newMigrator(Options{Root: tr.root, ResetUpper: reset})
+				m := migrator(tr)
 				m.afterOp = func(n int) error {
-					if n == k {
+					if n >= k {
 						return errAborted
 					}
 					return nil
@@ -193,7 +202,7 @@ func TestCrashResume(t *testing.T) {
 				if _, err := m.run(context.Background()); !errors.Is(err, errAborted) {
 					t.Fatalf("k=%d: run = %v, want the abort", k, err)
 				}
-				if _, err := newMigrator(Options{Root: tr.root, ResetUpper: reset}).run(context.Background()); err != nil {
+				if _, err := migrator(tr).run(context.Background()); err != nil {
 					t.Fatalf("k=%d: resumed run: %v", k, err)
 				}
 				if d := diffLines(want, stateView(t, tr)); d != "" {
