@@ -221,8 +221,10 @@ func (m *migrator) convertEntry(w *upperWalk, dfd int, rel, n string) error {
 
 	case strings.HasPrefix(n, whPrefix) && isMarkerFile:
 		target := n[len(whPrefix):]
-		if target == "" {
-			m.warn(w, "%s: whiteout of an empty name: left alone", w.path(p))
+		if target == "" || strings.HasPrefix(target, whPrefix) {
+			// fuse-overlayfs hides every .wh. name, and a whiteout made
+			// for one would read as a marker on the next run.
+			m.warn(w, "%s: whiteout of a name fuse-overlayfs never shows: left alone", w.path(p))
 			return nil
 		}
 		_, err := statAt(dfd, target)

@@ -71,8 +71,10 @@ func buildFallback(t *testing.T, tr *tree, name string) {
 	setx(t, filepath.Join(up, "owned/f3"), xattrFuseStat, "0:0:0666")
 	setx(t, filepath.Join(up, "owned/f4"), xattrContStat, "1000:1000:0640")
 	symlink(t, "cfg/a.cfg", filepath.Join(up, "link"))
-	// A directory named like a whiteout is not fuse-overlayfs's: left alone.
+	// A directory named like a whiteout is not fuse-overlayfs's: left alone,
+	// and so is a whiteout of a .wh. name.
 	mkdir(t, filepath.Join(up, ".wh.dirlike"))
+	write(t, filepath.Join(up, "cfg/.wh..wh.odd"), "")
 	// work/ holds fuse-overlayfs temp files.
 	write(t, filepath.Join(tr.work(name), "tmp/x"), "tmp")
 }
@@ -123,8 +125,8 @@ func TestFallbackFormat(t *testing.T) {
 	if !reflect.DeepEqual(ir.Counts, wantCounts) {
 		t.Errorf("counts = %v, want %v", ir.Counts, wantCounts)
 	}
-	if len(ir.Warnings) != 3 {
-		t.Errorf("warnings = %q, want 3 (set-id, foreign owner, .wh. dir)", ir.Warnings)
+	if len(ir.Warnings) != 4 {
+		t.Errorf("warnings = %q, want 4 (set-id, foreign owner, .wh. dir, .wh..wh. file)", ir.Warnings)
 	}
 	if names, _ := os.ReadDir(tr.work("fb")); len(names) != 0 {
 		t.Errorf("work/ not empty after migration: %v", names)

@@ -154,6 +154,32 @@ func (m *migrator) run(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return rep, err
 	}
+	rep, err = m.convertAll(stFD, owner)
+	if err != nil {
+		if m.rep.Services.Made {
+			err = fmt.Errorf("%w (units left stopped; run the migration again to finish)", err)
+		}
+		return rep, err
+	}
+
+	if err := m.step("write sentinel", func() error {
+		return writeOwned(root.Join(hostpath.Sentinel), []byte("converted to kernel overlayfs\n"), 0o644, sentinelOwner)
+	}); err != nil {
+		return rep, err
+	}
+	if err := m.step("remove journal", func() error { return ignoreENOENT(os.Remove(root.Join(JournalFile))) }); err != nil {
+		return rep, err
+	}
+	if err := m.startServices(ctx, servers, webActive); err != nil {
+		return rep, err
+	}
+	return rep, nil
+}
+
+// convertAll unmounts what is mounted under runtime/, converts every
+// instance and keeps the report.
+func (m *migrator) convertAll(stFD int, owner *ownerID) (*Report, error) {
+	rep, root := m.rep, m.opts.Root
 
 	runDir := root.Join(hostpath.RuntimeDir)
 	runFD, err := openDirAt(stFD, "runtime")
@@ -200,25 +226,10 @@ func (m *migrator) run(ctx context.Context) (*Report, error) {
 	if err := errors.Join(errs...); err != nil {
 		rep.Error = err.Error()
 		m.keepReport()
-		return rep, fmt.Errorf("%w (units left stopped; run the migration again to finish)", err)
+		return rep, err
 	}
-
 	rep.Sentinel = true
-	if err := m.keepReport(); err != nil {
-		return rep, err
-	}
-	if err := m.step("write sentinel", func() error {
-		return writeOwned(root.Join(hostpath.Sentinel), []byte("converted to kernel overlayfs\n"), 0o644, sentinelOwner)
-	}); err != nil {
-		return rep, err
-	}
-	if err := m.step("remove journal", func() error { return ignoreENOENT(os.Remove(root.Join(JournalFile))) }); err != nil {
-		return rep, err
-	}
-	if err := m.startServices(ctx, servers, webActive); err != nil {
-		return rep, err
-	}
-	return rep, nil
+	return rep, m.keepReport()
 }
 
 // errAborted marks the test hook's simulated crash.
