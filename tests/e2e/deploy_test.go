@@ -1,0 +1,140 @@
+//go:build linux
+
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/left4me/left4me-deploy/steps"
+)
+
+// The operator's command line, in one place. left4me-deploy takes the SSH
+// options in ssh's own spelling (-p, -i, -o) before the user@host
+// arguments; webExecFlag sets the ExecStart of left4me-web.service.
+const webExecFlag = "--web-exec"
+
+// deployResult is one run of left4me-deploy from this machine.
+type deployResult struct {
+	Args     []string
+	Output   string // stdout and stderr, interleaved
+	Code     int
+	Summary  *steps.Event // the host's closing counts, if reported
+	Elapsed  time.Duration
+	StepsRun []steps.Event
+}
+
+func (d deployResult) String() string {
+	return fmt.Sprintf("left4me-deploy %s: exit %d after %s\n%s", strings.Join(d.Args, " "), d.Code, d.Elapsed.Round(100*time.Millisecond), tail(d.Output, 60))
+}
+
+// deploy runs left4me-deploy against h as an operator would, over SSH as
+// root, with --json so the test reads the host's counts exactly.
+func deploy(t *testing.T, h *Host) deployResult {
+	t.Helper()
+	args := []string{"--json", webExecFlag, webExecStart}
+	args = append(args, h.SSHOptions()...)
+	args = append(args, "root@127.0.0.1")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin(t, "left4me-deploy"), args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	err := cmd.Run()
+	d := deployResult{Args: args, Output: out.String(), Elapsed: time.Since(start)}
+	if err != nil {
+		d.Code = -1
+		if ee, ok := err.(*exec.ExitError); ok {
+			d.Code = ee.ExitCode()
+		}
+	}
+	d.parse()
+	return d
+}
+
+var summaryText = regexp.MustCompile(`ok=(\d+) changed=(\d+) failed=(\d+) skipped=(\d+)`)
+
+// parse reads the JSON events; it falls back to the text summary line if
+// the output carries none.
+func (d *deployResult) parse() {
+	sc := bufio.NewScanner(strings.NewReader(d.Output))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if !strings.HasPrefix(line, "{") {
+			continue
+		}
+		var ev steps.Event
+		if json.Unmarshal([]byte(line), &ev) != nil {
+			continue
+		}
+		switch ev.Type {
+		case "summary":
+			e := ev
+			d.Summary = &e
+		case "step":
+			d.StepsRun = append(d.StepsRun, ev)
+		}
+	}
+	if d.Summary != nil {
+		return
+	}
+	if m := summaryText.FindAllStringSubmatch(d.Output, -1); len(m) > 0 {
+		last := m[len(m)-1]
+		n := func(i int) int { v, _ := strconv.Atoi(last[i]); return v }
+		d.Summary = &steps.Event{Type: "summary", OK: n(1), Changed: n(2), Failed: n(3), Skipped: n(4)}
+	}
+}
+
+// reason picks the line of the output that best says why a run failed:
+// the first error or usage line, else the last line.
+func (d deployResult) reason() string {
+	var last string
+	for _, l := range strings.Split(d.Output, "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" {
+			continue
+		}
+		low := strings.ToLower(l)
+		if strings.Contains(low, "error") || strings.Contains(low, "incorrect usage") || strings.Contains(low, "failed") {
+			return l
+		}
+		last = l
+	}
+	return last
+}
+
+// changedSteps names the steps that reported a change.
+func (d deployResult) changedSteps() []string {
+	var names []string
+	for _, e := range d.StepsRun {
+		if e.Status == steps.StatusChanged {
+			names = append(names, e.Step)
+		}
+	}
+	return names
+}
+
+// requireDeployOK fails c unless the deploy exited 0 with failed=0.
+func requireDeployOK(c *C, d deployResult) {
+	c.Helper()
+	if d.Code != 0 {
+		c.Fatalf("deploy exit %d: %s\n%s", d.Code, d.reason(), d)
+	}
+	if d.Summary == nil {
+		c.Fatalf("deploy printed no summary (ok=N changed=N failed=N skipped=N): %s", d)
+	}
+	if d.Summary.Failed != 0 {
+		c.Fatalf("deploy reported failed=%d: %s", d.Summary.Failed, d)
+	}
+}
