@@ -3,19 +3,111 @@ package overlay
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/instance"
+	"github.com/left4me/left4me-deploy/runner"
 )
 
-// SudoMounter is the Mounter for unprivileged callers such as l4d2ctl: it runs
-// sudo -n /usr/local/libexec/left4me/left4me-overlay VERB NAME. Not yet
-// implemented.
-type SudoMounter struct{}
+// DefaultSudo is the sudo binary SudoMounter runs unless told otherwise. An
+// absolute path, so the caller's PATH cannot substitute another program.
+const DefaultSudo = "/usr/bin/sudo"
+
+// SudoMounter is the Mounter for unprivileged callers such as l4d2ctl: it
+// runs `sudo -n /usr/local/libexec/left4me/left4me-overlay VERB NAME`, with
+// NAME taken from the merged path's parent (which must be a valid instance
+// name, and merged's base must be "merged"). The zero value is ready to use.
+type SudoMounter struct {
+	// Runner runs the command; nil means runner.Exec{}.
+	Runner runner.Runner
+	// Sudo is the sudo binary; "" means DefaultSudo.
+	Sudo string
+	// Helper is the helper's path as the sudoers rule names it; "" means
+	// hostpath.OverlayHelper.
+	Helper string
+	// Stderr, if set, receives the helper's stderr as it is written; it is
+	// also part of the returned error either way.
+	Stderr io.Writer
+}
+
+// HelperError is a failed helper run: the verb, the instance, the exit code
+// and the helper's own stderr line(s), which say what was refused and why.
+type HelperError struct {
+	Verb, Name string
+	Code       int
+	Stderr     string
+	Err        error // the underlying *runner.ExitError
+}
+
+func (e *HelperError) Error() string {
+	msg := strings.TrimSpace(e.Stderr)
+	if msg == "" {
+		msg = e.Err.Error()
+	}
+	return fmt.Sprintf("left4me-overlay %s %s failed (exit %d): %s", e.Verb, e.Name, e.Code, msg)
+}
+
+func (e *HelperError) Unwrap() error { return e.Err }
+
+// NameFromMerged returns the instance name of a merged path
+// (…/runtime/NAME/merged), validated. The path is not cleaned: a ".." or "."
+// component is refused rather than resolved, so the name is always the
+// directory the caller meant.
+func NameFromMerged(merged string) (string, error) {
+	p := strings.TrimSuffix(merged, "/")
+	parts := strings.Split(p, "/")
+	for _, c := range parts {
+		if c == ".." || c == "." {
+			return "", fmt.Errorf("overlay: merged dir %q contains %q", merged, c)
+		}
+	}
+	n := len(parts)
+	if n < 3 || parts[n-1] != "merged" || parts[n-3] != "runtime" {
+		return "", fmt.Errorf("overlay: %q is not an instance's merged dir (want .../runtime/NAME/merged)", merged)
+	}
+	if err := instance.ValidateName(parts[n-2]); err != nil {
+		return "", fmt.Errorf("overlay: merged dir %q: %w", merged, err)
+	}
+	return parts[n-2], nil
+}
 
 // Mount implements Mounter.
-func (SudoMounter) Mount(ctx context.Context, merged string) error {
-	return errors.New("overlay: SudoMounter not implemented yet")
+func (m SudoMounter) Mount(ctx context.Context, merged string) error {
+	return m.run(ctx, "mount", merged)
 }
 
 // Unmount implements Mounter.
-func (SudoMounter) Unmount(ctx context.Context, merged string) error {
-	return errors.New("overlay: SudoMounter not implemented yet")
+func (m SudoMounter) Unmount(ctx context.Context, merged string) error {
+	return m.run(ctx, "umount", merged)
+}
+
+func (m SudoMounter) run(ctx context.Context, verb, merged string) error {
+	name, err := NameFromMerged(merged)
+	if err != nil {
+		return err
+	}
+	r := m.Runner
+	if r == nil {
+		r = runner.Exec{}
+	}
+	sudo, helper := m.Sudo, m.Helper
+	if sudo == "" {
+		sudo = DefaultSudo
+	}
+	if helper == "" {
+		helper = hostpath.OverlayHelper
+	}
+	err = r.Run(ctx, runner.Cmd{Argv: []string{sudo, "-n", helper, verb, name}, Stdout: io.Discard, Stderr: m.Stderr})
+	if err == nil {
+		return nil
+	}
+	he := &HelperError{Verb: verb, Name: name, Code: runner.ExitCode(err), Err: err}
+	var ee *runner.ExitError
+	if errors.As(err, &ee) {
+		he.Stderr = ee.Stderr
+	}
+	return he
 }

@@ -1,12 +1,11 @@
-// Command left4me-overlay is not implemented yet.
+// Command left4me-overlay is the privileged mount helper: run as root
+// through sudo, `left4me-overlay mount NAME` mounts the kernel overlay of
+// instance NAME at /var/lib/left4me/runtime/NAME/merged in PID 1's mount
+// namespace, and `left4me-overlay umount NAME` unmounts it. See the README.
 package main
 
-import (
-	"fmt"
-	"os"
-)
+import "os"
 
 func main() {
-	fmt.Fprintln(os.Stderr, "left4me-overlay: not implemented yet")
-	os.Exit(1)
+	os.Exit(run(os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr))
 }

@@ -1,0 +1,839 @@
+//go:build linux
+
+package overlay
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/instance"
+)
+
+// Errors the helper's callers may test for.
+var (
+	// ErrFuseFormat: the upper dir still carries fuse-overlayfs metadata.
+	ErrFuseFormat = errors.New("upper dir is still in fuse-overlayfs format")
+	// ErrForeignMount: something at merged is not an overlay this helper made.
+	ErrForeignMount = errors.New("not an overlay left4me-overlay mounted")
+	// ErrMoved: the instance's directories moved while the helper worked.
+	ErrMoved = errors.New("instance directory changed during the operation")
+)
+
+// LockDir is the host directory of the per-instance lock files. It is
+// root's, outside the hostile tree, in PID 1's namespace.
+const LockDir = "/run/left4me/locks"
+
+// resolveFlags are used for every lookup below the tree root: no symlink is
+// ever followed (not even "magic" /proc links), and nothing resolves outside
+// the directory the walk starts from.
+const resolveFlags = unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_BENEATH
+
+// Result says what Mount or Unmount did.
+type Result struct {
+	Changed bool   // a mount was made or removed
+	Message string // one line for the operator
+	Plan    *Plan  // set in print-only mode
+}
+
+// Mount mounts the overlay of instance name at runtime/NAME/merged in the
+// configured mount namespace. An overlay this helper made that is already
+// mounted there is success without a change.
+func (c Config) Mount(name string) (Result, error) {
+	return c.run(name, "mount", (*session).mount)
+}
+
+// Unmount unmounts the overlay of instance name from runtime/NAME/merged. An
+// instance that is not mounted is success without a change; anything mounted
+// there that this helper did not make is refused.
+func (c Config) Unmount(name string) (Result, error) {
+	return c.run(name, "umount", (*session).unmount)
+}
+
+func (c Config) run(name, verb string, fn func(*session, string) (Result, error)) (Result, error) {
+	if err := instance.ValidateName(name); err != nil {
+		return Result{}, err
+	}
+	method := c.Method
+	if method == MethodAuto {
+		rel := c.Release
+		if rel == "" {
+			var u unix.Utsname
+			if err := unix.Uname(&u); err != nil {
+				return Result{}, fmt.Errorf("uname: %w", err)
+			}
+			rel = unix.ByteSliceToString(u.Release[:])
+		}
+		m, err := MethodFor(rel)
+		if err != nil {
+			return Result{}, err
+		}
+		method = m
+	}
+	type out struct {
+		res Result
+		err error
+	}
+	ch := make(chan out, 1)
+	go func() {
+		// The goroutine keeps its OS thread locked until it returns, so the
+		// Go runtime terminates that thread instead of reusing it: the
+		// namespace and cwd changes below die with it and no other goroutine
+		// ever runs in them.
+		runtime.LockOSThread()
+		s := &session{cfg: c, method: method, root: -1, tree: -1, state: -1}
+		defer s.closeAll()
+		res, err := s.enter()
+		if err == nil {
+			res, err = fn(s, name)
+		}
+		ch <- out{res, err}
+	}()
+	o := <-ch
+	if o.err != nil {
+		return o.res, fmt.Errorf("%s %s: %w", verb, name, o.err)
+	}
+	return o.res, nil
+}
+
+// session is one helper run on its own locked OS thread. Every fd it opens
+// is closed when it ends.
+type session struct {
+	cfg      Config
+	method   Method
+	root     int // "/" of the target namespace
+	tree     int // Config.Root in the target namespace (== root on the host)
+	state    int // the state root, /var/lib/left4me
+	stateUID uint32
+	fds      []int
+}
+
+func (s *session) keep(fd int) int { s.fds = append(s.fds, fd); return fd }
+
+func (s *session) closeAll() {
+	for _, fd := range s.fds {
+		unix.Close(fd)
+	}
+	s.fds = nil
+}
+
+func (s *session) host(rel string) string { return hostpath.StateDir + "/" + rel }
+
+// enter unshares the thread's fs attributes (setns into a mount namespace
+// requires it, and it keeps fchdir private to this thread), enters the
+// target namespace, and only then opens the tree: every path is resolved in
+// the namespace the mount lands in.
+func (s *session) enter() (Result, error) {
+	if err := unix.Unshare(unix.CLONE_FS); err != nil {
+		return Result{}, fmt.Errorf("unshare(CLONE_FS): %w", err)
+	}
+	ns := s.cfg.MountNS
+	if ns == "" {
+		ns = DefaultMountNS
+	}
+	if ns != CurrentMountNS {
+		fd, err := unix.Open(ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return Result{}, fmt.Errorf("open mount namespace %s: %w (the helper runs as root, through sudo)", ns, err)
+		}
+		err = unix.Setns(fd, unix.CLONE_NEWNS)
+		unix.Close(fd)
+		if err != nil {
+			return Result{}, fmt.Errorf("enter mount namespace %s: %w (the helper runs as root, through sudo)", ns, err)
+		}
+	}
+	fd, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return Result{}, fmt.Errorf("open /: %w", err)
+	}
+	s.root = s.keep(fd)
+	s.tree = s.root
+	if !s.cfg.Root.IsHost() {
+		// The test root itself is trusted (it is only honoured outside sudo).
+		fd, err := unix.Open(string(s.cfg.Root), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return Result{}, fmt.Errorf("open %s %s: %w", EnvRoot, s.cfg.Root, err)
+		}
+		s.tree = s.keep(fd)
+	}
+	s.state, err = s.openDir(s.tree, strings.TrimPrefix(hostpath.StateDir, "/"), hostpath.StateDir)
+	if err != nil {
+		return Result{}, err
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(s.state, &st); err != nil {
+		return Result{}, fmt.Errorf("stat %s: %w", hostpath.StateDir, err)
+	}
+	s.stateUID = st.Uid
+	return Result{}, nil
+}
+
+// openDir opens rel below dirfd as an O_PATH directory handle without
+// following any symlink; host names the path in messages.
+func (s *session) openDir(dirfd int, rel, host string) (int, error) {
+	return s.openDirFlags(dirfd, rel, host, 0)
+}
+
+// openDirXdev is openDir that also refuses to cross a mount point: used for
+// runtime/NAME and its upper and work dirs, which are plain directories of
+// the state file system and never legitimately lie inside another mount
+// (such as an overlay this helper made, moved there by its owner).
+func (s *session) openDirXdev(dirfd int, rel, host string) (int, error) {
+	return s.openDirFlags(dirfd, rel, host, unix.RESOLVE_NO_XDEV)
+}
+
+func (s *session) openDirFlags(dirfd int, rel, host string, extra uint64) (int, error) {
+	how := unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC,
+		Resolve: resolveFlags | extra,
+	}
+	var fd int
+	var err error
+	for range 8 { // openat2 asks for a retry when it races a rename
+		fd, err = unix.Openat2(dirfd, rel, &how)
+		if err != unix.EAGAIN && err != unix.EINTR {
+			break
+		}
+	}
+	if err == unix.ENOTDIR {
+		// O_NOFOLLOW|O_DIRECTORY reports a final symlink as "not a
+		// directory"; say what it is (for the message only: the open failed).
+		var st unix.Stat_t
+		if unix.Fstatat(dirfd, rel, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
+			err = unix.ELOOP
+		}
+	}
+	if err != nil {
+		return -1, pathError(host, err)
+	}
+	return s.keep(fd), nil
+}
+
+func pathError(host string, err error) error {
+	switch err {
+	case unix.ELOOP:
+		return fmt.Errorf("refused %s: it or a directory on its path is a symlink, and symlinks are never followed", host)
+	case unix.ENOTDIR:
+		return fmt.Errorf("refused %s: not a directory (or a component of it is not)", host)
+	case unix.ENOENT:
+		return fmt.Errorf("%s does not exist", host)
+	case unix.EXDEV:
+		return fmt.Errorf("refused %s: crosses a mount point or resolves outside its parent", host)
+	}
+	return fmt.Errorf("open %s: %w", host, err)
+}
+
+// checkOwner refuses an instance directory not owned by the owner of the
+// state root: every instance dir is the left4me user's, and a directory of
+// anyone else's (root's, say) moved in must not become an upper.
+func (s *session) checkOwner(fd int, host string) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return fmt.Errorf("stat %s: %w", host, err)
+	}
+	if st.Uid != s.stateUID {
+		return fmt.Errorf("refused %s: owned by uid %d, not by the owner of %s (uid %d)", host, st.Uid, hostpath.StateDir, s.stateUID)
+	}
+	return nil
+}
+
+// lock takes the per-instance lock in LockDir (under Config.Root), creating
+// the directory root-owned if needed. It is released when the session's fds
+// close.
+func (s *session) lock(name string) error {
+	dir := s.tree
+	parts := strings.Split(strings.TrimPrefix(LockDir, "/"), "/")
+	for i, p := range parts {
+		mode := uint32(0o755)
+		if i == len(parts)-1 {
+			mode = 0o700
+		}
+		host := "/" + strings.Join(parts[:i+1], "/")
+		if err := unix.Mkdirat(dir, p, mode); err != nil && err != unix.EEXIST {
+			return fmt.Errorf("create lock dir %s: %w", host, err)
+		}
+		fd, err := s.openDir(dir, p, host)
+		if err != nil {
+			return err
+		}
+		dir = fd
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(dir, &st); err != nil {
+		return fmt.Errorf("stat %s: %w", LockDir, err)
+	}
+	if int(st.Uid) != os.Geteuid() || st.Mode&0o022 != 0 {
+		return fmt.Errorf("refused lock dir %s: must be owned by uid %d and writable only by it (is uid %d, mode %#o)", LockDir, os.Geteuid(), st.Uid, st.Mode&0o7777)
+	}
+	how := unix.OpenHow{Flags: unix.O_RDWR | unix.O_CREAT | unix.O_NOFOLLOW | unix.O_CLOEXEC, Mode: 0o600, Resolve: resolveFlags}
+	fd, err := unix.Openat2(dir, name+".lock", &how)
+	if err != nil {
+		return fmt.Errorf("open lock %s/%s.lock: %w", LockDir, name, err)
+	}
+	s.keep(fd)
+	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
+		return fmt.Errorf("lock %s/%s.lock: %w", LockDir, name, err)
+	}
+	return nil
+}
+
+// instanceFDs holds the pinned handles of one instance.
+type instanceFDs struct {
+	name                  string
+	inst                  int
+	upper, work, merged   int
+	layers                []int    // topmost first
+	layerPaths            []string // host paths, same order
+	mountID               uint64   // mount id of merged as opened
+	mountRoot             bool     // merged is the root of a mount
+	instHost, upperHost   string
+	workHost, mergedHost  string
+	instanceEnvHost       string
+	installFD, overlaysFD int
+}
+
+// openInstance pins runtime/NAME and its three overlay dirs.
+func (s *session) openInstance(name string) (*instanceFDs, error) {
+	in := &instanceFDs{name: name, installFD: -1, overlaysFD: -1}
+	in.instHost = hostpath.Instance(name)
+	in.upperHost, in.workHost, in.mergedHost = hostpath.Upper(name), hostpath.Work(name), hostpath.Merged(name)
+	in.instanceEnvHost = hostpath.InstanceEnv(name)
+	rt, err := s.openDir(s.state, "runtime", hostpath.RuntimeDir)
+	if err != nil {
+		return nil, err
+	}
+	if in.inst, err = s.openDirXdev(rt, name, in.instHost); err != nil {
+		return nil, err
+	}
+	if err := s.checkOwner(in.inst, in.instHost); err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
+// readLayers reads and validates LOWERDIRS from the pinned instance dir.
+func (s *session) readLayers(in *instanceFDs) ([]string, error) {
+	how := unix.OpenHow{Flags: unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC | unix.O_NOCTTY, Resolve: resolveFlags | unix.RESOLVE_NO_XDEV}
+	fd, err := unix.Openat2(in.inst, "instance.env", &how)
+	if err != nil {
+		if err == unix.ENOENT {
+			return nil, fmt.Errorf("%w: %s does not exist (it lists the instance's lower layers)", ErrEnv, in.instanceEnvHost)
+		}
+		return nil, pathError(in.instanceEnvHost, err)
+	}
+	f := os.NewFile(uintptr(fd), in.instanceEnvHost)
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, fmt.Errorf("stat %s: %w", in.instanceEnvHost, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, fmt.Errorf("%w: %s is not a regular file", ErrEnv, in.instanceEnvHost)
+	}
+	env, err := ParseEnv(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", in.instanceEnvHost, err)
+	}
+	layers, err := Layers(env)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", in.instanceEnvHost, err)
+	}
+	return layers, nil
+}
+
+// openLayers pins every layer, walking from installation/ or overlays/ so
+// that no layer can resolve anywhere else.
+func (s *session) openLayers(in *instanceFDs, layers []string) error {
+	for _, p := range layers {
+		base, rest, err := splitLayer(p)
+		if err != nil {
+			return err
+		}
+		var bfd *int
+		switch base {
+		case "installation":
+			bfd = &in.installFD
+		case "overlays":
+			bfd = &in.overlaysFD
+		}
+		if *bfd < 0 {
+			if *bfd, err = s.openDir(s.state, base, s.host(base)); err != nil {
+				return err
+			}
+		}
+		rel := rest
+		if rel == "" {
+			rel = "."
+		}
+		fd, err := s.openDir(*bfd, rel, p)
+		if err != nil {
+			return err
+		}
+		in.layers = append(in.layers, fd)
+	}
+	in.layerPaths = layers
+	return nil
+}
+
+// openOverlayDirs pins upper, work and merged and checks them.
+func (s *session) openOverlayDirs(in *instanceFDs) error {
+	var err error
+	for _, d := range []struct {
+		fd   *int
+		rel  string
+		host string
+		xdev bool
+	}{{&in.upper, "upper", in.upperHost, true}, {&in.work, "work", in.workHost, true}, {&in.merged, "merged", in.mergedHost, false}} {
+		open := s.openDir
+		if d.xdev {
+			open = s.openDirXdev
+		}
+		if *d.fd, err = open(in.inst, d.rel, d.host); err != nil {
+			return err
+		}
+		if err := s.checkOwner(*d.fd, d.host); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// statxMount returns the mount id of fd (or of rel below it) and whether it
+// is the root of its mount.
+func statxMount(dirfd int, rel string) (id uint64, root bool, mode uint16, err error) {
+	flags := unix.AT_SYMLINK_NOFOLLOW | unix.AT_NO_AUTOMOUNT
+	if rel == "" {
+		flags |= unix.AT_EMPTY_PATH
+	}
+	var stx unix.Statx_t
+	if err := unix.Statx(dirfd, rel, flags, unix.STATX_TYPE|unix.STATX_MNT_ID, &stx); err != nil {
+		return 0, false, 0, err
+	}
+	if stx.Mask&unix.STATX_MNT_ID == 0 || stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT == 0 {
+		return 0, false, 0, errors.New("kernel reports no mount id or mount-root attribute (needs Linux 5.8)")
+	}
+	return stx.Mnt_id, stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0, stx.Mode, nil
+}
+
+// checkNotFuse refuses an upper that still carries fuse-overlayfs xattrs.
+func (s *session) checkNotFuse(in *instanceFDs) error {
+	fd, err := unix.Openat(in.upper, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", in.upperHost, err)
+	}
+	defer unix.Close(fd)
+	names, err := flistxattr(fd)
+	if err != nil {
+		return fmt.Errorf("list xattrs of %s: %w", in.upperHost, err)
+	}
+	for _, n := range names {
+		if strings.HasPrefix(n, "user.fuseoverlayfs.") || strings.HasPrefix(n, "user.containers.override_stat") {
+			return fmt.Errorf("%w: %s has xattr %s; run `left4me-deploy migrate` first", ErrFuseFormat, in.upperHost, n)
+		}
+	}
+	return nil
+}
+
+func flistxattr(fd int) ([]string, error) {
+	size := 256
+	for {
+		buf := make([]byte, size)
+		n, err := unix.Flistxattr(fd, buf)
+		if err == unix.ERANGE {
+			size *= 4
+			if size > 1<<20 {
+				return nil, err
+			}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		var names []string
+		for _, b := range bytes.Split(buf[:n], []byte{0}) {
+			if len(b) > 0 {
+				names = append(names, string(b))
+			}
+		}
+		return names, nil
+	}
+}
+
+// mountAt returns the mountinfo entry of mount id (read in this thread's
+// namespace).
+func mountByID(id uint64) (*mountEntry, error) {
+	entries, err := readMountinfo()
+	if err != nil {
+		return nil, err
+	}
+	for i := range entries {
+		if entries[i].ID == id {
+			return &entries[i], nil
+		}
+	}
+	return nil, fmt.Errorf("mount id %d not in /proc/thread-self/mountinfo", id)
+}
+
+func readMountinfo() ([]mountEntry, error) {
+	f, err := os.Open("/proc/thread-self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("read mount table: %w", err)
+	}
+	defer f.Close()
+	return parseMountinfo(f)
+}
+
+// ours reports why the mount whose root fd is pinned is not an overlay this
+// helper made for instance name ("" when it is): overlayfs by statfs magic,
+// overlay in the mount table, and the helper's source tag.
+func ours(fd int, id uint64, name string) (string, error) {
+	var sfs unix.Statfs_t
+	if err := unix.Fstatfs(fd, &sfs); err != nil {
+		return "", fmt.Errorf("statfs: %w", err)
+	}
+	e, err := mountByID(id)
+	if err != nil {
+		return "", err
+	}
+	if sfs.Type != unix.OVERLAYFS_SUPER_MAGIC || e.FSType != "overlay" {
+		return fmt.Sprintf("it is a %s mount", e.FSType), nil
+	}
+	if e.Source != Source(name) {
+		return fmt.Sprintf("its source is %q, not %q", e.Source, Source(name)), nil
+	}
+	return "", nil
+}
+
+// prepare pins and checks everything Mount needs.
+func (s *session) prepare(name string) (*instanceFDs, *Plan, error) {
+	in, err := s.openInstance(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	layers, err := s.readLayers(in)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.openOverlayDirs(in); err != nil {
+		return nil, nil, err
+	}
+	plan := &Plan{Name: name, Method: s.method, Source: Source(name), Merged: in.mergedHost, Upper: in.upperHost, Work: in.workHost, Layers: layers}
+	in.mountID, in.mountRoot, _, err = statxMount(in.merged, "")
+	if err != nil {
+		return nil, nil, fmt.Errorf("statx %s: %w", in.mergedHost, err)
+	}
+	if in.mountRoot {
+		why, err := ours(in.merged, in.mountID, name)
+		if err != nil {
+			return nil, nil, fmt.Errorf("inspect mount at %s: %w", in.mergedHost, err)
+		}
+		if why != "" {
+			return nil, nil, fmt.Errorf("refused %s: something is mounted there and %s (%w)", in.mergedHost, why, ErrForeignMount)
+		}
+		plan.Mounted = true
+		return in, plan, nil
+	}
+	if err := s.checkNotFuse(in); err != nil {
+		return nil, nil, err
+	}
+	if err := s.openLayers(in, layers); err != nil {
+		return nil, nil, err
+	}
+	return in, plan, nil
+}
+
+func (s *session) mount(name string) (Result, error) {
+	if !s.cfg.PrintOnly {
+		if err := s.lock(name); err != nil {
+			return Result{}, err
+		}
+	}
+	in, plan, err := s.prepare(name)
+	if err != nil {
+		return Result{}, err
+	}
+	if s.cfg.PrintOnly {
+		return Result{Plan: plan, Message: "print only: nothing mounted"}, nil
+	}
+	if plan.Mounted {
+		return Result{Message: fmt.Sprintf("%s is already mounted at %s (umount it first to pick up layer changes)", name, in.mergedHost)}, nil
+	}
+	switch s.method {
+	case MethodFD, MethodLowerdirPlus:
+		err = s.mountNewAPI(in)
+	case MethodLegacy:
+		err = s.mountLegacy(in)
+	default:
+		err = fmt.Errorf("mount method %v not implemented", s.method)
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Changed: true, Message: fmt.Sprintf("mounted %s at %s (%d layers, method %s)", name, in.mergedHost, len(in.layers), s.method)}, nil
+}
+
+func fdPath(fd int) string { return "/proc/thread-self/fd/" + strconv.Itoa(fd) }
+
+// fsErr wraps an fsconfig-family error with the kernel's messages for the
+// filesystem context (read(2) on the fs fd; overlayfs explains itself there).
+func fsErr(fsfd int, what string, err error) error {
+	var msgs []string
+	buf := make([]byte, 1024)
+	for range 32 {
+		n, rerr := unix.Read(fsfd, buf)
+		if rerr != nil || n <= 0 {
+			break
+		}
+		msgs = append(msgs, strings.TrimSpace(string(buf[:n])))
+	}
+	if len(msgs) > 0 {
+		return fmt.Errorf("%s: %w (kernel: %s)", what, err, strings.Join(msgs, "; "))
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// mountNewAPI builds the overlay with fsopen/fsconfig/fsmount and attaches
+// it with move_mount onto the pinned merged handle.
+func (s *session) mountNewAPI(in *instanceFDs) error {
+	fsfd, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("fsopen overlay: %w (is the overlay module available?)", err)
+	}
+	s.keep(fsfd)
+	if err := unix.FsconfigSetString(fsfd, "source", Source(in.name)); err != nil {
+		return fsErr(fsfd, "fsconfig source", err)
+	}
+	set := func(key string, fd int, host string) error {
+		var err error
+		if s.method == MethodFD {
+			err = unix.FsconfigSetFd(fsfd, key, fd)
+		} else {
+			err = unix.FsconfigSetString(fsfd, key, fdPath(fd))
+		}
+		if err != nil {
+			return fsErr(fsfd, fmt.Sprintf("fsconfig %s %s", key, host), err)
+		}
+		return nil
+	}
+	for i, fd := range in.layers {
+		if err := set("lowerdir+", fd, in.layerPaths[i]); err != nil {
+			return err
+		}
+	}
+	if err := set("upperdir", in.upper, in.upperHost); err != nil {
+		return err
+	}
+	if err := set("workdir", in.work, in.workHost); err != nil {
+		return err
+	}
+	for _, o := range mountOptions {
+		if err := unix.FsconfigSetString(fsfd, o[0], o[1]); err != nil {
+			return fsErr(fsfd, "fsconfig "+o[0]+"="+o[1], err)
+		}
+	}
+	if err := unix.FsconfigCreate(fsfd); err != nil {
+		return fsErr(fsfd, "create overlay for "+in.mergedHost, err)
+	}
+	mfd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV)
+	if err != nil {
+		return fsErr(fsfd, "fsmount", err)
+	}
+	s.keep(mfd)
+	if err := unix.MoveMount(mfd, "", in.merged, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
+		return fmt.Errorf("attach overlay at %s: %w", in.mergedHost, err)
+	}
+	newID, _, _, err := statxMount(mfd, "")
+	if err != nil {
+		return s.undo(mfd, in, fmt.Errorf("statx new mount: %w", err))
+	}
+	return s.verifyPlaced(in, newID, mfd)
+}
+
+// verifyPlaced re-walks runtime/NAME/merged from the state root (which the
+// hostile user cannot move) and checks the new mount sits exactly there. The
+// mount landed on the pinned merged directory, but its owner could have
+// renamed that directory, or runtime/NAME, to elsewhere on the same file
+// system (even outside the state root, e.g. into /tmp) between the open and
+// the attach; such a mount is detached again.
+func (s *session) verifyPlaced(in *instanceFDs, newID uint64, mfd int) error {
+	id, root, _, err := statxMount(s.state, "runtime/"+in.name+"/merged")
+	if err == nil && root && id == newID {
+		// Same mount, but is the path still made of directories, not symlinks
+		// (statx above follows none in the last component only)?
+		fd, oerr := s.openDir(s.state, "runtime/"+in.name+"/merged", in.mergedHost)
+		if oerr == nil {
+			id2, root2, _, serr := statxMount(fd, "")
+			if serr == nil && root2 && id2 == newID {
+				return nil
+			}
+		}
+	}
+	return s.undo(mfd, in, fmt.Errorf("%w: the new mount is not at %s", ErrMoved, in.mergedHost))
+}
+
+// undo detaches the mount whose root mfd pins: through the magic link the
+// path is exactly that mount, wherever it was moved.
+func (s *session) undo(mfd int, in *instanceFDs, cause error) error {
+	if err := unix.Unmount(fdPath(mfd), unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("%v; detaching it again failed: %w", cause, err)
+	}
+	return fmt.Errorf("%w; the mount was detached again", cause)
+}
+
+// mountLegacy mounts with mount(2) for kernels before lowerdir+: the thread's
+// cwd is /proc/thread-self/fd, so "12" names fd 12, a pinned directory, and
+// 500 layers take at most 2,000 bytes of mount(2)'s 4,096-byte page.
+func (s *session) mountLegacy(in *instanceFDs) error {
+	before, err := readMountinfo()
+	if err != nil {
+		return err
+	}
+	known := make(map[uint64]bool, len(before))
+	for _, e := range before {
+		known[e.ID] = true
+	}
+	procfd, err := s.openProcFD()
+	if err != nil {
+		return err
+	}
+	if err := unix.Fchdir(procfd); err != nil {
+		return fmt.Errorf("chdir /proc/thread-self/fd: %w", err)
+	}
+	data := legacyData(in)
+	if len(data) >= 4096 {
+		return fmt.Errorf("mount options for %d layers take %d bytes, over mount(2)'s 4095", len(in.layers), len(data))
+	}
+	err = unix.Mount(Source(in.name), strconv.Itoa(in.merged), "overlay", unix.MS_NOSUID|unix.MS_NODEV, data)
+	if err != nil {
+		return fmt.Errorf("mount overlay at %s: %w (see dmesg for overlayfs' reason)", in.mergedHost, err)
+	}
+	// Find the new mount: the one overlay of this instance not there before.
+	after, err := readMountinfo()
+	if err != nil {
+		return err
+	}
+	var fresh []mountEntry
+	for _, e := range after {
+		if !known[e.ID] && e.FSType == "overlay" && e.Source == Source(in.name) {
+			fresh = append(fresh, e)
+		}
+	}
+	if len(fresh) != 1 {
+		return fmt.Errorf("mounted at %s but found %d new overlays of it in the mount table", in.mergedHost, len(fresh))
+	}
+	id := fresh[0].ID
+	if rid, root, _, err := statxMount(s.state, "runtime/"+in.name+"/merged"); err == nil && root && rid == id {
+		return nil
+	}
+	// The mount landed elsewhere: pin its root by the path the mount table
+	// shows (resolved without symlinks from "/") and detach exactly it.
+	mp := strings.TrimPrefix(fresh[0].MountPoint, "/")
+	if mp == "" {
+		mp = "."
+	}
+	fd, err := s.openDir(s.root, mp, fresh[0].MountPoint)
+	if err == nil {
+		if fid, froot, _, serr := statxMount(fd, ""); serr == nil && froot && fid == id {
+			return s.undo(fd, in, fmt.Errorf("%w: the new mount is at %s, not %s", ErrMoved, fresh[0].MountPoint, in.mergedHost))
+		}
+	}
+	return fmt.Errorf("%w: the new mount is at %s, not %s, and could not be pinned to detach it: unmount it by hand", ErrMoved, fresh[0].MountPoint, in.mergedHost)
+}
+
+func (s *session) openProcFD() (int, error) {
+	fd, err := unix.Open("/proc/thread-self/fd", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("open /proc/thread-self/fd (is /proc mounted in the target namespace?): %w", err)
+	}
+	return s.keep(fd), nil
+}
+
+// legacyData renders mount(2)'s option string with fd numbers for paths.
+func legacyData(in *instanceFDs) string {
+	var b strings.Builder
+	b.WriteString("lowerdir=")
+	for i, fd := range in.layers {
+		if i > 0 {
+			b.WriteByte(':')
+		}
+		b.WriteString(strconv.Itoa(fd))
+	}
+	fmt.Fprintf(&b, ",upperdir=%d,workdir=%d", in.upper, in.work)
+	for _, o := range mountOptions {
+		b.WriteString("," + o[0] + "=" + o[1])
+	}
+	return b.String()
+}
+
+func (s *session) unmount(name string) (Result, error) {
+	if !s.cfg.PrintOnly {
+		if err := s.lock(name); err != nil {
+			return Result{}, err
+		}
+	}
+	in, err := s.openInstance(name)
+	if err != nil {
+		return Result{}, err
+	}
+	id, root, mode, err := statxMount(in.inst, "merged")
+	if err == unix.ENOENT {
+		return Result{Message: fmt.Sprintf("%s is not mounted (%s does not exist)", name, in.mergedHost)}, nil
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("statx %s: %w", in.mergedHost, err)
+	}
+	if mode&unix.S_IFMT != unix.S_IFDIR {
+		return Result{}, fmt.Errorf("refused %s: not a directory", in.mergedHost)
+	}
+	if !root {
+		return Result{Message: fmt.Sprintf("%s is not mounted", name)}, nil
+	}
+	fd, err := s.openDir(in.inst, "merged", in.mergedHost)
+	if err != nil {
+		return Result{}, err
+	}
+	why, err := ours(fd, id, name)
+	if err != nil {
+		return Result{}, fmt.Errorf("inspect mount at %s: %w", in.mergedHost, err)
+	}
+	if why != "" {
+		return Result{}, fmt.Errorf("refused %s: %s (%w)", in.mergedHost, why, ErrForeignMount)
+	}
+	if id2, _, _, err := statxMount(fd, ""); err != nil || id2 != id {
+		return Result{}, fmt.Errorf("%w: %s changed while being inspected", ErrMoved, in.mergedHost)
+	}
+	if s.cfg.PrintOnly {
+		return Result{Message: fmt.Sprintf("print only: would unmount %s", in.mergedHost)}, nil
+	}
+	// The pinned handle would keep the mount busy; umount by name from the
+	// pinned instance dir instead. "merged" there cannot be renamed or
+	// removed while it is a mount point, UMOUNT_NOFOLLOW refuses a symlink.
+	s.closeFD(fd)
+	if err := unix.Fchdir(in.inst); err != nil {
+		return Result{}, fmt.Errorf("chdir %s: %w", in.instHost, err)
+	}
+	if err := unix.Unmount("merged", unix.UMOUNT_NOFOLLOW); err != nil {
+		if err == unix.EBUSY {
+			return Result{}, fmt.Errorf("unmount %s: %w (a process still uses it: stop the server first)", in.mergedHost, err)
+		}
+		return Result{}, fmt.Errorf("unmount %s: %w", in.mergedHost, err)
+	}
+	return Result{Changed: true, Message: fmt.Sprintf("unmounted %s from %s", name, in.mergedHost)}, nil
+}
+
+func (s *session) closeFD(fd int) {
+	for i, f := range s.fds {
+		if f == fd {
+			s.fds = append(s.fds[:i], s.fds[i+1:]...)
+			break
+		}
+	}
+	unix.Close(fd)
+}

@@ -1,0 +1,483 @@
+//go:build linux
+
+package overlay
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/left4me/left4me-deploy/internal/testenv"
+)
+
+var allMethods = []Method{MethodFD, MethodLowerdirPlus, MethodLegacy}
+
+func readFile(t testing.TB, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestMountUmount mounts a two-layer instance with each mount method through
+// the real helper and checks the kernel's view: the top layer shadows the
+// lower one, new files land in upper, deletes become kernel whiteouts, the
+// mount has the documented options, and mount/umount are idempotent.
+func TestMountUmount(t *testing.T) {
+	testenv.RequireNamespace(t)
+	for _, m := range allMethods {
+		t.Run(m.String(), func(t *testing.T) {
+			f := newFixture(t)
+			writeFile(t, f.real("/var/lib/left4me/installation/f"), "base\n")
+			writeFile(t, f.real("/var/lib/left4me/installation/g"), "only-base\n")
+			writeFile(t, f.real("/var/lib/left4me/installation/cfg/server.cfg"), "hostname base\n")
+			top := f.layer("addon-1", map[string]string{"f": "top\n"})
+			f.instance("s1", top, "/var/lib/left4me/installation")
+			env := f.helperEnv("LEFT4ME_OVERLAY_METHOD=" + m.String())
+
+			out, errs, code := f.helper(env, "mount", "s1")
+			if code != 0 || !strings.Contains(out, "mounted s1") {
+				t.Fatalf("mount s1 = exit %d, stdout %q, stderr %q", code, out, errs)
+			}
+			ms := mountsUnder(t, "self", f.root)
+			if len(ms) != 1 || ms[0].MountPoint != f.merged("s1") || ms[0].FSType != "overlay" || ms[0].Source != "left4me-s1" {
+				t.Fatalf("mounts under root = %+v, want one overlay left4me-s1 at %s", ms, f.merged("s1"))
+			}
+			for _, o := range []string{"nosuid", "nodev"} {
+				if !strings.Contains(","+ms[0].MountOpts+",", ","+o+",") {
+					t.Errorf("mount options %q lack %s", ms[0].MountOpts, o)
+				}
+			}
+			if !strings.Contains(ms[0].SuperOpts, "redirect_dir=nofollow") {
+				t.Errorf("super options %q lack redirect_dir=nofollow", ms[0].SuperOpts)
+			}
+			for _, o := range []string{"metacopy=on", "index=on", "xino=on"} {
+				if strings.Contains(ms[0].SuperOpts, o) {
+					t.Errorf("super options %q contain %s", ms[0].SuperOpts, o)
+				}
+			}
+			merged := f.merged("s1")
+			if got := readFile(t, filepath.Join(merged, "f")); got != "top\n" {
+				t.Errorf("merged/f = %q, want the top layer's %q", got, "top\n")
+			}
+			if got := readFile(t, filepath.Join(merged, "g")); got != "only-base\n" {
+				t.Errorf("merged/g = %q, want the lower layer's", got)
+			}
+			writeFile(t, filepath.Join(merged, "new"), "n\n")
+			if got := readFile(t, filepath.Join(f.upper("s1"), "new")); got != "n\n" {
+				t.Errorf("upper/new = %q, want the file written through merged", got)
+			}
+			if err := os.Remove(filepath.Join(merged, "g")); err != nil {
+				t.Fatal(err)
+			}
+			var st unix.Stat_t
+			if err := unix.Lstat(filepath.Join(f.upper("s1"), "g"), &st); err != nil {
+				t.Fatalf("deleting merged/g left no whiteout in upper: %v", err)
+			}
+			if st.Mode&unix.S_IFMT != unix.S_IFCHR || st.Rdev != 0 {
+				t.Errorf("upper/g mode %#o rdev %d, want a 0/0 character device (kernel whiteout)", st.Mode, st.Rdev)
+			}
+			if _, err := os.Stat(filepath.Join(merged, "g")); !os.IsNotExist(err) {
+				t.Errorf("merged/g after delete: %v, want not exist", err)
+			}
+			if _, err := os.Stat(filepath.Join(f.state, "installation/g")); err != nil {
+				t.Errorf("the lower layer's g was touched: %v", err)
+			}
+			// setuid must not work through the mount.
+			writeFile(t, filepath.Join(merged, "suid"), "x")
+
+			out, errs, code = f.helper(env, "mount", "s1")
+			if code != 0 || !strings.Contains(out, "already mounted") {
+				t.Fatalf("second mount s1 = exit %d, stdout %q, stderr %q; want 0 and already mounted", code, out, errs)
+			}
+			if n := len(mountsUnder(t, "self", f.root)); n != 1 {
+				t.Fatalf("after a second mount there are %d mounts, want 1", n)
+			}
+			out, errs, code = f.helper(env, "umount", "s1")
+			if code != 0 || !strings.Contains(out, "unmounted s1") {
+				t.Fatalf("umount s1 = exit %d, stdout %q, stderr %q", code, out, errs)
+			}
+			if ms := mountsUnder(t, "self", f.root); len(ms) != 0 {
+				t.Fatalf("after umount: mounts %+v", ms)
+			}
+			out, errs, code = f.helper(env, "umount", "s1")
+			if code != 0 || !strings.Contains(out, "not mounted") {
+				t.Fatalf("second umount s1 = exit %d, stdout %q, stderr %q; want 0 and not mounted", code, out, errs)
+			}
+			// Remount: the upper's whiteout and new file persist.
+			f.mustHelper("mount", "s1")
+			if _, err := os.Stat(filepath.Join(merged, "g")); !os.IsNotExist(err) {
+				t.Errorf("after remount merged/g: %v, want still deleted", err)
+			}
+			if got := readFile(t, filepath.Join(merged, "new")); got != "n\n" {
+				t.Errorf("after remount merged/new = %q", got)
+			}
+			f.mustHelper("umount", "s1")
+		})
+	}
+}
+
+// manyLayers creates n layers with long names (so the classic option string
+// is far over one page) and an instance "big" on them.
+func manyLayers(f *fixture, n int) {
+	var layers []string
+	pad := strings.Repeat("x", 120)
+	for i := range n {
+		id := fmt.Sprintf("layer-%03d-%s", i, pad)
+		layers = append(layers, f.layer(id, map[string]string{
+			"who":                     fmt.Sprintf("%d\n", i),
+			fmt.Sprintf("only-%d", i): "x",
+		}))
+	}
+	f.instance("big", layers...)
+}
+
+// Test500Layers mounts the kernel's maximum stack, with an option string of
+// over 70,000 bytes if written out, with each mount method.
+func Test500Layers(t *testing.T) {
+	testenv.RequireNamespace(t)
+	f := newFixture(t)
+	manyLayers(f, MaxLayers)
+	env := readFile(t, filepath.Join(f.state, "runtime/big/instance.env"))
+	if len(env) < 16*4096 {
+		t.Fatalf("instance.env is only %d bytes; the test wants paths far over one page", len(env))
+	}
+	for _, m := range allMethods {
+		t.Run(m.String(), func(t *testing.T) {
+			out, errs, code := f.helper(f.helperEnv("LEFT4ME_OVERLAY_METHOD="+m.String()), "mount", "big")
+			if code != 0 {
+				t.Fatalf("mount big (500 layers) = exit %d, stdout %q, stderr %q", code, out, errs)
+			}
+			merged := f.merged("big")
+			if got := readFile(t, filepath.Join(merged, "who")); got != "0\n" {
+				t.Errorf("merged/who = %q, want the topmost layer's 0", got)
+			}
+			for _, i := range []int{0, 1, 250, 498, 499} {
+				if _, err := os.Stat(filepath.Join(merged, fmt.Sprintf("only-%d", i))); err != nil {
+					t.Errorf("layer %d's file is not visible: %v", i, err)
+				}
+			}
+			f.mustHelper("umount", "big")
+			if ms := mountsUnder(t, "self", f.root); len(ms) != 0 {
+				t.Fatalf("after umount: mounts %+v", ms)
+			}
+		})
+	}
+}
+
+// TestRefusedOnDisk covers every refusal that needs the file system: each
+// case prepares a hostile tree, the helper must exit 1 with one line on
+// stderr naming the problem, and nothing may be mounted.
+func TestRefusedOnDisk(t *testing.T) {
+	testenv.RequireNamespace(t)
+	const I = "/var/lib/left4me/installation"
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, f *fixture, outside string)
+		want  string
+	}{
+		{"missing instance", func(t *testing.T, f *fixture, _ string) {
+			os.RemoveAll(filepath.Join(f.state, "runtime/s1"))
+		}, "runtime/s1 does not exist"},
+		{"missing instance.env", func(t *testing.T, f *fixture, _ string) {
+			os.Remove(filepath.Join(f.state, "runtime/s1/instance.env"))
+		}, "instance.env does not exist"},
+		{"instance.env symlink", func(t *testing.T, f *fixture, outside string) {
+			p := filepath.Join(f.state, "runtime/s1/instance.env")
+			writeFile(t, filepath.Join(outside, "env"), "LOWERDIRS="+I+"\n")
+			os.Remove(p)
+			symlink(t, filepath.Join(outside, "env"), p)
+		}, "symlink"},
+		{"instance.env fifo", func(t *testing.T, f *fixture, _ string) {
+			p := filepath.Join(f.state, "runtime/s1/instance.env")
+			os.Remove(p)
+			if err := unix.Mkfifo(p, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, "not a regular file"},
+		{"instance.env directory", func(t *testing.T, f *fixture, _ string) {
+			p := filepath.Join(f.state, "runtime/s1/instance.env")
+			os.Remove(p)
+			mkdir(t, p)
+		}, "not a regular file"},
+		{"no LOWERDIRS", func(t *testing.T, f *fixture, _ string) { f.env(t, "GAME=l4d2\n") }, "no LOWERDIRS= line"},
+		{"empty LOWERDIRS", func(t *testing.T, f *fixture, _ string) { f.env(t, "LOWERDIRS=\n") }, "LOWERDIRS is empty"},
+		{"501 layers", func(t *testing.T, f *fixture, _ string) {
+			f.env(t, "LOWERDIRS="+strings.TrimSuffix(strings.Repeat(I+":", 501), ":")+"\n")
+		}, "501 layers, the kernel stacks at most 500"},
+		{"layer outside", func(t *testing.T, f *fixture, _ string) { f.env(t, "LOWERDIRS=/etc\n") }, `"/etc": outside /var/lib/left4me`},
+		{"layer under runtime", func(t *testing.T, f *fixture, _ string) {
+			f.env(t, "LOWERDIRS=/var/lib/left4me/runtime/s1/upper\n")
+		}, "under runtime/"},
+		{"traversal", func(t *testing.T, f *fixture, _ string) {
+			f.env(t, "LOWERDIRS="+I+"/../../../../etc\n")
+		}, "contains '..'"},
+		{"comma", func(t *testing.T, f *fixture, _ string) {
+			f.env(t, "LOWERDIRS="+I+",upperdir=/etc\n")
+		}, "contains ','"},
+		{"colon", func(t *testing.T, f *fixture, _ string) {
+			f.env(t, "LOWERDIRS="+I+":etc\n")
+		}, `"etc": not an absolute path`},
+		{"backslash", func(t *testing.T, f *fixture, _ string) {
+			f.env(t, "LOWERDIRS="+I+`/a\072b`+"\n")
+		}, `contains '\\'`},
+		{"space", func(t *testing.T, f *fixture, _ string) { f.env(t, "LOWERDIRS="+I+"/a b\n") }, "whitespace"},
+		{"tab", func(t *testing.T, f *fixture, _ string) { f.env(t, "LOWERDIRS="+I+"/a\tb\n") }, "whitespace"},
+		{"control", func(t *testing.T, f *fixture, _ string) { f.env(t, "LOWERDIRS="+I+"/a\x01b\n") }, "control character"},
+		{"layer missing", func(t *testing.T, f *fixture, _ string) {
+			f.env(t, "LOWERDIRS=/var/lib/left4me/overlays/nope\n")
+		}, "overlays/nope does not exist"},
+		{"layer is a file", func(t *testing.T, f *fixture, _ string) {
+			writeFile(t, filepath.Join(f.state, "overlays/file"), "x")
+			f.env(t, "LOWERDIRS=/var/lib/left4me/overlays/file\n")
+		}, "not a directory"},
+		{"layer symlink", func(t *testing.T, f *fixture, outside string) {
+			symlink(t, outside, filepath.Join(f.state, "overlays/evil"))
+			f.env(t, "LOWERDIRS=/var/lib/left4me/overlays/evil\n")
+		}, "symlink"},
+		{"symlink inside layer path", func(t *testing.T, f *fixture, outside string) {
+			mkdir(t, filepath.Join(outside, "sub"))
+			symlink(t, outside, filepath.Join(f.state, "overlays/mid"))
+			f.env(t, "LOWERDIRS=/var/lib/left4me/overlays/mid/sub\n")
+		}, "symlink"},
+		{"relative symlink to runtime", func(t *testing.T, f *fixture, _ string) {
+			symlink(t, "../runtime/s1/upper", filepath.Join(f.state, "overlays/up"))
+			f.env(t, "LOWERDIRS=/var/lib/left4me/overlays/up\n")
+		}, "symlink"},
+		{"installation symlink", func(t *testing.T, f *fixture, outside string) {
+			os.RemoveAll(filepath.Join(f.state, "installation"))
+			symlink(t, outside, filepath.Join(f.state, "installation"))
+		}, "symlink"},
+		{"upper symlink", func(t *testing.T, f *fixture, outside string) {
+			swapForSymlink(t, filepath.Join(f.state, "runtime/s1/upper"), outside)
+		}, "runtime/s1/upper: it or a directory on its path is a symlink"},
+		{"work symlink", func(t *testing.T, f *fixture, outside string) {
+			swapForSymlink(t, filepath.Join(f.state, "runtime/s1/work"), outside)
+		}, "runtime/s1/work: it or a directory"},
+		{"merged symlink", func(t *testing.T, f *fixture, outside string) {
+			swapForSymlink(t, filepath.Join(f.state, "runtime/s1/merged"), outside)
+		}, "runtime/s1/merged: it or a directory"},
+		{"instance dir symlink", func(t *testing.T, f *fixture, outside string) {
+			inst := filepath.Join(f.state, "runtime/s1")
+			if err := os.Rename(inst, filepath.Join(outside, "s1")); err != nil {
+				t.Fatal(err)
+			}
+			symlink(t, filepath.Join(outside, "s1"), inst)
+		}, "runtime/s1: it or a directory"},
+		{"runtime symlink", func(t *testing.T, f *fixture, outside string) {
+			rt := filepath.Join(f.state, "runtime")
+			if err := os.Rename(rt, filepath.Join(outside, "runtime")); err != nil {
+				t.Fatal(err)
+			}
+			symlink(t, filepath.Join(outside, "runtime"), rt)
+		}, "runtime: it or a directory"},
+		{"upper is a file", func(t *testing.T, f *fixture, _ string) {
+			p := filepath.Join(f.state, "runtime/s1/upper")
+			os.Remove(p)
+			writeFile(t, p, "x")
+		}, "upper: not a directory"},
+		{"upper owned by someone else", func(t *testing.T, f *fixture, _ string) {
+			if err := os.Chown(filepath.Join(f.state, "runtime/s1/upper"), 4242, 4242); err != nil {
+				t.Fatal(err)
+			}
+		}, "owned by uid 4242"},
+		{"fuse-overlayfs upper", func(t *testing.T, f *fixture, _ string) {
+			if err := unix.Setxattr(filepath.Join(f.state, "runtime/s1/upper"), "user.fuseoverlayfs.opaque", []byte("y"), 0); err != nil {
+				t.Fatal(err)
+			}
+		}, "fuse-overlayfs format: /var/lib/left4me/runtime/s1/upper has xattr user.fuseoverlayfs.opaque; run `left4me-deploy migrate` first"},
+		{"foreign mount at merged", func(t *testing.T, f *fixture, _ string) {
+			if err := unix.Mount("tmpfs", filepath.Join(f.state, "runtime/s1/merged"), "tmpfs", 0, ""); err != nil {
+				t.Fatal(err)
+			}
+		}, "something is mounted there and it is a tmpfs mount"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			outside := t.TempDir()
+			writeFile(t, filepath.Join(outside, "evil"), "outside\n")
+			writeFile(t, f.real("/var/lib/left4me/installation/f"), "base\n")
+			f.instance("s1", "/var/lib/left4me/installation")
+			tt.setup(t, f, outside)
+			before := mountsUnder(t, "self", f.root)
+			out, errs, code := f.helper(f.helperEnv(), "mount", "s1")
+			if code != 1 {
+				t.Fatalf("mount s1 = exit %d, stdout %q, stderr %q; want exit 1", code, out, errs)
+			}
+			if strings.Count(errs, "\n") != 1 || !strings.HasPrefix(errs, "left4me-overlay: mount s1: ") {
+				t.Errorf("stderr = %q, want one line starting left4me-overlay: mount s1:", errs)
+			}
+			if !strings.Contains(errs, tt.want) {
+				t.Errorf("stderr = %q, want it to contain %q", errs, tt.want)
+			}
+			if after := mountsUnder(t, "self", f.root); len(after) != len(before) {
+				t.Errorf("mounts changed: before %+v, after %+v", before, after)
+			}
+			if ms := mountsUnder(t, "self", outside); len(ms) != 0 {
+				t.Errorf("a mount landed outside the root: %+v", ms)
+			}
+		})
+	}
+}
+
+func (f *fixture) env(t testing.TB, content string) {
+	writeFile(t, filepath.Join(f.state, "runtime/s1/instance.env"), content)
+}
+
+func symlink(t testing.TB, target, link string) {
+	t.Helper()
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func swapForSymlink(t testing.TB, p, target string) {
+	t.Helper()
+	if err := os.RemoveAll(p); err != nil {
+		t.Fatal(err)
+	}
+	symlink(t, target, p)
+}
+
+// TestUmountRefusals: umount never touches what it did not mount.
+func TestUmountRefusals(t *testing.T) {
+	testenv.RequireNamespace(t)
+	f := newFixture(t)
+	f.instance("s1", "/var/lib/left4me/installation")
+	f.instance("s2", "/var/lib/left4me/installation")
+	f.instance("s3", "/var/lib/left4me/installation")
+	outside := t.TempDir()
+
+	// A tmpfs at merged.
+	if err := unix.Mount("tmpfs", f.merged("s1"), "tmpfs", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	// A kernel overlay at merged that someone else made.
+	lower := filepath.Join(f.state, "installation")
+	data := "lowerdir=" + lower + ",upperdir=" + f.upper("s2") + ",workdir=" + filepath.Join(f.state, "runtime/s2/work")
+	if err := unix.Mount("overlay", f.merged("s2"), "overlay", 0, data); err != nil {
+		t.Fatal(err)
+	}
+	// merged a symlink to a mount point outside.
+	if err := unix.Mount("tmpfs", outside, "tmpfs", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	swapForSymlink(t, f.merged("s3"), outside)
+
+	for _, c := range []struct{ name, want string }{
+		{"s1", "it is a tmpfs mount"},
+		{"s2", `its source is "overlay", not "left4me-s2"`},
+		{"s3", "merged: not a directory"},
+	} {
+		out, errs, code := f.helper(f.helperEnv(), "umount", c.name)
+		if code != 1 || !strings.Contains(errs, c.want) || strings.Count(errs, "\n") != 1 {
+			t.Errorf("umount %s = exit %d, stdout %q, stderr %q; want exit 1 and %q", c.name, code, out, errs, c.want)
+		}
+	}
+	if n := len(mountsUnder(t, "self", f.root)); n != 2 {
+		t.Errorf("%d mounts remain under the root, want the 2 foreign ones", n)
+	}
+	if n := len(mountsUnder(t, "self", outside)); n != 1 {
+		t.Errorf("the mount outside was touched: %d mounts there", n)
+	}
+	detachUnder(t, outside)
+}
+
+// TestPrintOnly: print-only resolves and checks everything, prints the
+// mount(8) equivalent and changes nothing.
+func TestPrintOnly(t *testing.T) {
+	testenv.RequireNamespace(t)
+	f := newFixture(t)
+	top := f.layer("a", nil)
+	f.instance("s1", top, "/var/lib/left4me/installation")
+	out, errs, code := f.helper(f.helperEnv("LEFT4ME_OVERLAY_PRINT=1", "LEFT4ME_OVERLAY_METHOD=legacy"), "mount", "s1")
+	want := "mount -t overlay -o nosuid,nodev,redirect_dir=nofollow,index=off,metacopy=off,xino=off," +
+		"lowerdir=/var/lib/left4me/overlays/a:/var/lib/left4me/installation," +
+		"upperdir=/var/lib/left4me/runtime/s1/upper,workdir=/var/lib/left4me/runtime/s1/work left4me-s1 /var/lib/left4me/runtime/s1/merged\n" +
+		"# method legacy, 2 layers\nprint only: nothing mounted\n"
+	if code != 0 || out != want {
+		t.Fatalf("print-only mount = exit %d, stdout\n%s\nstderr %q; want\n%s", code, out, errs, want)
+	}
+	if ms := mountsUnder(t, "self", f.root); len(ms) != 0 {
+		t.Fatalf("print-only mounted: %+v", ms)
+	}
+	if _, err := os.Stat(filepath.Join(f.root, "run")); !os.IsNotExist(err) {
+		t.Errorf("print-only created the lock dir: %v", err)
+	}
+	// Print-only still refuses what a real run refuses.
+	swapForSymlink(t, f.upper("s1"), t.TempDir())
+	if _, errs, code := f.helper(f.helperEnv("LEFT4ME_OVERLAY_PRINT=1"), "mount", "s1"); code != 1 || !strings.Contains(errs, "symlink") {
+		t.Fatalf("print-only with a symlinked upper = exit %d, %q", code, errs)
+	}
+}
+
+// TestSudoIgnoresTestSettings: with a SUDO_* variable present the helper
+// ignores LEFT4ME_ROOT and the print-only switch, so it works on the real
+// /var/lib/left4me (absent from the test's namespace) and refuses; the
+// fixture, which a hostile sudo caller would have pointed at, is untouched.
+func TestSudoIgnoresTestSettings(t *testing.T) {
+	testenv.RequireNamespace(t)
+	if _, err := os.Stat("/var/lib/left4me"); err == nil {
+		testenv.Skip(t, "/var/lib/left4me exists on this machine; the test needs it absent")
+	}
+	f := newFixture(t)
+	f.instance("s1", "/var/lib/left4me/installation")
+	for _, sudoVar := range []string{"SUDO_UID=1000", "SUDO_USER=left4me", "SUDO_COMMAND=/bin/sh"} {
+		out, errs, code := f.helper(f.helperEnv(sudoVar, "LEFT4ME_OVERLAY_PRINT=1", "LEFT4ME_OVERLAY_MOUNTNS=current"), "mount", "s1")
+		if code != 1 || !strings.Contains(errs, "/var/lib/left4me does not exist") || strings.Contains(out, "print only") {
+			t.Errorf("with %s: exit %d, stdout %q, stderr %q; want the real state root looked up and refused", sudoVar, code, out, errs)
+		}
+	}
+	if ms := mountsUnder(t, "self", f.root); len(ms) != 0 {
+		t.Fatalf("mounted in the fixture: %+v", ms)
+	}
+}
+
+// TestConcurrentCallsSerialise: many helpers mounting, then unmounting, one
+// instance at once make exactly one mount and remove it exactly once.
+func TestConcurrentCallsSerialise(t *testing.T) {
+	testenv.RequireNamespace(t)
+	f := newFixture(t)
+	f.instance("s1", "/var/lib/left4me/installation")
+	for _, verb := range []string{"mount", "umount"} {
+		const n = 12
+		var wg sync.WaitGroup
+		outs := make([]string, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				out, errs, code := f.helper(f.helperEnv(), verb, "s1")
+				outs[i] = fmt.Sprintf("%d %s%s", code, out, errs)
+			}()
+		}
+		wg.Wait()
+		changed := 0
+		for _, o := range outs {
+			switch {
+			case strings.HasPrefix(o, "0 mounted s1"), strings.HasPrefix(o, "0 unmounted s1"):
+				changed++
+			case strings.HasPrefix(o, "0 s1 is already mounted"), strings.HasPrefix(o, "0 s1 is not mounted"):
+			default:
+				t.Errorf("%s: unexpected result %q", verb, o)
+			}
+		}
+		want := map[string]int{"mount": 1, "umount": 0}[verb]
+		if changed != 1 || len(mountsUnder(t, "self", f.root)) != want {
+			t.Fatalf("%d concurrent %s: %d changed, %d mounts; want 1 changed, %d mounts", n, verb, changed, len(mountsUnder(t, "self", f.root)), want)
+		}
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(f.root, "run/left4me/locks/s1.lock"), &st); err != nil || st.Uid != 0 || st.Mode&0o077 != 0 {
+		t.Fatalf("lock file: %v, uid %d mode %#o; want root's 0600", err, st.Uid, st.Mode)
+	}
+}
