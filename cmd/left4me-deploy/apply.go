@@ -2,16 +2,72 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	deploy "github.com/left4me/left4me-deploy"
+	"github.com/left4me/left4me-deploy/artifacts"
+	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/steps"
 )
+
+// exitError ends the process with a status; a non-empty message goes to
+// stderr.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e exitError) Error() string { return e.msg }
+func (e exitError) ExitCode() int { return e.code }
+
+// installFlags are shared by apply and render.
+func installFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "bin-dir", Usage: "take the helpers and l4d2ctl from `DIR` (default: the directory of this program)"},
+		&cli.StringFlag{Name: "web-exec", Value: artifacts.DefaultWebExec, Usage: "ExecStart= `COMMAND` of left4me-web.service"},
+		&cli.StringFlag{Name: "user", Value: hostpath.User, Usage: "the unprivileged `USER` (and group) that owns the state and runs the units", Hidden: true},
+		&cli.BoolFlag{Name: "diff", Usage: "show a unified diff of every file that changes"},
+		&cli.BoolFlag{Name: "json", Usage: "print one JSON event per line"},
+	}
+}
 
 func applyCommand(e *env) *cli.Command {
 	return &cli.Command{
-		Name:  "apply",
-		Usage: "run the install plan on this machine",
-		Action: func(*cli.Context) error {
-			return errors.New("apply: not implemented yet")
+		Name:      "apply",
+		Usage:     "run the install plan on this machine",
+		UsageText: "left4me-deploy apply --local [--root DIR] [--dry-run] [--diff] [--json] [--bin-dir DIR] [--web-exec CMD]",
+		Flags: append([]cli.Flag{
+			&cli.BoolFlag{Name: "local", Usage: "install on this machine (required; to deploy to another host run left4me-deploy user@host)"},
+			&cli.StringFlag{Name: "root", Usage: "put every file under `DIR` instead of /; packages, accounts and services are then only reported"},
+			&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "report what would change, change nothing"},
+			&cli.StringFlag{Name: "live", Usage: "comma list of packages,accounts,services that act on the running system even with --root (or none)", Hidden: true},
+		}, installFlags()...),
+		Action: func(c *cli.Context) error {
+			if !c.Bool("local") {
+				return exitError{2, "apply needs --local (it installs on this machine); to deploy to another host run left4me-deploy user@host"}
+			}
+			if c.NArg() > 0 {
+				return exitError{2, fmt.Sprintf("apply takes no arguments, got %q", c.Args().Slice())}
+			}
+			o, err := installOptions(c, e)
+			if err != nil {
+				return exitError{2, err.Error()}
+			}
+			o.Root = hostpath.Root(c.String("root"))
+			o.DryRun = c.Bool("dry-run")
+			if s := c.String("live"); s != "" {
+				live, err := parseLive(s)
+				if err != nil {
+					return exitError{2, err.Error()}
+				}
+				o.Live = &live
+			}
+			_, err = deploy.Apply(c.Context, o)
+			return finish(err)
 		},
 	}
 }
@@ -21,8 +77,73 @@ func renderCommand(e *env) *cli.Command {
 		Name:      "render",
 		Usage:     "write the files the installer would install as a tree under DIR",
 		ArgsUsage: "DIR",
-		Action: func(*cli.Context) error {
-			return errors.New("render: not implemented yet")
+		Flags:     installFlags(),
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return exitError{2, "render needs exactly one argument, the output DIR"}
+			}
+			dir := c.Args().First()
+			if dir == "" || hostpath.Root(dir).IsHost() {
+				return exitError{2, fmt.Sprintf("render DIR must be a directory other than /, got %q", dir)}
+			}
+			o, err := installOptions(c, e)
+			if err != nil {
+				return exitError{2, err.Error()}
+			}
+			_, err = deploy.Render(c.Context, dir, o)
+			return finish(err)
 		},
 	}
+}
+
+func installOptions(c *cli.Context, e *env) (deploy.Options, error) {
+	o := deploy.Options{
+		Diff:    c.Bool("diff"),
+		BinDir:  c.String("bin-dir"),
+		User:    c.String("user"),
+		WebExec: c.String("web-exec"),
+		Command: strings.Join(os.Args, " "),
+	}
+	if c.Bool("json") {
+		o.Emit = steps.JSONPrinter(e.Stdout)
+	} else {
+		o.Emit = steps.TextPrinter(e.Stdout)
+	}
+	return o, nil
+}
+
+func parseLive(s string) (deploy.Live, error) {
+	var l deploy.Live
+	if s == "none" {
+		return l, nil
+	}
+	for _, p := range strings.Split(s, ",") {
+		switch strings.TrimSpace(p) {
+		case "packages":
+			l.Packages = true
+		case "accounts":
+			l.Accounts = true
+		case "services":
+			l.Services = true
+		case "all":
+			l = deploy.Live{Packages: true, Accounts: true, Services: true}
+		default:
+			return l, fmt.Errorf("--live: unknown %q (want packages, accounts, services, all or none)", p)
+		}
+	}
+	return l, nil
+}
+
+// finish turns a failed run into exit status 1; the failing step's line
+// already said why, and the error repeats it on stderr.
+func finish(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if errors.Is(err, steps.ErrFailed) {
+		msg = strings.TrimPrefix(msg, steps.ErrFailed.Error()+": ")
+		msg = "deploy failed: " + msg
+	}
+	return exitError{1, msg}
 }

@@ -1,0 +1,93 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/user"
+	"strconv"
+
+	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/runner"
+	"github.com/left4me/left4me-deploy/steps"
+)
+
+// accounts creates the group and the system user that own the state root
+// and run the web app and game servers. An existing user is left as it is.
+type accounts struct{ d *deployer }
+
+func (accounts) Name() string { return "accounts" }
+
+func (s accounts) ShouldRun(context.Context) (bool, string) {
+	if s.d.o.Live.Accounts {
+		return true, ""
+	}
+	_, uerr := user.Lookup(s.d.o.User)
+	_, gerr := user.LookupGroup(s.d.o.Group)
+	if uerr == nil && gerr == nil {
+		return false, fmt.Sprintf("with --root, accounts are not managed; user %s and group %s exist", s.d.o.User, s.d.o.Group)
+	}
+	return false, fmt.Sprintf("with --root, would create group %s and system user %s (home %s) on the running system", s.d.o.Group, s.d.o.User, hostpath.StateDir)
+}
+
+func (s accounts) Run(ctx context.Context, g *steps.Gate) error {
+	o, r := s.d.o, s.d.o.Runner
+	if _, err := user.LookupGroup(o.Group); err != nil {
+		if !isUnknown(err) {
+			return fmt.Errorf("look up group %s: %w", o.Group, err)
+		}
+		if err := g.Change("create group "+o.Group, func() error {
+			return r.Run(ctx, runner.Cmd{Argv: []string{"groupadd", "--system", o.Group}})
+		}); err != nil {
+			return err
+		}
+	}
+	u, err := user.Lookup(o.User)
+	if err != nil {
+		if !isUnknown(err) {
+			return fmt.Errorf("look up user %s: %w", o.User, err)
+		}
+		return g.Change("create system user "+o.User, func() error {
+			return r.Run(ctx, runner.Cmd{Argv: []string{"useradd", "--system", "--gid", o.Group,
+				"--home-dir", hostpath.StateDir, "--no-create-home", "--shell", "/usr/sbin/nologin", o.User}})
+		})
+	}
+	if grp, err := user.LookupGroup(o.Group); err == nil && grp.Gid != u.Gid {
+		g.Note("user %s exists with primary group id %s, not %s's %s; left as it is", o.User, u.Gid, o.Group, grp.Gid)
+	}
+	return nil
+}
+
+func isUnknown(err error) bool {
+	var ue user.UnknownUserError
+	var ge user.UnknownGroupError
+	return errors.As(err, &ue) || errors.As(err, &ge)
+}
+
+// stateOwner is the owner of the state root: the user and group, looked up
+// now (the accounts step may just have created them). ok is false when they
+// do not exist on this machine; note says what happens instead.
+func (d *deployer) stateOwner(dryRun bool) (owner steps.Owner, note string, err error) {
+	if !d.manageOwners {
+		return steps.Unmanaged, "", nil
+	}
+	u, uerr := user.Lookup(d.o.User)
+	grp, gerr := user.LookupGroup(d.o.Group)
+	if uerr == nil && gerr == nil {
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(grp.Gid)
+		return steps.Owner{UID: uid, GID: gid}, "", nil
+	}
+	for _, e := range []error{uerr, gerr} {
+		if e != nil && !isUnknown(e) {
+			return steps.Owner{}, "", fmt.Errorf("look up %s:%s: %w", d.o.User, d.o.Group, e)
+		}
+	}
+	switch {
+	case d.o.Live.Accounts && dryRun:
+		return steps.Unmanaged, fmt.Sprintf("owner %s:%s once the accounts step created it", d.o.User, d.o.Group), nil
+	case d.o.Live.Accounts:
+		return steps.Owner{}, "", fmt.Errorf("user %s or group %s still missing after the accounts step", d.o.User, d.o.Group)
+	}
+	return steps.RootOwner, fmt.Sprintf("user %s does not exist on this machine; state dirs left owned by root", d.o.User), nil
+}

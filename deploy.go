@@ -1,0 +1,232 @@
+// Package deploy is the left4me install procedure: one ordered plan of
+// idempotent steps that reads top to bottom like the installation itself,
+// and the entry points that run it on this machine (Apply) or write its
+// files into a directory for review (Render).
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/left4me/left4me-deploy/artifacts"
+	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/runner"
+	"github.com/left4me/left4me-deploy/service"
+	"github.com/left4me/left4me-deploy/steps"
+)
+
+// plan is the install procedure, in order. Each step reads the host,
+// decides, and changes only what differs, through its gate.
+func (d *deployer) plan() []steps.Step {
+	return []steps.Step{
+		preflight{d},   // root, systemd, overlay in the kernel, sudo, binaries: every problem at once
+		packages{d},    // apt-get or dnf: query first, install only what is missing
+		accounts{d},    // group and system user left4me
+		directories{d}, // state root and its subdirs, helper and unit dirs, with owners and modes
+		binaries{d},    // the three helpers and l4d2ctl, atomically, skipped when the checksum matches
+		sudoersFile{d}, // render, visudo -c -f on the temporary file, atomic install
+		units{d},       // render, systemd-analyze verify, install, daemon-reload only on change
+		&migration{d: d},
+		restart{d}, // the web unit, when something it depends on changed (now or in a failed run)
+		verify{d},  // the installed result is what it should be
+	}
+}
+
+// renderPlan is the part of the plan that writes files: what Render puts
+// into a directory tree.
+func (d *deployer) renderPlan() []steps.Step {
+	return []steps.Step{directories{d}, binaries{d}, sudoersFile{d}, units{d}}
+}
+
+// Live says which steps act on the running system rather than on files
+// under the root: installing packages, creating the user and group, and
+// talking to systemd. A step that is not live reports skipped, saying what
+// it would do.
+type Live struct {
+	Packages bool
+	Accounts bool
+	Services bool
+}
+
+// Options configures a run. The zero value of each field has a sensible
+// default, filled in by Apply and Render.
+type Options struct {
+	// Root is where every file lands; empty means the real host "/".
+	Root hostpath.Root
+	// DryRun reports what would change and changes nothing.
+	DryRun bool
+	// Diff emits a unified diff for every file that changes.
+	Diff bool
+	// BinDir holds the binaries to install; empty means the directory of
+	// the running executable.
+	BinDir string
+	// User and Group own the state root and run the units (left4me).
+	User, Group string
+	// WebExec is the web unit's ExecStart= (artifacts.DefaultWebExec).
+	WebExec string
+	// Live chooses the steps that act on the running system; nil means all
+	// of them on the real host and none with a Root.
+	Live *Live
+	// Runner runs outside commands (runner.Exec{}).
+	Runner runner.Runner
+	// Services drives systemd (service.Systemctl on Runner).
+	Services service.Manager
+	// Emit receives every event as it happens.
+	Emit func(steps.Event)
+	// Probe reads facts about the running system for the preflight; nil
+	// means the real ones.
+	Probe *Probe
+	// Command describes the running command for the lock's holder message.
+	Command string
+}
+
+// binaryNames are the programs installed from BinDir, with their host paths.
+var binaryNames = []struct{ name, dest string }{
+	{"left4me-overlay", hostpath.OverlayHelper},
+	{"left4me-systemctl", hostpath.SystemctlHelper},
+	{"left4me-journalctl", hostpath.JournalHelper},
+	{"l4d2ctl", hostpath.L4d2ctl},
+}
+
+// Host paths the installer keeps for itself: root-owned, outside the
+// unprivileged user's state root.
+const (
+	DeployStateDir = "/var/lib/left4me-deploy"
+	PendingFile    = DeployStateDir + "/pending-restart"
+	ReplacedDir    = DeployStateDir + "/replaced"
+	LockFile       = "/run/lock/left4me-deploy.lock"
+	// EtcUnitDir holds units that shadow ours in UnitDir.
+	EtcUnitDir = "/etc/systemd/system"
+)
+
+func (o *Options) fill() error {
+	if o.User == "" {
+		o.User = hostpath.User
+	}
+	if o.Group == "" {
+		o.Group = o.User
+	}
+	if o.WebExec == "" {
+		o.WebExec = artifacts.DefaultWebExec
+	}
+	if o.Runner == nil {
+		o.Runner = runner.Exec{}
+	}
+	if o.Services == nil {
+		o.Services = service.Systemctl{Runner: o.Runner}
+	}
+	if o.Live == nil {
+		all := o.Root.IsHost()
+		o.Live = &Live{Packages: all, Accounts: all, Services: all}
+	}
+	if o.Probe == nil {
+		o.Probe = RealProbe()
+	}
+	if o.BinDir == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("find the directory of the running program (set --bin-dir): %w", err)
+		}
+		if exe, err = filepath.EvalSymlinks(exe); err != nil {
+			return fmt.Errorf("find the directory of the running program (set --bin-dir): %w", err)
+		}
+		o.BinDir = filepath.Dir(exe)
+	}
+	if o.Emit == nil {
+		o.Emit = func(steps.Event) {}
+	}
+	return nil
+}
+
+// Apply runs the whole plan on this machine (files under o.Root) and
+// returns the summary. Only one Apply runs at a time per root: a second one
+// fails at once, naming the holder of the lock. A dry run takes no lock and
+// writes nothing.
+func Apply(ctx context.Context, o Options) (steps.Event, error) {
+	if err := o.fill(); err != nil {
+		return failEarly(o, "options", err)
+	}
+	if !o.DryRun {
+		lock, err := acquireLock(o.Root.Join(LockFile), o.Command)
+		if err != nil {
+			return failEarly(o, "lock", err)
+		}
+		defer lock.release()
+	}
+	d, err := newDeployer(o)
+	if err != nil {
+		return failEarly(o, "options", err)
+	}
+	e := &steps.Engine{DryRun: o.DryRun, Diff: o.Diff, Emit: o.Emit}
+	return e.Run(ctx, d.plan())
+}
+
+// Render writes exactly the files the installer would install into the
+// directory dir, as a tree (dir/etc/sudoers.d/left4me, ...). Nothing on the
+// running system is touched; run as root, owners are set as on a host.
+func Render(ctx context.Context, dir string, o Options) (steps.Event, error) {
+	o.Root = hostpath.Root(dir)
+	o.Live = &Live{}
+	o.DryRun = false
+	if err := o.fill(); err != nil {
+		return failEarly(o, "options", err)
+	}
+	d, err := newDeployer(o)
+	if err != nil {
+		return failEarly(o, "options", err)
+	}
+	e := &steps.Engine{Diff: o.Diff, Emit: o.Emit}
+	return e.Run(ctx, d.renderPlan())
+}
+
+// failEarly reports a failure before the plan could start as one failed
+// step and a summary, so a parser of the event stream always sees both.
+func failEarly(o Options, step string, err error) (steps.Event, error) {
+	emit := o.Emit
+	if emit == nil {
+		emit = func(steps.Event) {}
+	}
+	emit(steps.Event{Type: "step", Step: step, Status: steps.StatusFailed, Reason: err.Error()})
+	sum := steps.Event{Type: "summary", Failed: 1}
+	emit(sum)
+	return sum, fmt.Errorf("%w: %w", steps.ErrFailed, err)
+}
+
+// deployer is the state shared by the steps of one run.
+type deployer struct {
+	o    Options
+	root hostpath.Root
+	// manageOwners is false when not running as root (Render by a user):
+	// files then keep the invoking user's ownership.
+	manageOwners bool
+	// restartReasons says why the web unit must restart, in order.
+	restartReasons []string
+	// restarted is set once the restart step restarted the web unit.
+	restarted bool
+}
+
+func newDeployer(o Options) (*deployer, error) {
+	if _, err := artifacts.WebExecPath(o.WebExec); err != nil {
+		return nil, err
+	}
+	d := &deployer{o: o, root: o.Root, manageOwners: o.Probe.Euid() == 0}
+	if o.Live.Services {
+		if err := d.loadPendingRestart(); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// path maps a host path onto the root.
+func (d *deployer) path(hostPath string) string { return d.root.Join(hostPath) }
+
+// rootOwner is root:root, or unmanaged when not running as root.
+func (d *deployer) rootOwner() steps.Owner {
+	if !d.manageOwners {
+		return steps.Unmanaged
+	}
+	return steps.RootOwner
+}

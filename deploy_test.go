@@ -1,0 +1,668 @@
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/testenv"
+	"github.com/left4me/left4me-deploy/runner"
+	"github.com/left4me/left4me-deploy/steps"
+)
+
+// requireTools skips (fails in CI) unless the test can install for real:
+// root, visudo and systemd-analyze.
+func requireTools(t testing.TB) {
+	t.Helper()
+	testenv.RequireRoot(t)
+	if _, err := RealProbe().LookPath("visudo"); err != nil {
+		testenv.Skip(t, "needs visudo (Debian package sudo): %v", err)
+	}
+	testenv.RequireBinary(t, "systemd-analyze", "systemd")
+}
+
+// fakeBinDir holds small stand-ins for the four installed programs.
+func fakeBinDir(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, b := range binaryNames {
+		if err := os.WriteFile(filepath.Join(dir, b.name), []byte("#!/bin/sh\necho "+b.name+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+type run struct {
+	events []steps.Event
+	sum    steps.Event
+	err    error
+}
+
+// byStep returns "status: reason" of every step event, keyed by step.
+func (r run) byStep() map[string]steps.Event {
+	m := map[string]steps.Event{}
+	for _, e := range r.events {
+		if e.Type == "step" {
+			m[e.Step] = e
+		}
+	}
+	return m
+}
+
+func (r run) changedSteps() []string {
+	var out []string
+	for _, e := range r.events {
+		if e.Type == "step" && e.Status == steps.StatusChanged {
+			out = append(out, e.Step)
+		}
+	}
+	return out
+}
+
+func (r run) String() string {
+	var b strings.Builder
+	for _, e := range r.events {
+		b.WriteString(steps.FormatText(e))
+	}
+	return b.String()
+}
+
+func baseOptions(t testing.TB, root, bin string) Options {
+	return Options{Root: hostpath.Root(root), BinDir: bin, Runner: runner.Exec{}}
+}
+
+func apply(t testing.TB, o Options) run {
+	t.Helper()
+	var r run
+	var mu sync.Mutex
+	o.Emit = func(e steps.Event) { mu.Lock(); r.events = append(r.events, e); mu.Unlock() }
+	r.sum, r.err = Apply(context.Background(), o)
+	return r
+}
+
+type entry struct {
+	mode     fs.FileMode
+	uid, gid uint32
+	size     int64
+	mtime    int64
+	sum      [32]byte
+}
+
+// snapshot records every path under root with its mode, owner, size, mtime
+// (ns) and content checksum. The lock file is left out: it names the
+// current holder on every run and lives in /run, not in the installation.
+func snapshot(t testing.TB, root string) map[string]entry {
+	t.Helper()
+	m := map[string]entry{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		if rel == strings.TrimPrefix(LockFile, "/") {
+			return nil
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		e := entry{mode: fi.Mode(), uid: st.Uid, gid: st.Gid, size: fi.Size(), mtime: fi.ModTime().UnixNano()}
+		if fi.Mode().IsRegular() {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			e.sum = sha256.Sum256(b)
+		}
+		m[rel] = e
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func diffSnapshots(a, b map[string]entry) []string {
+	var out []string
+	for k, v := range a {
+		if w, ok := b[k]; !ok {
+			out = append(out, "removed "+k)
+		} else if v != w {
+			out = append(out, fmt.Sprintf("changed %s: %+v -> %+v", k, v, w))
+		}
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			out = append(out, "added "+k)
+		}
+	}
+	return out
+}
+
+// A second run on an unchanged tree reports changed=0 and leaves every
+// file's bytes, owner, mode and mtime as they were.
+func TestApplyIdempotent(t *testing.T) {
+	requireTools(t)
+	root, bin := t.TempDir(), fakeBinDir(t)
+	first := apply(t, baseOptions(t, root, bin))
+	if first.err != nil || first.sum.Changed == 0 {
+		t.Fatalf("first apply: %v\n%s", first.err, first)
+	}
+	before := snapshot(t, root)
+	second := apply(t, baseOptions(t, root, bin))
+	if second.err != nil || second.sum.Changed != 0 || second.sum.Failed != 0 {
+		t.Fatalf("second apply: %v, want changed=0\n%s", second.err, second)
+	}
+	if d := diffSnapshots(before, snapshot(t, root)); len(d) > 0 {
+		t.Fatalf("second apply touched the tree:\n%s", strings.Join(d, "\n"))
+	}
+	for _, b := range binaryNames {
+		fi, err := os.Stat(filepath.Join(root, b.dest))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		if fi.Mode() != 0o755 || st.Uid != 0 || st.Gid != 0 {
+			t.Errorf("%s is %v %d:%d, want 0755 root:root", b.dest, fi.Mode(), st.Uid, st.Gid)
+		}
+	}
+	if fi, _ := os.Stat(filepath.Join(root, hostpath.SudoersFile)); fi.Mode() != 0o440 {
+		t.Errorf("sudoers mode %v, want 0440", fi.Mode())
+	}
+}
+
+// A file changed by hand is restored by the next run, and exactly the step
+// that owns it reports changed.
+func TestApplyRestoresHandEdit(t *testing.T) {
+	requireTools(t)
+	tests := []struct {
+		name string
+		edit func(root string) error
+		step string
+	}{
+		{"sudoers line added", func(root string) error {
+			return appendTo(filepath.Join(root, hostpath.SudoersFile), "left4me ALL=(ALL) NOPASSWD: ALL\n")
+		}, "sudoers"},
+		{"web unit edited", func(root string) error {
+			return appendTo(filepath.Join(root, hostpath.UnitDir, hostpath.WebUnit), "[Service]\nNoNewPrivileges=true\n")
+		}, "units"},
+		{"helper replaced", func(root string) error {
+			return os.WriteFile(filepath.Join(root, hostpath.OverlayHelper), []byte("#!/bin/sh\nexec /bin/sh\n"), 0o755)
+		}, "binaries"},
+		{"helper made group-writable", func(root string) error {
+			return os.Chmod(filepath.Join(root, hostpath.JournalHelper), 0o775)
+		}, "binaries"},
+		{"state dir chmod", func(root string) error {
+			return os.Chmod(filepath.Join(root, hostpath.RuntimeDir), 0o777)
+		}, "directories"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root, bin := t.TempDir(), fakeBinDir(t)
+			if r := apply(t, baseOptions(t, root, bin)); r.err != nil {
+				t.Fatalf("first apply: %v\n%s", r.err, r)
+			}
+			clean := snapshot(t, root)
+			if err := tt.edit(root); err != nil {
+				t.Fatal(err)
+			}
+			r := apply(t, baseOptions(t, root, bin))
+			if r.err != nil {
+				t.Fatalf("apply after edit: %v\n%s", r.err, r)
+			}
+			if got := strings.Join(r.changedSteps(), ","); got != tt.step {
+				t.Fatalf("changed steps %q, want exactly %q\n%s", got, tt.step, r)
+			}
+			after := snapshot(t, root)
+			for k, v := range clean {
+				w := after[k]
+				v.mtime, w.mtime = 0, 0
+				if v != w {
+					t.Errorf("%s not restored: %+v, want %+v", k, w, v)
+				}
+			}
+		})
+	}
+}
+
+func appendTo(path, s string) error {
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = f.WriteString(s)
+	return err
+}
+
+// A dry run changes nothing, and lists exactly the changes the real run
+// then makes: same steps, same statuses, same reasons but for "would".
+func TestDryRunListsWhatRealRunDoes(t *testing.T) {
+	requireTools(t)
+	root, bin := t.TempDir(), fakeBinDir(t)
+	check := func(label string) {
+		t.Helper()
+		before := snapshot(t, root)
+		o := baseOptions(t, root, bin)
+		o.DryRun = true
+		o.Diff = true
+		dry := apply(t, o)
+		if dry.err != nil {
+			t.Fatalf("%s: dry run: %v\n%s", label, dry.err, dry)
+		}
+		if d := diffSnapshots(before, snapshot(t, root)); len(d) > 0 {
+			t.Fatalf("%s: dry run changed the tree:\n%s", label, strings.Join(d, "\n"))
+		}
+		real := apply(t, baseOptions(t, root, bin))
+		if real.err != nil {
+			t.Fatalf("%s: real run: %v\n%s", label, real.err, real)
+		}
+		dm, rm := dry.byStep(), real.byStep()
+		for step, re := range rm {
+			de := dm[step]
+			if step == "verify" {
+				continue // a dry run has nothing installed to verify
+			}
+			if de.Status != re.Status || strings.ReplaceAll(de.Reason, "would ", "") != strings.ReplaceAll(re.Reason, "would ", "") {
+				t.Errorf("%s: step %s: dry run said %s %q, real run %s %q", label, step, de.Status, de.Reason, re.Status, re.Reason)
+			}
+		}
+		if dry.sum.Changed != real.sum.Changed {
+			t.Errorf("%s: dry run changed=%d, real run changed=%d", label, dry.sum.Changed, real.sum.Changed)
+		}
+	}
+	check("fresh root")
+	appendTo(filepath.Join(root, hostpath.SudoersFile), "# hand edit\n")
+	os.Remove(filepath.Join(root, hostpath.L4d2ctl))
+	check("after hand edits")
+	check("unchanged")
+}
+
+// The dry run's --diff shows the unified diff of a hand-edited file.
+func TestDiffShowsHandEdit(t *testing.T) {
+	requireTools(t)
+	root, bin := t.TempDir(), fakeBinDir(t)
+	apply(t, baseOptions(t, root, bin))
+	appendTo(filepath.Join(root, hostpath.SudoersFile), "# hand edit\n")
+	o := baseOptions(t, root, bin)
+	o.DryRun, o.Diff = true, true
+	r := apply(t, o)
+	var diffs []steps.Event
+	for _, e := range r.events {
+		if e.Type == "diff" {
+			diffs = append(diffs, e)
+		}
+	}
+	if len(diffs) != 1 || diffs[0].Path != hostpath.SudoersFile || !strings.Contains(diffs[0].Diff, "-# hand edit") {
+		t.Fatalf("diff events %+v, want one for %s removing the hand edit\n%s", diffs, hostpath.SudoersFile, r)
+	}
+}
+
+// corruptingRunner breaks the file visudo is asked to check, so the real
+// visudo rejects the rendered sudoers that is about to be installed.
+type corruptingRunner struct{ runner.Exec }
+
+func (c corruptingRunner) Run(ctx context.Context, cmd runner.Cmd) error {
+	if strings.HasSuffix(cmd.Argv[0], "visudo") && len(cmd.Argv) == 4 {
+		if err := os.WriteFile(cmd.Argv[3], []byte("left4me ALL=(root) NOPASSWD /broken\n"), 0o440); err != nil {
+			return err
+		}
+	}
+	return c.Exec.Run(ctx, cmd)
+}
+
+// A sudoers render that visudo rejects never replaces the valid installed
+// file; the run fails at the sudoers step and runs nothing after it.
+func TestBrokenSudoersNeverReplacesValid(t *testing.T) {
+	requireTools(t)
+	root, bin := t.TempDir(), fakeBinDir(t)
+	if r := apply(t, baseOptions(t, root, bin)); r.err != nil {
+		t.Fatalf("first apply: %v\n%s", r.err, r)
+	}
+	path := filepath.Join(root, hostpath.SudoersFile)
+	good, _ := os.ReadFile(path)
+	before := snapshot(t, root)
+
+	o := baseOptions(t, root, bin)
+	o.User = "l4m-tin-other" // the rules change, so the step must write
+	o.Runner = corruptingRunner{}
+	r := apply(t, o)
+	if !errors.Is(r.err, steps.ErrFailed) || r.sum.Failed != 1 {
+		t.Fatalf("apply with a broken render = %v, want failure\n%s", r.err, r)
+	}
+	ev := r.byStep()
+	if ev["sudoers"].Status != steps.StatusFailed || !strings.Contains(ev["sudoers"].Reason, "visudo") {
+		t.Fatalf("sudoers step %+v, want failed with visudo's complaint", ev["sudoers"])
+	}
+	for _, later := range []string{"units", "migration", "restart", "verify"} {
+		if ev[later].Status != steps.StatusSkipped {
+			t.Errorf("step %s after the failure: %s, want skipped", later, ev[later].Status)
+		}
+	}
+	if got, _ := os.ReadFile(path); !bytes.Equal(got, good) {
+		t.Fatalf("installed sudoers replaced by a rejected render:\n%s", got)
+	}
+	// The temporary file came and went, so only the directory's mtime may
+	// differ.
+	after := snapshot(t, root)
+	for k, e := range before {
+		if e.mode.IsDir() {
+			e.mtime = 0
+			before[k] = e
+			a := after[k]
+			a.mtime = 0
+			after[k] = a
+		}
+	}
+	if d := diffSnapshots(before, after); len(d) > 0 {
+		t.Fatalf("failed run left changes (a temporary file?):\n%s", strings.Join(d, "\n"))
+	}
+}
+
+func TestMissingBinaryIsNamed(t *testing.T) {
+	requireTools(t)
+	root, bin := t.TempDir(), fakeBinDir(t)
+	os.Remove(filepath.Join(bin, "left4me-journalctl"))
+	r := apply(t, baseOptions(t, root, bin))
+	if r.err == nil || !strings.Contains(r.err.Error(), "binary left4me-journalctl is missing from "+bin) {
+		t.Fatalf("apply without left4me-journalctl = %v", r.err)
+	}
+	if ev := r.byStep()["preflight"]; ev.Status != steps.StatusFailed {
+		t.Fatalf("preflight %+v, want failed", ev)
+	}
+	for rel := range snapshot(t, root) {
+		if rel != "." && rel != "run" && rel != "run/lock" {
+			t.Errorf("failed preflight left %s in the root", rel)
+		}
+	}
+}
+
+// Preflight reports every problem at once, and nothing runs after it.
+func TestPreflightReportsEveryProblem(t *testing.T) {
+	root, bin := t.TempDir(), fakeBinDir(t)
+	o := baseOptions(t, root, bin)
+	o.Live = &Live{Services: true}
+	o.Probe = &Probe{
+		Euid:          func() int { return 1000 },
+		KernelRelease: func() (string, error) { return "6.1.0-test", nil },
+		SystemdBooted: func() bool { return false },
+		OverlayFS:     func(string) bool { return false },
+		LookPath:      func(name string) (string, error) { return "", fmt.Errorf("%s: not found", name) },
+		OSRelease:     func() ([]byte, error) { return []byte("ID=debian\n"), nil },
+	}
+	r := apply(t, o)
+	if r.err == nil {
+		t.Fatal("apply with every problem = nil")
+	}
+	msg := r.err.Error()
+	for _, want := range []string{"not root (uid 1000)", "no overlay filesystem", "systemd is not running", "systemd-analyze is missing", "sudo is missing", "visudo is missing"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("preflight error lacks %q:\n%s", want, msg)
+		}
+	}
+	for step, e := range r.byStep() {
+		if step != "preflight" && e.Status != steps.StatusSkipped {
+			t.Errorf("step %s ran after a failed preflight: %s", step, e.Status)
+		}
+	}
+}
+
+// A second deploy while one runs fails at once, naming the holder.
+func TestLockNamesHolder(t *testing.T) {
+	root, bin := t.TempDir(), fakeBinDir(t)
+	lock, err := acquireLock(filepath.Join(root, LockFile), "left4me-deploy apply --local (first)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.release()
+	r := apply(t, baseOptions(t, root, bin))
+	if !errors.Is(r.err, ErrLocked) {
+		t.Fatalf("apply under a held lock = %v, want ErrLocked", r.err)
+	}
+	for _, want := range []string{fmt.Sprintf("pid %d", os.Getpid()), "user ", "started 20", "(first)"} {
+		if !strings.Contains(r.err.Error(), want) {
+			t.Errorf("lock error %q lacks %q", r.err, want)
+		}
+	}
+	if len(r.events) != 2 || r.events[0].Step != "lock" || r.events[1].Type != "summary" {
+		t.Errorf("events %+v, want a failed lock step and a summary", r.events)
+	}
+}
+
+// fakeServices is a service.Manager that records calls; failRestart makes
+// Restart fail.
+type fakeServices struct {
+	mu          sync.Mutex
+	calls       []string
+	active      map[string]bool
+	failRestart bool
+}
+
+func (f *fakeServices) record(s string) { f.mu.Lock(); f.calls = append(f.calls, s); f.mu.Unlock() }
+func (f *fakeServices) IsActive(ctx context.Context, unit string) (bool, error) {
+	f.record("is-active " + unit)
+	return f.active[unit], nil
+}
+func (f *fakeServices) ListActive(ctx context.Context, pattern string) ([]string, error) {
+	return nil, nil
+}
+func (f *fakeServices) Start(ctx context.Context, units ...string) error {
+	f.record("start " + strings.Join(units, " "))
+	for _, u := range units {
+		f.active[u] = true
+	}
+	return nil
+}
+func (f *fakeServices) Stop(ctx context.Context, units ...string) error {
+	f.record("stop " + strings.Join(units, " "))
+	for _, u := range units {
+		f.active[u] = false
+	}
+	return nil
+}
+func (f *fakeServices) Restart(ctx context.Context, units ...string) error {
+	f.record("restart " + strings.Join(units, " "))
+	if f.failRestart {
+		return errors.New("unit left4me-web.service failed")
+	}
+	for _, u := range units {
+		f.active[u] = true
+	}
+	return nil
+}
+func (f *fakeServices) DaemonReload(ctx context.Context) error { f.record("daemon-reload"); return nil }
+
+func (f *fakeServices) take() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := strings.Join(f.calls, "; ")
+	f.calls = nil
+	return s
+}
+
+// A run that fails after changing what the web unit depends on leaves the
+// restart pending; the next run restarts even though nothing changes then.
+// The web app the migration stopped is started again after the failure.
+func TestPendingRestartSurvivesFailedRun(t *testing.T) {
+	requireTools(t)
+	root, bin := t.TempDir(), fakeBinDir(t)
+	svc := &fakeServices{active: map[string]bool{hostpath.WebUnit: true}, failRestart: true}
+	o := baseOptions(t, root, bin)
+	o.Live = &Live{Services: true}
+	o.Services = svc
+	probe := RealProbe()
+	probe.SystemdBooted = func() bool { return true }
+	o.Probe = probe
+
+	r1 := apply(t, o)
+	if r1.err == nil || r1.byStep()["restart"].Status != steps.StatusFailed {
+		t.Fatalf("run 1 = %v, want the restart step to fail\n%s", r1.err, r1)
+	}
+	want1 := "daemon-reload; is-active left4me-web.service; stop left4me-web.service; restart left4me-web.service; start left4me-web.service"
+	if got := svc.take(); got != want1 {
+		t.Fatalf("run 1 service calls:\n %s\nwant\n %s", got, want1)
+	}
+	if _, err := os.Stat(filepath.Join(root, PendingFile)); err != nil {
+		t.Fatalf("no pending restart recorded after the failed run: %v", err)
+	}
+	if fi, _ := os.Stat(filepath.Join(root, DeployStateDir)); fi.Mode().Perm() != 0o700 {
+		t.Fatalf("%s mode %v, want 0700", DeployStateDir, fi.Mode())
+	}
+
+	svc.failRestart = false
+	r2 := apply(t, o)
+	if r2.err != nil {
+		t.Fatalf("run 2: %v\n%s", r2.err, r2)
+	}
+	if got := strings.Join(r2.changedSteps(), ","); got != "migration,restart" {
+		// The stub migration never changes anything; the web unit it stops
+		// on a root without the sentinel counts as a change.
+		t.Fatalf("run 2 changed %q\n%s", got, r2)
+	}
+	if reason := r2.byStep()["restart"].Reason; !strings.Contains(reason, "(earlier run)") {
+		t.Fatalf("run 2 restart reason %q, want the earlier run's", reason)
+	}
+	if _, err := os.Stat(filepath.Join(root, PendingFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("pending restart still recorded after the restart: %v", err)
+	}
+	svc.take()
+
+	os.WriteFile(filepath.Join(root, hostpath.Sentinel), nil, 0o644)
+	r3 := apply(t, o)
+	if r3.err != nil || r3.sum.Changed != 0 {
+		t.Fatalf("run 3: %v, want changed=0\n%s", r3.err, r3)
+	}
+	if got := svc.take(); strings.Contains(got, "restart") || strings.Contains(got, "daemon-reload") {
+		t.Fatalf("run 3 service calls %q, want no restart and no reload", got)
+	}
+}
+
+// Render writes exactly the installed files, root-owned 0755 helpers
+// included, and touches nothing on the running system.
+func TestRenderTree(t *testing.T) {
+	requireTools(t)
+	dir, bin := t.TempDir(), fakeBinDir(t)
+	var events []steps.Event
+	sum, err := Render(context.Background(), dir, Options{BinDir: bin, Emit: func(e steps.Event) { events = append(events, e) }})
+	if err != nil || sum.Failed != 0 {
+		t.Fatalf("Render = %v %+v", err, sum)
+	}
+	var files []string
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(dir, p)
+			files = append(files, "/"+rel)
+		}
+		return nil
+	})
+	want := []string{hostpath.SudoersFile, hostpath.L4d2ctl, hostpath.UnitDir + "/" + hostpath.ServerUnit,
+		hostpath.UnitDir + "/" + hostpath.WebUnit, hostpath.JournalHelper, hostpath.OverlayHelper, hostpath.SystemctlHelper}
+	if strings.Join(files, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("rendered files:\n%s\nwant:\n%s", strings.Join(files, "\n"), strings.Join(want, "\n"))
+	}
+	for _, h := range []string{hostpath.OverlayHelper, hostpath.SystemctlHelper, hostpath.JournalHelper} {
+		fi, err := os.Stat(filepath.Join(dir, h))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		if fi.Mode() != 0o755 || st.Uid != 0 || st.Gid != 0 {
+			t.Errorf("rendered %s is %v %d:%d, want 0755 root:root", h, fi.Mode(), st.Uid, st.Gid)
+		}
+	}
+}
+
+// No package list ever names fuse-overlayfs: instances use kernel overlayfs.
+func TestNoFuseOverlayfsPackage(t *testing.T) {
+	for _, list := range [][]string{aptPackages, dnfPackages} {
+		for _, p := range list {
+			if strings.Contains(p, "fuse") {
+				t.Errorf("package list holds %s", p)
+			}
+		}
+	}
+}
+
+func TestPackageManagerChoice(t *testing.T) {
+	tests := []struct {
+		osRelease string
+		want      string
+	}{
+		{"ID=debian\nVERSION_ID=\"12\"\n", "apt-get"},
+		{"ID=ubuntu\nID_LIKE=debian\n", "apt-get"},
+		{"ID=fedora\n", "dnf"},
+		{"ID=\"rocky\"\nID_LIKE=\"rhel centos fedora\"\n", "dnf"},
+		{"ID=arch\n", ""},
+	}
+	for _, tt := range tests {
+		p := &Probe{OSRelease: func() ([]byte, error) { return []byte(tt.osRelease), nil }}
+		pm, err := packageManager(p)
+		if pm.Name != tt.want || (tt.want == "") != (err != nil) {
+			t.Errorf("packageManager(%q) = %q, %v; want %q", tt.osRelease, pm.Name, err, tt.want)
+		}
+	}
+}
+
+// The real thing on this machine: packages through apt-get and a real
+// system user and group (a test name, removed afterwards), files into a
+// throwaway root. Services stay out: this machine's PID 1 is not systemd.
+func TestRealRunPackagesAndUser(t *testing.T) {
+	requireTools(t)
+	if _, err := exec.LookPath("apt-get"); err != nil {
+		testenv.Skip(t, "needs apt-get (a Debian host): %v", err)
+	}
+	testenv.RequireBinary(t, "useradd", "passwd")
+	const name = "l4m-tin-real"
+	exec.Command("userdel", name).Run()
+	exec.Command("groupdel", name).Run()
+	t.Cleanup(func() {
+		exec.Command("userdel", name).Run()
+		exec.Command("groupdel", name).Run()
+	})
+	root, bin := t.TempDir(), fakeBinDir(t)
+	o := baseOptions(t, root, bin)
+	o.User = name
+	o.Live = &Live{Packages: true, Accounts: true}
+	r1 := apply(t, o)
+	if r1.err != nil {
+		t.Fatalf("real run: %v\n%s", r1.err, r1)
+	}
+	if ev := r1.byStep()["accounts"]; ev.Status != steps.StatusChanged || !strings.Contains(ev.Reason, "create system user "+name) {
+		t.Fatalf("accounts step %+v, want the user created", ev)
+	}
+	out, err := exec.Command("getent", "passwd", name).Output()
+	if err != nil || !strings.Contains(string(out), ":"+hostpath.StateDir+":/usr/sbin/nologin") {
+		t.Fatalf("getent passwd %s = %q, %v", name, out, err)
+	}
+	uid := strings.Split(string(out), ":")[2]
+	fi, _ := os.Stat(filepath.Join(root, hostpath.RuntimeDir))
+	if got := fmt.Sprint(fi.Sys().(*syscall.Stat_t).Uid); got != uid || fi.Mode().Perm() != 0o750 {
+		t.Fatalf("runtime dir owned by uid %s mode %v, want %s 0750", got, fi.Mode(), uid)
+	}
+	for _, p := range aptPackages {
+		if out, err := exec.Command("dpkg-query", "-W", "-f=${db:Status-Abbrev}", p).Output(); err != nil || !strings.HasPrefix(string(out), "ii") {
+			t.Errorf("package %s not installed after the run: %q %v", p, out, err)
+		}
+	}
+	r2 := apply(t, o)
+	if r2.err != nil || r2.sum.Changed != 0 {
+		t.Fatalf("second real run: %v, want changed=0\n%s", r2.err, r2)
+	}
+	if ev := r2.byStep()["packages"]; ev.Status != steps.StatusOK {
+		t.Fatalf("packages step on the second run: %+v", ev)
+	}
+}

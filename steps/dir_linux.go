@@ -1,0 +1,108 @@
+//go:build linux
+
+package steps
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// Dir is a directory that should exist at Path (on disk, joined onto the
+// root) with Mode and Owner. With KeepExisting, an existing directory is
+// left as it is (shared system directories such as /usr/local/bin).
+//
+// The last component is never followed if it is a symlink, and owner and
+// mode are set through a file descriptor of the directory itself: the
+// directories under the state root belong to the unprivileged user, who
+// could otherwise swap one for a symlink to /etc between check and chown.
+// The parent is trusted: every managed directory sits either in a
+// root-owned directory or directly in the state root, whose own entry lives
+// in root-owned /var/lib.
+type Dir struct {
+	Path         string
+	Mode         fs.FileMode
+	Owner        Owner
+	KeepExisting bool
+}
+
+// DirState is what is on disk at a Dir's path.
+type DirState struct {
+	Exists bool
+	Same   bool
+	Mode   fs.FileMode
+	Owner  Owner
+}
+
+// Check inspects d.Path without following a symlink in its last component.
+// A symlink or non-directory there is an error: it is never replaced.
+func (d Dir) Check() (DirState, error) {
+	var st unix.Stat_t
+	err := unix.Fstatat(unix.AT_FDCWD, d.Path, &st, unix.AT_SYMLINK_NOFOLLOW)
+	if errors.Is(err, unix.ENOENT) {
+		return DirState{}, nil
+	}
+	if err != nil {
+		return DirState{}, &os.PathError{Op: "stat", Path: d.Path, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return DirState{}, fmt.Errorf("%s exists and is not a directory (mode %#o); move it away and run again", d.Path, st.Mode)
+	}
+	ds := DirState{Exists: true, Mode: fs.FileMode(st.Mode & 0o7777), Owner: Owner{int(st.Uid), int(st.Gid)}}
+	ds.Same = d.KeepExisting || (ds.Mode == d.Mode.Perm()|d.Mode&fs.ModeSticky && ownerMatches(ds.Owner, d.Owner))
+	return ds, nil
+}
+
+func ownerMatches(have, want Owner) bool {
+	return (want.UID < 0 || have.UID == want.UID) && (want.GID < 0 || have.GID == want.GID)
+}
+
+// Ensure creates d.Path if missing (and missing parents, 0755) and sets its
+// mode and owner through a descriptor opened with O_NOFOLLOW.
+func (d Dir) Ensure() error {
+	parent, name := filepath.Split(filepath.Clean(d.Path))
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return err
+	}
+	pfd, err := unix.Open(parent, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: parent, Err: err}
+	}
+	defer unix.Close(pfd)
+	created := false
+	switch err := unix.Mkdirat(pfd, name, 0o700); {
+	case err == nil:
+		created = true
+	case errors.Is(err, unix.EEXIST):
+	default:
+		return &os.PathError{Op: "mkdir", Path: d.Path, Err: err}
+	}
+	if d.KeepExisting && !created {
+		return nil
+	}
+	fd, err := unix.Openat(pfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
+			return fmt.Errorf("%s is not a directory (a symlink?); refusing to follow it", d.Path)
+		}
+		return &os.PathError{Op: "open", Path: d.Path, Err: err}
+	}
+	defer unix.Close(fd)
+	if d.Owner.UID >= 0 || d.Owner.GID >= 0 {
+		if err := unix.Fchown(fd, d.Owner.UID, d.Owner.GID); err != nil {
+			return &os.PathError{Op: "chown", Path: d.Path, Err: err}
+		}
+	}
+	mode := uint32(d.Mode.Perm())
+	if d.Mode&fs.ModeSticky != 0 {
+		mode |= unix.S_ISVTX
+	}
+	if err := unix.Fchmod(fd, mode); err != nil {
+		return &os.PathError{Op: "chmod", Path: d.Path, Err: err}
+	}
+	return nil
+}

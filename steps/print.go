@@ -1,0 +1,61 @@
+package steps
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+)
+
+// JSONPrinter returns an Emit function that writes each event as one JSON
+// object per line.
+func JSONPrinter(w io.Writer) func(Event) {
+	var mu sync.Mutex
+	enc := json.NewEncoder(w)
+	return func(e Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		enc.Encode(e)
+	}
+}
+
+// TextPrinter returns an Emit function that writes one line per step as it
+// finishes, diffs and log lines as they come, and the closing counts as
+// "ok=N changed=N failed=N skipped=N".
+func TextPrinter(w io.Writer) func(Event) {
+	var mu sync.Mutex
+	return func(e Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprint(w, FormatText(e))
+	}
+}
+
+// FormatText renders one event the way TextPrinter prints it.
+func FormatText(e Event) string {
+	host := ""
+	if e.Host != "" {
+		host = e.Host + ": "
+	}
+	switch e.Type {
+	case "step":
+		line := fmt.Sprintf("%s%-8s %s", host, e.Status, e.Step)
+		if e.Reason != "" {
+			line += ": " + e.Reason
+		}
+		return line + "\n"
+	case "diff":
+		d := e.Diff
+		if !strings.HasSuffix(d, "\n") {
+			d += "\n"
+		}
+		return d
+	case "log":
+		return fmt.Sprintf("%s         %s: %s\n", host, e.Step, e.Reason)
+	case "summary":
+		return fmt.Sprintf("%sok=%d changed=%d failed=%d skipped=%d\n", host, e.OK, e.Changed, e.Failed, e.Skipped)
+	}
+	b, _ := json.Marshal(e)
+	return string(b) + "\n"
+}

@@ -1,0 +1,128 @@
+// Package sudoers renders the sudo rules that let the web app's user run the
+// privileged helpers, validates a rendered file with visudo, and installs it
+// atomically so that a file visudo rejects never reaches /etc/sudoers.d.
+//
+// The rules use sudo's shell-style wildcards, not the regular expressions
+// sudo 1.9.10 added: RHEL 9 still ships sudo 1.9.5, where a "^...$" argument
+// would be taken literally and lock the web app out. A wildcard also matches
+// spaces, so "left4me-overlay mount *" admits any number of arguments; that
+// is safe only because every helper takes its input from argv alone, accepts
+// exactly one instance name that it checks with instance.ValidateName, and
+// rejects everything else. The helpers, not sudoers, are the parser of
+// record; duplicating the name rule as a sudo regex would be a second copy
+// that can drift.
+package sudoers
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"text/template"
+
+	_ "embed"
+
+	"github.com/left4me/left4me-deploy/runner"
+	"github.com/left4me/left4me-deploy/steps"
+)
+
+// Params are the inputs of the rendered rules.
+type Params struct {
+	// User may run the helpers (left4me on a real host).
+	User string
+	// Helper paths as they are on the host where sudo runs them.
+	OverlayHelper   string
+	SystemctlHelper string
+	JournalHelper   string
+}
+
+// Errors of Render, wrapped with the offending value.
+var (
+	ErrBadUser = errors.New("invalid user name for sudoers")
+	ErrBadPath = errors.New("invalid helper path for sudoers")
+)
+
+//go:embed left4me.sudoers.tmpl
+var tmplText string
+
+var tmpl = template.Must(template.New("sudoers").Option("missingkey=error").Parse(tmplText))
+
+var userRE = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
+
+// pathRE admits only characters with no meaning in sudoers command specs.
+var pathRE = regexp.MustCompile(`^/[A-Za-z0-9/._+-]+$`)
+
+// Render returns the sudoers drop-in for p. The output is stable: the same
+// Params always give the same bytes.
+func Render(p Params) ([]byte, error) {
+	if !userRE.MatchString(p.User) {
+		return nil, fmt.Errorf("%w: %q (want lowercase letters, digits, '-' or '_', at most 32)", ErrBadUser, p.User)
+	}
+	for _, h := range []string{p.OverlayHelper, p.SystemctlHelper, p.JournalHelper} {
+		if !pathRE.MatchString(h) || filepath.Clean(h) != h {
+			return nil, fmt.Errorf("%w: %q (want a clean absolute path of letters, digits and ./_+-)", ErrBadPath, h)
+		}
+	}
+	var b bytes.Buffer
+	if err := tmpl.Execute(&b, p); err != nil {
+		return nil, fmt.Errorf("render sudoers: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+// Visudo is the command that checks a sudoers file; tests may point it
+// elsewhere. "visudo" is looked up on PATH.
+const Visudo = "visudo"
+
+// Validate checks the sudoers file at path with "visudo -c -f path". The
+// error carries visudo's own message.
+func Validate(ctx context.Context, r runner.Runner, path string) error {
+	return ValidateWith(ctx, r, Visudo, path)
+}
+
+// ValidateWith is Validate with the visudo program at visudo.
+func ValidateWith(ctx context.Context, r runner.Runner, visudo, path string) error {
+	if err := r.Run(ctx, runner.Cmd{Argv: []string{visudo, "-c", "-f", path}}); err != nil {
+		return fmt.Errorf("visudo rejected the rendered sudoers file: %w", err)
+	}
+	return nil
+}
+
+// File returns the installable file for data at path (on disk): root:root
+// 0440, the mode and owner visudo and sudo require.
+func File(path string, data []byte) steps.File {
+	return steps.File{Path: path, Data: data, Mode: 0o440, Owner: steps.RootOwner}
+}
+
+// Install writes data to path atomically when it differs from what is there
+// (bytes, mode 0440 or owner root), validating the temporary file with visudo
+// first. A file visudo rejects is removed and the installed one stays. It
+// reports whether the file changed.
+func Install(ctx context.Context, r runner.Runner, path string, data []byte) (bool, error) {
+	f := File(path, data)
+	st, err := f.Check()
+	if err != nil {
+		return false, fmt.Errorf("install sudoers %s: %w", path, err)
+	}
+	if st.Same {
+		return false, nil
+	}
+	if err := f.Write(func(tmp string) error { return Validate(ctx, r, tmp) }); err != nil {
+		return false, fmt.Errorf("install sudoers %s: %w", path, err)
+	}
+	return true, nil
+}
+
+// Lines returns the rule lines of a rendered file: not blank, not comments.
+func Lines(data []byte) []string {
+	var out []string
+	for _, l := range strings.Split(string(data), "\n") {
+		if t := strings.TrimSpace(l); t != "" && !strings.HasPrefix(t, "#") {
+			out = append(out, l)
+		}
+	}
+	return out
+}

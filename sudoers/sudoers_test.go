@@ -1,0 +1,268 @@
+package sudoers
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/testenv"
+	"github.com/left4me/left4me-deploy/runner"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+
+func hostParams() Params {
+	return Params{User: hostpath.User, OverlayHelper: hostpath.OverlayHelper,
+		SystemctlHelper: hostpath.SystemctlHelper, JournalHelper: hostpath.JournalHelper}
+}
+
+func TestRenderGolden(t *testing.T) {
+	got, err := Render(hostParams())
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", "left4me.sudoers.golden")
+	if *update {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("Render(host) differs from %s (run go test -update):\n%s", golden, got)
+	}
+}
+
+// The rules are exactly these lines: two verbs of the overlay helper and the
+// two service helpers, for one user, NOPASSWD, and nothing else.
+func TestRenderLinesExact(t *testing.T) {
+	got, err := Render(hostParams())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"left4me ALL=(root) NOPASSWD: /usr/local/libexec/left4me/left4me-overlay mount *, /usr/local/libexec/left4me/left4me-overlay umount *",
+		"left4me ALL=(root) NOPASSWD: /usr/local/libexec/left4me/left4me-systemctl *, /usr/local/libexec/left4me/left4me-journalctl *",
+	}
+	if lines := Lines(got); strings.Join(lines, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("rule lines:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+	if bytes.Contains(got, []byte("Defaults")) {
+		t.Fatal("rendered sudoers changes Defaults; env_reset and the rest must stay as the system sets them")
+	}
+}
+
+func TestRenderStable(t *testing.T) {
+	a, _ := Render(hostParams())
+	b, _ := Render(hostParams())
+	if !bytes.Equal(a, b) {
+		t.Fatal("two renders of the same params differ")
+	}
+}
+
+func TestRenderRejects(t *testing.T) {
+	ok := hostParams()
+	tests := []struct {
+		name string
+		edit func(*Params)
+		want error
+	}{
+		{"empty user", func(p *Params) { p.User = "" }, ErrBadUser},
+		{"user with space", func(p *Params) { p.User = "left4me ALL" }, ErrBadUser},
+		{"user with newline", func(p *Params) { p.User = "a\nroot ALL=(ALL) ALL" }, ErrBadUser},
+		{"uppercase user", func(p *Params) { p.User = "Root" }, ErrBadUser},
+		{"relative helper", func(p *Params) { p.OverlayHelper = "left4me-overlay" }, ErrBadPath},
+		{"helper with comma", func(p *Params) { p.SystemctlHelper = "/bin/sh, /bin/bash" }, ErrBadPath},
+		{"helper with space", func(p *Params) { p.JournalHelper = "/bin/sh -c" }, ErrBadPath},
+		{"helper with dotdot", func(p *Params) { p.JournalHelper = "/usr/../bin/sh" }, ErrBadPath},
+		{"helper with colon", func(p *Params) { p.JournalHelper = "/usr/bin/a:b" }, ErrBadPath},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := ok
+			tt.edit(&p)
+			if _, err := Render(p); !errors.Is(err, tt.want) {
+				t.Fatalf("Render(%+v) = %v, want %v", p, err, tt.want)
+			}
+		})
+	}
+}
+
+func requireVisudo(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath(Visudo); err != nil {
+		// visudo lives in /usr/sbin, which may be missing from PATH.
+		t.Setenv("PATH", os.Getenv("PATH")+":/usr/sbin:/sbin")
+	}
+	testenv.RequireBinary(t, Visudo, "sudo")
+}
+
+// Real visudo accepts the rendered file for any valid user and helper paths.
+func TestValidateRealVisudo(t *testing.T) {
+	requireVisudo(t)
+	for _, p := range []Params{hostParams(), {User: "l4m-tin-x", OverlayHelper: "/tmp/x/left4me-overlay", SystemctlHelper: "/tmp/x/s", JournalHelper: "/tmp/x/j"}} {
+		data, err := Render(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "left4me")
+		if err := os.WriteFile(path, data, 0o440); err != nil {
+			t.Fatal(err)
+		}
+		if err := Validate(context.Background(), runner.Exec{}, path); err != nil {
+			t.Fatalf("Validate(render %+v) = %v", p, err)
+		}
+	}
+}
+
+func TestValidateRejectsBroken(t *testing.T) {
+	requireVisudo(t)
+	path := filepath.Join(t.TempDir(), "left4me")
+	os.WriteFile(path, []byte("left4me ALL=(root) NOPASSWD /bin/true\n"), 0o440)
+	err := Validate(context.Background(), runner.Exec{}, path)
+	if err == nil || !strings.Contains(err.Error(), "syntax error") {
+		t.Fatalf("Validate(broken) = %v, want visudo's syntax error", err)
+	}
+}
+
+// brokenRunner runs visudo on a broken copy of the file, so the real visudo
+// rejects what Install is about to rename into place.
+type brokenRunner struct{}
+
+func (brokenRunner) Run(ctx context.Context, c runner.Cmd) error {
+	path := c.Argv[len(c.Argv)-1]
+	if err := os.WriteFile(path, []byte("this is not sudoers\n"), 0o440); err != nil {
+		return err
+	}
+	return runner.Exec{}.Run(ctx, c)
+}
+
+// A rendered file that visudo rejects never replaces a valid installed one,
+// and leaves no temporary file behind (sudo would ignore a dotted name, but
+// it must not linger either).
+func TestInstallBrokenNeverReplacesValid(t *testing.T) {
+	testenv.RequireRoot(t)
+	requireVisudo(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "left4me")
+	good, _ := Render(hostParams())
+	if changed, err := Install(ctx, runner.Exec{}, path, good); err != nil || !changed {
+		t.Fatalf("Install(good) = %v, %v; want true, nil", changed, err)
+	}
+	before, _ := os.Stat(path)
+
+	next, _ := Render(Params{User: "someoneelse", OverlayHelper: hostpath.OverlayHelper, SystemctlHelper: hostpath.SystemctlHelper, JournalHelper: hostpath.JournalHelper})
+	changed, err := Install(ctx, brokenRunner{}, path, next)
+	if err == nil || changed {
+		t.Fatalf("Install(broken) = %v, %v; want false and visudo's error", changed, err)
+	}
+	if !strings.Contains(err.Error(), "visudo") {
+		t.Fatalf("error %q does not say visudo rejected the file", err)
+	}
+	got, _ := os.ReadFile(path)
+	if !bytes.Equal(got, good) {
+		t.Fatalf("installed file changed after a rejected install:\n%s", got)
+	}
+	after, _ := os.Stat(path)
+	if !after.ModTime().Equal(before.ModTime()) {
+		t.Fatal("installed file's mtime changed after a rejected install")
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Fatalf("directory holds %d entries after a rejected install, want only the installed file", len(entries))
+	}
+}
+
+func TestInstallIdempotentAndRestoresMode(t *testing.T) {
+	testenv.RequireRoot(t)
+	requireVisudo(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "left4me")
+	data, _ := Render(hostParams())
+	if c, err := Install(ctx, runner.Exec{}, path, data); err != nil || !c {
+		t.Fatalf("first Install = %v, %v", c, err)
+	}
+	fi, _ := os.Stat(path)
+	if fi.Mode().Perm() != 0o440 {
+		t.Fatalf("mode %v, want 0440", fi.Mode())
+	}
+	if c, err := Install(ctx, runner.Exec{}, path, data); err != nil || c {
+		t.Fatalf("second Install = %v, %v; want false, nil", c, err)
+	}
+	os.Chmod(path, 0o644)
+	if c, err := Install(ctx, runner.Exec{}, path, data); err != nil || !c {
+		t.Fatalf("Install after chmod 0644 = %v, %v; want true, nil", c, err)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o440 {
+		t.Fatalf("mode %v after restore, want 0440", fi.Mode())
+	}
+}
+
+// The rendered rules installed for a real (test) user allow exactly the
+// helper verbs, as sudo itself decides.
+func TestRealSudoAllowsOnlyHelpers(t *testing.T) {
+	testenv.RequireRoot(t)
+	requireVisudo(t)
+	testenv.RequireBinary(t, "sudo", "sudo")
+	testenv.RequireBinary(t, "useradd", "passwd")
+	const name = "l4m-tin-sudo"
+	const dropIn = "/etc/sudoers.d/left4me-test-sudoers"
+	if _, err := user.Lookup(name); err == nil {
+		exec.Command("userdel", name).Run()
+	}
+	if out, err := exec.Command("useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name).CombinedOutput(); err != nil {
+		t.Fatalf("useradd %s: %v: %s", name, err, out)
+	}
+	t.Cleanup(func() { exec.Command("userdel", name).Run() })
+	t.Cleanup(func() { os.Remove(dropIn) })
+
+	// sudo -l resolves the command, so the helpers must exist.
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	p := Params{User: name, OverlayHelper: dir + "/left4me-overlay", SystemctlHelper: dir + "/left4me-systemctl", JournalHelper: dir + "/left4me-journalctl"}
+	data, err := Render(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []string{p.OverlayHelper, p.SystemctlHelper, p.JournalHelper} {
+		if err := os.WriteFile(h, []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := Install(context.Background(), runner.Exec{}, dropIn, data); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		argv  []string
+		allow bool
+	}{
+		{[]string{p.OverlayHelper, "mount", "test-server"}, true},
+		{[]string{p.OverlayHelper, "umount", "test-server"}, true},
+		{[]string{p.SystemctlHelper, "start", "test-server"}, true},
+		{[]string{p.JournalHelper, "test-server"}, true},
+		{[]string{p.OverlayHelper, "status", "test-server"}, false},
+		{[]string{p.OverlayHelper}, false},
+		{[]string{"/bin/sh", "-c", "id"}, false},
+		{[]string{"/usr/bin/systemctl", "start", "x"}, false},
+	}
+	for _, tt := range tests {
+		// "sudo -l -U user CMD" asks sudo's policy whether user may run CMD.
+		args := append([]string{"-n", "-l", "-U", name}, tt.argv...)
+		err := exec.Command("sudo", args...).Run()
+		if allowed := err == nil; allowed != tt.allow {
+			t.Errorf("sudo -l -U %s %s: allowed=%v, want %v", name, strings.Join(tt.argv, " "), allowed, tt.allow)
+		}
+	}
+}
