@@ -1,14 +1,39 @@
 // Package migrate converts fuse-overlayfs upper dirs to the kernel overlayfs
 // format in place, losslessly and resumably, gated by a sentinel file.
+//
+// The conversion follows the measured table of DESIGN.md §4: fallback
+// whiteouts (.wh.NAME) become 0/0 char devices, fuse-overlayfs opacity
+// (user.fuseoverlayfs.opaque, .wh..wh..opq) becomes trusted.overlay.opaque=y,
+// stray markers and user.fuseoverlayfs.* xattrs go, override_stat owners and
+// modes are applied, and work/ is replaced by a fresh empty directory. It
+// never follows a symlink, never crosses a mount and touches nothing else.
+// Every step reads the current state before it changes it, in an order that
+// keeps the information it removes, so a run killed at any point is finished
+// by the next one with the same result.
 package migrate
 
 import (
 	"context"
+	"fmt"
 	"io"
 
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/service"
 )
+
+// ReportFile is the host path where a run keeps its report.
+const ReportFile = hostpath.StateDir + "/migration-report.json"
+
+// JournalFile records the aside names chosen by --reset-upper until the
+// sentinel is written, so a rerun after a crash moves nothing twice.
+const JournalFile = hostpath.StateDir + "/.kernel-overlay-migration.journal"
+
+// ServerUnitGlob matches every game-server unit.
+const ServerUnitGlob = "left4me-server@*.service"
+
+// AsidePrefix starts the name --reset-upper moves an old upper to:
+// runtime/NAME/upper.pre-kernel-overlay.N.
+const AsidePrefix = "upper.pre-kernel-overlay."
 
 // Options configures one migration run.
 type Options struct {
@@ -22,24 +47,17 @@ type Options struct {
 	Log io.Writer
 }
 
-// Report says what a run changed (or, in dry-run, would change).
-type Report struct {
-	// Skipped is true when the sentinel was present and nothing was touched.
-	Skipped bool
-}
-
-// Changed reports whether the run changed (or would change) anything.
-func (r *Report) Changed() bool { return r != nil && !r.Skipped }
-
-// Summary is a one-line description for the installer's step line.
-func (r *Report) Summary() string {
-	if r == nil || r.Skipped {
-		return "sentinel present, nothing to do"
-	}
-	return "migrated"
-}
-
-// Run performs the migration. Not yet implemented beyond the sentinel gate.
+// Run performs the migration (see the package doc). With the sentinel
+// present it returns a skipped report and touches nothing. On error the
+// report says what was done so far; the services stay stopped, because a
+// half-converted upper must not be mounted by fuse-overlayfs again, and
+// running again finishes the job.
 func Run(ctx context.Context, opts Options) (*Report, error) {
-	return &Report{Skipped: true}, nil
+	return newMigrator(opts).run(ctx)
+}
+
+func (m *migrator) logf(format string, args ...any) {
+	if m.opts.Log != nil {
+		fmt.Fprintf(m.opts.Log, format+"\n", args...)
+	}
 }

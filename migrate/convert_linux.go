@@ -1,0 +1,325 @@
+//go:build linux
+
+package migrate
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// The names and xattrs of the fuse-overlayfs format (DESIGN §4).
+const (
+	whPrefix       = ".wh."
+	markerOpaque   = ".wh..wh..opq" // empty file fuse-overlayfs writes into every opaque dir
+	markerOpq      = ".wh..opq"     // char 0/0 fuse-overlayfs leaves next to it
+	xattrFusePref  = "user.fuseoverlayfs."
+	xattrFuseOpq   = "user.fuseoverlayfs.opaque"
+	xattrFuseStat  = "user.fuseoverlayfs.override_stat"
+	xattrContStat  = "user.containers.override_stat"
+	xattrKernelOpq = "trusted.overlay.opaque"
+)
+
+// ownerID is a numeric owner.
+type ownerID struct{ uid, gid int }
+
+// upperWalk is the state of converting one upper dir.
+type upperWalk struct {
+	ir    *InstanceReport
+	host  string // host path of upper/, for the report
+	owner ownerID
+	mntID uint64 // the upper's mount: the walk never leaves it
+}
+
+func (w *upperWalk) path(rel string) string {
+	if rel == "" {
+		return w.host
+	}
+	return w.host + "/" + rel
+}
+
+func joinRel(rel, name string) string {
+	if rel == "" {
+		return name
+	}
+	return rel + "/" + name
+}
+
+// convertDir converts the directory open at dfd (rel inside upper) and
+// everything below it.
+//
+// The order of operations is what makes a rerun after a crash converge:
+// opacity is recorded in trusted.overlay.opaque before either fuse marker
+// of it (user.fuseoverlayfs.opaque, .wh..wh..opq) is removed, a fallback
+// whiteout's 0/0 device is made before its .wh.NAME file is removed, and an
+// override_stat is applied before its xattr is removed. Every step reads
+// the current state first, so repeating a finished step changes nothing.
+func (m *migrator) convertDir(w *upperWalk, dfd int, rel string, self entry) error {
+	names, err := readNames(dfd)
+	if err != nil {
+		return pathErr("read directory", w.path(rel), err)
+	}
+	dir := xattrTarget{fd: dfd, dirfd: -1}
+	xattrs, err := dir.list()
+	if err != nil {
+		return pathErr("list xattrs", w.path(rel), err)
+	}
+
+	opaque := false
+	if v, ok, err := dir.get(xattrFuseOpq); err != nil {
+		return pathErr("read xattr "+xattrFuseOpq, w.path(rel), err)
+	} else if ok && string(v) == "y" {
+		opaque = true
+	}
+	for _, n := range names {
+		if n == markerOpaque {
+			if e, err := statAt(dfd, n); err == nil && !e.isDir() {
+				opaque = true
+			}
+		}
+	}
+	if opaque {
+		v, ok, err := dir.get(xattrKernelOpq)
+		if err != nil {
+			return pathErr("read xattr "+xattrKernelOpq, w.path(rel), err)
+		}
+		if !ok || string(v) != "y" {
+			if err := m.do(w.ir, KindOpaque, w.path(rel), xattrKernelOpq+"=y", func() error {
+				return dir.set(xattrKernelOpq, []byte("y"))
+			}); err != nil {
+				return err
+			}
+		}
+	}
+	if err := m.convertXattrs(w, dir, rel, self, xattrs); err != nil {
+		return err
+	}
+
+	for _, n := range names {
+		if err := m.convertEntry(w, dfd, rel, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// convertEntry converts one entry of the directory dfd.
+func (m *migrator) convertEntry(w *upperWalk, dfd int, rel, n string) error {
+	p := joinRel(rel, n)
+	e, err := statAt(dfd, n)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return pathErr("stat", w.path(p), err)
+	}
+	if e.mntID != w.mntID {
+		w.ir.warn("%s is a mount point: left alone", w.path(p))
+		return nil
+	}
+	unlink := func() error { return ignoreENOENT(unix.Unlinkat(dfd, n, 0)) }
+	isMarkerFile := e.isReg() || e.isWhiteout()
+
+	switch {
+	case (n == markerOpaque || n == markerOpq) && isMarkerFile:
+		// convertDir made the directory opaque before we got here.
+		return m.do(w.ir, KindMarker, w.path(p), "", unlink)
+
+	case strings.HasPrefix(n, whPrefix) && isMarkerFile:
+		target := n[len(whPrefix):]
+		if target == "" {
+			w.ir.warn("%s: whiteout of an empty name: left alone", w.path(p))
+			return nil
+		}
+		_, err := statAt(dfd, target)
+		switch {
+		case errors.Is(err, unix.ENOENT):
+			if err := m.do(w.ir, KindWhiteout, w.path(joinRel(rel, target)), "from "+n, func() error {
+				err := unix.Mknodat(dfd, target, unix.S_IFCHR, 0)
+				if errors.Is(err, unix.EEXIST) {
+					return nil
+				}
+				return err
+			}); err != nil {
+				return err
+			}
+		case err != nil:
+			return pathErr("stat", w.path(joinRel(rel, target)), err)
+		}
+		// NAME exists now: either the whiteout just made, or an entry that
+		// fuse-overlayfs showed in place of the stale .wh.NAME anyway.
+		return m.do(w.ir, KindMarker, w.path(p), "", unlink)
+
+	case strings.HasPrefix(n, whPrefix):
+		w.ir.warn("%s: a %s named like a whiteout: left alone", w.path(p), typeName(e.mode))
+		return nil
+
+	case e.isDir():
+		cfd, err := openDirAt(dfd, n)
+		if err != nil {
+			return pathErr("open directory", w.path(p), err)
+		}
+		defer unix.Close(cfd)
+		self, err := statSelf(cfd)
+		if err != nil {
+			return pathErr("stat", w.path(p), err)
+		}
+		if self.mntID != w.mntID {
+			w.ir.warn("%s is a mount point: left alone", w.path(p))
+			return nil
+		}
+		return m.convertDir(w, cfd, p, self)
+
+	default:
+		t := xattrTarget{fd: -1, dirfd: dfd, name: n}
+		xattrs, err := t.list()
+		if err != nil {
+			return pathErr("list xattrs", w.path(p), err)
+		}
+		return m.convertXattrs(w, t, p, e, xattrs)
+	}
+}
+
+// convertXattrs applies and removes the fuse-overlayfs xattrs of one entry.
+func (m *migrator) convertXattrs(w *upperWalk, t xattrTarget, rel string, e entry, xattrs []string) error {
+	has := map[string]bool{}
+	fuse := false
+	for _, x := range xattrs {
+		has[x] = true
+		if strings.HasPrefix(x, xattrFusePref) || x == xattrContStat {
+			fuse = true
+		}
+	}
+	if !fuse {
+		return nil
+	}
+	p := w.path(rel)
+	remove := func(x, detail string) error {
+		return m.do(w.ir, KindXattr, p, x+detail, func() error { return t.remove(x) })
+	}
+
+	// fuse-overlayfs's own override_stat wins over the containers one: drop
+	// the loser first, so a rerun after a crash can only see the winner.
+	stat := ""
+	switch {
+	case has[xattrFuseStat]:
+		stat = xattrFuseStat
+		if has[xattrContStat] {
+			if err := remove(xattrContStat, " (shadowed by "+xattrFuseStat+")"); err != nil {
+				return err
+			}
+		}
+	case has[xattrContStat]:
+		stat = xattrContStat
+	}
+	if stat != "" {
+		v, ok, err := t.get(stat)
+		if err != nil {
+			return pathErr("read xattr "+stat, p, err)
+		}
+		if ok {
+			if err := m.applyOverride(w, t, p, e, stat, string(v)); err != nil {
+				return err
+			}
+		}
+		if err := remove(stat, ""); err != nil {
+			return err
+		}
+	}
+	for _, x := range xattrs {
+		if strings.HasPrefix(x, xattrFusePref) && x != xattrFuseStat {
+			if err := remove(x, ""); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// override is a parsed override_stat value "uid:gid:mode[:type]".
+type override struct {
+	uid, gid int
+	mode     uint32
+	typ      string
+}
+
+func parseOverride(v string) (override, error) {
+	f := strings.Split(strings.TrimRight(v, "\x00"), ":")
+	if len(f) != 3 && len(f) != 4 {
+		return override{}, fmt.Errorf("want uid:gid:mode[:type], got %q", v)
+	}
+	uid, err1 := strconv.ParseUint(f[0], 10, 32)
+	gid, err2 := strconv.ParseUint(f[1], 10, 32)
+	mode, err3 := strconv.ParseUint(f[2], 8, 32)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return override{}, fmt.Errorf("bad override_stat %q: %w", v, err)
+	}
+	o := override{uid: int(uid), gid: int(gid), mode: uint32(mode) & 0o7777}
+	if len(f) == 4 {
+		o.typ = f[3]
+	}
+	return o, nil
+}
+
+// typeName is the override_stat spelling of a file type.
+func typeName(mode uint32) string {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		return "file"
+	case unix.S_IFDIR:
+		return "dir"
+	case unix.S_IFLNK:
+		return "symlink"
+	case unix.S_IFIFO:
+		return "pipe"
+	case unix.S_IFSOCK:
+		return "socket"
+	case unix.S_IFCHR:
+		return "char"
+	case unix.S_IFBLK:
+		return "block"
+	}
+	return "unknown"
+}
+
+// applyOverride gives the entry the owner and mode fuse-overlayfs showed for
+// it. The value is attacker-controlled (the instance owner can set user
+// xattrs), so: set-id bits are never applied, the type is never changed
+// (no device nodes from a user xattr), and only an entry that belongs to the
+// instance owner (or already to the override's owner, after a crash) is
+// changed, so a hardlink to someone else's file cannot be handed around.
+func (m *migrator) applyOverride(w *upperWalk, t xattrTarget, p string, e entry, key, v string) error {
+	o, err := parseOverride(v)
+	if err != nil {
+		w.ir.warn("%s: %s not applied: %v", p, key, err)
+		return nil
+	}
+	if o.typ != "" {
+		base, _, _ := strings.Cut(o.typ, "-")
+		if base != typeName(e.mode) {
+			w.ir.warn("%s: %s type %q not applied (the entry is a %s)", p, key, o.typ, typeName(e.mode))
+		}
+	}
+	if o.mode&(unix.S_ISUID|unix.S_ISGID) != 0 {
+		w.ir.warn("%s: %s set-id bits %04o not applied", p, key, o.mode&(unix.S_ISUID|unix.S_ISGID))
+		o.mode &^= unix.S_ISUID | unix.S_ISGID
+	}
+	if int(e.uid) != w.owner.uid && int(e.uid) != o.uid {
+		w.ir.warn("%s: owned by uid %d, not the instance owner: %s not applied", p, e.uid, key)
+		return nil
+	}
+	perm := e.mode & 0o7777
+	if e.isLink() {
+		perm = o.mode // a symlink's mode cannot change and does not matter
+	}
+	if int(e.uid) == o.uid && int(e.gid) == o.gid && perm == o.mode {
+		return nil
+	}
+	detail := fmt.Sprintf("%d:%d %04o -> %d:%d %04o", e.uid, e.gid, e.mode&0o7777, o.uid, o.gid, o.mode)
+	return m.do(w.ir, KindOwner, p, detail, func() error {
+		return t.chownChmod(o.uid, o.gid, o.mode, e.isLink())
+	})
+}

@@ -1,0 +1,232 @@
+package migrate
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+)
+
+// Kind names one sort of change the migration makes.
+type Kind string
+
+// The kinds of change, in the order the report lists them.
+const (
+	// KindWhiteout: a fallback whiteout ".wh.NAME" became a 0/0 char device NAME.
+	KindWhiteout Kind = "whiteout"
+	// KindOpaque: a directory got trusted.overlay.opaque=y.
+	KindOpaque Kind = "opaque"
+	// KindMarker: a fuse-overlayfs marker (".wh..wh..opq", ".wh..opq",
+	// a converted ".wh.NAME") was removed.
+	KindMarker Kind = "marker"
+	// KindXattr: a fuse-overlayfs xattr (user.fuseoverlayfs.*,
+	// user.containers.override_stat) was removed.
+	KindXattr Kind = "xattr"
+	// KindOwner: an override_stat owner/mode was applied to the entry.
+	KindOwner Kind = "owner"
+	// KindWork: work/ was replaced by a fresh empty directory.
+	KindWork Kind = "work"
+	// KindUpperReset: upper/ was moved aside and replaced (--reset-upper).
+	KindUpperReset Kind = "upper-reset"
+)
+
+var kindOrder = []Kind{KindWhiteout, KindOpaque, KindMarker, KindXattr, KindOwner, KindWork, KindUpperReset}
+
+// Change is one change to one path (a host path, also with --root).
+type Change struct {
+	Kind   Kind   `json:"kind"`
+	Path   string `json:"path"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// InstanceReport says what the migration did to one instance.
+type InstanceReport struct {
+	Name string `json:"name"`
+	// Counts holds the number of changes by kind.
+	Counts map[Kind]int `json:"counts"`
+	// Changes lists every change with its path.
+	Changes []Change `json:"changes,omitempty"`
+	// Warnings are entries left alone on purpose (a mount point inside
+	// upper/, an override_stat that was not applied, ...).
+	Warnings []string `json:"warnings,omitempty"`
+	// MovedAside is the host path the old upper was moved to (--reset-upper).
+	MovedAside string `json:"moved_aside,omitempty"`
+}
+
+func (ir *InstanceReport) add(k Kind, path, detail string) {
+	if ir.Counts == nil {
+		ir.Counts = map[Kind]int{}
+	}
+	ir.Counts[k]++
+	ir.Changes = append(ir.Changes, Change{Kind: k, Path: path, Detail: detail})
+}
+
+func (ir *InstanceReport) warn(format string, args ...any) {
+	ir.Warnings = append(ir.Warnings, fmt.Sprintf(format, args...))
+}
+
+// Total is the number of changes to the instance.
+func (ir *InstanceReport) Total() int { return len(ir.Changes) }
+
+// Unmount is one mount the migration took down (or would take down).
+type Unmount struct {
+	Path   string `json:"path"`
+	FSType string `json:"fstype"`
+	// Lazy is true when the mount stayed busy and was detached (MNT_DETACH)
+	// as a last resort.
+	Lazy bool `json:"lazy,omitempty"`
+}
+
+// Services says which units the migration stopped and started again, or
+// (dry run, --root) would have.
+type Services struct {
+	// Made is false when the stops and starts were only reported.
+	Made  bool     `json:"made"`
+	Stop  []string `json:"stop,omitempty"`
+	Start []string `json:"start,omitempty"`
+	Note  string   `json:"note,omitempty"`
+}
+
+// Report says what a run changed (or, in dry-run, would change).
+type Report struct {
+	// Skipped is true when the sentinel was present and nothing was touched.
+	Skipped bool `json:"skipped"`
+	DryRun  bool `json:"dry_run"`
+	// Root is the --root prefix, empty on the host.
+	Root      string           `json:"root,omitempty"`
+	Services  Services         `json:"services"`
+	Unmounts  []Unmount        `json:"unmounts,omitempty"`
+	Instances []InstanceReport `json:"instances"`
+	// Sentinel is true when the run wrote (or would write) the sentinel.
+	Sentinel bool `json:"sentinel"`
+	// ReportFile is the host path the report was kept at.
+	ReportFile string `json:"report_file,omitempty"`
+	// Error is set when the run failed part way; running again finishes it.
+	Error string `json:"error,omitempty"`
+}
+
+// Changed reports whether the run changed (or would change) anything.
+func (r *Report) Changed() bool {
+	if r == nil || r.Skipped {
+		return false
+	}
+	if r.Sentinel || len(r.Unmounts) > 0 {
+		return true
+	}
+	for i := range r.Instances {
+		if r.Instances[i].Total() > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// Totals adds up the per-instance counts.
+func (r *Report) Totals() map[Kind]int {
+	t := map[Kind]int{}
+	for i := range r.Instances {
+		for k, n := range r.Instances[i].Counts {
+			t[k] += n
+		}
+	}
+	return t
+}
+
+func countsString(c map[Kind]int) string {
+	var parts []string
+	for _, k := range kindOrder {
+		if n := c[k]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s=%d", k, n))
+		}
+	}
+	if len(parts) == 0 {
+		return "no changes"
+	}
+	return strings.Join(parts, " ")
+}
+
+// Summary is a one-line description for the installer's step line.
+func (r *Report) Summary() string {
+	if r == nil || r.Skipped {
+		return "sentinel present, nothing to do"
+	}
+	verb := "migrated"
+	if r.DryRun {
+		verb = "would migrate"
+	}
+	s := fmt.Sprintf("%s %d instance(s): %s", verb, len(r.Instances), countsString(r.Totals()))
+	if n := len(r.Unmounts); n > 0 {
+		s += fmt.Sprintf("; %d mount(s) taken down", n)
+	}
+	return s
+}
+
+// WriteText prints the report for a person: the summary, services, mounts,
+// and per instance its counts and warnings; with verbose every change.
+func (r *Report) WriteText(w io.Writer, verbose bool) {
+	fmt.Fprintln(w, r.Summary())
+	if r.Skipped {
+		return
+	}
+	made := "stopped"
+	if !r.Services.Made {
+		made = "would stop"
+	}
+	if len(r.Services.Stop) > 0 {
+		fmt.Fprintf(w, "services: %s %s\n", made, strings.Join(r.Services.Stop, " "))
+	}
+	if len(r.Services.Start) > 0 {
+		verb := "started again"
+		if !r.Services.Made {
+			verb = "would start again"
+		}
+		fmt.Fprintf(w, "services: %s %s\n", verb, strings.Join(r.Services.Start, " "))
+	}
+	if r.Services.Note != "" {
+		fmt.Fprintf(w, "services: %s\n", r.Services.Note)
+	}
+	for _, u := range r.Unmounts {
+		lazy := ""
+		if u.Lazy {
+			lazy = " (busy: detached lazily)"
+		}
+		fmt.Fprintf(w, "unmount %s %s%s\n", u.FSType, u.Path, lazy)
+	}
+	for _, ir := range r.Instances {
+		fmt.Fprintf(w, "instance %s: %s\n", ir.Name, countsString(ir.Counts))
+		if ir.MovedAside != "" {
+			fmt.Fprintf(w, "  old upper kept at %s\n", ir.MovedAside)
+		}
+		for _, wn := range ir.Warnings {
+			fmt.Fprintf(w, "  warning: %s\n", wn)
+		}
+		if verbose {
+			for _, c := range ir.Changes {
+				fmt.Fprintf(w, "  %-11s %s", c.Kind, c.Path)
+				if c.Detail != "" {
+					fmt.Fprintf(w, " (%s)", c.Detail)
+				}
+				fmt.Fprintln(w)
+			}
+		}
+	}
+	if r.ReportFile != "" {
+		fmt.Fprintf(w, "report kept at %s\n", r.ReportFile)
+	}
+}
+
+// JSON renders the report, every path included, in a stable form.
+func (r *Report) JSON() ([]byte, error) {
+	for i := range r.Instances {
+		if r.Instances[i].Counts == nil {
+			r.Instances[i].Counts = map[Kind]int{}
+		}
+	}
+	sort.Slice(r.Instances, func(i, j int) bool { return r.Instances[i].Name < r.Instances[j].Name })
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}

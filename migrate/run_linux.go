@@ -1,0 +1,543 @@
+//go:build linux
+
+package migrate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/google/renameio/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/instance"
+)
+
+// migrator carries one run. The fields below opts are seams for tests.
+type migrator struct {
+	opts Options
+	rep  *Report
+
+	// host: stop and start units for real and give work/ to the left4me
+	// user. True for the host root.
+	host bool
+	// hostOwner looks up the left4me user and group.
+	hostOwner func() (ownerID, error)
+	// mountinfo is the file listing this namespace's mounts.
+	mountinfo string
+	// afterOp, when set, runs after each change; an error aborts the run
+	// there, as a crash would.
+	afterOp func(n int) error
+	ops     int
+
+	journal journal
+}
+
+func newMigrator(opts Options) *migrator {
+	return &migrator{
+		opts:      opts,
+		host:      opts.Root.IsHost(),
+		hostOwner: lookupLeft4me,
+		mountinfo: "/proc/self/mountinfo",
+	}
+}
+
+// lookupLeft4me returns the uid of user left4me and the gid of group left4me.
+func lookupLeft4me() (ownerID, error) {
+	u, err := user.Lookup(hostpath.User)
+	if err != nil {
+		return ownerID{}, fmt.Errorf("look up user %s: %w", hostpath.User, err)
+	}
+	g, err := user.LookupGroup(hostpath.Group)
+	if err != nil {
+		return ownerID{}, fmt.Errorf("look up group %s: %w", hostpath.Group, err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(g.Gid)
+	return ownerID{uid, gid}, nil
+}
+
+// do is the one gate for every change: it records the change in the report
+// and, unless this is a dry run, makes it.
+func (m *migrator) do(ir *InstanceReport, k Kind, path, detail string, apply func() error) error {
+	ir.add(k, path, detail)
+	if m.opts.DryRun {
+		return nil
+	}
+	if err := apply(); err != nil {
+		return fmt.Errorf("%s %s: %w", k, path, err)
+	}
+	return m.tick()
+}
+
+// step makes a change that the report does not list on its own (journal,
+// sentinel, the second half of a reset), through the same gate.
+func (m *migrator) step(what string, apply func() error) error {
+	if m.opts.DryRun {
+		return nil
+	}
+	if err := apply(); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return m.tick()
+}
+
+func (m *migrator) tick() error {
+	m.ops++
+	if m.afterOp != nil {
+		return m.afterOp(m.ops)
+	}
+	return nil
+}
+
+func (m *migrator) run(ctx context.Context) (*Report, error) {
+	root := m.opts.Root
+	m.rep = &Report{DryRun: m.opts.DryRun, Instances: []InstanceReport{}}
+	if !root.IsHost() {
+		m.rep.Root = string(root)
+	}
+	rep := m.rep
+
+	if _, err := os.Lstat(root.Join(hostpath.Sentinel)); err == nil {
+		rep.Skipped = true
+		// A run killed between writing the sentinel and removing its
+		// journal leaves the journal behind; it is only ours, and stale.
+		if !m.opts.DryRun {
+			if err := ignoreENOENT(os.Remove(root.Join(JournalFile))); err != nil {
+				return rep, fmt.Errorf("remove stale migration journal: %w", err)
+			}
+		}
+		return rep, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return rep, fmt.Errorf("check migration sentinel: %w", err)
+	}
+
+	stateDir := root.Join(hostpath.StateDir)
+	stFD, err := unix.Open(stateDir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return rep, fmt.Errorf("open state dir (install left4me first, or point --root at a left4me tree): %w", pathErr("open", stateDir, err))
+	}
+	defer unix.Close(stFD)
+	stSelf, err := statSelf(stFD)
+	if err != nil {
+		return rep, pathErr("stat", stateDir, err)
+	}
+	var owner *ownerID // nil: the owner of each runtime/NAME (--root)
+	sentinelOwner := ownerID{int(stSelf.uid), int(stSelf.gid)}
+	if m.host {
+		o, err := m.hostOwner()
+		if err != nil {
+			return rep, err
+		}
+		owner, sentinelOwner = &o, o
+	}
+
+	// Remember and stop the units before anything else: the web service
+	// holds the fuse-overlayfs mounts in its own mount namespace.
+	servers, webActive, err := m.stopServices(ctx)
+	if err != nil {
+		return rep, err
+	}
+
+	runDir := root.Join(hostpath.RuntimeDir)
+	runFD, err := openDirAt(stFD, "runtime")
+	if errors.Is(err, unix.ENOENT) {
+		runFD = -1
+	} else if err != nil {
+		return rep, pathErr("open", runDir, err)
+	} else {
+		defer unix.Close(runFD)
+		if err := m.unmountStale(runFD, runDir); err != nil {
+			return rep, err
+		}
+	}
+
+	if err := m.journal.load(root.Join(JournalFile)); err != nil {
+		return rep, err
+	}
+
+	var errs []error
+	if runFD >= 0 {
+		names, err := readNames(runFD)
+		if err != nil {
+			return rep, pathErr("read directory", runDir, err)
+		}
+		for _, name := range names {
+			if err := instance.ValidateName(name); err != nil {
+				m.logf("skipping %s/%s: not an instance name", hostpath.RuntimeDir, name)
+				continue
+			}
+			e, err := statAt(runFD, name)
+			if err != nil || !e.isDir() {
+				continue
+			}
+			ir, err := m.instance(runFD, name, owner)
+			rep.Instances = append(rep.Instances, ir)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("instance %s: %w", name, err))
+				if errors.Is(err, errAborted) {
+					break
+				}
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		rep.Error = err.Error()
+		m.keepReport()
+		return rep, fmt.Errorf("%w (units left stopped; run the migration again to finish)", err)
+	}
+
+	rep.Sentinel = true
+	if err := m.keepReport(); err != nil {
+		return rep, err
+	}
+	if err := m.step("write sentinel", func() error {
+		return writeOwned(root.Join(hostpath.Sentinel), []byte("converted to kernel overlayfs\n"), 0o644, sentinelOwner)
+	}); err != nil {
+		return rep, err
+	}
+	if err := m.step("remove journal", func() error { return ignoreENOENT(os.Remove(root.Join(JournalFile))) }); err != nil {
+		return rep, err
+	}
+	if err := m.startServices(ctx, servers, webActive); err != nil {
+		return rep, err
+	}
+	return rep, nil
+}
+
+// errAborted marks the test hook's simulated crash.
+var errAborted = errors.New("migration aborted")
+
+// stopServices remembers the active game servers and the web unit and stops
+// them, or only reports that with --root or --dry-run.
+func (m *migrator) stopServices(ctx context.Context) (servers []string, webActive bool, err error) {
+	s := &m.rep.Services
+	if !m.host {
+		s.Note = "--root: service stops and starts are reported, not made"
+		s.Stop = []string{"active " + ServerUnitGlob, hostpath.WebUnit}
+		s.Start = []string{hostpath.WebUnit + " (if it was active)", "the " + ServerUnitGlob + " that were active"}
+		return nil, false, nil
+	}
+	svc := m.opts.Services
+	if svc == nil {
+		return nil, false, errors.New("migrate: no service manager given")
+	}
+	if servers, err = svc.ListActive(ctx, ServerUnitGlob); err != nil {
+		return nil, false, fmt.Errorf("list active game servers: %w", err)
+	}
+	if webActive, err = svc.IsActive(ctx, hostpath.WebUnit); err != nil {
+		return nil, false, fmt.Errorf("check %s: %w", hostpath.WebUnit, err)
+	}
+	s.Stop = append(append([]string{}, servers...), hostpath.WebUnit)
+	if webActive {
+		s.Start = append(s.Start, hostpath.WebUnit)
+	}
+	s.Start = append(s.Start, servers...)
+	if m.opts.DryRun {
+		return servers, webActive, nil
+	}
+	s.Made = true
+	m.logf("stopping %s", strings.Join(s.Stop, " "))
+	if err := svc.Stop(ctx, s.Stop...); err != nil {
+		return nil, false, fmt.Errorf("stop units before migrating: %w", err)
+	}
+	return servers, webActive, nil
+}
+
+// startServices starts again what stopServices stopped.
+func (m *migrator) startServices(ctx context.Context, servers []string, webActive bool) error {
+	if !m.host || m.opts.DryRun || len(m.rep.Services.Start) == 0 {
+		return nil
+	}
+	m.logf("starting %s", strings.Join(m.rep.Services.Start, " "))
+	if webActive {
+		if err := m.opts.Services.Restart(ctx, hostpath.WebUnit); err != nil {
+			return fmt.Errorf("restart %s after migrating: %w", hostpath.WebUnit, err)
+		}
+	}
+	if err := m.opts.Services.Start(ctx, servers...); err != nil {
+		return fmt.Errorf("start game servers again after migrating: %w", err)
+	}
+	return nil
+}
+
+// unmountStale takes down every fuse-overlayfs and overlay mount under
+// runtime/ (for real also with --root; only listed in a dry run).
+func (m *migrator) unmountStale(runFD int, runDir string) error {
+	f, err := os.Open(m.mountinfo)
+	if err != nil {
+		return fmt.Errorf("list mounts: %w", err)
+	}
+	mounts, err := parseMountinfo(f)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("list mounts: %w", err)
+	}
+	for _, mi := range staleMounts(mounts, runDir) {
+		hp, _ := m.opts.Root.HostPath(mi.MountPoint)
+		u := Unmount{Path: hp, FSType: mi.FSType}
+		if !m.opts.DryRun {
+			m.logf("unmounting %s %s", mi.FSType, hp)
+			lazy, err := unmountUnder(runFD, runDir, mi.MountPoint)
+			if err != nil {
+				return err
+			}
+			if lazy {
+				u.Lazy = true
+				m.logf("warning: %s stayed busy and was detached lazily (MNT_DETACH); processes may still hold it", hp)
+			}
+		}
+		m.rep.Unmounts = append(m.rep.Unmounts, u)
+	}
+	return nil
+}
+
+// instance converts (or with --reset-upper resets) one instance.
+func (m *migrator) instance(runFD int, name string, owner *ownerID) (InstanceReport, error) {
+	ir := InstanceReport{Name: name, Counts: map[Kind]int{}}
+	hostInst := hostpath.Instance(name)
+	instFD, err := openDirAt(runFD, name)
+	if err != nil {
+		return ir, pathErr("open", hostInst, err)
+	}
+	defer unix.Close(instFD)
+	inst, err := statSelf(instFD)
+	if err != nil {
+		return ir, pathErr("stat", hostInst, err)
+	}
+	o := ownerID{int(inst.uid), int(inst.gid)}
+	if owner != nil {
+		o = *owner
+	}
+	m.logf("instance %s", name)
+
+	if m.opts.ResetUpper {
+		if err := m.resetUpper(&ir, instFD, inst, name, o); err != nil {
+			return ir, err
+		}
+	} else {
+		upFD, err := openDirAt(instFD, "upper")
+		if errors.Is(err, unix.ENOENT) {
+			ir.warn("%s has no upper/: nothing to convert", hostInst)
+			return ir, nil
+		}
+		if err != nil {
+			return ir, pathErr("open", hostpath.Upper(name), err)
+		}
+		defer unix.Close(upFD)
+		up, err := statSelf(upFD)
+		if err != nil {
+			return ir, pathErr("stat", hostpath.Upper(name), err)
+		}
+		w := &upperWalk{ir: &ir, host: hostpath.Upper(name), owner: ownerID{int(up.uid), int(up.gid)}, mntID: up.mntID}
+		if err := m.convertDir(w, upFD, "", up); err != nil {
+			return ir, err
+		}
+	}
+	return ir, m.resetWork(&ir, instFD, inst.mntID, name, o)
+}
+
+// workMode is the mode of a fresh work/ dir.
+const workMode = 0o755
+
+// resetWork leaves runtime/NAME/work an empty directory owned by o, 0755.
+// It empties an existing one in place (fuse-overlayfs temp files, a kernel
+// work/work), which converges when repeated after a crash.
+func (m *migrator) resetWork(ir *InstanceReport, instFD int, instMnt uint64, name string, o ownerID) error {
+	p := hostpath.Work(name)
+	mk := func() error {
+		if err := unix.Mkdirat(instFD, "work", workMode); err != nil && !errors.Is(err, unix.EEXIST) {
+			return err
+		}
+		return fixDir(instFD, "work", o, workMode)
+	}
+	e, err := statAt(instFD, "work")
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return m.do(ir, KindWork, p, "created", mk)
+	case err != nil:
+		return pathErr("stat", p, err)
+	case e.mntID != instMnt:
+		return fmt.Errorf("%s is a mount point: refusing to replace it", p)
+	case !e.isDir():
+		return m.do(ir, KindWork, p, "replaced a "+typeName(e.mode), func() error {
+			if err := ignoreENOENT(unix.Unlinkat(instFD, "work", 0)); err != nil {
+				return err
+			}
+			return mk()
+		})
+	}
+	fd, err := openDirAt(instFD, "work")
+	if err != nil {
+		return pathErr("open", p, err)
+	}
+	names, err := readNames(fd)
+	unix.Close(fd)
+	if err != nil {
+		return pathErr("read directory", p, err)
+	}
+	if len(names) == 0 && int(e.uid) == o.uid && int(e.gid) == o.gid && e.mode&0o7777 == workMode {
+		return nil
+	}
+	detail := fmt.Sprintf("emptied %d entries", len(names))
+	return m.do(ir, KindWork, p, detail, func() error {
+		fd, err := openDirAt(instFD, "work")
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		for _, n := range names {
+			if err := removeAllAt(fd, n, e.mntID); err != nil {
+				return err
+			}
+		}
+		return fixDir(instFD, "work", o, workMode)
+	})
+}
+
+// fixDir sets the owner and mode of the directory name in dirfd.
+func fixDir(dirfd int, name string, o ownerID, mode uint32) error {
+	fd, err := openDirAt(dirfd, name)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if err := unix.Fchown(fd, o.uid, o.gid); err != nil {
+		return err
+	}
+	return unix.Fchmod(fd, mode)
+}
+
+var asideRE = regexp.MustCompile(`^upper\.pre-kernel-overlay\.([1-9][0-9]{0,8})$`)
+
+// resetUpper moves upper/ aside to upper.pre-kernel-overlay.N (the lowest
+// N not taken) and puts a fresh empty upper/ in its place. N is journaled
+// before the move, so a rerun after a crash completes this move instead of
+// moving the fresh upper/ aside again.
+func (m *migrator) resetUpper(ir *InstanceReport, instFD int, inst entry, name string, o ownerID) error {
+	aside, ok := m.journal.Reset[name]
+	if !ok {
+		if _, err := statAt(instFD, "upper"); errors.Is(err, unix.ENOENT) {
+			ir.warn("%s has no upper/: nothing to move aside", hostpath.Instance(name))
+			return nil
+		}
+		names, err := readNames(instFD)
+		if err != nil {
+			return pathErr("read directory", hostpath.Instance(name), err)
+		}
+		n := 1
+		for _, x := range names {
+			if mm := asideRE.FindStringSubmatch(x); mm != nil {
+				if v, _ := strconv.Atoi(mm[1]); v >= n {
+					n = v + 1
+				}
+			}
+		}
+		aside = AsidePrefix + strconv.Itoa(n)
+		if err := m.step("journal "+aside, func() error {
+			return m.journal.record(m.opts.Root.Join(JournalFile), name, aside)
+		}); err != nil {
+			return err
+		}
+	}
+	ir.MovedAside = hostpath.Instance(name) + "/" + aside
+	_, errUp := statAt(instFD, "upper")
+	_, errAside := statAt(instFD, aside)
+	upGone, asideGone := errors.Is(errUp, unix.ENOENT), errors.Is(errAside, unix.ENOENT)
+	if !upGone && asideGone {
+		if err := m.do(ir, KindUpperReset, hostpath.Upper(name), "moved to "+aside, func() error {
+			return unix.Renameat2(instFD, "upper", instFD, aside, unix.RENAME_NOREPLACE)
+		}); err != nil {
+			return err
+		}
+		upGone = true
+	}
+	if upGone {
+		return m.step("create fresh upper", func() error {
+			if err := unix.Mkdirat(instFD, "upper", 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
+				return err
+			}
+			return fixDir(instFD, "upper", o, 0o755)
+		})
+	}
+	return nil
+}
+
+// journal is the on-disk record of --reset-upper's choices. The state dir
+// belongs to the instance owner, so its content is checked like any input.
+type journal struct {
+	Reset map[string]string `json:"reset"`
+}
+
+func (j *journal) load(path string) error {
+	j.Reset = map[string]string{}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read migration journal: %w", err)
+	}
+	var in journal
+	if err := json.Unmarshal(b, &in); err != nil {
+		return fmt.Errorf("read migration journal %s: %w (remove it if no --reset-upper run was interrupted)", path, err)
+	}
+	for name, aside := range in.Reset {
+		if instance.ValidateName(name) != nil || !asideRE.MatchString(aside) {
+			return fmt.Errorf("migration journal %s: bad entry %q: %q", path, name, aside)
+		}
+		j.Reset[name] = aside
+	}
+	return nil
+}
+
+func (j *journal) record(path, name, aside string) error {
+	j.Reset[name] = aside
+	b, err := json.MarshalIndent(j, "", "  ")
+	if err != nil {
+		return err
+	}
+	return renameio.WriteFile(path, append(b, '\n'), 0o600)
+}
+
+// keepReport writes the report to ReportFile, atomically, unless dry run.
+func (m *migrator) keepReport() error {
+	if m.opts.DryRun {
+		return nil
+	}
+	m.rep.ReportFile = ReportFile
+	b, err := m.rep.JSON()
+	if err != nil {
+		return err
+	}
+	if err := renameio.WriteFile(m.opts.Root.Join(ReportFile), b, 0o644); err != nil {
+		return fmt.Errorf("keep migration report: %w", err)
+	}
+	return nil
+}
+
+// writeOwned writes path atomically with the given owner.
+func writeOwned(path string, data []byte, mode os.FileMode, o ownerID) error {
+	t, err := renameio.TempFile("", path)
+	if err != nil {
+		return err
+	}
+	defer t.Cleanup()
+	if _, err := t.Write(data); err != nil {
+		return err
+	}
+	if err := t.Chmod(mode); err != nil {
+		return err
+	}
+	if err := t.Chown(o.uid, o.gid); err != nil {
+		return err
+	}
+	return t.CloseAtomicallyReplace()
+}
