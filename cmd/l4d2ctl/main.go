@@ -1,12 +1,18 @@
-// Command l4d2ctl is not implemented yet.
+// Command l4d2ctl starts, stops, deletes and inspects left4me game-server
+// instances on the host. The web app runs it as the left4me user; it reaches
+// root only through sudo -n and the helpers in /usr/local/libexec/left4me.
 package main
 
 import (
-	"fmt"
+	"context"
 	"os"
+	"os/signal"
+	"syscall"
 )
 
 func main() {
-	fmt.Fprintln(os.Stderr, "l4d2ctl: not implemented yet")
-	os.Exit(1)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }

@@ -1,12 +1,20 @@
-// Command left4me-journalctl is not implemented yet.
+// Command left4me-journalctl lets the left4me user read the journal of its
+// own game-server units and nothing else. It runs as root through sudo:
+//
+//	left4me-journalctl NAME [-n N] [-f]
+//
+// executes /usr/bin/journalctl -u left4me-server@NAME.service --no-pager
+// [-n N] [-f] with a clean environment; any other argument is refused.
 package main
 
 import (
-	"fmt"
 	"os"
+	"syscall"
+
+	"github.com/left4me/left4me-deploy/svchelper"
 )
 
 func main() {
-	fmt.Fprintln(os.Stderr, "left4me-journalctl: not implemented yet")
-	os.Exit(1)
+	os.Exit(svchelper.Main("left4me-journalctl", svchelper.JournalctlUsage, svchelper.JournalctlArgv,
+		os.Args[1:], os.Getenv, os.Stderr, syscall.Exec))
 }

@@ -1,12 +1,20 @@
-// Command left4me-systemctl is not implemented yet.
+// Command left4me-systemctl lets the left4me user drive its own game-server
+// units and nothing else. It runs as root through sudo:
+//
+//	left4me-systemctl start|stop|restart|status|is-active|reset-failed NAME
+//
+// executes /usr/bin/systemctl VERB left4me-server@NAME.service with a clean
+// environment; any other argument is refused.
 package main
 
 import (
-	"fmt"
 	"os"
+	"syscall"
+
+	"github.com/left4me/left4me-deploy/svchelper"
 )
 
 func main() {
-	fmt.Fprintln(os.Stderr, "left4me-systemctl: not implemented yet")
-	os.Exit(1)
+	os.Exit(svchelper.Main("left4me-systemctl", svchelper.SystemctlUsage, svchelper.SystemctlArgv,
+		os.Args[1:], os.Getenv, os.Stderr, syscall.Exec))
 }

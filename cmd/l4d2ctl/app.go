@@ -1,0 +1,265 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/left4me/left4me-deploy/ctl"
+	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/overlay"
+	"github.com/left4me/left4me-deploy/runner"
+	"github.com/left4me/left4me-deploy/svchelper"
+)
+
+// The CLI is a handful of verbs, each with one NAME and at most two flags
+// that may come before or after it (l4d2ctl logs NAME -n 50 -f): the
+// standard flag package, parsed around the positional argument, keeps that
+// and the exit statuses exactly as documented below.
+
+const usage = `usage: l4d2ctl [global options] VERB [NAME] [options]
+
+Starts, stops, deletes and inspects left4me game-server instances. Runs as the
+left4me user; reaches root only through sudo -n and the helpers in
+/usr/local/libexec/left4me (left4me-overlay, left4me-systemctl,
+left4me-journalctl).
+
+verbs:
+  start NAME             mount the runtime overlay, start left4me-server@NAME.service;
+                         unmounts again if the unit does not come up
+  stop NAME              stop the unit, unmount the overlay (idempotent: what
+                         cannot be done is a warning)
+  delete NAME            stop, unmount, remove /var/lib/left4me/runtime/NAME;
+                         a missing instance is a no-op
+  status NAME [--json]   instance, runtime overlay mounted or not, unit state
+  list [--json]          the same for every instance in /var/lib/left4me/runtime
+  logs NAME [-n N] [-f]  the unit's journal: last N lines (1 to 10000), follow
+
+global options (for tests and staging trees; the defaults are the installed host):
+  --root DIR               state under DIR/var/lib/left4me (env LEFT4ME_ROOT)
+  --sudo PATH              sudo to run the helpers with (default /usr/bin/sudo; env L4D2CTL_SUDO)
+  --no-sudo                run the helpers directly, e.g. as root (env L4D2CTL_NO_SUDO=1)
+  --overlay-helper PATH    (env L4D2CTL_OVERLAY_HELPER)
+  --systemctl-helper PATH  (env L4D2CTL_SYSTEMCTL_HELPER)
+  --journal-helper PATH    (env L4D2CTL_JOURNAL_HELPER)
+
+output:
+  start, stop and delete print "Step: ..." lines on stdout as each step begins,
+  then one closing line ("Started left4me-server@NAME.service.", "Stopped NAME.",
+  "Deleted NAME."). Warnings and errors go to stderr, prefixed "l4d2ctl:".
+
+exit status:
+  0  done (stop and delete also when they could only warn)
+  1  a step failed; the reason is on stderr
+  2  bad arguments or an invalid instance name; nothing was run
+  3  no such instance (start, status)
+  4  refused: runtime overlay already mounted (start) or still mounted (delete)
+`
+
+// settings are the global options.
+type settings struct {
+	root                           string
+	sudo                           string
+	noSudo                         bool
+	overlayHelper, systemctlHelper string
+	journalHelper                  string
+}
+
+func (s *settings) flags(fs *flag.FlagSet, getenv func(string) string) {
+	fs.StringVar(&s.root, "root", getenv(hostpath.RootEnv), "")
+	sudo := getenv("L4D2CTL_SUDO")
+	if sudo == "" {
+		sudo = ctl.DefaultSudo
+	}
+	fs.StringVar(&s.sudo, "sudo", sudo, "")
+	fs.BoolVar(&s.noSudo, "no-sudo", getenv("L4D2CTL_NO_SUDO") == "1", "")
+	fs.StringVar(&s.overlayHelper, "overlay-helper", getenv("L4D2CTL_OVERLAY_HELPER"), "")
+	fs.StringVar(&s.systemctlHelper, "systemctl-helper", getenv("L4D2CTL_SYSTEMCTL_HELPER"), "")
+	fs.StringVar(&s.journalHelper, "journal-helper", getenv("L4D2CTL_JOURNAL_HELPER"), "")
+}
+
+// newCtl builds the controller the settings describe, with the real runner.
+func (s *settings) newCtl(r runner.Runner, stdout, stderr io.Writer) *ctl.Ctl {
+	sudo := s.sudo
+	if s.noSudo {
+		sudo = ""
+	}
+	var m overlay.Mounter = overlay.SudoMounter{Runner: r, Sudo: sudo, Helper: s.overlayHelper}
+	if sudo == "" {
+		m = ctl.DirectMounter{Runner: r, Helper: s.overlayHelper}
+	}
+	return &ctl.Ctl{
+		Root:            hostpath.Root(s.root),
+		Runner:          r,
+		Mounter:         m,
+		Sudo:            sudo,
+		SystemctlHelper: s.systemctlHelper,
+		JournalHelper:   s.journalHelper,
+		Stdout:          stdout,
+		Stderr:          stderr,
+	}
+}
+
+// run is the whole CLI; it returns the exit status.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	return runWith(ctx, args, getenv, stdout, stderr, func(s *settings) *ctl.Ctl {
+		return s.newCtl(runner.Exec{}, stdout, stderr)
+	})
+}
+
+// runWith is run with the controller's construction left to the caller, so
+// tests can inject a fake runner and mounter.
+func runWith(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, build func(*settings) *ctl.Ctl) int {
+	var s settings
+	global := flag.NewFlagSet("l4d2ctl", flag.ContinueOnError)
+	global.SetOutput(io.Discard)
+	s.flags(global, getenv)
+	if err := global.Parse(args); errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, usage)
+		return ctl.ExitOK
+	} else if err != nil {
+		return usageError(stdout, stderr, err)
+	}
+	rest := global.Args()
+	if len(rest) == 0 {
+		return usageError(stdout, stderr, errors.New("missing VERB"))
+	}
+	verb, rest := rest[0], rest[1:]
+	if verb == "help" || verb == "--help" || verb == "-h" {
+		fmt.Fprint(stdout, usage)
+		return ctl.ExitOK
+	}
+
+	fs := flag.NewFlagSet(verb, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var jsonOut, follow bool
+	var lines string
+	wantName := true
+	switch verb {
+	case "start", "stop", "delete":
+	case "status":
+		fs.BoolVar(&jsonOut, "json", false, "")
+	case "list":
+		fs.BoolVar(&jsonOut, "json", false, "")
+		wantName = false
+	case "logs":
+		fs.StringVar(&lines, "n", "", "")
+		fs.BoolVar(&follow, "f", false, "")
+	default:
+		return usageError(stdout, stderr, fmt.Errorf("unknown verb %.40q", verb))
+	}
+	pos, err := parseInterleaved(fs, rest)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, usage)
+		return ctl.ExitOK
+	}
+	if err != nil {
+		return usageError(stdout, stderr, fmt.Errorf("%s: %v", verb, err))
+	}
+	switch {
+	case wantName && len(pos) != 1:
+		return usageError(stdout, stderr, fmt.Errorf("%s takes exactly one NAME, got %d arguments", verb, len(pos)))
+	case !wantName && len(pos) != 0:
+		return usageError(stdout, stderr, fmt.Errorf("%s takes no arguments, got %q", verb, pos))
+	}
+	var name string
+	if wantName {
+		name = pos[0]
+	}
+	var logOpts ctl.LogOptions
+	if lines != "" {
+		n, err := svchelper.ParseLines(lines)
+		if err != nil {
+			return usageError(stdout, stderr, err)
+		}
+		logOpts.Lines = n
+	}
+	logOpts.Follow = follow
+
+	c := build(&s)
+	switch verb {
+	case "start":
+		err = c.Start(ctx, name)
+	case "stop":
+		err = c.Stop(ctx, name)
+	case "delete":
+		err = c.Delete(ctx, name)
+	case "status":
+		var st ctl.Status
+		st, err = c.Status(ctx, name)
+		if st.Name != "" {
+			printStatus(stdout, []ctl.Status{st}, jsonOut, false)
+		}
+	case "list":
+		var list []ctl.Status
+		list, err = c.List(ctx)
+		if list != nil {
+			printStatus(stdout, list, jsonOut, true)
+		}
+	case "logs":
+		err = c.Logs(ctx, name, logOpts)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "l4d2ctl: %s\n", strings.ReplaceAll(err.Error(), "\n", "\nl4d2ctl: "))
+	}
+	return ctl.ExitCode(err)
+}
+
+// parseInterleaved parses fs's flags wherever they stand among the
+// positional arguments and returns the positional ones. (No instance name
+// starts with '-', so "--" has no use here.)
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		// flag stops at the first non-flag: take it, parse on.
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func usageError(stdout, stderr io.Writer, err error) int {
+	fmt.Fprintf(stderr, "l4d2ctl: %v\nRun 'l4d2ctl --help' for usage.\n", err)
+	return ctl.ExitUsage
+}
+
+func printStatus(w io.Writer, list []ctl.Status, jsonOut, asList bool) {
+	if jsonOut {
+		enc := json.NewEncoder(w)
+		if asList {
+			enc.Encode(list)
+		} else {
+			enc.Encode(list[0])
+		}
+		return
+	}
+	yes := func(b bool) string {
+		if b {
+			return "yes"
+		}
+		return "no"
+	}
+	if !asList {
+		st := list[0]
+		fmt.Fprintf(w, "name:    %s\nexists:  %s\nmounted: %s\nunit:    %s\nstate:   %s\n",
+			st.Name, yes(st.Exists), yes(st.Mounted), st.Unit, st.State)
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tMOUNTED\tSTATE")
+	for _, st := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", st.Name, yes(st.Mounted), st.State)
+	}
+	tw.Flush()
+}

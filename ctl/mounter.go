@@ -1,0 +1,40 @@
+package ctl
+
+import (
+	"context"
+
+	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/overlay"
+	"github.com/left4me/left4me-deploy/runner"
+)
+
+// DirectMounter is the overlay.Mounter for l4d2ctl --no-sudo (root, tests):
+// it runs left4me-overlay mount|umount NAME itself, where overlay.SudoMounter
+// would put sudo -n in front.
+type DirectMounter struct {
+	Runner runner.Runner
+	// Helper is the overlay helper; empty means hostpath.OverlayHelper.
+	Helper string
+}
+
+// Mount implements overlay.Mounter.
+func (m DirectMounter) Mount(ctx context.Context, merged string) error {
+	return m.run(ctx, "mount", merged)
+}
+
+// Unmount implements overlay.Mounter.
+func (m DirectMounter) Unmount(ctx context.Context, merged string) error {
+	return m.run(ctx, "umount", merged)
+}
+
+func (m DirectMounter) run(ctx context.Context, verb, merged string) error {
+	name, err := overlay.NameFromMerged(merged)
+	if err != nil {
+		return err
+	}
+	helper := m.Helper
+	if helper == "" {
+		helper = hostpath.OverlayHelper
+	}
+	return m.Runner.Run(ctx, runner.Cmd{Argv: []string{helper, verb, name}})
+}

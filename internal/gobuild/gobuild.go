@@ -1,0 +1,61 @@
+// Package gobuild builds this module's commands for tests that must run the
+// real binaries (as a sudo target, or from another process), once per test
+// process.
+package gobuild
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+)
+
+var (
+	mu    sync.Mutex
+	built = map[string]string{}
+	dir   string
+)
+
+// Binary builds github.com/left4me/left4me-deploy/cmd/NAME and returns the
+// path of the executable, in a directory shared by the test process and
+// removed at exit by Cleanup. The directory and binary are mode 0755 so other
+// users (a sudo test user) can run them.
+func Binary(t testing.TB, name string) string {
+	t.Helper()
+	mu.Lock()
+	defer mu.Unlock()
+	if p, ok := built[name]; ok {
+		return p
+	}
+	if dir == "" {
+		d, err := os.MkdirTemp("", "left4me-gobuild-")
+		if err != nil {
+			t.Fatalf("make build dir: %v", err)
+		}
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatalf("chmod build dir: %v", err)
+		}
+		dir = d
+	}
+	out := filepath.Join(dir, name)
+	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	cmd := exec.Command(gobin, "build", "-o", out, "github.com/left4me/left4me-deploy/cmd/"+name)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build cmd/%s: %v\n%s", name, err, strings.TrimSpace(string(b)))
+	}
+	built[name] = out
+	return out
+}
+
+// Cleanup removes what Binary built; call it from TestMain after m.Run.
+func Cleanup() {
+	mu.Lock()
+	defer mu.Unlock()
+	if dir != "" {
+		os.RemoveAll(dir)
+	}
+}
