@@ -41,7 +41,7 @@ func newApp(e *env) *cli.App {
 // run builds the app and runs it, returning the process exit status.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := &env{Stdin: stdin, Stdout: stdout, Stderr: stderr}
-	err := newApp(e).Run(args)
+	err := newApp(e).Run(splitSSHFlags(args))
 	if err == nil {
 		return 0
 	}

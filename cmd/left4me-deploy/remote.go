@@ -2,17 +2,196 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"github.com/left4me/left4me-deploy/remote"
 )
 
-func remoteFlags() []cli.Flag { return nil }
+// multiFlag is a repeatable string flag that keeps each value whole (cli's
+// StringSlice splits on commas, and ssh options contain commas).
+type multiFlag []string
+
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+func (m *multiFlag) String() string     { return strings.Join(*m, " ") }
+
+// sshValueFlags are the ssh flags that take a value, spelled as ssh spells
+// them; splitSSHFlags accepts them glued to their value too (-p2222).
+const sshValueFlags = "pioJF"
+
+func remoteFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "p", Usage: "ssh: `PORT` to connect to on the hosts"},
+		&cli.GenericFlag{Name: "i", Value: &multiFlag{}, Usage: "ssh: identity (private key) `FILE`; repeatable"},
+		&cli.StringFlag{Name: "J", Usage: "ssh: connect through the jump host `[user@]host[:port]` (ProxyJump)"},
+		&cli.GenericFlag{Name: "o", Value: &multiFlag{}, Usage: "ssh: `OPTION=VALUE` as in ssh_config; repeatable"},
+		&cli.StringFlag{Name: "F", Usage: "ssh: use this ssh_config `FILE` instead of ~/.ssh/config"},
+		&cli.BoolFlag{Name: "dry-run", Usage: "report what would change on the hosts; change nothing"},
+		&cli.BoolFlag{Name: "diff", Usage: "show a diff of every file that changes (or would)"},
+		&cli.BoolFlag{Name: "json", Usage: "print one JSON event per line, each with its host"},
+		&cli.StringFlag{Name: "root", Usage: "install under `DIR` on the hosts instead of / (tests, staging trees)"},
+		&cli.IntFlag{Name: "parallel", Value: 4, Usage: "deploy to `N` hosts at once"},
+		&cli.StringFlag{Name: "bundle", Usage: "ship the host binaries of the release bundle in `DIR` (default: the bundle this program is part of, else build them from this source checkout)"},
+	}
+}
 
 func remoteAction(e *env) cli.ActionFunc {
 	return func(c *cli.Context) error {
 		if c.NArg() == 0 {
 			return cli.ShowAppHelp(c)
 		}
-		return errors.New("deploy over SSH: not implemented yet")
+		var targets []remote.Target
+		for _, a := range c.Args().Slice() {
+			t, err := remote.ParseTarget(a)
+			if err != nil {
+				return cli.Exit(err.Error(), 2)
+			}
+			targets = append(targets, t)
+		}
+		if c.Int("parallel") < 1 {
+			return cli.Exit(fmt.Sprintf("--parallel %d: want at least 1", c.Int("parallel")), 2)
+		}
+		if r := c.String("root"); r != "" && !filepath.IsAbs(r) {
+			return cli.Exit(fmt.Sprintf("--root %q: want an absolute path on the host", r), 2)
+		}
+		src, err := findSource(c.String("bundle"))
+		if err != nil {
+			return cli.Exit(err.Error(), 2)
+		}
+		out := &remote.Printer{W: e.Stdout, JSON: c.Bool("json")}
+		d := &remote.Deployer{
+			SSH: remote.SSH{
+				Port:     c.String("p"),
+				Identity: *c.Generic("i").(*multiFlag),
+				Jump:     c.String("J"),
+				Config:   c.String("F"),
+				Options:  *c.Generic("o").(*multiFlag),
+			},
+			Source:   src,
+			Apply:    remote.ApplyFlags{Root: c.String("root"), DryRun: c.Bool("dry-run"), Diff: c.Bool("diff")},
+			Parallel: c.Int("parallel"),
+			Out:      out,
+			Prompt:   terminalPrompt(e),
+		}
+		// Ctrl-C or SIGTERM cancels every host; Deploy still closes each
+		// connection before it returns.
+		ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		results := d.Deploy(ctx, targets)
+		out.Summary(results)
+		failed := 0
+		for _, r := range results {
+			if r.Failed() {
+				failed++
+			}
+		}
+		if failed > 0 {
+			return cli.Exit(fmt.Sprintf("%d of %d hosts failed", failed, len(results)), 1)
+		}
+		return nil
 	}
+}
+
+// findSource picks where the host binaries come from: --bundle DIR; else
+// the release bundle this program sits in (DIR/linux-ARCH/left4me-deploy
+// or DIR/left4me-deploy next to DIR/SHA256SUMS); else the source checkout
+// around the working directory or this program, built with Go.
+func findSource(bundle string) (remote.Source, error) {
+	if bundle != "" {
+		return remote.OpenBundle(bundle)
+	}
+	exe, _ := os.Executable()
+	if exe != "" {
+		if p, err := filepath.EvalSymlinks(exe); err == nil {
+			exe = p
+		}
+		for _, dir := range []string{filepath.Dir(exe), filepath.Dir(filepath.Dir(exe))} {
+			if _, err := os.Stat(filepath.Join(dir, remote.SumsFile)); err == nil {
+				return remote.OpenBundle(dir)
+			}
+		}
+	}
+	var roots []string
+	if wd, err := os.Getwd(); err == nil {
+		roots = append(roots, wd)
+	}
+	if exe != "" {
+		roots = append(roots, filepath.Dir(exe))
+	}
+	for _, r := range roots {
+		if root := remote.FindCheckout(r); root != "" {
+			cache, err := os.UserCacheDir()
+			if err != nil {
+				return nil, fmt.Errorf("find a cache directory for host builds: %w", err)
+			}
+			return &remote.Checkout{Root: root, CacheDir: filepath.Join(cache, "left4me-deploy")}, nil
+		}
+	}
+	return nil, errors.New("no host binaries: this program is not part of a release bundle and not run from a source checkout; pass --bundle DIR (a directory made by make dist), or run it inside a checkout with Go installed")
+}
+
+// terminalPrompt asks on the controlling terminal, without echo, like sudo
+// itself; with no terminal it reports remote.ErrSudoNoTerminal.
+func terminalPrompt(e *env) func(string) ([]byte, error) {
+	return func(prompt string) ([]byte, error) {
+		tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", remote.ErrSudoNoTerminal, err)
+		}
+		defer tty.Close()
+		if !term.IsTerminal(int(tty.Fd())) {
+			return nil, remote.ErrSudoNoTerminal
+		}
+		fmt.Fprint(tty, prompt)
+		pw, err := term.ReadPassword(int(tty.Fd()))
+		fmt.Fprintln(tty)
+		return pw, err
+	}
+}
+
+// splitSSHFlags rewrites ssh's glued spellings before the CLI parses them:
+// "-p2222" to "-p 2222", "-oUser=x" to "-o User=x", likewise -i, -J, -F.
+// It stops at the first argument that is not a flag, so subcommands and
+// hosts are untouched, and it leaves our own flags (-parallel) alone.
+func splitSSHFlags(args []string) []string {
+	if len(args) < 2 {
+		return args
+	}
+	known := map[string]bool{"help": true, "h": true}
+	takesValue := map[string]bool{}
+	for _, f := range remoteFlags() {
+		for _, n := range f.Names() {
+			known[n] = true
+			if _, isBool := f.(*cli.BoolFlag); !isBool {
+				takesValue[n] = true
+			}
+		}
+	}
+	out := []string{args[0]}
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		if a == "--" || a == "-" || !strings.HasPrefix(a, "-") {
+			return append(out, args[i:]...)
+		}
+		if !strings.HasPrefix(a, "--") && len(a) > 2 && strings.IndexByte(sshValueFlags, a[1]) >= 0 && a[2] != '=' {
+			if base, _, _ := strings.Cut(a[1:], "="); !known[base] {
+				out = append(out, a[:2], a[2:])
+				continue
+			}
+		}
+		out = append(out, a)
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !hasValue && takesValue[name] && i+1 < len(args) {
+			i++
+			out = append(out, args[i])
+		}
+	}
+	return out
 }

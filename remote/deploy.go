@@ -1,0 +1,500 @@
+// Package remote deploys left4me to hosts over SSH: it opens one connection
+// per host (an OpenSSH control master), ships the host binaries the host
+// lacks into a root-only cache, runs the install plan there as root
+// ("left4me-deploy apply --local --json") and streams its events back.
+package remote
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/left4me/left4me-deploy/runner"
+	"github.com/left4me/left4me-deploy/steps"
+)
+
+// StateDir is the host directory (root:root 0700) holding the binary cache
+// and the staging directories. With Apply.Root set it lives under that root.
+const StateDir = "/var/lib/left4me-deploy"
+
+// ApplyFlags are passed through to the plan on the host.
+type ApplyFlags struct {
+	Root   string // --root DIR
+	DryRun bool   // --dry-run
+	Diff   bool   // --diff
+}
+
+func (a ApplyFlags) args() []string {
+	var out []string
+	if a.Root != "" {
+		out = append(out, "--root", a.Root)
+	}
+	if a.DryRun {
+		out = append(out, "--dry-run")
+	}
+	if a.Diff {
+		out = append(out, "--diff")
+	}
+	return out
+}
+
+// Deployer deploys to hosts. Options live here, never in globals.
+type Deployer struct {
+	SSH      SSH
+	Source   Source
+	Apply    ApplyFlags
+	Parallel int // hosts at once; < 1 means 1
+	Out      *Printer
+	// Prompt asks for the sudo password of a host on the terminal. Nil,
+	// or an error wrapping ErrSudoNoTerminal, means there is none.
+	Prompt func(host string) ([]byte, error)
+	// Dial opens the connection to a host; nil means SSH.Open. Tests of the
+	// deploy logic substitute a fake.
+	Dial func(ctx context.Context, dir string, t Target, name string) (Conn, error)
+
+	promptMu sync.Mutex
+}
+
+// Result is the outcome of one host.
+type Result struct {
+	Target  Target
+	Summary *steps.Event // the plan's closing counts, if it got that far
+	Err     error
+	Sent    int    // binaries shipped in this run
+	Cached  int    // binaries the host already had
+	Arch    string // host architecture (GOARCH)
+}
+
+// Failed reports whether the host did not deploy cleanly.
+func (r Result) Failed() bool {
+	return r.Err != nil || r.Summary == nil || r.Summary.Failed > 0
+}
+
+// Deploy deploys to every target, Parallel at a time; one host failing
+// does not stop the others. Results are in the order of targets. Each
+// connection is closed before Deploy returns, also when ctx is cancelled.
+func (d *Deployer) Deploy(ctx context.Context, targets []Target) []Result {
+	results := make([]Result, len(targets))
+	dir, err := os.MkdirTemp("", "l4m-ssh-")
+	if err != nil {
+		for i, t := range targets {
+			results[i] = Result{Target: t, Err: fmt.Errorf("create a private directory for ssh control sockets: %w", err)}
+		}
+		return results
+	}
+	defer os.RemoveAll(dir)
+	n := d.Parallel
+	if n < 1 {
+		n = 1
+	}
+	sem := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				results[i] = Result{Target: t, Err: fmt.Errorf("not started: %w", ctx.Err())}
+				return
+			}
+			defer func() { <-sem }()
+			results[i] = d.deployHost(ctx, dir, t, fmt.Sprintf("c%d", i))
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
+// hostRun is the state of one host's deploy.
+type hostRun struct {
+	d        *Deployer
+	t        Target
+	conn     Conn
+	sudo     string // "n" or "S"
+	password []byte
+	res      *Result
+
+	offered  map[string][]Binary
+	phase    string // what is running, for "connection lost while ..."
+	lastStep string
+	applied  bool // the plan started
+	marks    []string
+	stderr   tailBuffer
+}
+
+func (d *Deployer) deployHost(ctx context.Context, dir string, t Target, name string) (res Result) {
+	res.Target = t
+	h := &hostRun{d: d, t: t, sudo: "n", res: &res}
+	defer func() {
+		if res.Err != nil {
+			d.Out.Fail(t.Spec, res.Err)
+		}
+	}()
+	dial := d.Dial
+	if dial == nil {
+		dial = func(ctx context.Context, dir string, t Target, name string) (Conn, error) {
+			return d.SSH.Open(ctx, dir, t, name)
+		}
+	}
+	conn, err := dial(ctx, dir, t, name)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	h.conn = conn
+	defer func() {
+		if err := conn.Close(); err != nil && res.Err == nil {
+			d.Out.Log(t.Spec, "", err.Error())
+		}
+	}()
+	res.Err = h.deploy(ctx)
+	return res
+}
+
+// deploy runs the plan, answering what the host says it lacks: a sudo
+// password, binaries for its architecture, binaries in its cache.
+func (h *hostRun) deploy(ctx context.Context) error {
+	offered := h.d.Source.Ready()
+	asked := map[string]bool{}
+	for attempt := 0; attempt < 5; attempt++ {
+		h.phase = "checking the host"
+		h.offered = offered
+		reply, err := h.run(ctx, offered)
+		if err != nil {
+			return err
+		}
+		switch reply.kind {
+		case "applied":
+			return nil
+		case "password":
+			if h.password != nil {
+				return fmt.Errorf("%w on %s: sudo asked for the password again", ErrSudoRefused, h.t.Spec)
+			}
+			if err := h.askPassword(); err != nil {
+				return err
+			}
+		case "offer":
+			if asked["offer"] {
+				return fmt.Errorf("%w: %s runs %s and %s has no binaries for it", ErrUnsupported, h.t.Spec, h.res.Arch, h.d.Source)
+			}
+			asked["offer"] = true
+			h.phase = "building the host binaries for linux/" + h.res.Arch
+			bins, err := h.d.Source.Binaries(ctx, h.res.Arch)
+			if err != nil {
+				return err
+			}
+			offered = map[string][]Binary{h.res.Arch: bins}
+		case "need":
+			if asked["need"] {
+				return fmt.Errorf("ship binaries to %s: still missing after upload: %s", h.t.Spec, strings.Join(reply.args, " "))
+			}
+			asked["need"] = true
+			if err := h.upload(ctx, offered[h.res.Arch], reply.args); err != nil {
+				return err
+			}
+		}
+	}
+	return fmt.Errorf("deploy to %s: the host kept asking for more (last: %v)", h.t.Spec, h.marks)
+}
+
+type reply struct {
+	kind string // applied, password, offer, need
+	args []string
+}
+
+// rootCommand is the command line that runs rootScript as root.
+func (h *hostRun) rootCommand(args ...string) (string, io.Reader) {
+	words := append([]string{"sh", "-c", escalateScript, "sh", h.sudo, rootScript}, args...)
+	var stdin io.Reader
+	if h.sudo == "S" {
+		stdin = bytes.NewReader(append(append([]byte(nil), h.password...), '\n'))
+	}
+	return shellJoin(words...), stdin
+}
+
+func (h *hostRun) stateDir() string {
+	if h.d.Apply.Root == "" {
+		return StateDir
+	}
+	return strings.TrimRight(h.d.Apply.Root, "/") + StateDir
+}
+
+// run runs "rootScript run" once, streaming the plan's events.
+func (h *hostRun) run(ctx context.Context, offered map[string][]Binary) (reply, error) {
+	args := []string{"run", h.stateDir()}
+	archs := make([]string, 0, len(offered))
+	for a := range offered {
+		archs = append(archs, a)
+	}
+	sort.Strings(archs)
+	for _, a := range archs {
+		for _, b := range offered[a] {
+			args = append(args, a+":"+b.Name+":"+b.SHA256)
+		}
+	}
+	args = append(args, "--")
+	args = append(args, h.d.Apply.args()...)
+	cmd, stdin := h.rootCommand(args...)
+	if stdin == nil {
+		stdin = strings.NewReader("")
+	}
+	h.marks, h.applied, h.stderr = nil, false, tailBuffer{}
+	out := &lineWriter{fn: h.stdoutLine}
+	errw := &lineWriter{fn: h.stderrLine}
+	err := h.conn.Run(ctx, cmd, stdin, out, errw)
+	out.Flush()
+	errw.Flush()
+	return h.interpret(ctx, err)
+}
+
+func (h *hostRun) stdoutLine(line string) {
+	if rest, ok := strings.CutPrefix(line, "L4M "); ok && !h.applied {
+		h.marks = append(h.marks, rest)
+		f := strings.Fields(rest)
+		switch f[0] {
+		case "host":
+			if len(f) == 4 {
+				h.res.Arch = f[3]
+				h.d.Out.Log(h.t.Spec, "connect", fmt.Sprintf("connected: %s %s", f[1], f[2]))
+			}
+		case "apply":
+			h.applied = true
+			h.phase = "running the plan"
+			n := len(h.offered[h.res.Arch])
+			h.res.Cached = n - h.res.Sent
+			if h.res.Sent == 0 {
+				h.d.Out.Log(h.t.Spec, "ship", fmt.Sprintf("sent 0 of %d binaries for linux/%s: the host has them all", n, h.res.Arch))
+			}
+		}
+		return
+	}
+	if !h.applied {
+		h.d.Out.Log(h.t.Spec, "", line)
+		return
+	}
+	var ev steps.Event
+	if err := json.Unmarshal([]byte(line), &ev); err != nil || ev.Type == "" {
+		h.d.Out.Log(h.t.Spec, "", line)
+		return
+	}
+	ev.Host = h.t.Spec
+	switch ev.Type {
+	case "step":
+		h.lastStep = ev.Step
+	case "summary":
+		s := ev
+		h.res.Summary = &s
+		if h.d.Out.JSON {
+			return // Printer.Summary prints one summary per host at the end
+		}
+	}
+	h.d.Out.Event(ev)
+}
+
+func (h *hostRun) stderrLine(line string) {
+	h.stderr.add(line)
+	h.d.Out.Log(h.t.Spec, "stderr", line)
+}
+
+func (h *hostRun) mark(name string) []string {
+	for _, m := range h.marks {
+		f := strings.Fields(m)
+		if len(f) > 0 && f[0] == name {
+			return f[1:]
+		}
+	}
+	return nil
+}
+
+func (h *hostRun) hasMark(name string) bool {
+	for _, m := range h.marks {
+		if f := strings.Fields(m); len(f) > 0 && f[0] == name {
+			return true
+		}
+	}
+	return false
+}
+
+// interpret turns the end of a run into the next move or an error.
+func (h *hostRun) interpret(ctx context.Context, err error) (reply, error) {
+	stderr := h.stderr.String()
+	if err != nil && ctx.Err() != nil {
+		return reply{}, fmt.Errorf("interrupted while %s: %w", h.phaseDesc(), ctx.Err())
+	}
+	if err != nil && runner.ExitCode(err) == 255 && h.conn.Lost() {
+		return reply{}, fmt.Errorf("%w to %s while %s; rerun to converge: %s", ErrConnectionLost, h.t.Spec, h.phaseDesc(), lastLines(stderr, 2))
+	}
+	switch {
+	case h.hasMark("apply"):
+		if err != nil {
+			if h.res.Summary != nil && h.res.Summary.Failed > 0 {
+				return reply{}, fmt.Errorf("the plan failed on %s (%d failed steps)", h.t.Spec, h.res.Summary.Failed)
+			}
+			return reply{}, fmt.Errorf("the plan failed on %s while %s (exit %d): %s", h.t.Spec, h.phaseDesc(), runner.ExitCode(err), lastLines(stderr, 3))
+		}
+		if h.res.Summary == nil {
+			return reply{}, fmt.Errorf("the plan on %s ended without a summary (after step %q)", h.t.Spec, h.lastStep)
+		}
+		return reply{kind: "applied"}, nil
+	case h.hasMark("nosudo"):
+		return reply{}, fmt.Errorf("%w: %s logs in as %s, which is not root, and sudo is not installed (log in as root, or install sudo)", ErrSudoRefused, h.t.Spec, strings.Join(h.mark("nosudo"), " "))
+	case h.hasMark("unsafe"):
+		return reply{}, fmt.Errorf("%w %s: %s (remove or fix it, then rerun)", ErrHostState, h.t.Spec, strings.Join(h.mark("unsafe"), " "))
+	case h.hasMark("unsupported"):
+		return reply{}, fmt.Errorf("%w: %s runs %s; left4me needs Linux on x86_64 (amd64) or aarch64 (arm64)", ErrUnsupported, h.t.Spec, strings.Join(h.mark("host")[:2], " "))
+	case h.hasMark("offer"):
+		return reply{kind: "offer"}, nil
+	case h.hasMark("need"):
+		return reply{kind: "need", args: h.mark("need")}, nil
+	}
+	// The root script never started: sudo said no, or something else
+	// failed before it.
+	if h.hasMark("sudo") {
+		user := strings.Join(h.mark("sudo"), " ")
+		low := strings.ToLower(stderr)
+		switch {
+		case strings.Contains(low, "a password is required"):
+			return reply{kind: "password"}, nil
+		case strings.Contains(low, "incorrect password"), strings.Contains(low, "sorry, try again"), strings.Contains(low, "no password was provided"):
+			return reply{}, fmt.Errorf("%w: sudo on %s: incorrect password for %s", ErrSudoRefused, h.t.Spec, user)
+		case strings.Contains(low, "not in the sudoers"), strings.Contains(low, "not allowed to"), strings.Contains(low, "may not run sudo"):
+			return reply{}, fmt.Errorf("%w: %s may not run commands as root with sudo on %s: %s", ErrSudoRefused, user, h.t.Spec, lastLines(stderr, 2))
+		}
+		if err != nil {
+			return reply{}, fmt.Errorf("%w: sudo on %s failed for %s: %s", ErrSudoRefused, h.t.Spec, user, lastLines(stderr, 3))
+		}
+	}
+	if err != nil {
+		return reply{}, fmt.Errorf("%s on %s: %w", h.phaseDesc(), h.t.Spec, err)
+	}
+	return reply{}, fmt.Errorf("%s on %s: the host said nothing we understand (%v)", h.phaseDesc(), h.t.Spec, h.marks)
+}
+
+func (h *hostRun) phaseDesc() string {
+	if h.phase == "running the plan" {
+		if h.lastStep == "" {
+			return "running the plan (before its first step finished)"
+		}
+		return fmt.Sprintf("running the plan (the step after %q)", h.lastStep)
+	}
+	return h.phase
+}
+
+// askPassword asks for the sudo password on the terminal, one host at a
+// time.
+func (h *hostRun) askPassword() error {
+	user := strings.Join(h.mark("sudo"), " ")
+	noTerm := fmt.Errorf("%w: sudo on %s needs a password for %s and there is no terminal to ask it on; run left4me-deploy from a terminal, log in as root, or allow %s passwordless sudo (NOPASSWD)", ErrSudoNoTerminal, h.t.Spec, user, user)
+	if h.d.Prompt == nil {
+		return noTerm
+	}
+	h.d.promptMu.Lock()
+	defer h.d.promptMu.Unlock()
+	pw, err := h.d.Prompt(fmt.Sprintf("[sudo] password for %s on %s: ", user, h.t.Host))
+	if errors.Is(err, ErrSudoNoTerminal) {
+		return noTerm
+	}
+	if err != nil {
+		return fmt.Errorf("ask for the sudo password of %s: %w", h.t.Spec, err)
+	}
+	if bytes.ContainsAny(pw, "\n\r") {
+		return fmt.Errorf("sudo password for %s contains a line break", h.t.Spec)
+	}
+	h.password, h.sudo = pw, "S"
+	return nil
+}
+
+// upload ships the binaries whose checksums the host lacks, one command
+// each, through the same connection; the host checks each checksum.
+func (h *hostRun) upload(ctx context.Context, bins []Binary, need []string) error {
+	want := map[string]bool{}
+	for _, n := range need {
+		want[n] = true
+	}
+	var sent []string
+	for _, b := range bins {
+		if !want[b.SHA256] {
+			continue
+		}
+		want[b.SHA256] = false
+		h.phase = "sending " + b.Name
+		f, err := os.Open(b.Path)
+		if err != nil {
+			return fmt.Errorf("send %s to %s: %w", b.Name, h.t.Spec, err)
+		}
+		cmd, pw := h.rootCommand("put", h.stateDir(), b.SHA256)
+		var stdin io.Reader = f
+		if pw != nil {
+			stdin = io.MultiReader(pw, f)
+		}
+		var stderr bytes.Buffer
+		err = h.conn.Run(ctx, cmd, stdin, io.Discard, &stderr)
+		f.Close()
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("interrupted while %s: %w", h.phase, ctx.Err())
+			}
+			if runner.ExitCode(err) == 255 && h.conn.Lost() {
+				return fmt.Errorf("%w to %s while %s; rerun to converge", ErrConnectionLost, h.t.Spec, h.phase)
+			}
+			return fmt.Errorf("send %s to %s (%s): %s", b.Name, h.t.Spec, b.Path, lastLines(stderr.String()+"\n"+err.Error(), 2))
+		}
+		sent = append(sent, b.Name)
+	}
+	for sum, missing := range want {
+		if missing {
+			return fmt.Errorf("ship binaries to %s: the host asked for %s, which was not offered", h.t.Spec, sum)
+		}
+	}
+	h.res.Sent += len(sent)
+	h.d.Out.Log(h.t.Spec, "ship", fmt.Sprintf("sent %d of %d binaries for linux/%s: %s", len(sent), len(bins), h.res.Arch, strings.Join(sent, " ")))
+	return nil
+}
+
+// tailBuffer keeps the last lines of a stream for error messages.
+type tailBuffer struct{ lines []string }
+
+func (b *tailBuffer) add(l string) {
+	b.lines = append(b.lines, l)
+	if len(b.lines) > 50 {
+		b.lines = b.lines[len(b.lines)-50:]
+	}
+}
+
+func (b *tailBuffer) String() string { return strings.Join(b.lines, "\n") }
+
+// lineWriter calls fn for every complete line written to it.
+type lineWriter struct {
+	fn  func(string)
+	buf []byte
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			break
+		}
+		w.fn(strings.TrimRight(string(w.buf[:i]), "\r"))
+		w.buf = w.buf[i+1:]
+	}
+	return len(p), nil
+}
+
+// Flush hands over a last line without a newline.
+func (w *lineWriter) Flush() {
+	if len(w.buf) > 0 {
+		w.fn(string(w.buf))
+		w.buf = nil
+	}
+}

@@ -1,0 +1,218 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/left4me/left4me-deploy/internal/sshdtest"
+	"github.com/left4me/left4me-deploy/runner"
+)
+
+func TestParseTarget(t *testing.T) {
+	for _, tc := range []struct {
+		in, user, host string
+		ok             bool
+	}{
+		{"root@web1", "root", "web1", true},
+		{"web1.example.org", "", "web1.example.org", true},
+		{"deploy@10.0.0.5", "deploy", "10.0.0.5", true},
+		{"a@b@c", "a@b", "c", true},
+		{"-oProxyCommand=x", "", "", false},
+		{"root@-oProxyCommand=x", "", "", false},
+		{"root@", "", "", false},
+		{"@host", "", "", false},
+		{"", "", "", false},
+		{"root@host name", "", "", false},
+		{"root@host'x", "", "", false},
+	} {
+		got, err := ParseTarget(tc.in)
+		if (err == nil) != tc.ok || tc.ok && (got.User != tc.user || got.Host != tc.host) {
+			t.Errorf("ParseTarget(%q) = %+v, %v; want user %q host %q ok=%v", tc.in, got, err, tc.user, tc.host, tc.ok)
+		}
+	}
+}
+
+func TestShellQuote(t *testing.T) {
+	for _, s := range []string{"plain", "", "it's", "a b", "$(id)", "`x`", "\n", "--root=/x y"} {
+		out, err := exec.Command("sh", "-c", "printf %s "+shellQuote(s)).Output()
+		if err != nil || string(out) != s {
+			t.Errorf("sh printf %s = %q, %v; want %q", shellQuote(s), out, err, s)
+		}
+	}
+}
+
+func TestClassifyConnect(t *testing.T) {
+	tg := Target{Spec: "root@h", User: "root", Host: "h"}
+	for _, tc := range []struct {
+		name, stderr string
+		want         error
+	}{
+		{"auth", "root@h: Permission denied (publickey).\n", ErrAuth},
+		{"changed", "@@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n@@@@\nHost key verification failed.\n", ErrHostKeyChanged},
+		{"unknown key", "No ED25519 host key is known for h and you have requested strict checking.\nHost key verification failed.\n", ErrHostKeyUnknown},
+		{"refused", "ssh: connect to host h port 22: Connection refused\n", ErrUnreachable},
+		{"dns", "ssh: Could not resolve hostname h: Name or service not known\n", ErrUnreachable},
+		{"timeout", "ssh: connect to host h port 22: Connection timed out\n", ErrUnreachable},
+	} {
+		err := classifyConnect(tg, tc.stderr, errors.New("exit status 255"))
+		if !errors.Is(err, tc.want) {
+			t.Errorf("%s: classifyConnect(%q) = %v, want %v", tc.name, tc.stderr, err, tc.want)
+		}
+	}
+}
+
+func TestReadSumsRejectsHostileNames(t *testing.T) {
+	for _, line := range []string{
+		"0000000000000000000000000000000000000000000000000000000000000000  linux-amd64/$(reboot)",
+		"0000000000000000000000000000000000000000000000000000000000000000  linux-amd64/../x",
+		"zz  linux-amd64/left4me-deploy",
+		"0000000000000000000000000000000000000000000000000000000000000000  linux-amd64/l4d2ctl",
+	} {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, SumsFile), []byte(line+"\n"), 0o644)
+		if _, err := OpenBundle(dir); err == nil {
+			t.Errorf("OpenBundle(%q) = nil error, want a refusal", line)
+		}
+	}
+}
+
+// localConn runs the host's commands on this machine with sh, as the login
+// shell would: the real scripts, without ssh.
+type localConn struct {
+	lost   bool
+	sudoed bool
+	calls  []string
+}
+
+func (c *localConn) Run(ctx context.Context, command string, stdin io.Reader, stdout, stderr io.Writer) error {
+	c.calls = append(c.calls, command)
+	return runner.Exec{}.Run(ctx, runner.Cmd{Argv: []string{"sh", "-c", command}, Stdin: stdin, Stdout: stdout, Stderr: stderr})
+}
+func (c *localConn) Lost() bool   { return c.lost }
+func (c *localConn) Close() error { return nil }
+
+func newTestDeployer(t *testing.T, conn Conn, src Source, root string) (*Deployer, *strings.Builder) {
+	var out strings.Builder
+	return &Deployer{
+		Source: src,
+		Apply:  ApplyFlags{Root: root},
+		Out:    &Printer{W: &out, JSON: true},
+		Dial: func(context.Context, string, Target, string) (Conn, error) {
+			return conn, nil
+		},
+	}, &out
+}
+
+// The host scripts against a real shell: ship what is missing, run the
+// plan from a staging directory, remove it, send nothing the second time.
+func TestDeployScriptsLocally(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the host scripts run as root; as a user they would call sudo")
+	}
+	bundle, err := OpenBundle(sshdtest.FakePlanBundle(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	conn := &localConn{}
+	d, out := newTestDeployer(t, conn, bundle, root)
+	tg, _ := ParseTarget("root@local")
+	res := d.Deploy(context.Background(), []Target{tg})[0]
+	if res.Err != nil || res.Summary == nil || res.Summary.Changed != 1 || res.Sent != 2 {
+		t.Fatalf("first deploy = %+v (%v), want changed=1 sent=2; output:\n%s", res, res.Err, out)
+	}
+	if len(conn.calls) != 4 { // run (need), put, put, run
+		t.Errorf("first deploy ran %d host commands, want 4", len(conn.calls))
+	}
+	state := filepath.Join(root, StateDir)
+	fi, err := os.Stat(state)
+	if err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("state dir %s: %v, mode %v; want 0700", state, err, fi.Mode())
+	}
+	if m, _ := filepath.Glob(filepath.Join(state, "staging.*")); len(m) != 0 {
+		t.Errorf("staging left behind: %v", m)
+	}
+	conn.calls = nil
+	res = d.Deploy(context.Background(), []Target{tg})[0]
+	if res.Err != nil || res.Summary.Changed != 0 || res.Sent != 0 || res.Cached != 2 || len(conn.calls) != 1 {
+		t.Fatalf("redeploy = %+v (%v), %d commands; want changed=0 sent=0 cached=2 in 1 command", res, res.Err, len(conn.calls))
+	}
+}
+
+func TestDeployRefusesUnsafeStateDir(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the host scripts run as root")
+	}
+	bundle, _ := OpenBundle(sshdtest.FakePlanBundle(t))
+	for _, tc := range []struct {
+		name  string
+		setup func(state string)
+	}{
+		{"symlink", func(state string) { os.MkdirAll(filepath.Dir(state), 0o755); os.Symlink("/etc", state) }},
+		{"not root's", func(state string) { os.MkdirAll(state, 0o700); os.Chown(state, 65534, 65534) }},
+		{"a file", func(state string) { os.MkdirAll(filepath.Dir(state), 0o755); os.WriteFile(state, nil, 0o600) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			tc.setup(filepath.Join(root, StateDir))
+			d, out := newTestDeployer(t, &localConn{}, bundle, root)
+			tg, _ := ParseTarget("root@local")
+			res := d.Deploy(context.Background(), []Target{tg})[0]
+			if !errors.Is(res.Err, ErrHostState) {
+				t.Fatalf("Deploy = %v, want ErrHostState; output:\n%s", res.Err, out)
+			}
+		})
+	}
+}
+
+// scriptedConn answers every command with fixed output.
+type scriptedConn struct {
+	stdout, stderr string
+	code           int
+	lost           bool
+}
+
+func (c *scriptedConn) Run(_ context.Context, command string, _ io.Reader, stdout, stderr io.Writer) error {
+	io.WriteString(stdout, c.stdout)
+	io.WriteString(stderr, c.stderr)
+	if c.code != 0 {
+		return &runner.ExitError{Argv: []string{"ssh"}, Code: c.code, Err: errors.New("exit")}
+	}
+	return nil
+}
+func (c *scriptedConn) Lost() bool   { return c.lost }
+func (c *scriptedConn) Close() error { return nil }
+
+func TestDeployErrorsFromTheHost(t *testing.T) {
+	bundle, _ := OpenBundle(sshdtest.FakePlanBundle(t))
+	for _, tc := range []struct {
+		name   string
+		conn   *scriptedConn
+		prompt func(string) ([]byte, error)
+		want   error
+		text   string
+	}{
+		{"unsupported", &scriptedConn{stdout: "L4M host Linux riscv64 unknown\nL4M unsupported\n"}, nil, ErrUnsupported, "riscv64"},
+		{"darwin", &scriptedConn{stdout: "L4M host Darwin arm64 arm64\nL4M unsupported\n"}, nil, ErrUnsupported, "Darwin"},
+		{"no sudo", &scriptedConn{stdout: "L4M nosudo alice\n"}, nil, ErrSudoRefused, "sudo is not installed"},
+		{"password, no terminal", &scriptedConn{stdout: "L4M sudo alice\n", stderr: "sudo: a password is required\n", code: 1}, nil, ErrSudoNoTerminal, "sudo on root@h needs a password for alice and there is no terminal"},
+		{"refused", &scriptedConn{stdout: "L4M sudo alice\n", stderr: "alice is not in the sudoers file.\n", code: 1}, nil, ErrSudoRefused, "may not run commands as root"},
+		{"lost", &scriptedConn{stdout: "L4M host Linux x86_64 amd64\nL4M apply\n{\"type\":\"step\",\"step\":\"packages\",\"status\":\"ok\"}\n", code: 255, lost: true}, nil, ErrConnectionLost, `the step after "packages"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, out := newTestDeployer(t, tc.conn, bundle, "")
+			d.Prompt = tc.prompt
+			tg, _ := ParseTarget("root@h")
+			res := d.Deploy(context.Background(), []Target{tg})[0]
+			if !errors.Is(res.Err, tc.want) || !strings.Contains(res.Err.Error(), tc.text) {
+				t.Fatalf("Deploy = %v, want %v mentioning %q; output:\n%s", res.Err, tc.want, tc.text, out)
+			}
+		})
+	}
+}
