@@ -18,11 +18,6 @@ import (
 	"github.com/left4me/left4me-deploy/steps"
 )
 
-// The operator's command line, in one place. left4me-deploy takes the SSH
-// options in ssh's own spelling (-p, -i, -o) before the user@host
-// arguments; webExecFlag sets the ExecStart of left4me-web.service.
-const webExecFlag = "--web-exec"
-
 // deployResult is one run of left4me-deploy from this machine.
 type deployResult struct {
 	Args     []string
@@ -38,15 +33,18 @@ func (d deployResult) String() string {
 }
 
 // deploy runs left4me-deploy against h as an operator would, over SSH as
-// root, with --json so the test reads the host's counts exactly.
+// root: the SSH options in ssh's own spelling (-p, -i, -o) before user@host,
+// and --json so the test reads the host's counts exactly. The host binaries
+// come from this checkout (left4me-deploy builds them, cached).
 func deploy(t *testing.T, h *Host) deployResult {
 	t.Helper()
-	args := []string{"--json", webExecFlag, webExecStart}
+	args := []string{"--json"}
 	args = append(args, h.SSHOptions()...)
 	args = append(args, "root@127.0.0.1")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin(t, "left4me-deploy"), args...)
+	cmd.Dir = moduleRoot() // as an operator runs it, from the checkout
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
@@ -96,20 +94,23 @@ func (d *deployResult) parse() {
 	}
 }
 
-// reason picks the line of the output that best says why a run failed:
-// the first error or usage line, else the last line.
+// reason says in one line why a run failed: the failed steps with their
+// reasons from the host's events, else the last line of plain output.
 func (d deployResult) reason() string {
+	var failed []string
+	for _, e := range d.StepsRun {
+		if e.Status == steps.StatusFailed {
+			failed = append(failed, fmt.Sprintf("step %s failed: %s", e.Step, e.Reason))
+		}
+	}
+	if len(failed) > 0 {
+		return strings.Join(failed, "; ")
+	}
 	var last string
 	for _, l := range strings.Split(d.Output, "\n") {
-		l = strings.TrimSpace(l)
-		if l == "" {
-			continue
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "{") {
+			last = l
 		}
-		low := strings.ToLower(l)
-		if strings.Contains(low, "error") || strings.Contains(low, "incorrect usage") || strings.Contains(low, "failed") {
-			return l
-		}
-		last = l
 	}
 	return last
 }

@@ -27,9 +27,11 @@ const (
 	webSocket   = "/var/lib/left4me/.e2e-web.sock"
 )
 
-// webExecStart is the ExecStart the deploy gives left4me-web.service: the
-// stand-in web app, serving the test's requests on webSocket.
-var webExecStart = standinPath + " web -socket " + webSocket
+// webExecStart is the ExecStart of left4me-web.service: the installer's
+// default web app path, where the test host has the stand-in web app
+// (standin started as left4me-web serves on webSocket). The deploy runs
+// with the operator's defaults, so no web-exec setting is passed.
+const webExecStart = "/usr/local/bin/left4me-web"
 
 // Host is one booted Debian test host: a systemd-nspawn container of the
 // cached rootfs, with systemd as its PID 1 and sshd on 127.0.0.1:Port.
@@ -79,8 +81,11 @@ func bootHost(t *testing.T, label string, prepare func(root string)) *Host {
 	h.Port = freePort(t)
 	h.setupSSH(t)
 	install(t, standinBinary(t), filepath.Join(h.Dir, standinPath), 0o755)
+	install(t, standinBinary(t), filepath.Join(h.Dir, webExecStart), 0o755)
 	install(t, "testdata/srcds_run", filepath.Join(h.Dir, srcdsPath), 0o755)
 	writeFile(t, filepath.Join(h.Dir, "etc/hostname"), label+"\n", 0o644)
+	// sudo resolves the host's own name; debootstrap writes no hosts file.
+	writeFile(t, filepath.Join(h.Dir, "etc/hosts"), "127.0.0.1\tlocalhost\n127.0.1.1\t"+label+"\n::1\tlocalhost ip6-localhost ip6-loopback\n", 0o644)
 	if prepare != nil {
 		prepare(h.Dir)
 	}
@@ -221,8 +226,23 @@ type Result struct {
 	Code           int // -1: ssh itself failed or timed out
 }
 
+// String leads with the exit status and the last line of stderr (or
+// stdout), which the summary table shows, then gives the whole output.
 func (r Result) String() string {
-	return fmt.Sprintf("%q exit %d\nstdout:\n%s\nstderr:\n%s", r.Cmd, r.Code, strings.TrimRight(r.Stdout, "\n"), strings.TrimRight(r.Stderr, "\n"))
+	last := lastLine(r.Stderr)
+	if last == "" {
+		last = lastLine(r.Stdout)
+	}
+	return fmt.Sprintf("exit %d: %s\ncommand: %q\nstdout:\n%s\nstderr:\n%s", r.Code, last, r.Cmd,
+		strings.TrimRight(r.Stdout, "\n"), strings.TrimRight(r.Stderr, "\n"))
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
 }
 
 // SSHOptions are the ssh options that reach this host non-interactively

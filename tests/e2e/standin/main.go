@@ -9,6 +9,9 @@
 //	standin web  -socket PATH            serve commands on a Unix socket
 //	standin call -socket PATH -- ARGV..  run ARGV inside the web process
 //	standin view DIR                     print DIR's tree, one line per entry
+//
+// Installed as left4me-web (the web unit's default ExecStart), it is
+// "standin web -socket " + DefaultSocket.
 package main
 
 import (
@@ -33,7 +36,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// DefaultSocket is where the web stand-in serves when started as
+// left4me-web: in the state root, which the web app may write to.
+const DefaultSocket = "/var/lib/left4me/.e2e-web.sock"
+
 func main() {
+	if filepath.Base(os.Args[0]) == "left4me-web" {
+		os.Args = append([]string{os.Args[0], "web", "-socket", DefaultSocket}, os.Args[1:]...)
+	}
 	if len(os.Args) < 2 {
 		fmt.Fprintln(os.Stderr, "usage: standin web|call|view ...")
 		os.Exit(2)
