@@ -115,6 +115,17 @@ func (d deployResult) reason() string {
 	return last
 }
 
+// stepStatus is the status the host reported for step name, or "" if it
+// reported none.
+func (d deployResult) stepStatus(name string) steps.Status {
+	for _, e := range d.StepsRun {
+		if e.Step == name {
+			return e.Status
+		}
+	}
+	return ""
+}
+
 // changedSteps names the steps that reported a change.
 func (d deployResult) changedSteps() []string {
 	var names []string

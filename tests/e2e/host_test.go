@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -59,7 +60,8 @@ var hostSeq atomic.Int32
 func bootHost(t *testing.T, label string, prepare func(root string)) *Host {
 	t.Helper()
 	tarball := cachedRootfs(t)
-	work, err := os.MkdirTemp("/var/tmp", "left4me-e2e-"+label+"-")
+	removeStaleHosts(t)
+	work, err := os.MkdirTemp(hostsDir, fmt.Sprintf("%s%d-%s-", hostPrefix, os.Getpid(), label))
 	if err != nil {
 		t.Fatalf("create host work dir: %v", err)
 	}
@@ -91,6 +93,42 @@ func bootHost(t *testing.T, label string, prepare func(root string)) *Host {
 	}
 	h.boot(t)
 	return h
+}
+
+// Host copies live in hostsDir, named hostPrefix + the test's PID.
+const (
+	hostsDir   = "/var/tmp"
+	hostPrefix = "left4me-e2e-"
+)
+
+// removeStaleHosts removes host copies left by test processes that died
+// before their cleanup ran (their hosts halted on the parent-death signal),
+// unless something is still mounted under them.
+func removeStaleHosts(t *testing.T) {
+	staleOnce.Do(func() { removeStaleHostsNow(t) })
+}
+
+var staleOnce sync.Once
+
+func removeStaleHostsNow(t *testing.T) {
+	dirs, _ := filepath.Glob(filepath.Join(hostsDir, hostPrefix+"*"))
+	for _, d := range dirs {
+		rest := strings.TrimPrefix(filepath.Base(d), hostPrefix)
+		pidStr, _, ok := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidStr)
+		if !ok || err != nil || pid == os.Getpid() {
+			continue
+		}
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+			continue // its test is still running
+		}
+		if len(mountsUnder(d)) > 0 {
+			continue
+		}
+		if err := os.RemoveAll(d); err == nil {
+			t.Logf("removed %s, left by test process %d", d, pid)
+		}
+	}
 }
 
 // setupSSH gives the rootfs fresh host keys, authorizes a fresh client key
@@ -142,9 +180,11 @@ func (h *Host) boot(t *testing.T) {
 		"--console=read-only",
 	)
 	h.nspawn.Stdout, h.nspawn.Stderr = console, console
-	// nspawn gets its own process group so a Ctrl-C of go test reaches
-	// the cleanup rather than killing nspawn mid-boot.
-	h.nspawn.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// nspawn gets its own process group, so a Ctrl-C meant for go test
+	// does not reach it mid-boot; if the test process dies without its
+	// cleanup (a timeout, a kill), the parent-death signal still halts
+	// the host in order.
+	h.nspawn.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := h.nspawn.Start(); err != nil {
 		t.Fatalf("start systemd-nspawn: %v", err)
 	}

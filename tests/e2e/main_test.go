@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -125,6 +126,8 @@ func printSummary(w io.Writer) {
 	fmt.Fprintln(w, "\nEnd-to-end checks on a booted Debian bookworm host:")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SCENARIO\tCHECK\tRESULT\tNOTE")
+	// Scenarios run in parallel; group their checks, each in run order.
+	sort.SliceStable(results, func(i, j int) bool { return results[i].scenario < results[j].scenario })
 	counts := map[string]int{}
 	for _, r := range results {
 		counts[r.status]++
@@ -132,8 +135,8 @@ func printSummary(w io.Writer) {
 		if i := strings.IndexByte(note, '\n'); i >= 0 {
 			note = note[:i] + " ..."
 		}
-		if len(note) > 100 {
-			note = note[:97] + "..."
+		if len(note) > 160 {
+			note = note[:157] + "..."
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.scenario, r.name, r.status, note)
 	}
