@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os/user"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/runner"
@@ -37,7 +39,7 @@ func (s accounts) Run(ctx context.Context, g *steps.Gate) error {
 			return fmt.Errorf("look up group %s: %w", o.Group, err)
 		}
 		if err := g.Change("create group "+o.Group, func() error {
-			return r.Run(ctx, runner.Cmd{Argv: []string{"groupadd", "--system", o.Group}})
+			return runLocked(ctx, r, []string{"groupadd", "--system", o.Group})
 		}); err != nil {
 			return err
 		}
@@ -48,14 +50,33 @@ func (s accounts) Run(ctx context.Context, g *steps.Gate) error {
 			return fmt.Errorf("look up user %s: %w", o.User, err)
 		}
 		return g.Change("create system user "+o.User, func() error {
-			return r.Run(ctx, runner.Cmd{Argv: []string{"useradd", "--system", "--gid", o.Group,
-				"--home-dir", hostpath.StateDir, "--no-create-home", "--shell", "/usr/sbin/nologin", o.User}})
+			return runLocked(ctx, r, []string{"useradd", "--system", "--gid", o.Group,
+				"--home-dir", hostpath.StateDir, "--no-create-home", "--shell", "/usr/sbin/nologin", o.User})
 		})
 	}
 	if grp, err := user.LookupGroup(o.Group); err == nil && grp.Gid != u.Gid {
 		g.Note("user %s exists with primary group id %s, not %s's %s; left as it is", o.User, u.Gid, o.Group, grp.Gid)
 	}
 	return nil
+}
+
+// runLocked runs a shadow-utils command, retrying for a few seconds while
+// another program holds the lock on /etc/passwd or /etc/group ("try again
+// later"), as a package install running at the same time may.
+func runLocked(ctx context.Context, r runner.Runner, argv []string) error {
+	var err error
+	for wait := 100 * time.Millisecond; ; wait *= 2 {
+		err = r.Run(ctx, runner.Cmd{Argv: argv})
+		var ee *runner.ExitError
+		if err == nil || !errors.As(err, &ee) || !strings.Contains(ee.Stderr, "try again later") || wait > 3*time.Second {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
 }
 
 func isUnknown(err error) bool {

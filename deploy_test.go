@@ -449,6 +449,7 @@ type fakeServices struct {
 	mu          sync.Mutex
 	calls       []string
 	active      map[string]bool
+	enabled     bool
 	failRestart bool
 }
 
@@ -485,6 +486,15 @@ func (f *fakeServices) Restart(ctx context.Context, units ...string) error {
 	return nil
 }
 func (f *fakeServices) DaemonReload(ctx context.Context) error { f.record("daemon-reload"); return nil }
+func (f *fakeServices) IsEnabled(ctx context.Context, unit string) (bool, error) {
+	f.record("is-enabled " + unit)
+	return f.enabled, nil
+}
+func (f *fakeServices) Enable(ctx context.Context, units ...string) error {
+	f.record("enable " + strings.Join(units, " "))
+	f.enabled = true
+	return nil
+}
 
 func (f *fakeServices) take() string {
 	f.mu.Lock()
@@ -504,6 +514,8 @@ func TestPendingRestartSurvivesFailedRun(t *testing.T) {
 	o := baseOptions(t, root, bin)
 	o.Live = &Live{Services: true}
 	o.Services = svc
+	// A web app that exists in the root once the binaries are installed.
+	o.WebExec = hostpath.L4d2ctl
 	probe := RealProbe()
 	probe.SystemdBooted = func() bool { return true }
 	o.Probe = probe
@@ -512,7 +524,7 @@ func TestPendingRestartSurvivesFailedRun(t *testing.T) {
 	if r1.err == nil || r1.byStep()["restart"].Status != steps.StatusFailed {
 		t.Fatalf("run 1 = %v, want the restart step to fail\n%s", r1.err, r1)
 	}
-	want1 := "daemon-reload; is-active left4me-web.service; stop left4me-web.service; restart left4me-web.service; start left4me-web.service"
+	want1 := "daemon-reload; is-enabled left4me-web.service; enable left4me-web.service; is-active left4me-web.service; stop left4me-web.service; restart left4me-web.service; start left4me-web.service"
 	if got := svc.take(); got != want1 {
 		t.Fatalf("run 1 service calls:\n %s\nwant\n %s", got, want1)
 	}
@@ -546,8 +558,8 @@ func TestPendingRestartSurvivesFailedRun(t *testing.T) {
 	if r3.err != nil || r3.sum.Changed != 0 {
 		t.Fatalf("run 3: %v, want changed=0\n%s", r3.err, r3)
 	}
-	if got := svc.take(); strings.Contains(got, "restart") || strings.Contains(got, "daemon-reload") {
-		t.Fatalf("run 3 service calls %q, want no restart and no reload", got)
+	if got := svc.take(); got != "is-enabled left4me-web.service" {
+		t.Fatalf("run 3 service calls %q, want only the is-enabled query", got)
 	}
 }
 
@@ -664,5 +676,97 @@ func TestRealRunPackagesAndUser(t *testing.T) {
 	}
 	if ev := r2.byStep()["packages"]; ev.Status != steps.StatusOK {
 		t.Fatalf("packages step on the second run: %+v", ev)
+	}
+}
+
+// Until the web app is installed its unit is not started, and the restart
+// stays pending for the run that finds it.
+func TestRestartWaitsForWebApp(t *testing.T) {
+	requireTools(t)
+	root, bin := t.TempDir(), fakeBinDir(t)
+	svc := &fakeServices{active: map[string]bool{}, enabled: true}
+	o := baseOptions(t, root, bin)
+	o.Live = &Live{Services: true}
+	o.Services = svc
+	o.WebExec = "/opt/web/serve --port 8080"
+	os.WriteFile(filepath.Join(root, hostpath.Sentinel), nil, 0o644) // no migration here
+	probe := RealProbe()
+	probe.SystemdBooted = func() bool { return true }
+	o.Probe = probe
+	r1 := apply(t, o)
+	if ev := r1.byStep()["restart"]; r1.err != nil || ev.Status != steps.StatusSkipped || !strings.Contains(ev.Reason, "web app /opt/web/serve is not installed") {
+		t.Fatalf("restart without the web app: %v %+v\n%s", r1.err, ev, r1)
+	}
+	if strings.Contains(svc.take(), "restart") {
+		t.Fatal("restarted a web unit whose program is missing")
+	}
+	os.MkdirAll(filepath.Join(root, "opt/web"), 0o755)
+	os.WriteFile(filepath.Join(root, "opt/web/serve"), []byte("#!/bin/sh\n"), 0o755)
+	r2 := apply(t, o)
+	if got := strings.Join(r2.changedSteps(), ","); r2.err != nil || got != "restart" {
+		t.Fatalf("run with the web app: %v, changed %q\n%s", r2.err, got, r2)
+	}
+	if !strings.Contains(svc.take(), "restart left4me-web.service") {
+		t.Fatal("web unit not restarted once its program exists")
+	}
+}
+
+// An old unit of the same name in /etc/systemd/system would shadow ours;
+// it is moved aside (kept for reference), once.
+func TestShadowingUnitMovedAside(t *testing.T) {
+	requireTools(t)
+	root, bin := t.TempDir(), fakeBinDir(t)
+	old := filepath.Join(root, EtcUnitDir, hostpath.WebUnit)
+	os.MkdirAll(filepath.Dir(old), 0o755)
+	os.WriteFile(old, []byte("[Service]\nMountFlags=shared\nExecStart=/usr/bin/old-web\n"), 0o644)
+	r1 := apply(t, baseOptions(t, root, bin))
+	if r1.err != nil || !strings.Contains(r1.byStep()["units"].Reason, "move "+EtcUnitDir+"/"+hostpath.WebUnit+", which shadows ours, to "+ReplacedDir) {
+		t.Fatalf("first run: %v\n%s", r1.err, r1)
+	}
+	if _, err := os.Stat(old); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("shadowing unit still in place: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(root, ReplacedDir, hostpath.WebUnit)); !bytes.Contains(b, []byte("MountFlags=shared")) {
+		t.Fatalf("old unit not kept in %s: %q", ReplacedDir, b)
+	}
+	if r2 := apply(t, baseOptions(t, root, bin)); r2.err != nil || r2.sum.Changed != 0 {
+		t.Fatalf("second run: %v, want changed=0\n%s", r2.err, r2)
+	}
+}
+
+// A package step on Debian asks dpkg first and installs only what is
+// missing, with apt-get; nothing when all is there.
+func TestPackagesQueryFirst(t *testing.T) {
+	debian := func() ([]byte, error) { return []byte("ID=debian\n"), nil }
+	query := "dpkg-query -W -f=${Package} ${db:Status-Abbrev}\n " + strings.Join(aptPackages, " ")
+	tests := []struct {
+		name    string
+		stdout  string
+		install bool
+	}{
+		{"all installed", "sudo ii \nlib32gcc-s1:amd64 ii \nlib32stdc++6:amd64 ii \n", false},
+		{"one missing", "sudo ii \nlib32gcc-s1:amd64 ii \n", true},
+		{"one removed, config left", "sudo rc \nlib32gcc-s1:amd64 ii \nlib32stdc++6:amd64 ii \n", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &runner.Fake{Responses: map[string]runner.FakeResponse{query: {Stdout: tt.stdout}}}
+			d := &deployer{o: Options{Runner: f, Probe: &Probe{OSRelease: debian}, Live: &Live{Packages: true}}}
+			var events []steps.Event
+			sum, err := (&steps.Engine{Emit: func(e steps.Event) { events = append(events, e) }}).Run(context.Background(), []steps.Step{packages{d}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmds := strings.Join(f.Commands(), "\n")
+			if got := strings.Contains(cmds, "apt-get install"); got != tt.install {
+				t.Fatalf("apt-get install run = %v, want %v; commands:\n%s", got, tt.install, cmds)
+			}
+			if tt.install != (sum.Changed == 1) {
+				t.Fatalf("summary %+v", sum)
+			}
+			if strings.Contains(cmds, "fuse") {
+				t.Fatalf("commands name fuse-overlayfs:\n%s", cmds)
+			}
+		})
 	}
 }

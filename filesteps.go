@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -96,10 +97,13 @@ func (s binaries) Run(ctx context.Context, g *steps.Gate) error {
 			continue
 		}
 		what := "install " + b.dest
-		if st.Exists && st.InstalledSum == st.SourceSum {
+		switch {
+		case st.Exists && st.InstalledSum == st.SourceSum:
 			what = "set owner and mode of " + b.dest
-		} else {
-			g.FileDiff(b.dest, []byte{0}, []byte{0, 1})
+		case st.Exists:
+			g.BinaryDiff(b.dest, hex.EncodeToString(st.InstalledSum[:]), hex.EncodeToString(st.SourceSum[:]))
+		default:
+			g.BinaryDiff(b.dest, "", hex.EncodeToString(st.SourceSum[:]))
 		}
 		if err := g.Change(what, c.Write); err != nil {
 			return err
@@ -217,8 +221,10 @@ func (s units) Run(ctx context.Context, g *steps.Gate) error {
 		}
 		changed[u.Name] = true
 	}
-	if len(changed) == 0 {
-		return nil
+	for _, u := range rendered {
+		if dropIns := d.path(EtcUnitDir + "/" + u.Name + ".d"); fileExists(dropIns) {
+			g.Note("drop-ins in %s still apply to %s", EtcUnitDir+"/"+u.Name+".d", u.Name)
+		}
 	}
 	if changed[hostpath.WebUnit] {
 		d.needRestart(g, "web unit changed")
@@ -226,10 +232,35 @@ func (s units) Run(ctx context.Context, g *steps.Gate) error {
 	if changed[hostpath.ServerUnit] {
 		g.Note("running game servers pick up the new unit at their next start")
 	}
-	if !d.o.Live.Services {
+	if len(changed) > 0 && d.o.Live.Services {
+		if err := g.Change("reload systemd", func() error { return d.o.Services.DaemonReload(ctx) }); err != nil {
+			return err
+		}
+	}
+	return s.enable(ctx, g)
+}
+
+// enable makes the web unit start at boot, when the service manager can
+// (see Enabler) and services are live.
+func (s units) enable(ctx context.Context, g *steps.Gate) error {
+	e, ok := s.d.o.Services.(Enabler)
+	if !ok || !s.d.o.Live.Services {
 		return nil
 	}
-	return g.Change("reload systemd", func() error { return d.o.Services.DaemonReload(ctx) })
+	// A unit that was never installed cannot be asked about in a dry run;
+	// the real run installs it first.
+	if g.DryRun() && !fileExists(s.d.path(hostpath.UnitDir+"/"+hostpath.WebUnit)) {
+		g.Changed("enable " + hostpath.WebUnit)
+		return nil
+	}
+	on, err := e.IsEnabled(ctx, hostpath.WebUnit)
+	if err != nil {
+		return fmt.Errorf("ask systemd whether %s is enabled: %w", hostpath.WebUnit, err)
+	}
+	if on {
+		return nil
+	}
+	return g.Change("enable "+hostpath.WebUnit, func() error { return e.Enable(ctx, hostpath.WebUnit) })
 }
 
 // verify checks the rendered units with systemd-analyze in a scratch

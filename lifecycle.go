@@ -11,9 +11,11 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/left4me/left4me-deploy/artifacts"
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/migrate"
 	"github.com/left4me/left4me-deploy/runner"
+	"github.com/left4me/left4me-deploy/service"
 	"github.com/left4me/left4me-deploy/steps"
 	"github.com/left4me/left4me-deploy/sudoers"
 )
@@ -131,6 +133,12 @@ func (s restart) Run(ctx context.Context, g *steps.Gate) error {
 		g.Skip("with --root, would restart %s (%s)", hostpath.WebUnit, why)
 		return nil
 	}
+	// The web app is installed separately; until it is, starting its unit
+	// can only fail. The restart stays pending for the next run.
+	if prog, _ := artifacts.WebExecPath(d.o.WebExec); !fileExists(d.path(prog)) {
+		g.Skip("web app %s is not installed; %s not started (pending: %s)", prog, hostpath.WebUnit, why)
+		return nil
+	}
 	return g.Change(fmt.Sprintf("restart %s (%s)", hostpath.WebUnit, why), func() error {
 		if err := d.o.Services.Restart(ctx, hostpath.WebUnit); err != nil {
 			return err
@@ -142,6 +150,46 @@ func (s restart) Run(ctx context.Context, g *steps.Gate) error {
 		}
 		return nil
 	})
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// Enabler is the optional part of a service.Manager that enables units to
+// start at boot.
+type Enabler interface {
+	IsEnabled(ctx context.Context, unit string) (bool, error)
+	Enable(ctx context.Context, units ...string) error
+}
+
+// systemd is service.Systemctl plus Enabler.
+type systemd struct{ service.Systemctl }
+
+func (s systemd) systemctl() string {
+	if s.Path != "" {
+		return s.Path
+	}
+	return "systemctl"
+}
+
+// IsEnabled implements Enabler. is-enabled exits non-zero for every state
+// but enabled, so the printed state decides.
+func (s systemd) IsEnabled(ctx context.Context, unit string) (bool, error) {
+	out, err := runner.Output(ctx, s.Runner, s.systemctl(), "is-enabled", unit)
+	switch state := strings.TrimSpace(out); state {
+	case "enabled", "enabled-runtime", "alias", "static", "indirect", "generated":
+		return true, nil
+	case "":
+		return false, err
+	}
+	return false, nil
+}
+
+// Enable implements Enabler.
+func (s systemd) Enable(ctx context.Context, units ...string) error {
+	return s.Runner.Run(ctx, runner.Cmd{Argv: append([]string{s.systemctl(), "enable"}, units...)})
 }
 
 // loadPendingRestart reads the reasons an earlier failed run left behind.

@@ -110,10 +110,11 @@ func (s packages) Run(ctx context.Context, g *steps.Gate) error {
 			return r.Run(ctx, runner.Cmd{Argv: append([]string{"dnf", "install", "-y", "-q"}, missing...)})
 		}
 		env := append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		if err := r.Run(ctx, runner.Cmd{Argv: []string{"apt-get", "update", "-q"}, Env: env}); err != nil {
+		if err := r.Run(ctx, runner.Cmd{Argv: []string{"apt-get", "update", "-q", "-o", "DPkg::Lock::Timeout=120"}, Env: env}); err != nil {
 			return err
 		}
-		return r.Run(ctx, runner.Cmd{Argv: append([]string{"apt-get", "install", "-y", "-q", "--no-install-recommends"}, missing...), Env: env})
+		// Wait for a dpkg lock another apt holds instead of failing at once.
+		return r.Run(ctx, runner.Cmd{Argv: append([]string{"apt-get", "install", "-y", "-q", "--no-install-recommends", "-o", "DPkg::Lock::Timeout=120"}, missing...), Env: env})
 	})
 }
 

@@ -91,29 +91,33 @@ type CopyState struct {
 	Same         bool // checksums, mode and owner all equal
 }
 
-// Check hashes the source and the installed file and compares them.
+// Check hashes the source and the installed file (concurrently: they are
+// several megabytes each) and compares them.
 func (c CopyFile) Check() (CopyState, error) {
 	var st CopyState
-	sum, err := fileSum(c.Source)
-	if err != nil {
-		return st, err
-	}
-	st.SourceSum = sum
+	var srcErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		st.SourceSum, srcErr = fileSum(c.Source)
+	}()
 	fi, err := os.Lstat(c.Path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return st, nil
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		err = nil
+	case err != nil:
+	case fi.Mode().IsRegular():
+		st.Exists = true
+		st.InstalledSum, err = fileSum(c.Path)
+	}
+	<-done
+	if srcErr != nil {
+		return st, srcErr
 	}
 	if err != nil {
 		return st, err
 	}
-	if !fi.Mode().IsRegular() {
-		return st, nil
-	}
-	st.Exists = true
-	if st.InstalledSum, err = fileSum(c.Path); err != nil {
-		return st, err
-	}
-	st.Same = st.InstalledSum == st.SourceSum && MetaEqual(fi, c.Mode, c.Owner)
+	st.Same = st.Exists && st.InstalledSum == st.SourceSum && MetaEqual(fi, c.Mode, c.Owner)
 	return st, nil
 }
 

@@ -62,6 +62,27 @@ func (g *Gate) FileDiff(path string, old, new []byte) {
 	g.emit(Event{Type: "diff", Step: g.step, Path: path, Diff: d})
 }
 
+// BinaryDiff emits, when diffs were asked for, a one-line diff of a binary
+// file by its SHA-256 checksums; oldSum is empty for a new file.
+func (g *Gate) BinaryDiff(path, oldSum, newSum string) {
+	if !g.diff {
+		return
+	}
+	from := "a" + path + " (sha256 " + short(oldSum) + ")"
+	if oldSum == "" {
+		from = "/dev/null"
+	}
+	d := fmt.Sprintf("Binary files %s and b%s (sha256 %s) differ\n", from, path, short(newSum))
+	g.emit(Event{Type: "diff", Step: g.step, Path: path, Diff: d})
+}
+
+func short(sum string) string {
+	if len(sum) > 12 {
+		return sum[:12]
+	}
+	return sum
+}
+
 // Note adds a remark to the step's reason without counting a change.
 func (g *Gate) Note(format string, args ...any) {
 	g.notes = append(g.notes, fmt.Sprintf(format, args...))
