@@ -38,6 +38,18 @@ func BenchmarkStartStop(b *testing.B) {
 			run(b, ov, "umount", "a")
 		}
 	})
+	// The same plus the is-active check l4d2ctl makes after start: the
+	// difference to l4d2ctl is l4d2ctl's own cost (two process starts and
+	// its checks).
+	b.Run("by-hand+is-active", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			run(b, ov, "mount", "a")
+			run(b, sys, "start", "a")
+			run(b, sys, "is-active", "a")
+			run(b, sys, "stop", "a")
+			run(b, ov, "umount", "a")
+		}
+	})
 	b.Run("l4d2ctl", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			run(b, append(ctlArgs, "start", "a")...)

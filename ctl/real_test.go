@@ -422,4 +422,30 @@ func mustWriteMode(t testing.TB, p, s string, mode os.FileMode) {
 	}
 }
 
-var _ = context.Background
+// TestDoubleMountGuardIssuesNoMount is the guard at the unit level: with
+// something mounted on merged, Start returns the exact refusal and neither
+// the Mounter nor the runner is called.
+func TestDoubleMountGuardIssuesNoMount(t *testing.T) {
+	testenv.RequireNamespace(t)
+	f := newFixture(t, nil)
+	f.addInstance(t, "a")
+	m := &fakeMounter{}
+	f.ctl.Mounter = m
+	merged := f.p(hostpath.Merged("a"))
+	if err := unix.Mount("tmpfs", merged, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatalf("mount tmpfs: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(merged, unix.MNT_DETACH) })
+	err := f.ctl.Start(context.Background(), "a")
+	want := "runtime overlay already mounted at " + merged + "; refusing to double-mount"
+	if err == nil || err.Error() != want || ExitCode(err) != ExitRefused {
+		t.Fatalf("Start = %v, want %q (exit %d)", err, want, ExitRefused)
+	}
+	if len(m.calls) != 0 {
+		t.Fatalf("Mounter called: %q", m.calls)
+	}
+	f.wantCommands(t)
+	if f.stdout.Len() != 0 {
+		t.Fatalf("stdout = %q, want no step", f.stdout.String())
+	}
+}

@@ -274,4 +274,19 @@ func TestRealSudo(t *testing.T) {
 	if got := mountsAt(t, hostpath.Merged("a")); len(got) != 0 {
 		t.Fatalf("refused calls left a mount: %q", got)
 	}
+
+	// delete as the user removes everything, including the kernel's
+	// root-owned, mode 0 work/work the overlay left behind.
+	if fi, err := os.Lstat(hostpath.Work("a") + "/work"); err != nil || fi.Mode().Perm() != 0 {
+		t.Logf("work/work after the overlay was used: %v, %v", fi, err)
+	}
+	if code, out, errOut := l4d2ctl("delete", "a"); code != 0 || errOut != "" {
+		t.Fatalf("delete as %s = exit %d, %q, %q", u.name, code, out, errOut)
+	}
+	if _, err := os.Lstat(hostpath.Instance("a")); !os.IsNotExist(err) {
+		t.Fatalf("runtime/a after delete as %s: %v", u.name, err)
+	}
+	if _, err := os.Stat(hostpath.InstallationDir + "/game.txt"); err != nil {
+		t.Fatalf("delete removed the installation's file: %v", err)
+	}
 }

@@ -52,6 +52,8 @@ output:
   start, stop and delete print "Step: ..." lines on stdout as each step begins,
   then one closing line ("Started left4me-server@NAME.service.", "Stopped NAME.",
   "Deleted NAME."). Warnings and errors go to stderr, prefixed "l4d2ctl:".
+  On SIGINT/SIGTERM, start, stop and delete finish their steps (no half-done
+  state); logs -f, status and list stop.
 
 exit status:
   0  done (stop and delete also when they could only warn)
@@ -182,6 +184,12 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 	logOpts.Follow = follow
 
 	c := build(&s)
+	if verb == "start" || verb == "stop" || verb == "delete" {
+		// A signal must not cut a step in half (sudo killed while the
+		// helper mounts): these verbs finish what they started; each step
+		// is bounded. logs -f, status and list end on SIGINT/SIGTERM.
+		ctx = context.WithoutCancel(ctx)
+	}
 	switch verb {
 	case "start":
 		err = c.Start(ctx, name)
