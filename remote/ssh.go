@@ -141,7 +141,10 @@ func (m *Master) clientArgs() []string {
 		"-o", "ProxyCommand=false",
 		"-o", "BatchMode=yes",
 	}
-	return append(a, m.ssh.userArgs()...)
+	// -J only matters for the master; ssh refuses it next to ProxyCommand.
+	noJump := m.ssh
+	noJump.Jump = ""
+	return append(a, noJump.userArgs()...)
 }
 
 // Run implements Conn.

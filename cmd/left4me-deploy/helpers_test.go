@@ -1,12 +1,43 @@
 package main
 
 import (
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"testing"
 
-	"github.com/left4me/left4me-deploy/internal/sshdtest"
+	"github.com/left4me/left4me-deploy/internal/testenv"
 )
 
-// hostBundle is the release bundle the SSH tests ship.
-func hostBundle(t *testing.T) string {
-	return sshdtest.FakePlanBundle(t)
+// makeDist runs scripts/dist (what make dist runs) into a temporary
+// directory and returns the bundle.
+func makeDist(t testing.TB) string {
+	t.Helper()
+	testenv.RequireBinary(t, "go", "golang (the Go toolchain)")
+	dir := filepath.Join(t.TempDir(), "dist")
+	cmd := exec.Command("../../scripts/dist", dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("scripts/dist: %v\n%s", err, out)
+	}
+	return dir
+}
+
+// bundleCLI is the workstation program inside a bundle, for this machine.
+func bundleCLI(bundle string) string {
+	return filepath.Join(bundle, "linux-"+runtime.GOARCH, "left4me-deploy")
+}
+
+// TestSSH deploys through real sshds with the real plan from a bundle made
+// by scripts/dist; the bundle is built once for all subtests.
+func TestSSH(t *testing.T) {
+	testenv.RequireRoot(t)
+	bundle := makeDist(t)
+	t.Run("DeployDryRunDiffRedeploy", func(t *testing.T) { testDeployDryRunDiffRedeploy(t, bundle) })
+	t.Run("TwoHostsInParallel", func(t *testing.T) { testTwoHostsInParallel(t, bundle) })
+	t.Run("ConnectErrors", func(t *testing.T) { testConnectErrors(t, bundle) })
+	t.Run("FromCheckout", func(t *testing.T) { testFromCheckout(t, bundle) })
+	t.Run("BundleWithoutGo", func(t *testing.T) { testBundleWithoutGo(t, bundle) })
+	t.Run("Interrupt", func(t *testing.T) { testInterrupt(t, bundle) })
+	t.Run("JumpHost", func(t *testing.T) { testJumpHost(t, bundle) })
+	t.Run("SudoNoTerminal", func(t *testing.T) { testSudoNoTerminal(t, bundle) })
 }

@@ -135,7 +135,9 @@ func stagingLeft(t *testing.T, root string) []string {
 func filesUnder(t *testing.T, root string) []string {
 	var out []string
 	filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
-		if err == nil && !fi.IsDir() && !strings.Contains(p, remote.StateDir) {
+		rel := strings.TrimPrefix(p, root)
+		// The deploy's own cache and the plan's lock are no installed files.
+		if err == nil && !fi.IsDir() && !strings.HasPrefix(rel, remote.StateDir+"/") && !strings.HasPrefix(rel, "/run/lock/") {
 			out = append(out, strings.TrimPrefix(p, root))
 		}
 		return nil
@@ -143,9 +145,8 @@ func filesUnder(t *testing.T, root string) []string {
 	return out
 }
 
-func TestSSHDeployDryRunDiffRedeploy(t *testing.T) {
+func testDeployDryRunDiffRedeploy(t *testing.T, bundle string) {
 	srv := sshdtest.Start(t)
-	bundle := hostBundle(t)
 	root := t.TempDir()
 	host := srv.Target("root")
 	base := append(srv.SSHFlags(), "--bundle", bundle, "--root", root)
@@ -247,7 +248,7 @@ func cacheMtimes(t *testing.T, dir string) map[string]time.Time {
 }
 
 // Two hosts at once, named in an ssh_config (-F) as an operator would.
-func TestSSHTwoHostsInParallel(t *testing.T) {
+func testTwoHostsInParallel(t *testing.T, bundle string) {
 	a, b := sshdtest.Start(t), sshdtest.Start(t)
 	conf := filepath.Join(a.Dir, "two_hosts")
 	var cfg strings.Builder
@@ -255,12 +256,9 @@ func TestSSHTwoHostsInParallel(t *testing.T) {
 		fmt.Fprintf(&cfg, "Host host%d\n  HostName 127.0.0.1\n  Port %d\n  IdentityFile %s\n  UserKnownHostsFile %s\n  IdentitiesOnly yes\n  IdentityAgent none\n  GlobalKnownHostsFile /dev/null\n", i+1, s.Port, s.Key, s.KnownHosts)
 	}
 	os.WriteFile(conf, []byte(cfg.String()), 0o644)
-	root1, root2 := t.TempDir(), t.TempDir()
-	bundle := hostBundle(t)
-	// One root per host is not expressible on one command line, so both
-	// hosts share --root; they are different sshds but the same machine,
-	// which the plan's own lock serialises.
-	_ = root2
+	// Both sshds are this machine, so the hosts share --root; the plan's
+	// own lock serialises them.
+	root1 := t.TempDir()
 	r := deployJSON(t, []*sshdtest.Server{a, b}, "-F", conf, "--bundle", bundle, "--root", root1, "--parallel", "2", "root@host1", "root@host2")
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
@@ -288,9 +286,8 @@ func TestSSHTwoHostsInParallel(t *testing.T) {
 	}
 }
 
-func TestSSHConnectErrors(t *testing.T) {
+func testConnectErrors(t *testing.T, bundle string) {
 	srv := sshdtest.Start(t)
-	bundle := hostBundle(t)
 	otherKey := filepath.Join(t.TempDir(), "other")
 	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", otherKey).CombinedOutput(); err != nil {
 		t.Fatalf("ssh-keygen: %v %s", err, out)

@@ -222,3 +222,6 @@ func freePort(t testing.TB) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// Sessions counts the live per-connection sshd processes.
+func (s *Server) Sessions() int { return len(children(s.cmd.Process.Pid)) }
