@@ -26,7 +26,8 @@ func TestFuseEraHost(t *testing.T) {
 	s := newScenario(t, "fuse-era host",
 		"boot", "prepare fuse-era host", "kernel misreads unconverted upper",
 		"deploy migrates", "sentinel present", "no fuse mounts left", "web unit replaced",
-		"alpha running again", "beta still stopped", "alpha view unchanged", "beta view unchanged")
+		"alpha running again", "beta still stopped", "alpha view unchanged", "beta view unchanged",
+		"redeploy converges")
 	h := bootHost(t, "fuse-era", func(root string) {
 		files, err := filepath.Glob("testdata/fuse-era/*")
 		if err != nil || len(files) == 0 {
@@ -163,6 +164,17 @@ rm -rf $C`)
 			c.Fatalf("beta's merged view after migration differs from before (- before, + after):\n%s", diff)
 		}
 		c.Note("%d entries equal", lines(preBeta))
+	})
+
+	// A second deploy finishes whatever the first left, and migrates
+	// nothing again (the sentinel gates it).
+	s.check("redeploy converges", deployed, func(c *C) {
+		d := deploy(c.T, h)
+		requireDeployOK(c, d)
+		if st := d.stepStatus("migration"); st != steps.StatusOK {
+			c.Fatalf("migration step reported %q on the second deploy, want ok: %s", st, d)
+		}
+		c.Note("ok=%d changed=%d %v", d.Summary.OK, d.Summary.Changed, d.changedSteps())
 	})
 }
 

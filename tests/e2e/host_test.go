@@ -249,6 +249,9 @@ func (h *Host) teardown(t *testing.T) {
 			t.Errorf("port 127.0.0.1:%d still listening after host %s powered off", h.Port, h.Name)
 		}
 	}
+	if procs := processesIn(h.Dir); len(procs) > 0 {
+		t.Errorf("processes still running in host %s after power-off: %v", h.Name, procs)
+	}
 	if m := mountsUnder(h.work); len(m) > 0 {
 		// Never remove through a mount: leave the tree for inspection.
 		t.Errorf("mounts left under %s after power-off, not removing it: %v", h.work, m)
@@ -363,6 +366,19 @@ func freePort(t *testing.T) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// processesIn lists the PIDs whose root directory is dir or below it.
+func processesIn(dir string) []string {
+	var pids []string
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, p := range procs {
+		root, err := os.Readlink(p + "/root")
+		if err == nil && (root == dir || strings.HasPrefix(root, dir+"/")) {
+			pids = append(pids, filepath.Base(p))
+		}
+	}
+	return pids
 }
 
 // mountsUnder lists the mount points of this process's namespace at or
