@@ -132,6 +132,16 @@ func mirrorFromSources() string {
 	return ""
 }
 
+// rootfsMaxAge bounds how long a cached rootfs is used. Its apt lists age
+// with it, and the deploy's package step installs from them: past this age
+// the mirror may no longer have the versions they name.
+const rootfsMaxAge = 7 * 24 * time.Hour
+
+func fresh(tarball string) bool {
+	fi, err := os.Stat(tarball)
+	return err == nil && time.Since(fi.ModTime()) < rootfsMaxAge
+}
+
 // cachedRootfs returns the path of the rootfs tarball, building it with
 // debootstrap first if the cache does not have it. Concurrent test runs
 // serialise on a lock file, so only one of them builds.
@@ -142,7 +152,7 @@ func cachedRootfs(t *testing.T) string {
 		t.Fatalf("create rootfs cache dir: %v", err)
 	}
 	tarball := filepath.Join(dir, fmt.Sprintf("%s-%s-%s.tar", rootfsSuite, rootfsVariant, rootfsKey()))
-	if _, err := os.Stat(tarball); err == nil {
+	if fresh(tarball) {
 		return tarball
 	}
 
@@ -155,7 +165,7 @@ func cachedRootfs(t *testing.T) string {
 		t.Fatalf("lock rootfs cache: %v", err)
 	}
 	defer unix.Flock(int(lock.Fd()), unix.LOCK_UN)
-	if _, err := os.Stat(tarball); err == nil {
+	if fresh(tarball) {
 		return tarball // another run built it while we waited
 	}
 	// Holding the lock, any leftover build dir is from a run that died.
@@ -169,6 +179,13 @@ func cachedRootfs(t *testing.T) string {
 		t.Fatalf("build the %s rootfs: %v", rootfsSuite, err)
 	}
 	t.Logf("built and cached the %s rootfs in %s: %s", rootfsSuite, time.Since(start).Round(time.Second), tarball)
+	// Tarballs of other package lists are from older versions of this test.
+	old, _ := filepath.Glob(filepath.Join(dir, rootfsSuite+"-"+rootfsVariant+"-*.tar"))
+	for _, o := range old {
+		if o != tarball {
+			os.Remove(o)
+		}
+	}
 	return tarball
 }
 
