@@ -121,8 +121,10 @@ func (f *fixture) instance(name string, layers ...string) string {
 	return dir
 }
 
-func (f *fixture) merged(name string) string { return filepath.Join(f.state, "runtime", name, "merged") }
-func (f *fixture) upper(name string) string  { return filepath.Join(f.state, "runtime", name, "upper") }
+func (f *fixture) merged(name string) string {
+	return filepath.Join(f.state, "runtime", name, "merged")
+}
+func (f *fixture) upper(name string) string { return filepath.Join(f.state, "runtime", name, "upper") }
 
 // helperEnv is the environment the helper runs with: the fixture root and
 // extra settings, and nothing inherited, so a SUDO_* variable of whoever

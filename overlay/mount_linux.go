@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -89,11 +90,13 @@ func (c Config) run(name, verb string, fn func(*session, string) (Result, error)
 		// ever runs in them.
 		runtime.LockOSThread()
 		s := &session{cfg: c, method: method, root: -1, tree: -1, state: -1}
-		defer s.closeAll()
 		res, err := s.enter()
 		if err == nil {
 			res, err = fn(s, name)
 		}
+		// Close before answering: the handle on a fresh mount would keep it
+		// busy for a caller that unmounts at once, and the lock is released.
+		s.closeAll()
 		ch <- out{res, err}
 	}()
 	o := <-ch
@@ -663,6 +666,7 @@ func (s *session) mountNewAPI(in *instanceFDs) error {
 // system (even outside the state root, e.g. into /tmp) between the open and
 // the attach; such a mount is detached again.
 func (s *session) verifyPlaced(in *instanceFDs, newID uint64, mfd int) error {
+	renameBarrier(in.inst)
 	id, root, _, err := statxMount(s.state, "runtime/"+in.name+"/merged")
 	if err == nil && root && id == newID {
 		// Same mount, but is the path still made of directories, not symlinks
@@ -676,6 +680,22 @@ func (s *session) verifyPlaced(in *instanceFDs, newID uint64, mfd int) error {
 		}
 	}
 	return s.undo(mfd, in, fmt.Errorf("%w: the new mount is not at %s", ErrMoved, in.mergedHost))
+}
+
+var barrierSeq atomic.Uint64
+
+// renameBarrier waits for any rename(2) in dir that is already under way.
+// rename refuses to move a mount point, but it checks that before it moves
+// the entry and without locking the directory being moved, so a rename of
+// merged that started before the attach can finish after it, carrying the
+// fresh mount along. rename holds the parent's i_rwsem throughout; looking
+// up a name that is in no cache takes that lock shared (lookup_slow), so it
+// returns only once such a rename has finished. Renames that start later see
+// the mount point and fail with EBUSY.
+func renameBarrier(dir int) {
+	name := fmt.Sprintf(".left4me-overlay-barrier-%d-%d-%d", os.Getpid(), unix.Gettid(), barrierSeq.Add(1))
+	var st unix.Stat_t
+	unix.Fstatat(dir, name, &st, unix.AT_SYMLINK_NOFOLLOW)
 }
 
 // undo detaches the mount whose root mfd pins: through the magic link the
@@ -729,22 +749,38 @@ func (s *session) mountLegacy(in *instanceFDs) error {
 		return fmt.Errorf("mounted at %s but found %d new overlays of it in the mount table", in.mergedHost, len(fresh))
 	}
 	id := fresh[0].ID
-	if rid, root, _, err := statxMount(s.state, "runtime/"+in.name+"/merged"); err == nil && root && rid == id {
-		return nil
-	}
-	// The mount landed elsewhere: pin its root by the path the mount table
-	// shows (resolved without symlinks from "/") and detach exactly it.
-	mp := strings.TrimPrefix(fresh[0].MountPoint, "/")
-	if mp == "" {
-		mp = "."
-	}
-	fd, err := s.openDir(s.root, mp, fresh[0].MountPoint)
-	if err == nil {
-		if fid, froot, _, serr := statxMount(fd, ""); serr == nil && froot && fid == id {
-			return s.undo(fd, in, fmt.Errorf("%w: the new mount is at %s, not %s", ErrMoved, fresh[0].MountPoint, in.mergedHost))
+	// Unlike the new API, mount(2) leaves no handle on the new mount. If it
+	// is not at merged, pin its root by the path the mount table shows
+	// (resolved without symlinks from "/") and detach exactly that mount; the
+	// owner may move it meanwhile, so look again a few times.
+	renameBarrier(in.inst)
+	var last string
+	for range 16 {
+		if rid, root, _, err := statxMount(s.state, "runtime/"+in.name+"/merged"); err == nil && root && rid == id {
+			if fd, err := s.openDir(s.state, "runtime/"+in.name+"/merged", in.mergedHost); err == nil {
+				if fid, _, _, err := statxMount(fd, ""); err == nil && fid == id {
+					return nil
+				}
+			}
+		}
+		e, err := mountByID(id)
+		if err != nil {
+			return err
+		}
+		last = e.MountPoint
+		mp := strings.TrimPrefix(e.MountPoint, "/")
+		if mp == "" {
+			mp = "."
+		}
+		fd, err := s.openDir(s.root, mp, e.MountPoint)
+		if err != nil {
+			continue
+		}
+		if fid, froot, _, err := statxMount(fd, ""); err == nil && froot && fid == id {
+			return s.undo(fd, in, fmt.Errorf("%w: the new mount landed at %s, not %s", ErrMoved, e.MountPoint, in.mergedHost))
 		}
 	}
-	return fmt.Errorf("%w: the new mount is at %s, not %s, and could not be pinned to detach it: unmount it by hand", ErrMoved, fresh[0].MountPoint, in.mergedHost)
+	return fmt.Errorf("%w: the new mount is at %s, not %s, and kept moving: unmount it by hand", ErrMoved, last, in.mergedHost)
 }
 
 func (s *session) openProcFD() (int, error) {

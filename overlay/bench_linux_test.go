@@ -1,0 +1,110 @@
+//go:build linux
+
+package overlay
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/testenv"
+)
+
+// benchFixture makes n layers named overlays/layer-NNN (short enough that
+// 50 of them fit mount(8)'s one-page option string) under instance "b".
+func benchFixture(b *testing.B, n int) *fixture {
+	// A short root (not b.TempDir's long name) so the baseline's 50 absolute
+	// layer paths fit in one page.
+	root, err := os.MkdirTemp("", "l4m-b")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(root) })
+	f := &fixture{t: b, root: root, state: filepath.Join(root, "var/lib/left4me")}
+	for _, d := range []string{"installation", "overlays", "runtime"} {
+		mkdir(b, filepath.Join(f.state, d))
+	}
+	b.Cleanup(func() { detachUnder(b, root) })
+	var layers []string
+	for i := range n {
+		layers = append(layers, f.layer(fmt.Sprintf("layer-%03d", i), map[string]string{"who": fmt.Sprint(i)}))
+	}
+	f.instance("b", layers...)
+	return f
+}
+
+func runOrFail(b *testing.B, env []string, argv ...string) {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, out)
+	}
+}
+
+// BenchmarkMountUmount times one mount plus one umount of an instance.
+//
+//   - helper/*: the real left4me-overlay binary, exec'd twice per op, as
+//     l4d2ctl runs it (minus sudo), by method and layer count.
+//   - nsenter-mount/layers=50: the baseline, `nsenter --mount=/proc/1/ns/mnt
+//     -- mount -t overlay ...` and `... umount` on the same 50 layers; that
+//     path cannot take 500 (the option string exceeds one page).
+//   - library/*: the overlay package in-process, without the two execs.
+func BenchmarkMountUmount(b *testing.B) {
+	testenv.RequireNamespace(b)
+	nsenter := testenv.RequireBinary(b, "nsenter", "util-linux")
+	bin := helperBin(b)
+	for _, n := range []int{1, 50, 500} {
+		for _, m := range []Method{MethodFD, MethodLowerdirPlus, MethodLegacy} {
+			if m != MethodFD && n != 50 {
+				continue
+			}
+			b.Run(fmt.Sprintf("helper/%s/layers=%d", m, n), func(b *testing.B) {
+				f := benchFixture(b, n)
+				env := f.helperEnv("LEFT4ME_OVERLAY_METHOD=" + m.String())
+				b.ResetTimer()
+				for range b.N {
+					runOrFail(b, env, bin, "mount", "b")
+					runOrFail(b, env, bin, "umount", "b")
+				}
+			})
+		}
+	}
+	b.Run("nsenter-mount/layers=50", func(b *testing.B) {
+		f := benchFixture(b, 50)
+		var lower []string
+		for i := range 50 {
+			lower = append(lower, f.real(fmt.Sprintf("/var/lib/left4me/overlays/layer-%03d", i)))
+		}
+		inst := filepath.Join(f.state, "runtime/b")
+		opts := fmt.Sprintf("nosuid,nodev,lowerdir=%s,upperdir=%s/upper,workdir=%s/work,redirect_dir=nofollow,index=off,metacopy=off,xino=off",
+			strings.Join(lower, ":"), inst, inst)
+		if len(opts) >= 4096 {
+			b.Fatalf("baseline options are %d bytes, over one page", len(opts))
+		}
+		env := []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+		b.ResetTimer()
+		for range b.N {
+			runOrFail(b, env, nsenter, "--mount=/proc/1/ns/mnt", "--", "mount", "-t", "overlay", "-o", opts, "left4me-b", f.merged("b"))
+			runOrFail(b, env, nsenter, "--mount=/proc/1/ns/mnt", "--", "umount", f.merged("b"))
+		}
+	})
+	for _, n := range []int{1, 50, 500} {
+		b.Run(fmt.Sprintf("library/fd/layers=%d", n), func(b *testing.B) {
+			f := benchFixture(b, n)
+			cfg := Config{Root: hostpath.Root(f.root), Method: MethodFD}
+			b.ResetTimer()
+			for range b.N {
+				if _, err := cfg.Mount("b"); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := cfg.Unmount("b"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
