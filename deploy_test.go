@@ -17,6 +17,7 @@ import (
 
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/internal/testenv"
+	"github.com/left4me/left4me-deploy/migrate"
 	"github.com/left4me/left4me-deploy/runner"
 	"github.com/left4me/left4me-deploy/steps"
 )
@@ -277,6 +278,14 @@ func TestDryRunListsWhatRealRunDoes(t *testing.T) {
 			if step == "verify" {
 				continue // a dry run has nothing installed to verify
 			}
+			if step == "migration" {
+				// The migration words its own summary ("would migrate" /
+				// "migrated"); the status must agree.
+				if de.Status != re.Status {
+					t.Errorf("%s: migration: dry run %s %q, real run %s %q", label, de.Status, de.Reason, re.Status, re.Reason)
+				}
+				continue
+			}
 			if de.Status != re.Status || strings.ReplaceAll(de.Reason, "would ", "") != strings.ReplaceAll(re.Reason, "would ", "") {
 				t.Errorf("%s: step %s: dry run said %s %q, real run %s %q", label, step, de.Status, de.Reason, re.Status, re.Reason)
 			}
@@ -398,7 +407,7 @@ func TestPreflightReportsEveryProblem(t *testing.T) {
 	o.Live = &Live{Services: true}
 	o.Probe = &Probe{
 		Euid:          func() int { return 1000 },
-		KernelRelease: func() (string, error) { return "6.1.0-test", nil },
+		KernelRelease: func() (string, error) { return "5.4.0-old", nil },
 		SystemdBooted: func() bool { return false },
 		OverlayFS:     func(string) bool { return false },
 		LookPath:      func(name string) (string, error) { return "", fmt.Errorf("%s: not found", name) },
@@ -409,7 +418,7 @@ func TestPreflightReportsEveryProblem(t *testing.T) {
 		t.Fatal("apply with every problem = nil")
 	}
 	msg := r.err.Error()
-	for _, want := range []string{"not root (uid 1000)", "no overlay filesystem", "systemd is not running", "systemd-analyze is missing", "sudo is missing", "visudo is missing"} {
+	for _, want := range []string{"not root (uid 1000)", "no overlay filesystem", "kernel too old for left4me-overlay: kernel 5.4.0-old", "systemd is not running", "systemd-analyze is missing", "sudo is missing", "visudo is missing"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("preflight error lacks %q:\n%s", want, msg)
 		}
@@ -506,7 +515,6 @@ func (f *fakeServices) take() string {
 
 // A run that fails after changing what the web unit depends on leaves the
 // restart pending; the next run restarts even though nothing changes then.
-// The web app the migration stopped is started again after the failure.
 func TestPendingRestartSurvivesFailedRun(t *testing.T) {
 	requireTools(t)
 	root, bin := t.TempDir(), fakeBinDir(t)
@@ -519,12 +527,15 @@ func TestPendingRestartSurvivesFailedRun(t *testing.T) {
 	probe := RealProbe()
 	probe.SystemdBooted = func() bool { return true }
 	o.Probe = probe
+	// Migrated already: this test is about the restart alone.
+	os.MkdirAll(filepath.Join(root, hostpath.StateDir), 0o750)
+	os.WriteFile(filepath.Join(root, hostpath.Sentinel), nil, 0o644)
 
 	r1 := apply(t, o)
 	if r1.err == nil || r1.byStep()["restart"].Status != steps.StatusFailed {
 		t.Fatalf("run 1 = %v, want the restart step to fail\n%s", r1.err, r1)
 	}
-	want1 := "daemon-reload; is-enabled left4me-web.service; enable left4me-web.service; is-active left4me-web.service; stop left4me-web.service; restart left4me-web.service; start left4me-web.service"
+	want1 := "daemon-reload; is-enabled left4me-web.service; enable left4me-web.service; restart left4me-web.service"
 	if got := svc.take(); got != want1 {
 		t.Fatalf("run 1 service calls:\n %s\nwant\n %s", got, want1)
 	}
@@ -540,10 +551,8 @@ func TestPendingRestartSurvivesFailedRun(t *testing.T) {
 	if r2.err != nil {
 		t.Fatalf("run 2: %v\n%s", r2.err, r2)
 	}
-	if got := strings.Join(r2.changedSteps(), ","); got != "migration,restart" {
-		// The stub migration never changes anything; the web unit it stops
-		// on a root without the sentinel counts as a change.
-		t.Fatalf("run 2 changed %q\n%s", got, r2)
+	if got := strings.Join(r2.changedSteps(), ","); got != "restart" {
+		t.Fatalf("run 2 changed %q, want only the restart\n%s", got, r2)
 	}
 	if reason := r2.byStep()["restart"].Reason; !strings.Contains(reason, "(earlier run)") {
 		t.Fatalf("run 2 restart reason %q, want the earlier run's", reason)
@@ -553,7 +562,6 @@ func TestPendingRestartSurvivesFailedRun(t *testing.T) {
 	}
 	svc.take()
 
-	os.WriteFile(filepath.Join(root, hostpath.Sentinel), nil, 0o644)
 	r3 := apply(t, o)
 	if r3.err != nil || r3.sum.Changed != 0 {
 		t.Fatalf("run 3: %v, want changed=0\n%s", r3.err, r3)
@@ -766,6 +774,36 @@ func TestPackagesQueryFirst(t *testing.T) {
 			}
 			if strings.Contains(cmds, "fuse") {
 				t.Fatalf("commands name fuse-overlayfs:\n%s", cmds)
+			}
+		})
+	}
+}
+
+// After a failed run, the web app a migration stopped (and left stopped so a
+// later run can finish) is started again; game servers are not.
+func TestMigrationCleanupStartsWeb(t *testing.T) {
+	tests := []struct {
+		name   string
+		rep    *migrate.Report
+		active bool
+		want   string
+	}{
+		{"stopped the active web app", &migrate.Report{Services: migrate.Services{Made: true, Stop: []string{"left4me-server@a.service", hostpath.WebUnit}, Start: []string{hostpath.WebUnit, "left4me-server@a.service"}}}, false, "is-active left4me-web.service; start left4me-web.service"},
+		{"web app was not running", &migrate.Report{Services: migrate.Services{Made: true, Stop: []string{hostpath.WebUnit}}}, false, ""},
+		{"only reported (--root)", &migrate.Report{Services: migrate.Services{Made: false, Start: []string{hostpath.WebUnit}}}, false, ""},
+		{"already running again", &migrate.Report{Services: migrate.Services{Made: true, Start: []string{hostpath.WebUnit}}}, true, "is-active left4me-web.service"},
+		{"migration never ran", nil, false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			svc := &fakeServices{active: map[string]bool{hostpath.WebUnit: tt.active}}
+			m := &migration{d: &deployer{o: Options{Services: svc}}, rep: tt.rep}
+			g := steps.NewGate("migration", false, false, func(steps.Event) {})
+			if err := m.Cleanup(context.Background(), g); err != nil {
+				t.Fatal(err)
+			}
+			if got := svc.take(); got != tt.want {
+				t.Fatalf("Cleanup calls %q, want %q", got, tt.want)
 			}
 		})
 	}

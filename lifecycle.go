@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
@@ -21,12 +22,15 @@ import (
 )
 
 // migration converts fuse-overlayfs upper dirs to the kernel format, once
-// (the migration itself is gated by its sentinel). While it runs, the web
-// app is stopped so it cannot start a game server on a half-converted
-// instance; if the run fails, Cleanup starts it again.
+// (migrate.Run is gated by its sentinel). The migration stops the game
+// servers and the web app itself and starts them again when it is done. If
+// it fails part way it leaves them stopped, so that running it again can
+// finish; Cleanup then brings back the web app, which is safe because
+// left4me-overlay refuses to mount an upper dir still in fuse-overlayfs
+// format. Game servers stay down until the migration is finished.
 type migration struct {
-	d          *deployer
-	stoppedWeb bool
+	d   *deployer
+	rep *migrate.Report // what the migration reported, for Cleanup
 }
 
 func (*migration) Name() string { return "migration" }
@@ -38,31 +42,22 @@ func (s *migration) DryRun(ctx context.Context, g *steps.Gate) error { return s.
 
 func (s *migration) run(ctx context.Context, g *steps.Gate, dryRun bool) error {
 	d := s.d
-	_, err := os.Lstat(d.path(hostpath.Sentinel))
-	pending := errors.Is(err, fs.ErrNotExist)
-	if pending && d.o.Live.Services {
-		active, err := d.o.Services.IsActive(ctx, hostpath.WebUnit)
-		if err != nil {
-			return fmt.Errorf("ask systemd whether %s is active: %w", hostpath.WebUnit, err)
-		}
-		if active {
-			if err := g.Change("stop "+hostpath.WebUnit+" during the migration", func() error {
-				return d.o.Services.Stop(ctx, hostpath.WebUnit)
-			}); err != nil {
-				return err
-			}
-			s.stoppedWeb = !dryRun
-			d.needRestart(g, "stopped for the migration")
-		}
+	if dryRun && !fileExists(d.path(hostpath.StateDir)) {
+		// The real run creates the state dir first; a fresh one holds no
+		// instances, and the migration only writes its sentinel.
+		g.Changed("migrate 0 instance(s) of a fresh install (sentinel)")
+		d.needRestart(g, "migration ran")
+		return nil
 	}
 	lw := &lineWriter{emit: func(l string) { g.Log("%s", l) }}
 	rep, err := migrate.Run(ctx, migrate.Options{Root: d.root, DryRun: dryRun, Services: d.o.Services, Log: lw})
 	lw.Flush()
+	s.rep = rep
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	if rep.Changed() {
-		g.Changed(rep.Summary())
+		g.Changed(strings.TrimPrefix(rep.Summary(), "would "))
 		d.needRestart(g, "migration ran")
 		return nil
 	}
@@ -70,18 +65,18 @@ func (s *migration) run(ctx context.Context, g *steps.Gate, dryRun bool) error {
 	return nil
 }
 
-// Cleanup starts the web app again if the migration stopped it and the run
-// then failed before the restart step.
+// Cleanup starts the web app again if the migration stopped it and then
+// failed, or if a later step failed after a migration that left it stopped.
 func (s *migration) Cleanup(ctx context.Context, g *steps.Gate) error {
-	if !s.stoppedWeb {
+	if s.rep == nil || !s.rep.Services.Made || !slices.Contains(s.rep.Services.Start, hostpath.WebUnit) {
 		return nil
 	}
+	active, err := s.d.o.Services.IsActive(ctx, hostpath.WebUnit)
+	if err != nil || active {
+		return err
+	}
 	return g.Change("start "+hostpath.WebUnit+" again", func() error {
-		if err := s.d.o.Services.Start(ctx, hostpath.WebUnit); err != nil {
-			return err
-		}
-		s.stoppedWeb = false
-		return nil
+		return s.d.o.Services.Start(ctx, hostpath.WebUnit)
 	})
 }
 

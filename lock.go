@@ -27,7 +27,7 @@ func acquireLock(path, command string) (*deployLock, error) {
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("open the deploy lock %s: %w", path, err)
+		return nil, fmt.Errorf("open the deploy lock %s (apply runs as root): %w", path, err)
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		holder, _ := os.ReadFile(path)

@@ -101,7 +101,9 @@ func (s preflight) Run(ctx context.Context, g *steps.Gate) error {
 			errs = multierror.Append(errs, fmt.Errorf("kernel %s has no overlay filesystem (not in /proc/filesystems, no overlay module): use a kernel with CONFIG_OVERLAY_FS", release))
 		}
 		if err := overlay.KernelSupported(release); err != nil {
-			errs = multierror.Append(errs, fmt.Errorf("kernel %s is too old for left4me-overlay: %w", release, err))
+			errs = multierror.Append(errs, fmt.Errorf("kernel too old for left4me-overlay: %w", err))
+		} else if m, err := overlay.MethodFor(release); err == nil {
+			g.Note("kernel %s mounts with method %s", release, m)
 		}
 	}
 	if d.o.Live.Services && !p.SystemdBooted() {

@@ -63,7 +63,7 @@ func (e *Engine) Run(ctx context.Context, plan []Step) (Event, error) {
 				continue
 			}
 		}
-		g := &Gate{dryRun: e.DryRun, diff: e.Diff, step: s.Name(), emit: emit}
+		g := NewGate(s.Name(), e.DryRun, e.Diff, emit)
 		var err error
 		if dr, ok := s.(DryRunner); ok && e.DryRun {
 			err = dr.DryRun(ctx, g)
@@ -86,7 +86,7 @@ func (e *Engine) Run(ctx context.Context, plan []Step) (Event, error) {
 			if !ok {
 				continue
 			}
-			g := &Gate{dryRun: e.DryRun, diff: e.Diff, step: ran[i].Name(), emit: emit}
+			g := NewGate(ran[i].Name(), e.DryRun, e.Diff, emit)
 			if err := c.Cleanup(cctx, g); err != nil {
 				emit(Event{Type: "log", Step: ran[i].Name(), Reason: "cleanup failed: " + err.Error()})
 				failure = errors.Join(failure, fmt.Errorf("cleanup of %s: %w", ran[i].Name(), err))

@@ -225,3 +225,23 @@ func TestFileDiffUnified(t *testing.T) {
 		t.Errorf("diff event %+v", events[0])
 	}
 }
+
+// A failed change is named once in the reason, not once as a change and
+// again in its error.
+func TestFailedReasonSaysChangeOnce(t *testing.T) {
+	var log []string
+	var events []Event
+	s := &failingChange{fakeStep{name: "packages", log: &log}}
+	(&Engine{Emit: collect(&events)}).Run(context.Background(), []Step{s})
+	want := "create group x; install a b (apt-get): exit status 100"
+	if events[0].Reason != want {
+		t.Fatalf("reason %q, want %q", events[0].Reason, want)
+	}
+}
+
+type failingChange struct{ fakeStep }
+
+func (s *failingChange) Run(ctx context.Context, g *Gate) error {
+	g.Change("create group x", func() error { return nil })
+	return g.Change("install a b (apt-get)", func() error { return errors.New("exit status 100") })
+}

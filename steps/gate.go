@@ -21,6 +21,12 @@ type Gate struct {
 	skip    string
 }
 
+// NewGate returns the gate of one step, for running a step (or its
+// Cleanup) outside an Engine, as tests do.
+func NewGate(step string, dryRun, diff bool, emit func(Event)) *Gate {
+	return &Gate{step: step, dryRun: dryRun, diff: diff, emit: emit}
+}
+
 // DryRun reports whether changes are only recorded.
 func (g *Gate) DryRun() bool { return g.dryRun }
 
@@ -108,6 +114,10 @@ func (g *Gate) result(err error) (Status, string) {
 	parts = append(parts, g.notes...)
 	switch {
 	case err != nil:
+		// Change prefixes its error with what it was doing; say it once.
+		if n := len(parts) - len(g.notes); n > 0 && strings.HasPrefix(err.Error(), g.changes[n-1]+": ") {
+			parts = append(parts[:n-1:n-1], parts[n:]...)
+		}
 		parts = append(parts, err.Error())
 		return StatusFailed, strings.Join(parts, "; ")
 	case g.skip != "" && len(g.changes) == 0:

@@ -96,7 +96,7 @@ func TestApplyLocalText(t *testing.T) {
 		t.Fatalf("apply = %d\n%s", code, out)
 	}
 	for _, want := range []string{
-		"ok       preflight\n",
+		"ok       preflight: kernel ",
 		"changed  units: install /usr/local/lib/systemd/system/left4me-web.service",
 		"--- a/usr/local/lib/systemd/system/left4me-web.service",
 		"-ExecStart=/bin/false",
