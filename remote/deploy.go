@@ -52,9 +52,10 @@ type Deployer struct {
 	Apply    ApplyFlags
 	Parallel int // hosts at once; < 1 means 1
 	Out      *Printer
-	// Prompt asks for the sudo password of a host on the terminal. Nil,
-	// or an error wrapping ErrSudoNoTerminal, means there is none.
-	Prompt func(host string) ([]byte, error)
+	// Prompt asks for the sudo password of a host on the terminal, giving
+	// up when ctx ends. Nil, or an error wrapping ErrSudoNoTerminal, means
+	// there is no terminal.
+	Prompt func(ctx context.Context, prompt string) ([]byte, error)
 	// Dial opens the connection to a host; nil means SSH.Open. Tests of the
 	// deploy logic substitute a fake.
 	Dial func(ctx context.Context, dir string, t Target, name string) (Conn, error)
@@ -179,7 +180,7 @@ func (h *hostRun) deploy(ctx context.Context) error {
 			if h.password != nil {
 				return fmt.Errorf("%w on %s: sudo asked for the password again", ErrSudoRefused, h.t.Spec)
 			}
-			if err := h.askPassword(); err != nil {
+			if err := h.askPassword(ctx); err != nil {
 				return err
 			}
 		case "offer":
@@ -350,7 +351,11 @@ func (h *hostRun) interpret(ctx context.Context, err error) (reply, error) {
 	case h.hasMark("unsafe"):
 		return reply{}, fmt.Errorf("%w %s: %s (remove or fix it, then rerun)", ErrHostState, h.t.Spec, strings.Join(h.mark("unsafe"), " "))
 	case h.hasMark("unsupported"):
-		return reply{}, fmt.Errorf("%w: %s runs %s; left4me needs Linux on x86_64 (amd64) or aarch64 (arm64)", ErrUnsupported, h.t.Spec, strings.Join(h.mark("host")[:2], " "))
+		runs := "an unknown system"
+		if f := h.mark("host"); len(f) >= 2 {
+			runs = f[0] + " " + f[1]
+		}
+		return reply{}, fmt.Errorf("%w: %s runs %s; left4me needs Linux on x86_64 (amd64) or aarch64 (arm64)", ErrUnsupported, h.t.Spec, runs)
 	case h.hasMark("offer"):
 		return reply{kind: "offer"}, nil
 	case h.hasMark("need"):
@@ -391,7 +396,7 @@ func (h *hostRun) phaseDesc() string {
 
 // askPassword asks for the sudo password on the terminal, one host at a
 // time.
-func (h *hostRun) askPassword() error {
+func (h *hostRun) askPassword(ctx context.Context) error {
 	user := strings.Join(h.mark("sudo"), " ")
 	noTerm := fmt.Errorf("%w: sudo on %s needs a password for %s and there is no terminal to ask it on; run left4me-deploy from a terminal, log in as root, or allow %s passwordless sudo (NOPASSWD)", ErrSudoNoTerminal, h.t.Spec, user, user)
 	if h.d.Prompt == nil {
@@ -399,7 +404,7 @@ func (h *hostRun) askPassword() error {
 	}
 	h.d.promptMu.Lock()
 	defer h.d.promptMu.Unlock()
-	pw, err := h.d.Prompt(fmt.Sprintf("[sudo] password for %s on %s: ", user, h.t.Host))
+	pw, err := h.d.Prompt(ctx, fmt.Sprintf("[sudo] password for %s on %s: ", user, h.t.Host))
 	if errors.Is(err, ErrSudoNoTerminal) {
 		return noTerm
 	}

@@ -122,6 +122,17 @@ func (p *Printer) lines(host, text string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, l := range strings.Split(text, "\n") {
-		fmt.Fprintf(p.W, "%s: %s\n", host, l)
+		fmt.Fprintf(p.W, "%s: %s\n", host, printable(l))
 	}
+}
+
+// printable replaces control characters (terminal escapes) in text that
+// came from a host, which must not drive the operator's terminal.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\t' || (r >= ' ' && r != 0x7f && !(r >= 0x80 && r < 0xa0)) {
+			return r
+		}
+		return '?'
+	}, s)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/left4me/left4me-deploy/internal/sshdtest"
 	"github.com/left4me/left4me-deploy/runner"
+	"github.com/left4me/left4me-deploy/steps"
 )
 
 func TestParseTarget(t *testing.T) {
@@ -194,11 +195,12 @@ func TestDeployErrorsFromTheHost(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		conn   *scriptedConn
-		prompt func(string) ([]byte, error)
+		prompt func(context.Context, string) ([]byte, error)
 		want   error
 		text   string
 	}{
 		{"unsupported", &scriptedConn{stdout: "L4M host Linux riscv64 unknown\nL4M unsupported\n"}, nil, ErrUnsupported, "riscv64"},
+		{"no host line", &scriptedConn{stdout: "L4M unsupported\n"}, nil, ErrUnsupported, "unknown system"},
 		{"darwin", &scriptedConn{stdout: "L4M host Darwin arm64 arm64\nL4M unsupported\n"}, nil, ErrUnsupported, "Darwin"},
 		{"no sudo", &scriptedConn{stdout: "L4M nosudo alice\n"}, nil, ErrSudoRefused, "sudo is not installed"},
 		{"password, no terminal", &scriptedConn{stdout: "L4M sudo alice\n", stderr: "sudo: a password is required\n", code: 1}, nil, ErrSudoNoTerminal, "sudo on root@h needs a password for alice and there is no terminal"},
@@ -214,5 +216,17 @@ func TestDeployErrorsFromTheHost(t *testing.T) {
 				t.Fatalf("Deploy = %v, want %v mentioning %q; output:\n%s", res.Err, tc.want, tc.text, out)
 			}
 		})
+	}
+}
+
+func TestPrinterText(t *testing.T) {
+	var b strings.Builder
+	p := &Printer{W: &b}
+	p.Event(steps.Event{Type: "step", Host: "root@h", Step: "units", Status: steps.StatusChanged, Reason: "install x\x1b]0;pwned\x07"})
+	p.Event(steps.Event{Type: "diff", Host: "root@h", Path: "/etc/x", Diff: "-a\n+b\n"})
+	p.Event(steps.Event{Type: "summary", Host: "root@h", OK: 1, Changed: 2})
+	want := "root@h: units: changed (install x?]0;pwned?)\nroot@h: diff /etc/x\nroot@h: -a\nroot@h: +b\nroot@h: ok=1 changed=2 failed=0 skipped=0\n"
+	if b.String() != want {
+		t.Errorf("Printer text =\n%q\nwant\n%q", b.String(), want)
 	}
 }

@@ -69,8 +69,8 @@ func TestSudoOverSSH(t *testing.T) {
 	}
 	ssh := SSH{Config: srv.ClientConf, Port: strconv.Itoa(srv.Port), Identity: []string{srv.Key},
 		Options: []string{"UserKnownHostsFile=" + srv.KnownHosts, "IdentitiesOnly=yes", "IdentityAgent=none"}}
-	answer := func(pw string, asked *int) func(string) ([]byte, error) {
-		return func(prompt string) ([]byte, error) {
+	answer := func(pw string, asked *int) func(context.Context, string) ([]byte, error) {
+		return func(_ context.Context, prompt string) ([]byte, error) {
 			*asked++
 			if !strings.Contains(prompt, "password for") {
 				t.Errorf("prompt %q does not say what it asks", prompt)
@@ -98,7 +98,7 @@ func TestSudoOverSSH(t *testing.T) {
 			if tc.password != "" {
 				d.Prompt = answer(tc.password, &asked)
 			} else {
-				d.Prompt = func(string) ([]byte, error) { return nil, ErrSudoNoTerminal }
+				d.Prompt = func(context.Context, string) ([]byte, error) { return nil, ErrSudoNoTerminal }
 			}
 			tg, _ := ParseTarget(srv.Target(tc.user))
 			res := d.Deploy(context.Background(), []Target{tg})[0]

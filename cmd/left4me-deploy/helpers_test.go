@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -39,5 +41,5 @@ func TestSSH(t *testing.T) {
 	t.Run("BundleWithoutGo", func(t *testing.T) { testBundleWithoutGo(t, bundle) })
 	t.Run("Interrupt", func(t *testing.T) { testInterrupt(t, bundle) })
 	t.Run("JumpHost", func(t *testing.T) { testJumpHost(t, bundle) })
-	t.Run("SudoNoTerminal", func(t *testing.T) { testSudoNoTerminal(t, bundle) })
+	t.Run("SudoTerminal", func(t *testing.T) { testSudoTerminal(t, bundle) })
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -78,7 +79,7 @@ func remoteAction(e *env) cli.ActionFunc {
 			Apply:    remote.ApplyFlags{Root: c.String("root"), DryRun: c.Bool("dry-run"), Diff: c.Bool("diff")},
 			Parallel: c.Int("parallel"),
 			Out:      out,
-			Prompt:   terminalPrompt(e),
+			Prompt:   terminalPrompt(),
 		}
 		// Ctrl-C or SIGTERM cancels every host; Deploy still closes each
 		// connection before it returns.
@@ -138,21 +139,46 @@ func findSource(bundle string) (remote.Source, error) {
 }
 
 // terminalPrompt asks on the controlling terminal, without echo, like sudo
-// itself; with no terminal it reports remote.ErrSudoNoTerminal.
-func terminalPrompt(e *env) func(string) ([]byte, error) {
-	return func(prompt string) ([]byte, error) {
+// itself; with no terminal it reports remote.ErrSudoNoTerminal. Ctrl-C
+// (ctx) ends the question and gives the terminal its echo back.
+func terminalPrompt() func(context.Context, string) ([]byte, error) {
+	return func(ctx context.Context, prompt string) ([]byte, error) {
 		tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", remote.ErrSudoNoTerminal, err)
 		}
-		defer tty.Close()
-		if !term.IsTerminal(int(tty.Fd())) {
+		fd := int(tty.Fd())
+		if !term.IsTerminal(fd) {
+			tty.Close()
 			return nil, remote.ErrSudoNoTerminal
 		}
+		state, err := term.GetState(fd)
+		if err != nil {
+			tty.Close()
+			return nil, fmt.Errorf("read terminal state: %w", err)
+		}
 		fmt.Fprint(tty, prompt)
-		pw, err := term.ReadPassword(int(tty.Fd()))
-		fmt.Fprintln(tty)
-		return pw, err
+		type answer struct {
+			pw  []byte
+			err error
+		}
+		ch := make(chan answer, 1)
+		go func() {
+			pw, err := term.ReadPassword(fd)
+			ch <- answer{pw, err}
+		}()
+		select {
+		case a := <-ch:
+			fmt.Fprintln(tty)
+			tty.Close()
+			return a.pw, a.err
+		case <-ctx.Done():
+			// The reader stays blocked until the process exits; the
+			// terminal gets its echo back now.
+			term.Restore(fd, state)
+			fmt.Fprintln(tty)
+			return nil, ctx.Err()
+		}
 	}
 }
 

@@ -1,8 +1,11 @@
+//go:build linux
+
 package main
 
 import (
 	"bytes"
 
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -13,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/left4me/left4me-deploy/internal/sshdtest"
 	"github.com/left4me/left4me-deploy/internal/testenv"
@@ -135,17 +140,19 @@ func processesMentioning(s string) []string {
 
 const cliSudoUser = "l4m-tss-cli"
 
-// Without a terminal, a host whose sudo wants a password fails with a
-// message that says so and what to do.
-func testSudoNoTerminal(t *testing.T, bundle string) {
+// sudo with a password, for real: on a terminal (a pty the test holds) the
+// password is asked without echo and the deploy goes through; without a
+// terminal the host fails with a message that says so and what to do.
+func testSudoTerminal(t *testing.T, bundle string) {
 	testenv.RequireBinary(t, "visudo", "sudo")
+	password := "pw-" + cliSudoUser
 	exec.Command("userdel", cliSudoUser).Run()
 	if out, err := exec.Command("useradd", "-M", "-d", "/nonexistent", "-s", "/bin/sh", cliSudoUser).CombinedOutput(); err != nil {
 		t.Fatalf("useradd: %v %s", err, out)
 	}
 	t.Cleanup(func() { exec.Command("userdel", cliSudoUser).Run() })
 	chpw := exec.Command("chpasswd")
-	chpw.Stdin = strings.NewReader(cliSudoUser + ":pw-" + cliSudoUser + "\n")
+	chpw.Stdin = strings.NewReader(cliSudoUser + ":" + password + "\n")
 	if out, err := chpw.CombinedOutput(); err != nil {
 		t.Fatalf("chpasswd: %v %s", err, out)
 	}
@@ -158,14 +165,67 @@ func testSudoNoTerminal(t *testing.T, bundle string) {
 		t.Fatalf("visudo: %v %s", err, out)
 	}
 	srv := sshdtest.Start(t, cliSudoUser)
-	cmd := exec.Command(bundleCLI(bundle), append(srv.SSHFlags(), "--root", t.TempDir(), srv.Target(cliSudoUser))...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // no controlling terminal
-	cmd.Stdin = nil
-	out, err := cmd.CombinedOutput()
-	want := "sudo on " + srv.Target(cliSudoUser) + " needs a password for " + cliSudoUser + " and there is no terminal"
-	if err == nil || !strings.Contains(string(out), want) {
-		t.Fatalf("deploy as %s without a terminal: %v, want %q in:\n%s", cliSudoUser, err, want, out)
+	args := append(srv.SSHFlags(), "--root", t.TempDir(), srv.Target(cliSudoUser))
+
+	t.Run("no terminal", func(t *testing.T) {
+		cmd := exec.Command(bundleCLI(bundle), args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // no controlling terminal
+		out, err := cmd.CombinedOutput()
+		want := "sudo on " + srv.Target(cliSudoUser) + " needs a password for " + cliSudoUser + " and there is no terminal"
+		if err == nil || !strings.Contains(string(out), want) {
+			t.Fatalf("deploy as %s without a terminal: %v, want %q in:\n%s", cliSudoUser, err, want, out)
+		}
+	})
+
+	t.Run("terminal", func(t *testing.T) {
+		ptm, pts := openPty(t)
+		cmd := exec.Command(bundleCLI(bundle), args...)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = pts, pts, pts
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		pts.Close()
+		var screen lockedBuffer
+		go io.Copy(&screen, ptm)
+		// Type only once echo is off, as a person would after the prompt;
+		// the pair shares one termios, so the master side can read it.
+		waitFor(t, "the password prompt with echo off", func() bool {
+			tio, err := unix.IoctlGetTermios(int(ptm.Fd()), unix.TCGETS)
+			return err == nil && tio.Lflag&unix.ECHO == 0 &&
+				strings.Contains(screen.String(), "[sudo] password for "+cliSudoUser+" on 127.0.0.1: ")
+		})
+		io.WriteString(ptm, password+"\r")
+		err := cmd.Wait()
+		if err != nil || !strings.Contains(screen.String(), "failed=0") {
+			t.Fatalf("deploy with the password typed on the terminal: %v\n%s", err, screen.String())
+		}
+		if strings.Contains(screen.String(), password) {
+			t.Errorf("the password was echoed:\n%s", screen.String())
+		}
+	})
+}
+
+// openPty opens a pseudo-terminal pair with /dev/ptmx.
+func openPty(t *testing.T) (ptm, pts *os.File) {
+	t.Helper()
+	ptm, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		testenv.Skip(t, "needs a pseudo-terminal: %v", err)
 	}
+	t.Cleanup(func() { ptm.Close() })
+	if err := unix.IoctlSetPointerInt(int(ptm.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatalf("unlock pty: %v", err)
+	}
+	n, err := unix.IoctlGetInt(int(ptm.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatalf("pty number: %v", err)
+	}
+	pts, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("open pty: %v", err)
+	}
+	return ptm, pts
 }
 
 // BenchmarkNoopRedeploy measures a redeploy that changes nothing against
