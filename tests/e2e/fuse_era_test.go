@@ -131,6 +131,9 @@ rm -rf $C`)
 		if r := h.Run(context.Background(), "grep -n '^[[:space:]]*MountFlags=' "+webUnitFile); r.Code == 0 {
 			c.Errorf("deployed %s still sets MountFlags: %s", webUnitFile, r.Stdout)
 		}
+		if r := h.Run(context.Background(), "test ! -e /etc/systemd/system/"+webUnit); r.Code != 0 {
+			c.Errorf("the old /etc/systemd/system/%s is still in place", webUnit)
+		}
 	})
 
 	s.check("alpha running again", deployed, func(c *C) {

@@ -16,7 +16,10 @@ useradd --system --gid left4me --home-dir $L --shell /usr/sbin/nologin left4me
 install -d -o left4me -g left4me -m 0750 $L
 runuser -u left4me -- sh -eu $E/layout.sh
 
+# The old web unit sits in /etc/systemd/system, where it shadows the unit
+# the deploy installs in /usr/local/lib/systemd/system.
+install -m 0644 $E/left4me-web.service /etc/systemd/system/
 install -d -m 0755 /usr/local/lib/systemd/system
-install -m 0644 $E/left4me-web.service $E/left4me-server@.service /usr/local/lib/systemd/system/
+install -m 0644 $E/left4me-server@.service /usr/local/lib/systemd/system/
 systemctl daemon-reload
 systemctl enable --now left4me-web.service
