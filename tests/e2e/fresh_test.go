@@ -36,7 +36,7 @@ func TestFreshHost(t *testing.T) {
 		"helper refuses ../escape", "stop twice", "start again", "double start refused", "delete leaves nothing",
 		"redeploy changed=0", "web unit not restarted")
 	h := bootHost(t, "fresh", nil)
-	s.pass("boot", fmt.Sprintf("systemd running, sshd on 127.0.0.1:%d", h.Port))
+	s.pass("boot", fmt.Sprintf("systemd %s, sshd on 127.0.0.1:%d", h.BootState, h.Port))
 
 	var first deployResult
 	s.check("deploy over SSH", []string{"boot"}, func(c *C) {

@@ -41,7 +41,7 @@ func TestFuseEraHost(t *testing.T) {
 			install(t, f, filepath.Join(root, fuseEraDir, filepath.Base(f)), mode)
 		}
 	})
-	s.pass("boot", fmt.Sprintf("systemd running, sshd on 127.0.0.1:%d", h.Port))
+	s.pass("boot", fmt.Sprintf("systemd %s, sshd on 127.0.0.1:%d", h.BootState, h.Port))
 
 	var preAlpha, preBeta string
 	s.check("prepare fuse-era host", []string{"boot"}, func(c *C) {
