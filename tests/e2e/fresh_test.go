@@ -32,7 +32,7 @@ func TestFreshHost(t *testing.T) {
 	s := newScenario(t, "fresh host",
 		"boot", "deploy over SSH", "sentinel present", "web unit active as left4me",
 		"helpers root-owned 0755", "sudoers valid",
-		"start from web namespace", "overlay visible on host", "server runs from merged",
+		"old in-place mount invisible", "start from web namespace", "overlay visible on host", "server runs from merged",
 		"helper refuses ../escape", "stop twice", "start again", "double start refused", "delete leaves nothing",
 		"redeploy changed=0", "web unit not restarted")
 	h := bootHost(t, "fresh", nil)
@@ -76,6 +76,33 @@ func TestFreshHost(t *testing.T) {
 
 	const inst = "test-server"
 	web := []string{"web unit active as left4me"}
+
+	// The original bug, as a control: a mount the web app makes in place,
+	// as the old stack did with fuse-overlayfs, exists only in the web
+	// unit's namespace. The checks below must see the helper do better.
+	s.check("old in-place mount invisible", web, func(c *C) {
+		const dir = stateDir + "/e2e-inplace"
+		h.MustRun(c, `set -eu
+[ -e /dev/fuse ] || mknod -m 0666 /dev/fuse c 10 229
+runuser -u left4me -- sh -eu -c 'mkdir -p `+dir+`/l `+dir+`/u `+dir+`/w `+dir+`/m; echo x >`+dir+`/l/f'`)
+		r := h.AsWeb("sh", "-c", "fuse-overlayfs -o lowerdir="+dir+"/l,upperdir="+dir+"/u,workdir="+dir+"/w "+dir+"/m </dev/null >/dev/null")
+		if r.Code != 0 {
+			c.Fatalf("fuse-overlayfs inside the web unit: %s", r)
+		}
+		inWeb := h.AsWeb("findmnt", "-n", "-o", "FSTYPE", "--mountpoint", dir+"/m")
+		onHost := hostFSType(c, h, dir+"/m")
+		if r := h.AsWeb("fusermount3", "-u", dir+"/m"); r.Code != 0 {
+			c.Errorf("fusermount3 -u inside the web unit: %s", r)
+		}
+		h.MustRun(c, "rm -rf "+dir)
+		if got := strings.TrimSpace(inWeb.Stdout); got != "fuse.fuse-overlayfs" {
+			c.Fatalf("the web unit's own namespace shows %q at %s/m, want its fuse mount: %s", got, dir, inWeb)
+		}
+		if onHost != "" {
+			c.Fatalf("the host shows a %s mount the web app made in place: the web unit has no private mount namespace, so this test cannot tell the fix from the bug", onHost)
+		}
+		c.Note("fuse mount seen inside the web unit, not in PID 1's namespace")
+	})
 	s.check("start from web namespace", web, func(c *C) {
 		createInstance(c, h, inst)
 		r := h.AsWeb("l4d2ctl", "start", inst)
