@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/internal/testenv"
@@ -37,12 +38,14 @@ func benchFixture(b *testing.B, n int) *fixture {
 	return f
 }
 
-func runOrFail(b *testing.B, env []string, argv ...string) {
+// runOrFail runs argv and returns the CPU time (user+system) it used.
+func runOrFail(b *testing.B, env []string, argv ...string) time.Duration {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = env
 	if out, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, out)
 	}
+	return cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 }
 
 // BenchmarkMountUmount times one mount plus one umount of an instance.
@@ -107,4 +110,57 @@ func BenchmarkMountUmount(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkHelperVsNsenter50 alternates, inside one loop, a mount+umount
+// pair through the helper and one through the nsenter baseline on the same
+// 50 layers, so both see the same machine load; it reports each one's wall
+// and CPU time per pair and the wall-time ratio helper/baseline.
+func BenchmarkHelperVsNsenter50(b *testing.B) {
+	testenv.RequireNamespace(b)
+	nsenter := testenv.RequireBinary(b, "nsenter", "util-linux")
+	bin := helperBin(b)
+	f := benchFixture(b, 50)
+	var lower []string
+	for i := range 50 {
+		lower = append(lower, f.real(fmt.Sprintf("/var/lib/left4me/overlays/layer-%03d", i)))
+	}
+	inst := filepath.Join(f.state, "runtime/b")
+	opts := fmt.Sprintf("nosuid,nodev,lowerdir=%s,upperdir=%s/upper,workdir=%s/work,redirect_dir=nofollow,index=off,metacopy=off,xino=off",
+		strings.Join(lower, ":"), inst, inst)
+	henv := f.helperEnv()
+	nenv := []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	helper := func() (time.Duration, time.Duration) {
+		t0 := time.Now()
+		cpu := runOrFail(b, henv, bin, "mount", "b") + runOrFail(b, henv, bin, "umount", "b")
+		return time.Since(t0), cpu
+	}
+	baseline := func() (time.Duration, time.Duration) {
+		t0 := time.Now()
+		cpu := runOrFail(b, nenv, nsenter, "--mount=/proc/1/ns/mnt", "--", "mount", "-t", "overlay", "-o", opts, "left4me-b", f.merged("b")) +
+			runOrFail(b, nenv, nsenter, "--mount=/proc/1/ns/mnt", "--", "umount", f.merged("b"))
+		return time.Since(t0), cpu
+	}
+	var hw, hc, nw, nc time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		if i%2 == 0 {
+			w, c := helper()
+			hw, hc = hw+w, hc+c
+			w, c = baseline()
+			nw, nc = nw+w, nc+c
+		} else {
+			w, c := baseline()
+			nw, nc = nw+w, nc+c
+			w, c = helper()
+			hw, hc = hw+w, hc+c
+		}
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(hw.Microseconds())/n, "helper-wall-us/op")
+	b.ReportMetric(float64(nw.Microseconds())/n, "nsenter-wall-us/op")
+	b.ReportMetric(float64(hc.Microseconds())/n, "helper-cpu-us/op")
+	b.ReportMetric(float64(nc.Microseconds())/n, "nsenter-cpu-us/op")
+	b.ReportMetric(float64(hw)/float64(nw), "wall-ratio")
+	b.ReportMetric(float64(hc)/float64(nc), "cpu-ratio")
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -21,6 +22,9 @@ import (
 // root, so that the helper's default target, /proc/1/ns/mnt, is the test's
 // own namespace and no mount can leak onto the machine.
 func TestMain(m *testing.M) {
+	if prog := os.Getenv(seccompExecEnv); prog != "" {
+		execWithoutFsopen(prog, os.Args[1:]) // never returns
+	}
 	if os.Geteuid() == 0 && !testenv.InNamespace() {
 		testenv.ReexecInNamespace(m) // exits
 	}
@@ -50,7 +54,11 @@ func helperBin(t testing.TB) string {
 		helperPath = filepath.Join(helperDir, "left4me-overlay")
 		_, file, _, _ := runtime.Caller(0)
 		pkg := filepath.Join(filepath.Dir(file), "..", "cmd", "left4me-overlay")
-		cmd := exec.Command("go", "build", "-o", helperPath, ".")
+		gobin, err := exec.LookPath("go")
+		if err != nil {
+			gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		}
+		cmd := exec.Command(gobin, "build", "-o", helperPath, ".")
 		cmd.Dir = pkg
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -192,4 +200,31 @@ func detachUnder(t testing.TB, dir string) {
 			t.Errorf("cleanup: unmount %s: %v", m.MountPoint, err)
 		}
 	}
+}
+
+// seccompExecEnv makes the test binary a wrapper: it executes the program
+// the variable names, with the remaining arguments, under a seccomp filter
+// that fails fsopen(2) with ENOSYS, as a container manager's filter might.
+const seccompExecEnv = "LEFT4ME_TEST_EXEC_WITHOUT_FSOPEN"
+
+func execWithoutFsopen(prog string, args []string) {
+	runtime.LockOSThread()
+	filter := []unix.SockFilter{
+		{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: 0}, // seccomp_data.nr
+		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 0, Jf: 1, K: unix.SYS_FSOPEN},
+		{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)},
+		{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ALLOW},
+	}
+	fprog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		fmt.Fprintln(os.Stderr, "no_new_privs:", err)
+		os.Exit(3)
+	}
+	if err := unix.Prctl(unix.PR_SET_SECCOMP, unix.SECCOMP_MODE_FILTER, uintptr(unsafe.Pointer(&fprog)), 0, 0); err != nil {
+		fmt.Fprintln(os.Stderr, "seccomp:", err)
+		os.Exit(3)
+	}
+	err := unix.Exec(prog, append([]string{prog}, args...), os.Environ())
+	fmt.Fprintln(os.Stderr, "exec:", err)
+	os.Exit(3)
 }

@@ -90,7 +90,8 @@ func (c Config) run(name, verb string, fn func(*session, string) (Result, error)
 		// ever runs in them.
 		runtime.LockOSThread()
 		s := &session{cfg: c, method: method, root: -1, tree: -1, state: -1}
-		res, err := s.enter()
+		var res Result
+		err := s.enter()
 		if err == nil {
 			res, err = fn(s, name)
 		}
@@ -133,9 +134,9 @@ func (s *session) host(rel string) string { return hostpath.StateDir + "/" + rel
 // requires it, and it keeps fchdir private to this thread), enters the
 // target namespace, and only then opens the tree: every path is resolved in
 // the namespace the mount lands in.
-func (s *session) enter() (Result, error) {
+func (s *session) enter() error {
 	if err := unix.Unshare(unix.CLONE_FS); err != nil {
-		return Result{}, fmt.Errorf("unshare(CLONE_FS): %w", err)
+		return fmt.Errorf("unshare(CLONE_FS): %w", err)
 	}
 	ns := s.cfg.MountNS
 	if ns == "" {
@@ -144,17 +145,17 @@ func (s *session) enter() (Result, error) {
 	if ns != CurrentMountNS {
 		fd, err := unix.Open(ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return Result{}, fmt.Errorf("open mount namespace %s: %w (the helper runs as root, through sudo)", ns, err)
+			return fmt.Errorf("open mount namespace %s: %w (the helper runs as root, through sudo)", ns, err)
 		}
 		err = unix.Setns(fd, unix.CLONE_NEWNS)
 		unix.Close(fd)
 		if err != nil {
-			return Result{}, fmt.Errorf("enter mount namespace %s: %w (the helper runs as root, through sudo)", ns, err)
+			return fmt.Errorf("enter mount namespace %s: %w (needs root with CAP_SYS_ADMIN and CAP_SYS_CHROOT: run it through sudo, from a unit without NoNewPrivileges= or a narrowed CapabilityBoundingSet=)", ns, err)
 		}
 	}
 	fd, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return Result{}, fmt.Errorf("open /: %w", err)
+		return fmt.Errorf("open /: %w", err)
 	}
 	s.root = s.keep(fd)
 	s.tree = s.root
@@ -162,20 +163,20 @@ func (s *session) enter() (Result, error) {
 		// The test root itself is trusted (it is only honoured outside sudo).
 		fd, err := unix.Open(string(s.cfg.Root), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return Result{}, fmt.Errorf("open %s %s: %w", EnvRoot, s.cfg.Root, err)
+			return fmt.Errorf("open %s %s: %w", EnvRoot, s.cfg.Root, err)
 		}
 		s.tree = s.keep(fd)
 	}
 	s.state, err = s.openDir(s.tree, strings.TrimPrefix(hostpath.StateDir, "/"), hostpath.StateDir)
 	if err != nil {
-		return Result{}, err
+		return err
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(s.state, &st); err != nil {
-		return Result{}, fmt.Errorf("stat %s: %w", hostpath.StateDir, err)
+		return fmt.Errorf("stat %s: %w", hostpath.StateDir, err)
 	}
 	s.stateUID = st.Uid
-	return Result{}, nil
+	return nil
 }
 
 // openDir opens rel below dirfd as an O_PATH directory handle without
@@ -219,18 +220,33 @@ func (s *session) openDirFlags(dirfd int, rel, host string, extra uint64) (int, 
 	return s.keep(fd), nil
 }
 
+// PathError is a path the helper could not or would not open. Its message
+// says why in the operator's words; Unwrap gives the errno.
+type PathError struct {
+	Host  string // the host path, as in instance.env
+	Why   string
+	Errno unix.Errno
+}
+
+func (e *PathError) Error() string { return e.Why }
+func (e *PathError) Unwrap() error { return e.Errno }
+
 func pathError(host string, err error) error {
+	errno, _ := err.(unix.Errno)
+	var why string
 	switch err {
 	case unix.ELOOP:
-		return fmt.Errorf("refused %s: it or a directory on its path is a symlink, and symlinks are never followed", host)
+		why = fmt.Sprintf("refused %s: it or a directory on its path is a symlink, and symlinks are never followed", host)
 	case unix.ENOTDIR:
-		return fmt.Errorf("refused %s: not a directory (or a component of it is not)", host)
+		why = fmt.Sprintf("refused %s: not a directory (or a component of it is not)", host)
 	case unix.ENOENT:
-		return fmt.Errorf("%s does not exist", host)
+		why = fmt.Sprintf("%s does not exist", host)
 	case unix.EXDEV:
-		return fmt.Errorf("refused %s: crosses a mount point or resolves outside its parent", host)
+		why = fmt.Sprintf("refused %s: crosses a mount point or resolves outside its parent", host)
+	default:
+		why = fmt.Sprintf("open %s: %v", host, err)
 	}
-	return fmt.Errorf("open %s: %w", host, err)
+	return &PathError{Host: host, Why: why, Errno: errno}
 }
 
 // checkOwner refuses an instance directory not owned by the owner of the
@@ -339,6 +355,11 @@ func (s *session) readLayers(in *instanceFDs) ([]string, error) {
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return nil, fmt.Errorf("%w: %s is not a regular file", ErrEnv, in.instanceEnvHost)
+	}
+	// A hard link to someone else's file (where protected_hardlinks is off)
+	// must not be parsed: parse errors quote the offending line.
+	if st.Uid != s.stateUID {
+		return nil, fmt.Errorf("refused %s: owned by uid %d, not by the owner of %s (uid %d)", in.instanceEnvHost, st.Uid, hostpath.StateDir, s.stateUID)
 	}
 	env, err := ParseEnv(f)
 	if err != nil {
@@ -494,9 +515,13 @@ func readMountinfo() ([]mountEntry, error) {
 }
 
 // ours reports why the mount whose root fd is pinned is not an overlay this
-// helper made for instance name ("" when it is): overlayfs by statfs magic,
-// overlay in the mount table, and the helper's source tag.
-func ours(fd int, id uint64, name string) (string, error) {
+// helper made ("" when it is): overlayfs by statfs magic, overlay in the
+// mount table, and the helper's source tag left4me-NAME. With exact set,
+// the tag must name this instance (mount: an overlay of another instance's
+// layers is not "already mounted"); without, any instance's tag will do
+// (umount: the owner may have renamed runtime/OTHER to runtime/NAME, and the
+// overlay there is still one the helper made, at exactly runtime/NAME/merged).
+func ours(fd int, id uint64, name string, exact bool) (string, error) {
 	var sfs unix.Statfs_t
 	if err := unix.Fstatfs(fd, &sfs); err != nil {
 		return "", fmt.Errorf("statfs: %w", err)
@@ -508,10 +533,17 @@ func ours(fd int, id uint64, name string) (string, error) {
 	if sfs.Type != unix.OVERLAYFS_SUPER_MAGIC || e.FSType != "overlay" {
 		return fmt.Sprintf("it is a %s mount", e.FSType), nil
 	}
-	if e.Source != Source(name) {
-		return fmt.Sprintf("its source is %q, not %q", e.Source, Source(name)), nil
+	if e.Source == Source(name) {
+		return "", nil
 	}
-	return "", nil
+	tagged, ok := strings.CutPrefix(e.Source, "left4me-")
+	if !exact && ok && instance.ValidateName(tagged) == nil {
+		return "", nil
+	}
+	if ok && instance.ValidateName(tagged) == nil {
+		return fmt.Sprintf("it is the overlay of instance %s (runtime/%s was renamed?): umount it first", tagged, tagged), nil
+	}
+	return fmt.Sprintf("its source is %q, not %q", e.Source, Source(name)), nil
 }
 
 // prepare pins and checks everything Mount needs.
@@ -533,7 +565,7 @@ func (s *session) prepare(name string) (*instanceFDs, *Plan, error) {
 		return nil, nil, fmt.Errorf("statx %s: %w", in.mergedHost, err)
 	}
 	if in.mountRoot {
-		why, err := ours(in.merged, in.mountID, name)
+		why, err := ours(in.merged, in.mountID, name, true)
 		if err != nil {
 			return nil, nil, fmt.Errorf("inspect mount at %s: %w", in.mergedHost, err)
 		}
@@ -571,6 +603,12 @@ func (s *session) mount(name string) (Result, error) {
 	switch s.method {
 	case MethodFD, MethodLowerdirPlus:
 		err = s.mountNewAPI(in)
+		if errors.Is(err, errNewAPIUnavailable) && s.cfg.Method == MethodAuto {
+			// A seccomp filter (some container managers, older systemd
+			// unit sandboxes) may hide fsopen from a kernel that has it.
+			s.method = MethodLegacy
+			err = s.mountLegacy(in)
+		}
 	case MethodLegacy:
 		err = s.mountLegacy(in)
 	default:
@@ -580,6 +618,14 @@ func (s *session) mount(name string) (Result, error) {
 		return Result{}, err
 	}
 	return Result{Changed: true, Message: fmt.Sprintf("mounted %s at %s (%d layers, method %s)", name, in.mergedHost, len(in.layers), s.method)}, nil
+}
+
+func ptrs(fds []int) []*int {
+	out := make([]*int, len(fds))
+	for i := range fds {
+		out[i] = &fds[i]
+	}
+	return out
 }
 
 func fdPath(fd int) string { return "/proc/thread-self/fd/" + strconv.Itoa(fd) }
@@ -606,10 +652,26 @@ func fsErr(fsfd int, what string, err error) error {
 // it with move_mount onto the pinned merged handle.
 func (s *session) mountNewAPI(in *instanceFDs) error {
 	fsfd, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
+	if err == unix.ENOSYS || err == unix.EPERM {
+		return fmt.Errorf("fsopen overlay: %w (%w)", err, errNewAPIUnavailable)
+	}
 	if err != nil {
 		return fmt.Errorf("fsopen overlay: %w (is the overlay module available?)", err)
 	}
 	s.keep(fsfd)
+	if s.method == MethodFD {
+		// FSCONFIG_SET_FD takes O_PATH handles only from Linux 6.15; 6.13
+		// and 6.14 want an opened file. Reopen each pinned directory through
+		// its own handle ("." below it: the same inode, no name looked up).
+		for _, fd := range append(append([]*int{}, ptrs(in.layers)...), &in.upper, &in.work) {
+			rd, err := unix.Openat(*fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+			if err != nil {
+				return fmt.Errorf("reopen pinned directory: %w", err)
+			}
+			s.closeFD(*fd)
+			*fd = s.keep(rd)
+		}
+	}
 	if err := unix.FsconfigSetString(fsfd, "source", Source(in.name)); err != nil {
 		return fsErr(fsfd, "fsconfig source", err)
 	}
@@ -681,6 +743,9 @@ func (s *session) verifyPlaced(in *instanceFDs, newID uint64, mfd int) error {
 	}
 	return s.undo(mfd, in, fmt.Errorf("%w: the new mount is not at %s", ErrMoved, in.mergedHost))
 }
+
+// errNewAPIUnavailable marks an fsopen refused as if the kernel lacked it.
+var errNewAPIUnavailable = errors.New("new mount API unavailable")
 
 var barrierSeq atomic.Uint64
 
@@ -815,6 +880,9 @@ func (s *session) unmount(name string) (Result, error) {
 		}
 	}
 	in, err := s.openInstance(name)
+	if errors.Is(err, unix.ENOENT) {
+		return Result{Message: fmt.Sprintf("%s is not mounted (%v)", name, err)}, nil
+	}
 	if err != nil {
 		return Result{}, err
 	}
@@ -835,7 +903,7 @@ func (s *session) unmount(name string) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	why, err := ours(fd, id, name)
+	why, err := ours(fd, id, name, false)
 	if err != nil {
 		return Result{}, fmt.Errorf("inspect mount at %s: %w", in.mergedHost, err)
 	}

@@ -5,6 +5,7 @@ package overlay
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -289,6 +290,21 @@ func TestRefusedOnDisk(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, "owned by uid 4242"},
+		{"instance.env owned by someone else", func(t *testing.T, f *fixture, _ string) {
+			if err := os.Chown(filepath.Join(f.state, "runtime/s1/instance.env"), 4242, 4242); err != nil {
+				t.Fatal(err)
+			}
+		}, "instance.env: owned by uid 4242"},
+		{"lock dir writable by others", func(t *testing.T, f *fixture, _ string) {
+			mkdir(t, filepath.Join(f.root, "run/left4me/locks"))
+			if err := os.Chmod(filepath.Join(f.root, "run/left4me/locks"), 0o777); err != nil {
+				t.Fatal(err)
+			}
+		}, "refused lock dir /run/left4me/locks: must be owned by uid 0 and writable only by it"},
+		{"lock dir a symlink", func(t *testing.T, f *fixture, outside string) {
+			mkdir(t, filepath.Join(f.root, "run/left4me"))
+			symlink(t, outside, filepath.Join(f.root, "run/left4me/locks"))
+		}, "/run/left4me/locks: it or a directory on its path is a symlink"},
 		{"fuse-overlayfs upper", func(t *testing.T, f *fixture, _ string) {
 			if err := unix.Setxattr(filepath.Join(f.state, "runtime/s1/upper"), "user.fuseoverlayfs.opaque", []byte("y"), 0); err != nil {
 				t.Fatal(err)
@@ -355,6 +371,7 @@ func TestUmountRefusals(t *testing.T) {
 	f.instance("s1", "/var/lib/left4me/installation")
 	f.instance("s2", "/var/lib/left4me/installation")
 	f.instance("s3", "/var/lib/left4me/installation")
+	mkdir(t, filepath.Join(f.state, "runtime/s4")) // no merged dir at all
 	outside := t.TempDir()
 
 	// A tmpfs at merged.
@@ -382,6 +399,28 @@ func TestUmountRefusals(t *testing.T) {
 		if code != 1 || !strings.Contains(errs, c.want) || strings.Count(errs, "\n") != 1 {
 			t.Errorf("umount %s = exit %d, stdout %q, stderr %q; want exit 1 and %q", c.name, code, out, errs, c.want)
 		}
+	}
+	for _, name := range []string{"nosuch", "s4"} {
+		out, errs, code := f.helper(f.helperEnv(), "umount", name)
+		if code != 0 || !strings.Contains(out, name+" is not mounted") {
+			t.Errorf("umount %s = exit %d, stdout %q, stderr %q; want 0 and not mounted", name, code, out, errs)
+		}
+	}
+	// An instance renamed while mounted: its overlay now sits at
+	// runtime/s6/merged; mount s6 refuses it, umount s6 removes it.
+	f.instance("s5", "/var/lib/left4me/installation")
+	f.mustHelper("mount", "s5")
+	if err := os.Rename(filepath.Join(f.state, "runtime/s5"), filepath.Join(f.state, "runtime/s6")); err != nil {
+		t.Fatal(err)
+	}
+	if _, errs, code := f.helper(f.helperEnv(), "mount", "s6"); code != 1 || !strings.Contains(errs, "it is the overlay of instance s5") {
+		t.Errorf("mount s6 over s5's overlay = exit %d, %q", code, errs)
+	}
+	if out := f.mustHelper("umount", "s5"); !strings.Contains(out, "not mounted") {
+		t.Errorf("umount s5 after the rename = %q, want not mounted", out)
+	}
+	if out := f.mustHelper("umount", "s6"); !strings.Contains(out, "unmounted s6") {
+		t.Errorf("umount s6 = %q, want unmounted", out)
 	}
 	if n := len(mountsUnder(t, "self", f.root)); n != 2 {
 		t.Errorf("%d mounts remain under the root, want the 2 foreign ones", n)
@@ -422,13 +461,12 @@ func TestPrintOnly(t *testing.T) {
 
 // TestSudoIgnoresTestSettings: with a SUDO_* variable present the helper
 // ignores LEFT4ME_ROOT and the print-only switch, so it works on the real
-// /var/lib/left4me (absent from the test's namespace) and refuses; the
+// /var/lib/left4me (absent: /var/lib is an empty tmpfs in the test's
+// namespace) and refuses; the
 // fixture, which a hostile sudo caller would have pointed at, is untouched.
 func TestSudoIgnoresTestSettings(t *testing.T) {
 	testenv.RequireNamespace(t)
-	if _, err := os.Stat("/var/lib/left4me"); err == nil {
-		testenv.Skip(t, "/var/lib/left4me exists on this machine; the test needs it absent")
-	}
+	privateHostDirs(t)
 	f := newFixture(t)
 	f.instance("s1", "/var/lib/left4me/installation")
 	for _, sudoVar := range []string{"SUDO_UID=1000", "SUDO_USER=left4me", "SUDO_COMMAND=/bin/sh"} {
@@ -479,5 +517,58 @@ func TestConcurrentCallsSerialise(t *testing.T) {
 	var st syscall.Stat_t
 	if err := syscall.Stat(filepath.Join(f.root, "run/left4me/locks/s1.lock"), &st); err != nil || st.Uid != 0 || st.Mode&0o077 != 0 {
 		t.Fatalf("lock file: %v, uid %d mode %#o; want root's 0600", err, st.Uid, st.Mode)
+	}
+}
+
+// TestFallbackWithoutFsopen: where a seccomp filter hides fsopen from a
+// kernel that has it, the automatic choice falls back to mount(2); a forced
+// new-API method fails saying why.
+func TestFallbackWithoutFsopen(t *testing.T) {
+	testenv.RequireNamespace(t)
+	f := newFixture(t)
+	writeFile(t, f.real("/var/lib/left4me/installation/f"), "base\n")
+	f.instance("s1", "/var/lib/left4me/installation")
+	run := func(extra ...string) (string, string, int) {
+		cmd := exec.Command(os.Args[0], "mount", "s1")
+		cmd.Env = append(f.helperEnv(extra...), seccompExecEnv+"="+helperBin(t))
+		var out, errb strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return out.String(), errb.String(), code
+	}
+	out, errs, code := run("LEFT4ME_OVERLAY_METHOD=fd")
+	if code != 1 || !strings.Contains(errs, "fsopen overlay: function not implemented") {
+		t.Fatalf("forced fd method without fsopen = exit %d, stdout %q, stderr %q; want exit 1 naming fsopen", code, out, errs)
+	}
+	out, errs, code = run()
+	if code != 0 || !strings.Contains(out, "method legacy") {
+		t.Fatalf("auto method without fsopen = exit %d, stdout %q, stderr %q; want a legacy mount", code, out, errs)
+	}
+	if got := readFile(t, filepath.Join(f.merged("s1"), "f")); got != "base\n" {
+		t.Errorf("merged/f = %q", got)
+	}
+	f.mustHelper("umount", "s1")
+}
+
+// privateHostDirs mounts empty tmpfs over /var/lib and /run in the test's
+// own namespace (never the machine's), for tests of the helper's production
+// paths, /var/lib/left4me and /run/left4me/locks, whatever this machine has.
+func privateHostDirs(t *testing.T) {
+	t.Helper()
+	for _, d := range []string{"/var/lib", "/run"} {
+		if err := unix.Mount("tmpfs", d, "tmpfs", 0, "mode=0755"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := unix.Unmount(d, unix.MNT_DETACH); err != nil {
+				t.Errorf("unmount %s: %v", d, err)
+			}
+		})
 	}
 }

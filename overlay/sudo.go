@@ -43,7 +43,7 @@ type HelperError struct {
 }
 
 func (e *HelperError) Error() string {
-	msg := strings.TrimSpace(e.Stderr)
+	msg := strings.TrimPrefix(strings.TrimSpace(e.Stderr), "left4me-overlay: ")
 	if msg == "" {
 		msg = e.Err.Error()
 	}
