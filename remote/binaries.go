@@ -292,9 +292,11 @@ func (c *Checkout) prune(goarch, keep string) {
 	}
 }
 
-// sourceKey hashes everything that goes into a build: the go toolchain
-// binary (path, size, mtime), go.mod, go.sum and every non-test file of
-// the module's packages. It is computed once per deploy.
+// sourceKey hashes everything that can go into a build: the go toolchain
+// binary (path, size, mtime), the build settings, and every file of the
+// module except tests, test data, documentation (*.md), hidden files and
+// build output, so embedded templates count. It is computed once per
+// deploy.
 func (c *Checkout) sourceKey() (string, error) {
 	if c.key != "" {
 		return c.key, nil
@@ -322,7 +324,7 @@ func (c *Checkout) sourceKey() (string, error) {
 			}
 			return nil
 		}
-		if !d.Type().IsRegular() || strings.HasSuffix(name, "_test.go") || strings.HasPrefix(name, ".") {
+		if !d.Type().IsRegular() || strings.HasSuffix(name, "_test.go") || strings.HasSuffix(name, ".md") || strings.HasPrefix(name, ".") {
 			return nil
 		}
 		f, err := os.Open(p)

@@ -139,8 +139,15 @@ func TestDeployScriptsLocally(t *testing.T) {
 	if m, _ := filepath.Glob(filepath.Join(state, "staging.*")); len(m) != 0 {
 		t.Errorf("staging left behind: %v", m)
 	}
+	// A killed run's staging directory goes with the next run.
+	if err := os.MkdirAll(filepath.Join(state, "staging.killed", "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	conn.calls = nil
 	res = d.Deploy(context.Background(), []Target{tg})[0]
+	if m, _ := filepath.Glob(filepath.Join(state, "staging.*")); len(m) != 0 {
+		t.Errorf("stale staging left behind: %v", m)
+	}
 	if res.Err != nil || res.Summary.Changed != 0 || res.Sent != 0 || res.Cached != 2 || len(conn.calls) != 1 {
 		t.Fatalf("redeploy = %+v (%v), %d commands; want changed=0 sent=0 cached=2 in 1 command", res, res.Err, len(conn.calls))
 	}

@@ -82,10 +82,13 @@ if [ -z "$pairs" ]; then say offer; exit 0; fi
 if [ -n "$need" ]; then say need $need; exit 0; fi
 
 exec 9>>"$base/lock"
-if command -v flock >/dev/null 2>&1 && ! flock -w 300 9; then
-	echo "another deploy has held $base/lock for 5 minutes" >&2; exit 1
+if command -v flock >/dev/null 2>&1; then
+	if ! flock -w 300 9; then echo "another deploy has held $base/lock for 5 minutes" >&2; exit 1; fi
+	rm -rf -- "$base"/staging.*
+else
+	# Without flock a concurrent run may own a staging dir: only old ones go.
+	find "$base" -maxdepth 1 -name 'staging.*' -mmin +1440 -exec rm -rf -- {} + 2>/dev/null
 fi
-rm -rf -- "$base"/staging.*
 find "$base/cache" -name '.in.*' -mmin +60 -exec rm -f -- {} + 2>/dev/null
 stage=$(mktemp -d "$base/staging.XXXXXX") || exit 1
 trap 'rm -rf -- "$stage"' EXIT

