@@ -112,6 +112,16 @@ type xattrTarget struct {
 	fd    int
 	dirfd int
 	name  string
+	// cwd: this thread's working directory is dirfd (a walk worker), so
+	// name is reached relative to it instead of through /proc/self/fd.
+	cwd bool
+}
+
+func (t xattrTarget) path() string {
+	if t.cwd {
+		return t.name
+	}
+	return procPath(t.dirfd, t.name)
 }
 
 func (t xattrTarget) list() ([]string, error) {
@@ -122,7 +132,7 @@ func (t xattrTarget) list() ([]string, error) {
 		if t.fd >= 0 {
 			n, err = unix.Flistxattr(t.fd, buf)
 		} else {
-			n, err = unix.Llistxattr(procPath(t.dirfd, t.name), buf)
+			n, err = unix.Llistxattr(t.path(), buf)
 		}
 		if err == unix.ERANGE {
 			buf = make([]byte, len(buf)*4)
@@ -154,7 +164,7 @@ func (t xattrTarget) get(attr string) ([]byte, bool, error) {
 		if t.fd >= 0 {
 			n, err = unix.Fgetxattr(t.fd, attr, buf)
 		} else {
-			n, err = unix.Lgetxattr(procPath(t.dirfd, t.name), attr, buf)
+			n, err = unix.Lgetxattr(t.path(), attr, buf)
 		}
 		switch {
 		case err == unix.ERANGE:
@@ -173,7 +183,7 @@ func (t xattrTarget) set(attr string, val []byte) error {
 	if t.fd >= 0 {
 		return unix.Fsetxattr(t.fd, attr, val, 0)
 	}
-	return unix.Lsetxattr(procPath(t.dirfd, t.name), attr, val, 0)
+	return unix.Lsetxattr(t.path(), attr, val, 0)
 }
 
 // remove removes attr; removing one already gone is not an error, so a
@@ -183,7 +193,7 @@ func (t xattrTarget) remove(attr string) error {
 	if t.fd >= 0 {
 		err = unix.Fremovexattr(t.fd, attr)
 	} else {
-		err = unix.Lremovexattr(procPath(t.dirfd, t.name), attr)
+		err = unix.Lremovexattr(t.path(), attr)
 	}
 	if err == unix.ENODATA {
 		return nil

@@ -182,14 +182,14 @@ func (tr *tree) work(n string) string   { return tr.root.Join(hostpath.Work(n)) 
 func (tr *tree) merged(n string) string { return tr.root.Join(hostpath.Merged(n)) }
 func (tr *tree) lower() string          { return tr.root.Join(hostpath.InstallationDir) }
 
-func mkdir(t *testing.T, p string) {
+func mkdir(t testing.TB, p string) {
 	t.Helper()
 	if err := os.MkdirAll(p, 0o755); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func write(t *testing.T, p, content string) {
+func write(t testing.TB, p, content string) {
 	t.Helper()
 	mkdir(t, filepath.Dir(p))
 	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
@@ -197,21 +197,21 @@ func write(t *testing.T, p, content string) {
 	}
 }
 
-func setx(t *testing.T, p, name, val string) {
+func setx(t testing.TB, p, name, val string) {
 	t.Helper()
 	if err := unix.Lsetxattr(p, name, []byte(val), 0); err != nil {
 		t.Fatalf("lsetxattr %s %s: %v", p, name, err)
 	}
 }
 
-func whiteout(t *testing.T, p string) {
+func whiteout(t testing.TB, p string) {
 	t.Helper()
 	if err := unix.Mknod(p, unix.S_IFCHR, 0); err != nil {
 		t.Fatalf("mknod %s: %v", p, err)
 	}
 }
 
-func symlink(t *testing.T, target, p string) {
+func symlink(t testing.TB, target, p string) {
 	t.Helper()
 	if err := os.Symlink(target, p); err != nil {
 		t.Fatal(err)

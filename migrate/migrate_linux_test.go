@@ -71,8 +71,10 @@ func buildFallback(t *testing.T, tr *tree, name string) {
 	setx(t, filepath.Join(up, "owned/f3"), xattrFuseStat, "0:0:0666")
 	setx(t, filepath.Join(up, "owned/f4"), xattrContStat, "1000:1000:0640")
 	symlink(t, "cfg/a.cfg", filepath.Join(up, "link"))
-	// A directory named like a whiteout is not fuse-overlayfs's: left alone.
+	// A directory named like a whiteout is not fuse-overlayfs's: left alone,
+	// and so is a whiteout of a .wh. name.
 	mkdir(t, filepath.Join(up, ".wh.dirlike"))
+	write(t, filepath.Join(up, "cfg/.wh..wh.odd"), "")
 	// work/ holds fuse-overlayfs temp files.
 	write(t, filepath.Join(tr.work(name), "tmp/x"), "tmp")
 }
@@ -123,8 +125,8 @@ func TestFallbackFormat(t *testing.T) {
 	if !reflect.DeepEqual(ir.Counts, wantCounts) {
 		t.Errorf("counts = %v, want %v", ir.Counts, wantCounts)
 	}
-	if len(ir.Warnings) != 3 {
-		t.Errorf("warnings = %q, want 3 (set-id, foreign owner, .wh. dir)", ir.Warnings)
+	if len(ir.Warnings) != 4 {
+		t.Errorf("warnings = %q, want 4 (set-id, foreign owner, .wh. dir, .wh..wh. file)", ir.Warnings)
 	}
 	if names, _ := os.ReadDir(tr.work("fb")); len(names) != 0 {
 		t.Errorf("work/ not empty after migration: %v", names)
@@ -158,12 +160,16 @@ func stateView(t *testing.T, tr *tree) []string {
 // checks that the next run ends in the tree an uninterrupted run makes.
 func TestCrashResume(t *testing.T) {
 	testenv.RequireRoot(t)
-	for _, reset := range []bool{false, true} {
-		name := "convert"
-		if reset {
-			name = "reset-upper"
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		reset   bool
+		workers int
+	}{
+		{"convert", false, 1},
+		{"convert concurrently", false, 8},
+		{"reset-upper", true, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			build := func() *tree {
 				tr := newTree(t, "a", "b")
 				buildFallback(t, tr, "a")
@@ -171,21 +177,26 @@ func TestCrashResume(t *testing.T) {
 				write(t, filepath.Join(tr.upper("b"), "d/.wh..wh..opq"), "")
 				return tr
 			}
+			migrator := func(tr *tree) *migrator {
+				m := newMigrator(Options{Root: tr.root, ResetUpper: tc.reset})
+				m.workers = tc.workers
+				return m
+			}
 			ref := build()
-			m := newMigrator(Options{Root: ref.root, ResetUpper: reset})
+			m := migrator(ref)
 			if _, err := m.run(context.Background()); err != nil {
 				t.Fatal(err)
 			}
 			want := stateView(t, ref)
-			total := m.ops
+			total := int(m.ops.Load())
 			if total < 8 {
 				t.Fatalf("only %d operations: the fixture is too small to test", total)
 			}
 			for k := 1; k <= total; k++ {
 				tr := build()
-				m := newMigrator(Options{Root: tr.root, ResetUpper: reset})
+				m := migrator(tr)
 				m.afterOp = func(n int) error {
-					if n == k {
+					if n >= k {
 						return errAborted
 					}
 					return nil
@@ -193,7 +204,7 @@ func TestCrashResume(t *testing.T) {
 				if _, err := m.run(context.Background()); !errors.Is(err, errAborted) {
 					t.Fatalf("k=%d: run = %v, want the abort", k, err)
 				}
-				if _, err := newMigrator(Options{Root: tr.root, ResetUpper: reset}).run(context.Background()); err != nil {
+				if _, err := migrator(tr).run(context.Background()); err != nil {
 					t.Fatalf("k=%d: resumed run: %v", k, err)
 				}
 				if d := diffLines(want, stateView(t, tr)); d != "" {

@@ -10,8 +10,11 @@ import (
 	"os"
 	"os/user"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/google/renameio/v2"
 	"golang.org/x/sys/unix"
@@ -35,7 +38,10 @@ type migrator struct {
 	// afterOp, when set, runs after each change; an error aborts the run
 	// there, as a crash would.
 	afterOp func(n int) error
-	ops     int
+	ops     atomic.Int64
+	// workers is how many goroutines convert directories at once.
+	workers int
+	mu      sync.Mutex // guards the report while directories convert
 
 	journal journal
 }
@@ -46,6 +52,7 @@ func newMigrator(opts Options) *migrator {
 		host:      opts.Root.IsHost(),
 		hostOwner: lookupLeft4me,
 		mountinfo: "/proc/self/mountinfo",
+		workers:   8,
 	}
 }
 
@@ -67,7 +74,9 @@ func lookupLeft4me() (ownerID, error) {
 // do is the one gate for every change: it records the change in the report
 // and, unless this is a dry run, makes it.
 func (m *migrator) do(ir *InstanceReport, k Kind, path, detail string, apply func() error) error {
+	m.mu.Lock()
 	ir.add(k, path, detail)
+	m.mu.Unlock()
 	if m.opts.DryRun {
 		return nil
 	}
@@ -90,9 +99,9 @@ func (m *migrator) step(what string, apply func() error) error {
 }
 
 func (m *migrator) tick() error {
-	m.ops++
+	n := m.ops.Add(1)
 	if m.afterOp != nil {
-		return m.afterOp(m.ops)
+		return m.afterOp(int(n))
 	}
 	return nil
 }
@@ -145,6 +154,32 @@ func (m *migrator) run(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return rep, err
 	}
+	rep, err = m.convertAll(stFD, owner)
+	if err != nil {
+		if m.rep.Services.Made {
+			err = fmt.Errorf("%w (units left stopped; run the migration again to finish)", err)
+		}
+		return rep, err
+	}
+
+	if err := m.step("write sentinel", func() error {
+		return writeOwned(root.Join(hostpath.Sentinel), []byte("converted to kernel overlayfs\n"), 0o644, sentinelOwner)
+	}); err != nil {
+		return rep, err
+	}
+	if err := m.step("remove journal", func() error { return ignoreENOENT(os.Remove(root.Join(JournalFile))) }); err != nil {
+		return rep, err
+	}
+	if err := m.startServices(ctx, servers, webActive); err != nil {
+		return rep, err
+	}
+	return rep, nil
+}
+
+// convertAll unmounts what is mounted under runtime/, converts every
+// instance and keeps the report.
+func (m *migrator) convertAll(stFD int, owner *ownerID) (*Report, error) {
+	rep, root := m.rep, m.opts.Root
 
 	runDir := root.Join(hostpath.RuntimeDir)
 	runFD, err := openDirAt(stFD, "runtime")
@@ -191,25 +226,10 @@ func (m *migrator) run(ctx context.Context) (*Report, error) {
 	if err := errors.Join(errs...); err != nil {
 		rep.Error = err.Error()
 		m.keepReport()
-		return rep, fmt.Errorf("%w (units left stopped; run the migration again to finish)", err)
+		return rep, err
 	}
-
 	rep.Sentinel = true
-	if err := m.keepReport(); err != nil {
-		return rep, err
-	}
-	if err := m.step("write sentinel", func() error {
-		return writeOwned(root.Join(hostpath.Sentinel), []byte("converted to kernel overlayfs\n"), 0o644, sentinelOwner)
-	}); err != nil {
-		return rep, err
-	}
-	if err := m.step("remove journal", func() error { return ignoreENOENT(os.Remove(root.Join(JournalFile))) }); err != nil {
-		return rep, err
-	}
-	if err := m.startServices(ctx, servers, webActive); err != nil {
-		return rep, err
-	}
-	return rep, nil
+	return rep, m.keepReport()
 }
 
 // errAborted marks the test hook's simulated crash.
@@ -337,7 +357,11 @@ func (m *migrator) instance(runFD int, name string, owner *ownerID) (InstanceRep
 			return ir, pathErr("stat", hostpath.Upper(name), err)
 		}
 		w := &upperWalk{ir: &ir, host: hostpath.Upper(name), owner: ownerID{int(up.uid), int(up.gid)}, mntID: up.mntID}
-		if err := m.convertDir(w, upFD, "", up); err != nil {
+		err = m.walk(w, upFD, up)
+		// Helpers finish in any order; list the changes by path.
+		sort.SliceStable(ir.Changes, func(i, j int) bool { return ir.Changes[i].Path < ir.Changes[j].Path })
+		sort.Strings(ir.Warnings)
+		if err != nil {
 			return ir, err
 		}
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/internal/testenv"
+	"github.com/left4me/left4me-deploy/overlay"
 )
 
 // fuseUser is the unprivileged user that runs the real fuse-overlayfs in
@@ -137,6 +138,24 @@ func TestTruthRealFuseOverlayfs(t *testing.T) {
 	mountOverlay(t, tr.lower(), tr.upper(name), tr.work(name), merged)
 	kernelView := viewAsUser(t, self, uid, gid, merged)
 	unmount(t, merged)
+
+	// The mount helper accepts the migrated upper and shows the same view.
+	env := tr.root.Join(hostpath.InstanceEnv(name))
+	write(t, env, "LOWERDIRS="+hostpath.InstallationDir+"\n")
+	if err := os.Lchown(env, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	helper := overlay.Config{Root: tr.root, MountNS: overlay.CurrentMountNS}
+	if res, err := helper.Mount(name); err != nil || !res.Changed {
+		t.Fatalf("left4me-overlay mount of the migrated upper: %+v, %v", res, err)
+	}
+	helperView := viewAsUser(t, self, uid, gid, merged)
+	if _, err := helper.Unmount(name); err != nil {
+		t.Fatalf("left4me-overlay umount: %v", err)
+	}
+	if d := diffLines(fuseView, helperView); d != "" {
+		t.Errorf("the mount helper's overlay of the migrated upper differs from fuse-overlayfs (-fuse +helper):\n%s", d)
+	}
 
 	mountOverlay(t, tr.lower(), filepath.Join(plain, "upper"), filepath.Join(plain, "work"), filepath.Join(plain, "merged"))
 	plainView := viewAsUser(t, self, uid, gid, filepath.Join(plain, "merged"))
