@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/mountinfo"
 	"github.com/left4me/left4me-deploy/internal/testenv"
 )
 
@@ -349,7 +350,7 @@ func isMounted(t *testing.T, p string) bool {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	ms, err := parseMountinfo(f)
+	ms, err := mountinfo.Parse(f)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,78 +3,23 @@
 package migrate
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/left4me/left4me-deploy/internal/mountinfo"
 )
-
-// mountInfo is one line of /proc/self/mountinfo.
-type mountInfo struct {
-	ID         int
-	MountPoint string
-	FSType     string
-	Source     string
-}
-
-// parseMountinfo reads the mountinfo format (proc(5)): fields 1 and 5 are
-// the mount id and mount point; after the " - " separator come the
-// filesystem type and the source. Paths escape space, tab, newline and
-// backslash as \ooo.
-func parseMountinfo(r io.Reader) ([]mountInfo, error) {
-	var out []mountInfo
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" {
-			continue
-		}
-		pre, post, ok := strings.Cut(line, " - ")
-		f := strings.Fields(pre)
-		g := strings.Fields(post)
-		if !ok || len(f) < 5 || len(g) < 2 {
-			return nil, fmt.Errorf("parse mountinfo line %q: too few fields", line)
-		}
-		id, err := strconv.Atoi(f[0])
-		if err != nil {
-			return nil, fmt.Errorf("parse mountinfo line %q: mount id: %w", line, err)
-		}
-		out = append(out, mountInfo{ID: id, MountPoint: unescapeMountinfo(f[4]), FSType: g[0], Source: unescapeMountinfo(g[1])})
-	}
-	return out, sc.Err()
-}
-
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
 
 // staleMounts returns the fuse-overlayfs and overlay mounts at or below dir,
 // deepest first, so that each can be unmounted in turn.
-func staleMounts(mounts []mountInfo, dir string) []mountInfo {
+func staleMounts(mounts []mountinfo.Entry, dir string) []mountinfo.Entry {
 	dir = filepath.Clean(dir)
-	var out []mountInfo
+	var out []mountinfo.Entry
 	for _, mi := range mounts {
 		if mi.FSType != "fuse.fuse-overlayfs" && mi.FSType != "overlay" {
 			continue

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/left4me/left4me-deploy/internal/mountinfo"
 )
 
 const sampleMountinfo = `22 27 0:21 / /proc rw,relatime - proc proc rw
@@ -18,17 +20,13 @@ const sampleMountinfo = `22 27 0:21 / /proc rw,relatime - proc proc rw
 95 27 0:55 / /var/lib/left4me/runtime/c/merged rw - tmpfs tmpfs rw
 `
 
-func TestParseMountinfo(t *testing.T) {
-	ms, err := parseMountinfo(strings.NewReader(sampleMountinfo))
+func TestStaleMounts(t *testing.T) {
+	ms, err := mountinfo.Parse(strings.NewReader(sampleMountinfo))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(ms) != 8 {
 		t.Fatalf("parsed %d mounts, want 8", len(ms))
-	}
-	want := mountInfo{ID: 93, MountPoint: "/var/lib/left4me/runtime/with space/merged", FSType: "overlay", Source: "overlay"}
-	if ms[5] != want {
-		t.Errorf("parseMountinfo line 6 = %+v, want %+v", ms[5], want)
 	}
 	got := staleMounts(ms, "/var/lib/left4me/runtime")
 	var points []string
@@ -43,14 +41,6 @@ func TestParseMountinfo(t *testing.T) {
 	}
 	if !reflect.DeepEqual(points, wantPoints) {
 		t.Errorf("staleMounts = %q, want %q (not runtime-other, not tmpfs)", points, wantPoints)
-	}
-}
-
-func TestParseMountinfoBad(t *testing.T) {
-	for _, line := range []string{"garbage", "x 1 0:1 / /a rw - overlay overlay", "1 2 3 - overlay"} {
-		if _, err := parseMountinfo(strings.NewReader(line)); err == nil {
-			t.Errorf("parseMountinfo(%q) = nil error, want one", line)
-		}
 	}
 }
 

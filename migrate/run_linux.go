@@ -21,6 +21,7 @@ import (
 
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/instance"
+	"github.com/left4me/left4me-deploy/internal/mountinfo"
 )
 
 // migrator carries one run. The fields below opts are seams for tests.
@@ -295,7 +296,7 @@ func (m *migrator) unmountStale(runFD int, runDir string) error {
 	if err != nil {
 		return fmt.Errorf("list mounts: %w", err)
 	}
-	mounts, err := parseMountinfo(f)
+	mounts, err := mountinfo.Parse(f)
 	f.Close()
 	if err != nil {
 		return fmt.Errorf("list mounts: %w", err)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/mountinfo"
 	"github.com/left4me/left4me-deploy/internal/testenv"
 	"github.com/left4me/left4me-deploy/overlay"
 )
@@ -297,7 +298,7 @@ func isFuseMounted(t *testing.T, p string) bool {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	ms, err := parseMountinfo(f)
+	ms, err := mountinfo.Parse(f)
 	if err != nil {
 		t.Fatal(err)
 	}

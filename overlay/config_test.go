@@ -63,22 +63,3 @@ func TestPlanString(t *testing.T) {
 		t.Fatalf("Plan.String() =\n%s\nwant\n%s", got, want)
 	}
 }
-
-func TestParseMountinfo(t *testing.T) {
-	in := "67 43 0:40 / /tmp/a\\040b/merged rw,nosuid - overlay left4me-s1 rw,lowerdir=21:23,upperdir=15\n" +
-		"22 1 0:21 / /proc rw shared:5 master:1 - proc proc rw\n"
-	got, err := parseMountinfo(strings.NewReader(in))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 2 || got[0].ID != 67 || got[0].ParentID != 43 || got[0].MountPoint != "/tmp/a b/merged" ||
-		got[0].FSType != "overlay" || got[0].Source != "left4me-s1" || got[1].FSType != "proc" {
-		t.Fatalf("parseMountinfo = %+v", got)
-	}
-	if v, ok := superOpt(got[0].SuperOpts, "upperdir"); !ok || v != "15" {
-		t.Fatalf("superOpt upperdir = %q, %v", v, ok)
-	}
-	if _, err := parseMountinfo(strings.NewReader("1 2 3\n")); err == nil {
-		t.Fatal("parseMountinfo accepted a short line")
-	}
-}

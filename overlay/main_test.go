@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/left4me/left4me-deploy/internal/mountinfo"
 	"github.com/left4me/left4me-deploy/internal/testenv"
 )
 
@@ -171,18 +172,18 @@ func (f *fixture) mustHelper(args ...string) string {
 }
 
 // mountsUnder lists the mount table entries of this namespace at or below dir.
-func mountsUnder(t testing.TB, pid string, dir string) []mountEntry {
+func mountsUnder(t testing.TB, pid string, dir string) []mountinfo.Entry {
 	t.Helper()
 	fh, err := os.Open("/proc/" + pid + "/mountinfo")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer fh.Close()
-	all, err := parseMountinfo(bufio.NewReader(fh))
+	all, err := mountinfo.Parse(bufio.NewReader(fh))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []mountEntry
+	var out []mountinfo.Entry
 	for _, e := range all {
 		if e.MountPoint == dir || strings.HasPrefix(e.MountPoint, dir+"/") {
 			out = append(out, e)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/instance"
+	"github.com/left4me/left4me-deploy/internal/mountinfo"
 )
 
 // Errors the helper's callers may test for.
@@ -492,7 +493,7 @@ func flistxattr(fd int) ([]string, error) {
 
 // mountAt returns the mountinfo entry of mount id (read in this thread's
 // namespace).
-func mountByID(id uint64) (*mountEntry, error) {
+func mountByID(id uint64) (*mountinfo.Entry, error) {
 	entries, err := readMountinfo()
 	if err != nil {
 		return nil, err
@@ -505,13 +506,13 @@ func mountByID(id uint64) (*mountEntry, error) {
 	return nil, fmt.Errorf("mount id %d not in /proc/thread-self/mountinfo", id)
 }
 
-func readMountinfo() ([]mountEntry, error) {
+func readMountinfo() ([]mountinfo.Entry, error) {
 	f, err := os.Open("/proc/thread-self/mountinfo")
 	if err != nil {
 		return nil, fmt.Errorf("read mount table: %w", err)
 	}
 	defer f.Close()
-	return parseMountinfo(f)
+	return mountinfo.Parse(f)
 }
 
 // ours reports why the mount whose root fd is pinned is not an overlay this
@@ -804,7 +805,7 @@ func (s *session) mountLegacy(in *instanceFDs) error {
 	if err != nil {
 		return err
 	}
-	var fresh []mountEntry
+	var fresh []mountinfo.Entry
 	for _, e := range after {
 		if !known[e.ID] && e.FSType == "overlay" && e.Source == Source(in.name) {
 			fresh = append(fresh, e)

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/mountinfo"
 	"github.com/left4me/left4me-deploy/internal/testenv"
 )
 
@@ -286,13 +287,13 @@ func swapRace(t *testing.T, iterations int, call func(f *fixture, m Method, verb
 }
 
 // mountsOf lists every mount in this namespace with the given source.
-func mountsOf(t testing.TB, source string) []mountEntry {
+func mountsOf(t testing.TB, source string) []mountinfo.Entry {
 	t.Helper()
 	all, err := readMountinfoSelf()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []mountEntry
+	var out []mountinfo.Entry
 	for _, e := range all {
 		if e.Source == source {
 			out = append(out, e)
@@ -301,13 +302,13 @@ func mountsOf(t testing.TB, source string) []mountEntry {
 	return out
 }
 
-func readMountinfoSelf() ([]mountEntry, error) {
+func readMountinfoSelf() ([]mountinfo.Entry, error) {
 	fh, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return nil, err
 	}
 	defer fh.Close()
-	return parseMountinfo(fh)
+	return mountinfo.Parse(fh)
 }
 
 func classify(err error) string {

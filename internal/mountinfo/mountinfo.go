@@ -1,31 +1,38 @@
-package overlay
+// Package mountinfo parses /proc/PID/mountinfo (proc(5)), for the mount
+// helper's checks and the migration's search for stale mounts.
+package mountinfo
 
 import (
 	"bufio"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 )
 
-// mountEntry is one line of /proc/PID/mountinfo, the fields the helper uses.
-type mountEntry struct {
+// Entry is one line: ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] -
+// FSTYPE SOURCE SUPEROPTS.
+type Entry struct {
 	ID         uint64
 	ParentID   uint64
 	MountPoint string // unescaped, relative to the reader's root
 	MountOpts  string // per-mount options (nosuid, nodev, ...)
 	FSType     string
-	Source     string
+	Source     string // unescaped
 	SuperOpts  string
 }
 
-// parseMountinfo reads mountinfo lines (proc(5)): ID PARENT MAJ:MIN ROOT
-// MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTS.
-func parseMountinfo(r io.Reader) ([]mountEntry, error) {
-	var out []mountEntry
+// Parse reads mountinfo lines. A malformed line is an error: the callers
+// make security decisions on this table, so it is never half-read.
+func Parse(r io.Reader) ([]Entry, error) {
+	var out []Entry
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
 	for sc.Scan() {
+		if sc.Text() == "" {
+			continue
+		}
 		f := strings.Fields(sc.Text())
 		sep := -1
 		for i := 6; i < len(f); i++ {
@@ -42,7 +49,7 @@ func parseMountinfo(r io.Reader) ([]mountEntry, error) {
 		if err1 != nil || err2 != nil {
 			return nil, fmt.Errorf("mountinfo: malformed ids in %q", sc.Text())
 		}
-		e := mountEntry{ID: id, ParentID: parent, MountPoint: unescapeMountinfo(f[4]), MountOpts: f[5], FSType: f[sep+1], Source: unescapeMountinfo(f[sep+2])}
+		e := Entry{ID: id, ParentID: parent, MountPoint: Unescape(f[4]), MountOpts: f[5], FSType: f[sep+1], Source: Unescape(f[sep+2])}
 		if sep+3 < len(f) {
 			e.SuperOpts = f[sep+3]
 		}
@@ -51,9 +58,19 @@ func parseMountinfo(r io.Reader) ([]mountEntry, error) {
 	return out, sc.Err()
 }
 
-// unescapeMountinfo undoes the kernel's \ooo octal escapes (space, tab,
-// newline, backslash).
-func unescapeMountinfo(s string) string {
+// ReadFile parses the mountinfo file at path (e.g. /proc/self/mountinfo).
+func ReadFile(path string) ([]Entry, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return Parse(f)
+}
+
+// Unescape undoes the kernel's \ooo octal escapes (space, tab, newline,
+// backslash).
+func Unescape(s string) string {
 	if !strings.Contains(s, `\`) {
 		return s
 	}
@@ -71,8 +88,8 @@ func unescapeMountinfo(s string) string {
 	return b.String()
 }
 
-// superOpt returns the value of key in a comma-separated super-options field.
-func superOpt(opts, key string) (string, bool) {
+// SuperOpt returns the value of key in a comma-separated super-options field.
+func SuperOpt(opts, key string) (string, bool) {
 	for _, o := range strings.Split(opts, ",") {
 		if v, ok := strings.CutPrefix(o, key+"="); ok {
 			return v, true
