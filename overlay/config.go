@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/sudoenv"
 )
 
 // DefaultMountNS is the mount namespace the helper mounts in: PID 1's, the
@@ -31,9 +32,6 @@ const (
 	EnvMethod = "LEFT4ME_OVERLAY_METHOD"
 )
 
-// sudoVars are set by sudo in every command it runs, whatever env_reset keeps.
-var sudoVars = []string{"SUDO_UID", "SUDO_USER", "SUDO_COMMAND", "SUDO_GID"}
-
 // Config says where the helper works and how it mounts. The zero value is
 // production: the real host root, PID 1's mount namespace, the mount method
 // this kernel supports.
@@ -55,12 +53,7 @@ type Config struct {
 // StartedBySudo reports whether the environment shows the process was started
 // through sudo.
 func StartedBySudo(getenv func(string) (string, bool)) bool {
-	for _, k := range sudoVars {
-		if _, ok := getenv(k); ok {
-			return true
-		}
-	}
-	return false
+	return sudoenv.Started(getenv)
 }
 
 // ConfigFromEnv builds the helper's Config. Under sudo it is always the

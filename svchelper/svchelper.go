@@ -15,6 +15,7 @@ import (
 
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/instance"
+	"github.com/left4me/left4me-deploy/internal/sudoenv"
 )
 
 // Default paths of the programs the helpers run.
@@ -54,16 +55,13 @@ var CleanEnv = []string{
 // Getenv looks up an environment variable; os.Getenv in production.
 type Getenv func(string) string
 
-// StartedBySudo reports whether the process was started through sudo, which
-// sets SUDO_UID, SUDO_USER and SUDO_COMMAND. Test-only settings are ignored
-// when any of them is present.
+// StartedBySudo reports whether the process was started through sudo (the
+// rule of package sudoenv). Test-only settings are ignored when it was.
 func StartedBySudo(getenv Getenv) bool {
-	for _, k := range []string{"SUDO_UID", "SUDO_USER", "SUDO_COMMAND"} {
-		if getenv(k) != "" {
-			return true
-		}
-	}
-	return false
+	return sudoenv.Started(func(k string) (string, bool) {
+		v := getenv(k)
+		return v, v != ""
+	})
 }
 
 // program returns def, or the test-only override in env when the helper was
