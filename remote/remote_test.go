@@ -74,12 +74,28 @@ func TestReadSumsRejectsHostileNames(t *testing.T) {
 		"0000000000000000000000000000000000000000000000000000000000000000  linux-amd64/../x",
 		"zz  linux-amd64/left4me-deploy",
 		"0000000000000000000000000000000000000000000000000000000000000000  linux-amd64/l4d2ctl",
+		"0000000000000000000000000000000000000000000000000000000000000000  darwin-arm64/l4d2ctl",
+		"0000000000000000000000000000000000000000000000000000000000000000  windows-amd64/left4me-deploy",
 	} {
 		dir := t.TempDir()
 		os.WriteFile(filepath.Join(dir, SumsFile), []byte(line+"\n"), 0o644)
 		if _, err := OpenBundle(dir); err == nil {
 			t.Errorf("OpenBundle(%q) = nil error, want a refusal", line)
 		}
+	}
+}
+
+func TestReadSumsSkipsWorkstationBinaries(t *testing.T) {
+	const h = "0000000000000000000000000000000000000000000000000000000000000000"
+	dir := t.TempDir()
+	sums := h + "  linux-amd64/left4me-deploy\n" + h + "  darwin-arm64/left4me-deploy\n"
+	os.WriteFile(filepath.Join(dir, SumsFile), []byte(sums), 0o644)
+	b, err := OpenBundle(dir)
+	if err != nil {
+		t.Fatalf("OpenBundle(linux + darwin deployer) = %v, want it accepted", err)
+	}
+	if len(b.bins) != 1 || len(b.bins["amd64"]) != 1 {
+		t.Fatalf("OpenBundle platforms = %v, want only linux amd64", b.bins)
 	}
 }
 

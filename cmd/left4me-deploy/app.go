@@ -18,6 +18,16 @@ type env struct {
 // exitCoder lets a command choose its exit status without printing twice.
 type exitCoder interface{ ExitCode() int }
 
+// exitError ends the process with a status; a non-empty message goes to
+// stderr.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e exitError) Error() string { return e.msg }
+func (e exitError) ExitCode() int { return e.code }
+
 func newApp(e *env) *cli.App {
 	return &cli.App{
 		Name:      "left4me-deploy",

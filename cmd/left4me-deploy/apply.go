@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -13,16 +15,6 @@ import (
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/steps"
 )
-
-// exitError ends the process with a status; a non-empty message goes to
-// stderr.
-type exitError struct {
-	code int
-	msg  string
-}
-
-func (e exitError) Error() string { return e.msg }
-func (e exitError) ExitCode() int { return e.code }
 
 // installFlags are shared by apply and render.
 func installFlags() []cli.Flag {
