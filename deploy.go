@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/left4me/left4me-deploy/artifacts"
 	"github.com/left4me/left4me-deploy/hostpath"
@@ -64,7 +65,8 @@ type Options struct {
 	BinDir string
 	// User and Group own the state root and run the units (left4me).
 	User, Group string
-	// WebExec is the web unit's ExecStart= (artifacts.DefaultWebExec).
+	// WebExec is the web unit's ExecStart=; empty keeps the installed
+	// unit's, else artifacts.DefaultWebExec.
 	WebExec string
 	// Live chooses the steps that act on the running system; nil means all
 	// of them on the real host and none with a Root.
@@ -109,7 +111,9 @@ func (o *Options) fill() error {
 		o.Group = o.User
 	}
 	if o.WebExec == "" {
-		o.WebExec = artifacts.DefaultWebExec
+		// A setting given once stays: a redeploy without --web-exec keeps
+		// the command line of the installed unit instead of resetting it.
+		o.WebExec = installedWebExec(o.Root.Join(hostpath.UnitDir + "/" + hostpath.WebUnit))
 	}
 	if o.Runner == nil {
 		o.Runner = runner.Exec{}
@@ -138,6 +142,25 @@ func (o *Options) fill() error {
 		o.Emit = func(steps.Event) {}
 	}
 	return nil
+}
+
+// installedWebExec returns the ExecStart= of the web unit installed at path
+// (a root-owned file this installer wrote), or artifacts.DefaultWebExec when
+// there is none or it does not hold a valid command line.
+func installedWebExec(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return artifacts.DefaultWebExec
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "ExecStart="); ok {
+			if _, err := artifacts.WebExecPath(v); err == nil {
+				return v
+			}
+			break
+		}
+	}
+	return artifacts.DefaultWebExec
 }
 
 // Apply runs the whole plan on this machine (files under o.Root) and

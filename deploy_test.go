@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/left4me/left4me-deploy/artifacts"
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/internal/testenv"
 	"github.com/left4me/left4me-deploy/migrate"
@@ -183,6 +184,29 @@ func TestApplyIdempotent(t *testing.T) {
 	}
 	if fi, _ := os.Stat(filepath.Join(root, hostpath.SudoersFile)); fi.Mode() != 0o440 {
 		t.Errorf("sudoers mode %v, want 0440", fi.Mode())
+	}
+}
+
+// A --web-exec given once is kept by later runs that do not repeat it.
+func TestWebExecIsKept(t *testing.T) {
+	requireTools(t)
+	root, bin := t.TempDir(), fakeBinDir(t)
+	o := baseOptions(t, root, bin)
+	o.WebExec = "/opt/web/bin/server --port 8080"
+	if r := apply(t, o); r.err != nil {
+		t.Fatalf("apply --web-exec: %v\n%s", r.err, r)
+	}
+	again := apply(t, baseOptions(t, root, bin))
+	if again.err != nil || again.sum.Changed != 0 {
+		t.Fatalf("apply without --web-exec after one with it: %v, want changed=0\n%s", again.err, again)
+	}
+	unit, err := os.ReadFile(filepath.Join(root, hostpath.UnitDir, hostpath.WebUnit))
+	if err != nil || !strings.Contains(string(unit), "\nExecStart=/opt/web/bin/server --port 8080\n") {
+		t.Fatalf("web unit lost the ExecStart= given earlier (%v):\n%s", err, unit)
+	}
+	o.WebExec = artifacts.DefaultWebExec
+	if r := apply(t, o); r.err != nil || strings.Join(r.changedSteps(), ",") != "units" {
+		t.Fatalf("apply --web-exec DEFAULT: %v, changed %v, want only units\n%s", r.err, r.changedSteps(), r)
 	}
 }
 

@@ -29,6 +29,9 @@ type ApplyFlags struct {
 	Root   string // --root DIR
 	DryRun bool   // --dry-run
 	Diff   bool   // --diff
+	// WebExec is the web unit's ExecStart= (--web-exec); empty keeps the
+	// installer's default.
+	WebExec string
 }
 
 func (a ApplyFlags) args() []string {
@@ -41,6 +44,9 @@ func (a ApplyFlags) args() []string {
 	}
 	if a.Diff {
 		out = append(out, "--diff")
+	}
+	if a.WebExec != "" {
+		out = append(out, "--web-exec", a.WebExec)
 	}
 	return out
 }

@@ -253,3 +253,15 @@ func TestPrinterText(t *testing.T) {
 		t.Errorf("Printer text =\n%q\nwant\n%q", b.String(), want)
 	}
 }
+
+func TestApplyFlagsArgs(t *testing.T) {
+	a := ApplyFlags{Root: "/t r", DryRun: true, Diff: true, WebExec: "/usr/bin/env FOO=1 /opt/web --port 8080"}
+	got := strings.Join(a.args(), "|")
+	want := "--root|/t r|--dry-run|--diff|--web-exec|/usr/bin/env FOO=1 /opt/web --port 8080"
+	if got != want {
+		t.Fatalf("ApplyFlags.args() = %q, want %q", got, want)
+	}
+	if got := (ApplyFlags{}).args(); len(got) != 0 {
+		t.Fatalf("ApplyFlags{}.args() = %q, want none", got)
+	}
+}

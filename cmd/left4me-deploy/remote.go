@@ -38,6 +38,7 @@ func remoteFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "diff", Usage: "show a diff of every file that changes (or would)"},
 		&cli.BoolFlag{Name: "json", Usage: "print one JSON event per line, each with its host"},
 		&cli.StringFlag{Name: "root", Usage: "install under `DIR` on the hosts instead of / (tests, staging trees)"},
+		&cli.StringFlag{Name: "web-exec", Usage: "ExecStart= `COMMAND` of left4me-web.service on the hosts (default: the installer's)"},
 		&cli.IntFlag{Name: "parallel", Value: 4, Usage: "deploy to `N` hosts at once"},
 		&cli.StringFlag{Name: "bundle", Usage: "ship the host binaries of the release bundle in `DIR` (default: the bundle this program is part of, else build them from this source checkout)"},
 	}
@@ -76,7 +77,7 @@ func remoteAction(e *env) cli.ActionFunc {
 				Options:  *c.Generic("o").(*multiFlag),
 			},
 			Source:   src,
-			Apply:    remote.ApplyFlags{Root: c.String("root"), DryRun: c.Bool("dry-run"), Diff: c.Bool("diff")},
+			Apply:    remote.ApplyFlags{Root: c.String("root"), DryRun: c.Bool("dry-run"), Diff: c.Bool("diff"), WebExec: c.String("web-exec")},
 			Parallel: c.Int("parallel"),
 			Out:      out,
 			Prompt:   terminalPrompt(),
