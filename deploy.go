@@ -65,8 +65,8 @@ type Options struct {
 	BinDir string
 	// User and Group own the state root and run the units (left4me).
 	User, Group string
-	// WebExec is the web unit's ExecStart=; empty keeps the installed
-	// unit's, else artifacts.DefaultWebExec.
+	// WebExec is the web unit's ExecStart=; empty keeps the one recorded
+	// in WebExecFile by an earlier run, else artifacts.DefaultWebExec.
 	WebExec string
 	// Live chooses the steps that act on the running system; nil means all
 	// of them on the real host and none with a Root.
@@ -97,6 +97,7 @@ var binaryNames = []struct{ name, dest string }{
 const (
 	DeployStateDir = "/var/lib/left4me-deploy"
 	PendingFile    = DeployStateDir + "/pending-restart"
+	WebExecFile    = DeployStateDir + "/web-exec"
 	ReplacedDir    = DeployStateDir + "/replaced"
 	LockFile       = "/run/lock/left4me-deploy.lock"
 	// EtcUnitDir holds units that shadow ours in UnitDir.
@@ -112,8 +113,8 @@ func (o *Options) fill() error {
 	}
 	if o.WebExec == "" {
 		// A setting given once stays: a redeploy without --web-exec keeps
-		// the command line of the installed unit instead of resetting it.
-		o.WebExec = installedWebExec(o.Root.Join(hostpath.UnitDir + "/" + hostpath.WebUnit))
+		// the command line recorded by the run that was given it.
+		o.WebExec = savedWebExec(o.Root.Join(WebExecFile))
 	}
 	if o.Runner == nil {
 		o.Runner = runner.Exec{}
@@ -144,23 +145,19 @@ func (o *Options) fill() error {
 	return nil
 }
 
-// installedWebExec returns the ExecStart= of the web unit installed at path
-// (a root-owned file this installer wrote), or artifacts.DefaultWebExec when
-// there is none or it does not hold a valid command line.
-func installedWebExec(path string) string {
+// savedWebExec returns the web app command line an earlier run recorded in
+// path (root's, outside the hostile tree), or artifacts.DefaultWebExec when
+// there is none or it is not a valid command line.
+func savedWebExec(path string) string {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return artifacts.DefaultWebExec
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "ExecStart="); ok {
-			if _, err := artifacts.WebExecPath(v); err == nil {
-				return v
-			}
-			break
-		}
+	v := strings.TrimSuffix(string(data), "\n")
+	if _, err := artifacts.WebExecPath(v); err != nil {
+		return artifacts.DefaultWebExec
 	}
-	return artifacts.DefaultWebExec
+	return v
 }
 
 // Apply runs the whole plan on this machine (files under o.Root) and
@@ -200,6 +197,7 @@ func Render(ctx context.Context, dir string, o Options) (steps.Event, error) {
 	if err != nil {
 		return failEarly(o, "options", err)
 	}
+	d.rendering = true
 	e := &steps.Engine{Diff: o.Diff, Emit: o.Emit}
 	return e.Run(ctx, d.renderPlan())
 }
@@ -224,6 +222,9 @@ type deployer struct {
 	// manageOwners is false when not running as root (Render by a user):
 	// files then keep the invoking user's ownership.
 	manageOwners bool
+	// rendering is set by Render: only the installed artifacts are
+	// written, none of the installer's own state.
+	rendering bool
 	// restartReasons says why the web unit must restart, in order.
 	restartReasons []string
 	// restarted is set once the restart step restarted the web unit.

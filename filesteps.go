@@ -226,6 +226,20 @@ func (s units) Run(ctx context.Context, g *steps.Gate) error {
 			g.Note("drop-ins in %s still apply to %s", EtcUnitDir+"/"+u.Name+".d", u.Name)
 		}
 	}
+	// Record the web app's command line, so that a later run without
+	// --web-exec renders the same unit.
+	if !d.rendering {
+		setting := steps.File{Path: d.path(WebExecFile), Data: []byte(d.o.WebExec + "\n"), Mode: 0o600, Owner: d.rootOwner()}
+		st, err := setting.Check()
+		if err != nil {
+			return fmt.Errorf("read %s: %w", WebExecFile, err)
+		}
+		if !st.Same {
+			if err := g.Change("record web app command line in "+WebExecFile, func() error { return setting.Write(nil) }); err != nil {
+				return err
+			}
+		}
+	}
 	if changed[hostpath.WebUnit] {
 		d.needRestart(g, "web unit changed")
 	}

@@ -30,7 +30,7 @@ type ApplyFlags struct {
 	DryRun bool   // --dry-run
 	Diff   bool   // --diff
 	// WebExec is the web unit's ExecStart= (--web-exec); empty keeps the
-	// installer's default.
+	// one an earlier deploy set, else the installer's default.
 	WebExec string
 }
 

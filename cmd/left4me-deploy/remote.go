@@ -38,7 +38,7 @@ func remoteFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "diff", Usage: "show a diff of every file that changes (or would)"},
 		&cli.BoolFlag{Name: "json", Usage: "print one JSON event per line, each with its host"},
 		&cli.StringFlag{Name: "root", Usage: "install under `DIR` on the hosts instead of / (tests, staging trees)"},
-		&cli.StringFlag{Name: "web-exec", Usage: "ExecStart= `COMMAND` of left4me-web.service on the hosts (default: the installer's)"},
+		&cli.StringFlag{Name: "web-exec", Usage: "ExecStart= `COMMAND` of left4me-web.service on the hosts (default: the one an earlier deploy set, else the installer's)"},
 		&cli.IntFlag{Name: "parallel", Value: 4, Usage: "deploy to `N` hosts at once"},
 		&cli.StringFlag{Name: "bundle", Usage: "ship the host binaries of the release bundle in `DIR` (default: the bundle this program is part of, else build them from this source checkout)"},
 	}
