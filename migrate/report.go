@@ -85,7 +85,13 @@ type Services struct {
 	Made  bool     `json:"made"`
 	Stop  []string `json:"stop,omitempty"`
 	Start []string `json:"start,omitempty"`
-	Note  string   `json:"note,omitempty"`
+	// Mount lists the instances whose overlays are mounted before their
+	// game servers start again.
+	Mount []string `json:"mount,omitempty"`
+	// Failed says, per unit, why it did not come back after the
+	// conversion (the conversion itself is done).
+	Failed []string `json:"failed,omitempty"`
+	Note   string   `json:"note,omitempty"`
 }
 
 // Report says what a run changed (or, in dry-run, would change).
@@ -182,6 +188,16 @@ func (r *Report) WriteText(w io.Writer, verbose bool) {
 			verb = "would start again"
 		}
 		fmt.Fprintf(w, "services: %s %s\n", verb, strings.Join(r.Services.Start, " "))
+	}
+	if len(r.Services.Mount) > 0 {
+		verb := "mounted"
+		if !r.Services.Made {
+			verb = "would mount"
+		}
+		fmt.Fprintf(w, "services: %s the overlays of %s first\n", verb, strings.Join(r.Services.Mount, " "))
+	}
+	for _, f := range r.Services.Failed {
+		fmt.Fprintf(w, "services: failed: %s\n", f)
 	}
 	if r.Services.Note != "" {
 		fmt.Fprintf(w, "services: %s\n", r.Services.Note)
