@@ -297,34 +297,36 @@ func (m *migrator) startServices(ctx context.Context, servers []string, webActiv
 	s := &m.rep.Services
 	m.logf("starting %s", strings.Join(s.Start, " "))
 	var errs *multierror.Error
+	fail := func(unit string, err error) {
+		s.Failed = append(s.Failed, UnitFailure{Unit: unit, Error: err.Error()})
+		errs = multierror.Append(errs, fmt.Errorf("%s: %w", unit, err))
+	}
 	if webActive {
 		if err := m.opts.Services.Restart(ctx, hostpath.WebUnit); err != nil {
-			errs = multierror.Append(errs, fmt.Errorf("restart %s: %w", hostpath.WebUnit, err))
+			fail(hostpath.WebUnit, fmt.Errorf("restart: %w", err))
 		}
 	}
 	for _, unit := range servers {
 		if err := m.startServer(ctx, unit); err != nil {
-			errs = multierror.Append(errs, err)
+			fail(unit, err)
 		}
 	}
 	if errs.ErrorOrNil() == nil {
 		return nil
-	}
-	for _, err := range errs.Errors {
-		s.Failed = append(s.Failed, err.Error())
 	}
 	errs.ErrorFormat = func(es []error) string {
 		parts := make([]string, len(es))
 		for i, e := range es {
 			parts[i] = e.Error()
 		}
-		return fmt.Sprintf("the conversion is done, but %d unit(s) did not come back (start them with l4d2ctl start NAME once fixed): %s",
+		return fmt.Sprintf("the conversion is done, but %d unit(s) did not come back: %s (once fixed, start a game server with l4d2ctl start NAME)",
 			len(es), strings.Join(parts, "; "))
 	}
-	if err := m.keepReport(); err != nil {
-		errs = multierror.Append(errs, err)
+	err := errs.ErrorOrNil()
+	if kerr := m.keepReport(); kerr != nil {
+		return fmt.Errorf("%w; %v", err, kerr)
 	}
-	return errs
+	return err
 }
 
 // startServer mounts the overlay of game-server unit's instance and starts
@@ -333,18 +335,17 @@ func (m *migrator) startServices(ctx context.Context, servers []string, webActiv
 func (m *migrator) startServer(ctx context.Context, unit string) error {
 	name, err := serverInstance(unit)
 	if err != nil {
-		return fmt.Errorf("%s not started: %w", unit, err)
+		return err
 	}
 	m.logf("mounting the overlay of %s", name)
 	if err := m.mounter.Mount(ctx, name); err != nil {
-		return fmt.Errorf("%s not started: mount the overlay of %s: %w", unit, name, err)
+		return fmt.Errorf("mount its overlay: %w", err)
 	}
 	if err := m.opts.Services.Start(ctx, unit); err != nil {
-		err = fmt.Errorf("%s not started: %w", unit, err)
 		if uerr := m.mounter.Unmount(ctx, name); uerr != nil {
-			err = fmt.Errorf("%w; unmounting the overlay of %s afterwards failed too, it may still be mounted at %s: %v", err, name, hostpath.Merged(name), uerr)
+			return fmt.Errorf("start: %w; taking its overlay down again failed too, so it may still be mounted at %s: %v", err, hostpath.Merged(name), uerr)
 		}
-		return err
+		return fmt.Errorf("start: %w (its overlay was taken down again)", err)
 	}
 	return nil
 }
@@ -360,7 +361,7 @@ func serverInstance(unit string) (string, error) {
 		return "", fmt.Errorf("%q is not a %s unit", unit, ServerUnitGlob)
 	}
 	if err := instance.ValidateName(name); err != nil {
-		return "", fmt.Errorf("unit %s: %w", unit, err)
+		return "", fmt.Errorf("not a valid instance unit: %w", err)
 	}
 	return name, nil
 }

@@ -39,7 +39,7 @@ func TestServicesPartialFailure(t *testing.T) {
 		failStart   map[string]error
 		failUnmount map[string]error
 		wantCalls   []string
-		wantFailed  []string // substrings, one per failed unit, in order
+		wantFailed  []UnitFailure // Error a substring; in order
 	}{
 		{
 			name:      "mount fails, start fails, bad name",
@@ -52,10 +52,10 @@ func TestServicesPartialFailure(t *testing.T) {
 				"mount b", "start " + b, "unmount b",
 				"mount c", "start " + c,
 			},
-			wantFailed: []string{
-				a + " not started: mount the overlay of a: upper dir is still in fuse-overlayfs format",
-				bad + " not started: unit " + bad + ": invalid instance name",
-				b + " not started: Assertion failed",
+			wantFailed: []UnitFailure{
+				{a, "mount its overlay: upper dir is still in fuse-overlayfs format"},
+				{bad, "not a valid instance unit: invalid instance name"},
+				{b, "start: Assertion failed on job for " + b + " (its overlay was taken down again)"},
 			},
 		},
 		{
@@ -68,8 +68,8 @@ func TestServicesPartialFailure(t *testing.T) {
 				"mount b", "start " + b, "unmount b",
 				"mount c", "start " + c,
 			},
-			wantFailed: []string{
-				b + " not started: exit status 1; unmounting the overlay of b afterwards failed too, it may still be mounted at /var/lib/left4me/runtime/b/merged: device busy",
+			wantFailed: []UnitFailure{
+				{b, "start: exit status 1; taking its overlay down again failed too, so it may still be mounted at /var/lib/left4me/runtime/b/merged: device busy"},
 			},
 		},
 		{
@@ -80,7 +80,7 @@ func TestServicesPartialFailure(t *testing.T) {
 				"restart left4me-web.service",
 				"mount c", "start " + c, "mount d", "start " + d,
 			},
-			wantFailed: []string{"restart left4me-web.service: exit status 1"},
+			wantFailed: []UnitFailure{{hostpath.WebUnit, "restart: exit status 1"}},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -110,11 +110,12 @@ func TestServicesPartialFailure(t *testing.T) {
 				t.Fatalf("report lists %d failures %q, want %d", len(rep.Services.Failed), rep.Services.Failed, len(tc.wantFailed))
 			}
 			for i, want := range tc.wantFailed {
-				if !strings.Contains(rep.Services.Failed[i], want) {
-					t.Errorf("failure %d = %q, want it to contain %q", i, rep.Services.Failed[i], want)
+				got := rep.Services.Failed[i]
+				if got.Unit != want.Unit || !strings.Contains(got.Error, want.Error) {
+					t.Errorf("failure %d = %+v, want unit %s with an error containing %q", i, got, want.Unit, want.Error)
 				}
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("error %q does not contain %q", err, want)
+				if w := want.Unit + ": " + want.Error; !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
 				}
 			}
 			for _, u := range []string{c, d} {
@@ -132,7 +133,7 @@ func TestServicesPartialFailure(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !strings.Contains(string(kept), `"failed": [`) {
+			if !strings.Contains(string(kept), `"failed": [`) || !strings.Contains(string(kept), `"unit": "`+tc.wantFailed[0].Unit+`"`) {
 				t.Errorf("kept report does not list the failures:\n%s", kept)
 			}
 		})
