@@ -229,12 +229,17 @@ func runMigrate(t *testing.T, tr *tree, opts Options) *Report {
 	return rep
 }
 
-// fakeServices is a service.Manager that records calls.
+// fakeServices is a service.Manager that records calls; failStart and
+// failRestart make those calls fail for the units they name.
 type fakeServices struct {
-	mu     sync.Mutex
-	calls  []string
-	active []string
-	web    bool
+	mu          sync.Mutex
+	calls       []string
+	active      []string
+	web         bool
+	failStart   map[string]error
+	failRestart map[string]error
+	// onStart, when set, runs at each start (to look at the host then).
+	onStart func(unit string)
 }
 
 func (f *fakeServices) rec(s string) {
@@ -255,6 +260,14 @@ func (f *fakeServices) ListActive(_ context.Context, p string) ([]string, error)
 
 func (f *fakeServices) Start(_ context.Context, u ...string) error {
 	f.rec("start " + strings.Join(u, " "))
+	for _, unit := range u {
+		if f.onStart != nil {
+			f.onStart(unit)
+		}
+		if err := f.failStart[unit]; err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -265,7 +278,30 @@ func (f *fakeServices) Stop(_ context.Context, u ...string) error {
 
 func (f *fakeServices) Restart(_ context.Context, u ...string) error {
 	f.rec("restart " + strings.Join(u, " "))
+	for _, unit := range u {
+		if err := f.failRestart[unit]; err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// fakeMounter is a Mounter that records its calls in the same list as the
+// services, so a test sees their order.
+type fakeMounter struct {
+	log         *fakeServices
+	failMount   map[string]error
+	failUnmount map[string]error
+}
+
+func (f *fakeMounter) Mount(_ context.Context, name string) error {
+	f.log.rec("mount " + name)
+	return f.failMount[name]
+}
+
+func (f *fakeMounter) Unmount(_ context.Context, name string) error {
+	f.log.rec("unmount " + name)
+	return f.failUnmount[name]
 }
 
 func (f *fakeServices) DaemonReload(context.Context) error {

@@ -43,8 +43,20 @@ type Options struct {
 	// Services stops and starts units. With a non-host Root the migration
 	// reports the stops and starts it would make instead of making them.
 	Services service.Manager
+	// Mounter mounts the overlay of each game server that was running
+	// before its unit starts again: the server unit asserts that its merged
+	// dir is a mount point. Nil on the host means mounting in this process
+	// exactly as left4me-overlay mount NAME does, in PID 1's mount
+	// namespace (overlay.Config{Root: Root}).
+	Mounter Mounter
 	// Log receives human-readable progress lines; may be nil.
 	Log io.Writer
+}
+
+// Mounter mounts and unmounts the kernel overlay of one instance, by name.
+type Mounter interface {
+	Mount(ctx context.Context, name string) error
+	Unmount(ctx context.Context, name string) error
 }
 
 // Run performs the migration (see the package doc). With the sentinel

@@ -363,8 +363,9 @@ func isMounted(t *testing.T, p string) bool {
 }
 
 // TestServices: on the host the active servers and the web unit are
-// stopped first and started again after the sentinel; in a dry run they
-// are only listed; with --root systemd is never asked.
+// stopped first and started again after the sentinel, each server right
+// after its overlay is mounted; in a dry run they are only listed; with
+// --root neither systemd nor the mounter is asked.
 func TestServices(t *testing.T) {
 	testenv.RequireRoot(t)
 	servers := []string{"left4me-server@a.service", "left4me-server@b.service"}
@@ -378,11 +379,12 @@ func TestServices(t *testing.T) {
 		{"host", false, true, true, []string{
 			"list-active left4me-server@*.service", "is-active left4me-web.service",
 			"stop left4me-server@a.service left4me-server@b.service left4me-web.service",
-			"restart left4me-web.service", "start left4me-server@a.service left4me-server@b.service"}},
+			"restart left4me-web.service",
+			"mount a", "start left4me-server@a.service", "mount b", "start left4me-server@b.service"}},
 		{"host web inactive", false, true, false, []string{
 			"list-active left4me-server@*.service", "is-active left4me-web.service",
 			"stop left4me-server@a.service left4me-server@b.service left4me-web.service",
-			"start left4me-server@a.service left4me-server@b.service"}},
+			"mount a", "start left4me-server@a.service", "mount b", "start left4me-server@b.service"}},
 		{"host dry run", true, true, true, []string{
 			"list-active left4me-server@*.service", "is-active left4me-web.service"}},
 		{"root", false, false, true, nil},
@@ -391,7 +393,7 @@ func TestServices(t *testing.T) {
 			tr := newTree(t, "a")
 			write(t, filepath.Join(tr.upper("a"), ".wh.x"), "")
 			f := &fakeServices{active: servers, web: tc.web}
-			m := newMigrator(Options{Root: tr.root, DryRun: tc.dry, Services: f})
+			m := newMigrator(Options{Root: tr.root, DryRun: tc.dry, Services: f, Mounter: &fakeMounter{log: f}})
 			m.host = tc.host
 			m.hostOwner = func() (ownerID, error) { return ownerID{1234, 1235}, nil }
 			rep, err := m.run(context.Background())
@@ -403,6 +405,12 @@ func TestServices(t *testing.T) {
 			}
 			if want := tc.host && !tc.dry; rep.Services.Made != want {
 				t.Errorf("services made = %v", rep.Services.Made)
+			}
+			if want := []string{"a", "b"}; tc.host && !reflect.DeepEqual(rep.Services.Mount, want) {
+				t.Errorf("report lists mounts %q, want %q", rep.Services.Mount, want)
+			}
+			if len(rep.Services.Failed) > 0 {
+				t.Errorf("report lists failures: %q", rep.Services.Failed)
 			}
 			if tc.host && !tc.dry {
 				var st unix.Stat_t

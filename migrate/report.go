@@ -85,7 +85,19 @@ type Services struct {
 	Made  bool     `json:"made"`
 	Stop  []string `json:"stop,omitempty"`
 	Start []string `json:"start,omitempty"`
-	Note  string   `json:"note,omitempty"`
+	// Mount lists the instances whose overlays are mounted before their
+	// game servers start again.
+	Mount []string `json:"mount,omitempty"`
+	// Failed lists the units that did not come back after the conversion
+	// (which itself is done), each with the reason.
+	Failed []UnitFailure `json:"failed,omitempty"`
+	Note   string        `json:"note,omitempty"`
+}
+
+// UnitFailure is a unit the migration could not start again, and why.
+type UnitFailure struct {
+	Unit  string `json:"unit"`
+	Error string `json:"error"`
 }
 
 // Report says what a run changed (or, in dry-run, would change).
@@ -169,19 +181,36 @@ func (r *Report) WriteText(w io.Writer, verbose bool) {
 	if r.Skipped {
 		return
 	}
-	made := "stopped"
-	if !r.Services.Made {
-		made = "would stop"
+	sv := r.Services
+	stopVerb, startVerb, mountVerb := "stopped", "started again", "mounted"
+	switch {
+	case !sv.Made:
+		stopVerb, startVerb, mountVerb = "would stop", "would start again", "would mount"
+	case r.Error != "":
+		// The conversion failed: the units stay stopped until a rerun.
+		startVerb, mountVerb = "left stopped, to start after a rerun:", "would mount"
 	}
-	if len(r.Services.Stop) > 0 {
-		fmt.Fprintf(w, "services: %s %s\n", made, strings.Join(r.Services.Stop, " "))
+	if len(sv.Stop) > 0 {
+		fmt.Fprintf(w, "services: %s %s\n", stopVerb, strings.Join(sv.Stop, " "))
 	}
-	if len(r.Services.Start) > 0 {
-		verb := "started again"
-		if !r.Services.Made {
-			verb = "would start again"
+	if len(sv.Mount) > 0 {
+		fmt.Fprintf(w, "services: %s the overlays of %s before their servers start\n", mountVerb, strings.Join(sv.Mount, " "))
+	}
+	failed := map[string]bool{}
+	for _, f := range sv.Failed {
+		failed[f.Unit] = true
+	}
+	var started []string
+	for _, u := range sv.Start {
+		if !failed[u] {
+			started = append(started, u)
 		}
-		fmt.Fprintf(w, "services: %s %s\n", verb, strings.Join(r.Services.Start, " "))
+	}
+	if len(started) > 0 {
+		fmt.Fprintf(w, "services: %s %s\n", startVerb, strings.Join(started, " "))
+	}
+	for _, f := range sv.Failed {
+		fmt.Fprintf(w, "services: not started again: %s: %s\n", f.Unit, f.Error)
 	}
 	if r.Services.Note != "" {
 		fmt.Fprintf(w, "services: %s\n", r.Services.Note)

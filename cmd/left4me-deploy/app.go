@@ -32,7 +32,7 @@ func newApp(e *env) *cli.App {
 	return &cli.App{
 		Name:      "left4me-deploy",
 		Usage:     "install left4me (kernel overlayfs helpers, l4d2ctl, sudoers, units) on a host",
-		UsageText: "left4me-deploy [flags] user@host [user@host ...]\nleft4me-deploy apply --local [--root DIR] [--dry-run] [--diff] [--json]\nleft4me-deploy render DIR\nleft4me-deploy migrate [--root DIR] [--dry-run] [--json]",
+		UsageText: "left4me-deploy [flags] user@host [user@host ...]\nleft4me-deploy apply --local [--root DIR] [--dry-run] [--diff] [--json]\nleft4me-deploy render DIR\nleft4me-deploy migrate [--root DIR] [--dry-run] [--json] [--reset-upper]",
 		Reader:    e.Stdin,
 		Writer:    e.Stdout,
 		ErrWriter: e.Stderr,

@@ -93,3 +93,16 @@ func TestMigrateCommandErrors(t *testing.T) {
 		})
 	}
 }
+
+// The top-level usage shows the migrate command as its own usage does,
+// every flag included.
+func TestUsageListsMigrate(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run([]string{"left4me-deploy", "--help"}, nil, &out, &errOut); code != 0 {
+		t.Fatalf("--help = %d, stderr %s", code, errOut.String())
+	}
+	want := migrateCommand(&env{}).UsageText
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("left4me-deploy --help lacks %q:\n%s", want, out.String())
+	}
+}

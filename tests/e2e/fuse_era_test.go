@@ -27,7 +27,7 @@ func TestFuseEraHost(t *testing.T) {
 		"boot", "prepare fuse-era host", "kernel misreads unconverted upper",
 		"deploy migrates", "sentinel present", "no fuse mounts left", "web unit replaced",
 		"alpha running again", "beta still stopped", "alpha view unchanged", "beta view unchanged",
-		"redeploy converges")
+		"redeploy converges", "l4d2ctl stop and start alpha")
 	h := bootHost(t, "fuse-era", func(root string) {
 		files, err := filepath.Glob("testdata/fuse-era/*")
 		if err != nil || len(files) == 0 {
@@ -178,6 +178,28 @@ rm -rf $C`)
 			c.Fatalf("migration step reported %q on the second deploy, want ok: %s", st, d)
 		}
 		c.Note("ok=%d changed=%d %v", d.Summary.OK, d.Summary.Changed, d.changedSteps())
+	})
+
+	// The web app runs the migrated instance with l4d2ctl like any other:
+	// stop takes the server and its overlay down, start brings both back.
+	s.check("l4d2ctl stop and start alpha", []string{"alpha running again", "web unit replaced"}, func(c *C) {
+		if r := h.AsWeb("l4d2ctl", "stop", "alpha"); r.Code != 0 {
+			c.Fatalf("l4d2ctl stop alpha: %s", r)
+		}
+		if st := unitState(c, h, serverUnit("alpha")); st == "active" || st == "activating" {
+			c.Fatalf("after l4d2ctl stop, %s is %s", serverUnit("alpha"), st)
+		}
+		if fs := hostFSType(c, h, mergedDir("alpha")); fs != "" {
+			c.Fatalf("after l4d2ctl stop, %s is still a %s mount", mergedDir("alpha"), fs)
+		}
+		if r := h.AsWeb("l4d2ctl", "start", "alpha"); r.Code != 0 {
+			c.Fatalf("l4d2ctl start alpha after stop: %s", r)
+		}
+		if fs := hostFSType(c, h, mergedDir("alpha")); fs != "overlay" {
+			c.Fatalf("after l4d2ctl start, %s shows %q, want overlay", mergedDir("alpha"), fs)
+		}
+		// Once brought back by the migration, once by l4d2ctl start.
+		requireServing(c, h, "alpha", 2)
 	})
 }
 
