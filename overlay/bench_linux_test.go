@@ -29,6 +29,7 @@ func benchFixture(b *testing.B, n int) *fixture {
 	for _, d := range []string{"installation", "overlays", "runtime"} {
 		mkdir(b, filepath.Join(f.state, d))
 	}
+	writeSentinel(b, f.state)
 	b.Cleanup(func() { detachUnder(b, root) })
 	var layers []string
 	for i := range n {
