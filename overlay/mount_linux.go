@@ -522,6 +522,11 @@ func fileType(t uint32) string {
 // looks at, so that a mount never costs a walk of a large upper.
 const fuseScanMax = 64
 
+// remigrate ends a refusal of an upper found in fuse-overlayfs format. The
+// migration skips a host whose sentinel exists, so an upper arriving after it
+// ran (from a backup of the old stack, say) needs the sentinel removed first.
+var remigrate = fmt.Sprintf(" run `left4me-deploy migrate` first (if it ran before, remove %s so that it runs again; converted upper dirs stay as they are)", hostpath.Sentinel)
+
 // isFuseXattr reports whether an xattr name is fuse-overlayfs metadata.
 func isFuseXattr(n string) bool {
 	return strings.HasPrefix(n, "user.fuseoverlayfs.") || strings.HasPrefix(n, "user.containers.override_stat")
@@ -549,7 +554,7 @@ func (s *session) checkNotFuse(in *instanceFDs) error {
 	}
 	for _, n := range names {
 		if isFuseXattr(n) {
-			return fmt.Errorf("%w: %s has xattr %s; run `left4me-deploy migrate` first", ErrFuseFormat, in.upperHost, n)
+			return fmt.Errorf("%w: %s has xattr %s;%s", ErrFuseFormat, in.upperHost, n, remigrate)
 		}
 	}
 	entries, err := dir.Readdirnames(fuseScanMax)
@@ -564,7 +569,7 @@ func (s *session) checkNotFuse(in *instanceFDs) error {
 	}
 	for _, e := range entries {
 		if strings.HasPrefix(e, ".wh.") {
-			return fmt.Errorf("%w: %s contains %s, a fuse-overlayfs whiteout file; run `left4me-deploy migrate` first", ErrFuseFormat, in.upperHost, e)
+			return fmt.Errorf("%w: %s contains %s, a fuse-overlayfs whiteout file;%s", ErrFuseFormat, in.upperHost, e, remigrate)
 		}
 		names, err := llistxattr(e)
 		if err == unix.ENOENT {
@@ -575,7 +580,7 @@ func (s *session) checkNotFuse(in *instanceFDs) error {
 		}
 		for _, n := range names {
 			if isFuseXattr(n) {
-				return fmt.Errorf("%w: %s/%s has xattr %s; run `left4me-deploy migrate` first", ErrFuseFormat, in.upperHost, e, n)
+				return fmt.Errorf("%w: %s/%s has xattr %s;%s", ErrFuseFormat, in.upperHost, e, n, remigrate)
 			}
 		}
 	}

@@ -353,7 +353,7 @@ func TestRefusedOnDisk(t *testing.T) {
 		}, "upper contains .wh..wh..opq, a fuse-overlayfs whiteout file"},
 		{"fuse-overlayfs whiteout file in the upper root", func(t *testing.T, f *fixture, _ string) {
 			writeFile(t, filepath.Join(f.state, "runtime/s1/upper/.wh.f"), "")
-		}, "upper contains .wh.f, a fuse-overlayfs whiteout file"},
+		}, "upper contains .wh.f, a fuse-overlayfs whiteout file; run `left4me-deploy migrate` first (if it ran before, remove /var/lib/left4me/.kernel-overlay-migrated so that it runs again"},
 		{"foreign mount at merged", func(t *testing.T, f *fixture, _ string) {
 			if err := unix.Mount("tmpfs", filepath.Join(f.state, "runtime/s1/merged"), "tmpfs", 0, ""); err != nil {
 				t.Fatal(err)
