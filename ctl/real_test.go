@@ -47,8 +47,16 @@ func newRealEnv(t testing.TB) *realEnv {
 	r := hostpath.Root(e.root)
 	mustMkdir(t, r.Join(hostpath.InstallationDir))
 	mustWrite(t, filepath.Join(r.Join(hostpath.InstallationDir), "game.txt"), "from the installation\n")
+	writeSentinel(t, r)
 	e.addInstance(t, "a")
 	return e
+}
+
+// writeSentinel marks the state root under r as migrated to the kernel
+// format, as left4me-deploy does: left4me-overlay mounts nothing without it.
+func writeSentinel(t testing.TB, r hostpath.Root) {
+	t.Helper()
+	mustWrite(t, r.Join(hostpath.Sentinel), "converted to kernel overlayfs\n")
 }
 
 func (e *realEnv) addInstance(t testing.TB, name string) {
@@ -227,6 +235,31 @@ func TestRealStartFailureUnmounts(t *testing.T) {
 	}
 	if got := mountsAt(t, e.merged("a")); len(got) != 0 {
 		t.Fatalf("mounts at merged after the failed start = %q, want none", got)
+	}
+}
+
+// TestRealStartBeforeMigration: on a host where the migration has not run,
+// start mounts nothing, starts no unit, and passes on the helper's reason
+// with the command that fixes it.
+func TestRealStartBeforeMigration(t *testing.T) {
+	e := newRealEnv(t)
+	if err := os.Remove(hostpath.Root(e.root).Join(hostpath.Sentinel)); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := e.l4d2ctl(t, "start", "a")
+	if code != ExitFailed {
+		t.Fatalf("start before the migration = exit %d, want %d\nstdout: %s\nstderr: %s", code, ExitFailed, out, errOut)
+	}
+	for _, w := range []string{hostpath.Sentinel + " does not exist", "run `left4me-deploy migrate`"} {
+		if !strings.Contains(errOut, w) {
+			t.Errorf("stderr %q lacks %q", errOut, w)
+		}
+	}
+	if got := e.calls(t); len(got) != 0 {
+		t.Errorf("systemctl called: %q", got)
+	}
+	if got := mountsAt(t, e.merged("a")); len(got) != 0 {
+		t.Fatalf("mounts at merged = %q, want none", got)
 	}
 }
 

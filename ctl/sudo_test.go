@@ -130,6 +130,7 @@ func TestRealSudo(t *testing.T) {
 	}
 	mustWrite(t, hostpath.InstallationDir+"/game.txt", "from the installation\n")
 	mustWrite(t, hostpath.InstanceEnv("a"), "LOWERDIRS="+hostpath.InstallationDir+"\n")
+	writeSentinel(t, hostpath.Root("/"))
 	t.Cleanup(func() { unix.Unmount(hostpath.Merged("a"), unix.MNT_DETACH) })
 	filepath.Walk(hostpath.StateDir, func(p string, _ os.FileInfo, _ error) error {
 		return os.Lchown(p, int(u.uid), int(u.gid))

@@ -5,6 +5,7 @@ package migrate
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -127,6 +128,18 @@ func TestTruthRealFuseOverlayfs(t *testing.T) {
 		t.Fatalf("cp -a: %v: %s", err, out)
 	}
 
+	// Before the migration the mount helper refuses: the upper root carries
+	// no fuse-overlayfs mark, only the missing sentinel gives it away.
+	env := tr.root.Join(hostpath.InstanceEnv(name))
+	write(t, env, "LOWERDIRS="+hostpath.InstallationDir+"\n")
+	if err := os.Lchown(env, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	helper := overlay.Config{Root: tr.root, MountNS: overlay.CurrentMountNS}
+	if res, err := helper.Mount(name); !errors.Is(err, overlay.ErrNotMigrated) {
+		t.Fatalf("left4me-overlay mount before the migration: %+v, %v; want %v", res, err, overlay.ErrNotMigrated)
+	}
+
 	rep, err := Run(context.Background(), Options{Root: tr.root, Log: testLog{t}})
 	if err != nil {
 		t.Fatalf("migrate: %v", err)
@@ -141,12 +154,6 @@ func TestTruthRealFuseOverlayfs(t *testing.T) {
 	unmount(t, merged)
 
 	// The mount helper accepts the migrated upper and shows the same view.
-	env := tr.root.Join(hostpath.InstanceEnv(name))
-	write(t, env, "LOWERDIRS="+hostpath.InstallationDir+"\n")
-	if err := os.Lchown(env, uid, gid); err != nil {
-		t.Fatal(err)
-	}
-	helper := overlay.Config{Root: tr.root, MountNS: overlay.CurrentMountNS}
 	if res, err := helper.Mount(name); err != nil || !res.Changed {
 		t.Fatalf("left4me-overlay mount of the migrated upper: %+v, %v", res, err)
 	}
@@ -156,6 +163,26 @@ func TestTruthRealFuseOverlayfs(t *testing.T) {
 	}
 	if d := diffLines(fuseView, helperView); d != "" {
 		t.Errorf("the mount helper's overlay of the migrated upper differs from fuse-overlayfs (-fuse +helper):\n%s", d)
+	}
+
+	// An unconverted upper arriving after the migration ran (restored from a
+	// backup, say) is refused too: the helper's look at the upper's first
+	// level finds the directories fuse-overlayfs marked opaque.
+	const stale = "unconverted"
+	for _, d := range []string{hostpath.Work(stale), hostpath.Merged(stale)} {
+		mkdir(t, tr.root.Join(d))
+	}
+	if out, err := exec.Command("cp", "-a", filepath.Join(plain, "upper"), tr.upper(stale)).CombinedOutput(); err != nil {
+		t.Fatalf("cp -a: %v: %s", err, out)
+	}
+	write(t, tr.root.Join(hostpath.InstanceEnv(stale)), "LOWERDIRS="+hostpath.InstallationDir+"\n")
+	if out, err := exec.Command("chown", "-R", fmt.Sprintf("%d:%d", uid, gid), tr.root.Join(hostpath.Instance(stale))).CombinedOutput(); err != nil {
+		t.Fatalf("chown: %v: %s", err, out)
+	}
+	if res, err := helper.Mount(stale); !errors.Is(err, overlay.ErrFuseFormat) {
+		t.Errorf("left4me-overlay mount of an unconverted upper after the migration: %+v, %v; want %v", res, err, overlay.ErrFuseFormat)
+	} else {
+		t.Logf("unconverted upper refused: %v", err)
 	}
 
 	mountOverlay(t, tr.lower(), filepath.Join(plain, "upper"), filepath.Join(plain, "work"), filepath.Join(plain, "merged"))

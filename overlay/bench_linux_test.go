@@ -7,9 +7,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/internal/testenv"
@@ -29,6 +32,7 @@ func benchFixture(b *testing.B, n int) *fixture {
 	for _, d := range []string{"installation", "overlays", "runtime"} {
 		mkdir(b, filepath.Join(f.state, d))
 	}
+	writeSentinel(b, f.state)
 	b.Cleanup(func() { detachUnder(b, root) })
 	var layers []string
 	for i := range n {
@@ -163,4 +167,122 @@ func BenchmarkHelperVsNsenter50(b *testing.B) {
 	b.ReportMetric(float64(nc.Microseconds())/n, "nsenter-cpu-us/op")
 	b.ReportMetric(float64(hw)/float64(nw), "wall-ratio")
 	b.ReportMetric(float64(hc)/float64(nc), "cpu-ratio")
+}
+
+// BenchmarkMountUpperRoot times one in-process mount plus umount of a
+// one-layer instance whose upper root holds n entries (half directories,
+// half files, each with a user xattr, as a played instance might), to
+// price the helper's look at the upper's first level for fuse-overlayfs
+// metadata. Past fuseScanMax entries the look costs no more.
+func BenchmarkMountUpperRoot(b *testing.B) {
+	testenv.RequireNamespace(b)
+	for _, n := range []int{0, 8, 64, 1000} {
+		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
+			f := benchFixture(b, 1)
+			upper := filepath.Join(f.state, "runtime/b/upper")
+			for i := range n {
+				p := filepath.Join(upper, fmt.Sprintf("e%04d", i))
+				if i%2 == 0 {
+					mkdir(b, p)
+				} else {
+					writeFile(b, p, "x")
+				}
+				if err := unix.Setxattr(p, "user.l4m", []byte("v"), 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cfg := Config{Root: hostpath.Root(f.root), Method: MethodFD}
+			b.ResetTimer()
+			for range b.N {
+				if _, err := cfg.Mount("b"); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := cfg.Unmount("b"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkFuseChecks prices the format checks alone, which a whole
+// mount's kernel work hides in its noise: "root-xattrs" is the xattr list of
+// the upper root only (all the check did before), "first-level" the whole
+// checkNotFuse on an upper root of n entries made as in
+// BenchmarkMountUpperRoot, and "sentinel" checkMigrated.
+func BenchmarkFuseChecks(b *testing.B) {
+	testenv.RequireNamespace(b)
+	for _, n := range []int{0, 8, 64, 1000} {
+		f := benchFixture(b, 1)
+		upper := filepath.Join(f.state, "runtime/b/upper")
+		for i := range n {
+			p := filepath.Join(upper, fmt.Sprintf("e%04d", i))
+			if i%2 == 0 {
+				mkdir(b, p)
+			} else {
+				writeFile(b, p, "x")
+			}
+			if err := unix.Setxattr(p, "user.l4m", []byte("v"), 0); err != nil {
+				b.Fatal(err)
+			}
+		}
+		onThread(b, func() {
+			s := &session{cfg: Config{Root: hostpath.Root(f.root), MountNS: CurrentMountNS}, root: -1, tree: -1, state: -1}
+			defer s.closeAll()
+			if err := s.enter(); err != nil {
+				b.Fatal(err)
+			}
+			in, err := s.openInstance("b")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := s.openOverlayDirs(in); err != nil {
+				b.Fatal(err)
+			}
+			b.Run(fmt.Sprintf("root-xattrs/entries=%d", n), func(b *testing.B) {
+				for range b.N {
+					fd, err := unix.Openat(in.upper, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, err := flistxattr(fd); err != nil {
+						b.Fatal(err)
+					}
+					unix.Close(fd)
+				}
+			})
+			b.Run(fmt.Sprintf("first-level/entries=%d", n), func(b *testing.B) {
+				for range b.N {
+					if err := s.checkNotFuse(in); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			if n == 0 {
+				b.Run("sentinel", func(b *testing.B) {
+					for range b.N {
+						if err := s.checkMigrated(); err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
+			}
+		})
+	}
+}
+
+// onThread runs fn on a locked OS thread with its own fs attributes (cwd),
+// as the helper's session does, and lets that thread die afterwards.
+func onThread(b *testing.B, fn func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_FS); err != nil {
+			b.Error(err)
+			return
+		}
+		fn()
+	}()
+	<-done
 }

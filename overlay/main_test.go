@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/internal/mountinfo"
 	"github.com/left4me/left4me-deploy/internal/testenv"
 )
@@ -86,10 +87,19 @@ func newFixture(t testing.TB) *fixture {
 	for _, d := range []string{"installation", "overlays", "runtime"} {
 		mkdir(t, filepath.Join(f.state, d))
 	}
+	writeSentinel(t, f.state)
 	// Registered after TempDir, so it runs first: nothing stays mounted
 	// under the root when the directory is removed.
 	t.Cleanup(func() { detachUnder(t, root) })
 	return f
+}
+
+// writeSentinel marks the state root as migrated to the kernel format, as
+// left4me-deploy does after converting every upper: without it the helper
+// refuses to mount.
+func writeSentinel(t testing.TB, state string) {
+	t.Helper()
+	writeFile(t, filepath.Join(state, filepath.Base(hostpath.Sentinel)), "converted to kernel overlayfs\n")
 }
 
 func mkdir(t testing.TB, p string) {

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"strconv"
@@ -27,6 +28,8 @@ var (
 	ErrForeignMount = errors.New("not an overlay left4me-overlay mounted")
 	// ErrMoved: the instance's directories moved while the helper worked.
 	ErrMoved = errors.New("instance directory changed during the operation")
+	// ErrNotMigrated: the host's migration to the kernel format has not run.
+	ErrNotMigrated = errors.New("not migrated to kernel overlayfs yet")
 )
 
 // LockDir is the host directory of the per-instance lock files. It is
@@ -447,30 +450,159 @@ func statxMount(dirfd int, rel string) (id uint64, root bool, mode uint16, err e
 	return stx.Mnt_id, stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0, stx.Mode, nil
 }
 
-// checkNotFuse refuses an upper that still carries fuse-overlayfs xattrs.
+// sentinelName is hostpath.Sentinel relative to the state root.
+var sentinelName = strings.TrimPrefix(hostpath.Sentinel, hostpath.StateDir+"/")
+
+// checkMigrated refuses to mount before the migration to the kernel's
+// on-disk format has run on this host: the sentinel must exist as a regular
+// file in the pinned state root. An upper written by fuse-overlayfs carries
+// no mark on its root a check could rely on (its opaque dirs and whiteout
+// files lie anywhere below), and mounting one unconverted makes the files
+// its owner deleted visible again.
+//
+// The sentinel is the left4me user's file, so that user can forge it, and
+// that is acceptable: the check keeps an honest operator from mounting a
+// stale format, it is not a security boundary. A forged sentinel only lets
+// the owner mount their own upper, made of their own files, as a misread
+// view (deleted files back, fuse metadata files visible) under the same
+// nosuid,nodev overlay every mount gets; it reaches no file the owner
+// could not already read or write and grants no privilege. The sentinel is
+// opened O_PATH (no open side effects on a fifo or device planted there),
+// without following any symlink, and only its type is trusted; its owner
+// and content do not matter.
+func (s *session) checkMigrated() error {
+	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC, Resolve: resolveFlags}
+	var fd int
+	var err error
+	for range 8 { // openat2 asks for a retry when it races a rename
+		fd, err = unix.Openat2(s.state, sentinelName, &how)
+		if err != unix.EAGAIN && err != unix.EINTR {
+			break
+		}
+	}
+	const todo = "run `left4me-deploy migrate` on this host (or redeploy with left4me-deploy), which converts every instance's upper dir and then writes it"
+	if err == unix.ENOENT {
+		return fmt.Errorf("%w: %s does not exist, so upper dirs may still be in fuse-overlayfs format: %s", ErrNotMigrated, hostpath.Sentinel, todo)
+	}
+	if err == unix.ELOOP {
+		return fmt.Errorf("%w: refused %s: it is a symlink, not a regular file: remove it and %s", ErrNotMigrated, hostpath.Sentinel, todo)
+	}
+	if err != nil {
+		return fmt.Errorf("check migration sentinel %s: %w", hostpath.Sentinel, pathError(hostpath.Sentinel, err))
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return fmt.Errorf("stat %s: %w", hostpath.Sentinel, err)
+	}
+	if t := st.Mode & unix.S_IFMT; t != unix.S_IFREG {
+		return fmt.Errorf("%w: refused %s: it is a %s, not a regular file: remove it and %s", ErrNotMigrated, hostpath.Sentinel, fileType(t), todo)
+	}
+	return nil
+}
+
+func fileType(t uint32) string {
+	switch t {
+	case unix.S_IFLNK:
+		return "symlink"
+	case unix.S_IFDIR:
+		return "directory"
+	case unix.S_IFIFO:
+		return "fifo"
+	case unix.S_IFSOCK:
+		return "socket"
+	case unix.S_IFCHR:
+		return "character device"
+	case unix.S_IFBLK:
+		return "block device"
+	}
+	return fmt.Sprintf("file of type %#o", t)
+}
+
+// fuseScanMax bounds how many entries of the upper's root checkNotFuse
+// looks at, so that a mount never costs a walk of a large upper.
+const fuseScanMax = 64
+
+// remigrate ends a refusal of an upper found in fuse-overlayfs format. The
+// migration skips a host whose sentinel exists, so an upper arriving after it
+// ran (from a backup of the old stack, say) needs the sentinel removed first.
+var remigrate = fmt.Sprintf(" run `left4me-deploy migrate` first (if it ran before, remove %s so that it runs again; converted upper dirs stay as they are)", hostpath.Sentinel)
+
+// isFuseXattr reports whether an xattr name is fuse-overlayfs metadata.
+func isFuseXattr(n string) bool {
+	return strings.HasPrefix(n, "user.fuseoverlayfs.") || strings.HasPrefix(n, "user.containers.override_stat")
+}
+
+// checkNotFuse refuses an upper that visibly still carries fuse-overlayfs
+// metadata: an xattr of it on the upper root or on one of the root's first
+// fuseScanMax entries, or one of its whiteout files (.wh.NAME, .wh..wh..opq)
+// among those entries. This is a cheap second net behind checkMigrated, for
+// an instance restored or copied from an unconverted host after the
+// migration ran: fuse-overlayfs marks every directory its user created as
+// opaque, so a new top-level directory gives such an upper away, while a
+// top-level directory that was only copied up (left4dead2/, typically) does
+// not. It cannot prove an upper converted; only the migration can.
 func (s *session) checkNotFuse(in *instanceFDs) error {
 	fd, err := unix.Openat(in.upper, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", in.upperHost, err)
 	}
-	defer unix.Close(fd)
+	dir := os.NewFile(uintptr(fd), in.upperHost)
+	defer dir.Close()
 	names, err := flistxattr(fd)
 	if err != nil {
 		return fmt.Errorf("list xattrs of %s: %w", in.upperHost, err)
 	}
 	for _, n := range names {
-		if strings.HasPrefix(n, "user.fuseoverlayfs.") || strings.HasPrefix(n, "user.containers.override_stat") {
-			return fmt.Errorf("%w: %s has xattr %s; run `left4me-deploy migrate` first", ErrFuseFormat, in.upperHost, n)
+		if isFuseXattr(n) {
+			return fmt.Errorf("%w: %s has xattr %s;%s", ErrFuseFormat, in.upperHost, n, remigrate)
+		}
+	}
+	entries, err := dir.Readdirnames(fuseScanMax)
+	if err != nil && err != io.EOF {
+		return fmt.Errorf("read %s: %w", in.upperHost, err)
+	}
+	// Entry names are single components from getdents; with the thread's
+	// private cwd on the pinned upper, llistxattr looks each up there
+	// without following a final symlink.
+	if err := unix.Fchdir(fd); err != nil {
+		return fmt.Errorf("chdir %s: %w", in.upperHost, err)
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e, ".wh.") {
+			return fmt.Errorf("%w: %s contains %s, a fuse-overlayfs whiteout file;%s", ErrFuseFormat, in.upperHost, e, remigrate)
+		}
+		names, err := llistxattr(e)
+		if err == unix.ENOENT {
+			continue // removed meanwhile: the owner's business
+		}
+		if err != nil {
+			return fmt.Errorf("list xattrs of %s/%s: %w", in.upperHost, e, err)
+		}
+		for _, n := range names {
+			if isFuseXattr(n) {
+				return fmt.Errorf("%w: %s/%s has xattr %s;%s", ErrFuseFormat, in.upperHost, e, n, remigrate)
+			}
 		}
 	}
 	return nil
 }
 
 func flistxattr(fd int) ([]string, error) {
+	return listxattr(func(buf []byte) (int, error) { return unix.Flistxattr(fd, buf) })
+}
+
+// llistxattr lists the xattrs of name (relative to the cwd) without
+// following a symlink.
+func llistxattr(name string) ([]string, error) {
+	return listxattr(func(buf []byte) (int, error) { return unix.Llistxattr(name, buf) })
+}
+
+func listxattr(list func([]byte) (int, error)) ([]string, error) {
 	size := 256
 	for {
 		buf := make([]byte, size)
-		n, err := unix.Flistxattr(fd, buf)
+		n, err := list(buf)
 		if err == unix.ERANGE {
 			size *= 4
 			if size > 1<<20 {
@@ -575,6 +707,9 @@ func (s *session) prepare(name string) (*instanceFDs, *Plan, error) {
 		}
 		plan.Mounted = true
 		return in, plan, nil
+	}
+	if err := s.checkMigrated(); err != nil {
+		return nil, nil, err
 	}
 	if err := s.checkNotFuse(in); err != nil {
 		return nil, nil, err

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/internal/testenv"
 )
 
@@ -310,6 +311,49 @@ func TestRefusedOnDisk(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, "fuse-overlayfs format: /var/lib/left4me/runtime/s1/upper has xattr user.fuseoverlayfs.opaque; run `left4me-deploy migrate` first"},
+		{"no migration sentinel", func(t *testing.T, f *fixture, _ string) {
+			if err := os.Remove(f.real(hostpath.Sentinel)); err != nil {
+				t.Fatal(err)
+			}
+		}, "not migrated to kernel overlayfs yet: /var/lib/left4me/.kernel-overlay-migrated does not exist, so upper dirs may still be in fuse-overlayfs format: run `left4me-deploy migrate` on this host (or redeploy with left4me-deploy)"},
+		{"sentinel a symlink", func(t *testing.T, f *fixture, outside string) {
+			swapForSymlink(t, f.real(hostpath.Sentinel), filepath.Join(outside, "evil"))
+		}, "refused /var/lib/left4me/.kernel-overlay-migrated: it is a symlink, not a regular file: remove it and run `left4me-deploy migrate`"},
+		{"sentinel a dangling symlink", func(t *testing.T, f *fixture, outside string) {
+			swapForSymlink(t, f.real(hostpath.Sentinel), filepath.Join(outside, "nothing"))
+		}, "it is a symlink, not a regular file"},
+		{"sentinel a directory", func(t *testing.T, f *fixture, _ string) {
+			p := f.real(hostpath.Sentinel)
+			os.Remove(p)
+			mkdir(t, p)
+		}, "refused /var/lib/left4me/.kernel-overlay-migrated: it is a directory, not a regular file"},
+		{"sentinel a fifo", func(t *testing.T, f *fixture, _ string) {
+			p := f.real(hostpath.Sentinel)
+			os.Remove(p)
+			if err := unix.Mkfifo(p, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, "it is a fifo, not a regular file"},
+		{"fuse-overlayfs xattr below the upper root", func(t *testing.T, f *fixture, _ string) {
+			d := filepath.Join(f.state, "runtime/s1/upper/newdir")
+			mkdir(t, d)
+			if err := unix.Setxattr(d, "user.fuseoverlayfs.opaque", []byte("y"), 0); err != nil {
+				t.Fatal(err)
+			}
+		}, "fuse-overlayfs format: /var/lib/left4me/runtime/s1/upper/newdir has xattr user.fuseoverlayfs.opaque; run `left4me-deploy migrate` first"},
+		{"override_stat below the upper root", func(t *testing.T, f *fixture, _ string) {
+			p := filepath.Join(f.state, "runtime/s1/upper/f")
+			writeFile(t, p, "x")
+			if err := unix.Setxattr(p, "user.containers.override_stat", []byte("0:0:0644"), 0); err != nil {
+				t.Fatal(err)
+			}
+		}, "upper/f has xattr user.containers.override_stat"},
+		{"fuse-overlayfs opaque marker in the upper root", func(t *testing.T, f *fixture, _ string) {
+			writeFile(t, filepath.Join(f.state, "runtime/s1/upper/.wh..wh..opq"), "")
+		}, "upper contains .wh..wh..opq, a fuse-overlayfs whiteout file"},
+		{"fuse-overlayfs whiteout file in the upper root", func(t *testing.T, f *fixture, _ string) {
+			writeFile(t, filepath.Join(f.state, "runtime/s1/upper/.wh.f"), "")
+		}, "upper contains .wh.f, a fuse-overlayfs whiteout file; run `left4me-deploy migrate` first (if it ran before, remove /var/lib/left4me/.kernel-overlay-migrated so that it runs again"},
 		{"foreign mount at merged", func(t *testing.T, f *fixture, _ string) {
 			if err := unix.Mount("tmpfs", filepath.Join(f.state, "runtime/s1/merged"), "tmpfs", 0, ""); err != nil {
 				t.Fatal(err)
@@ -342,6 +386,50 @@ func TestRefusedOnDisk(t *testing.T) {
 				t.Errorf("a mount landed outside the root: %+v", ms)
 			}
 		})
+	}
+}
+
+// TestSentinelGatesNewMounts: the migration sentinel is needed to make a
+// mount, not to report one that exists or to unmount; and an upper root
+// in the kernel's format, with a kernel whiteout and the owner's own
+// xattrs, passes the fuse-overlayfs check.
+func TestSentinelGatesNewMounts(t *testing.T) {
+	testenv.RequireNamespace(t)
+	f := newFixture(t)
+	writeFile(t, f.real("/var/lib/left4me/installation/gone"), "base\n")
+	writeFile(t, f.real("/var/lib/left4me/installation/kept"), "base\n")
+	f.instance("s1", "/var/lib/left4me/installation")
+	upper := f.upper("s1")
+	if err := unix.Mknod(filepath.Join(upper, "gone"), unix.S_IFCHR|0o600, 0); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(upper, "cfg/server.cfg"), "hostname s1\n")
+	if err := unix.Setxattr(filepath.Join(upper, "cfg"), "user.l4m", []byte("mine"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Setxattr(filepath.Join(upper, "cfg"), "trusted.overlay.opaque", []byte("y"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if out := f.mustHelper("mount", "s1"); !strings.Contains(out, "mounted s1") {
+		t.Fatalf("mount s1: %q", out)
+	}
+	if _, err := os.Stat(filepath.Join(f.merged("s1"), "gone")); !os.IsNotExist(err) {
+		t.Errorf("merged/gone: %v, want the kernel whiteout to hide it", err)
+	}
+	if err := os.Remove(f.real(hostpath.Sentinel)); err != nil {
+		t.Fatal(err)
+	}
+	if out := f.mustHelper("mount", "s1"); !strings.Contains(out, "already mounted") {
+		t.Errorf("mount s1 again without the sentinel: %q, want already mounted", out)
+	}
+	if out := f.mustHelper("umount", "s1"); !strings.Contains(out, "unmounted s1") {
+		t.Errorf("umount s1 without the sentinel: %q", out)
+	}
+	if _, errs, code := f.helper(f.helperEnv(), "mount", "s1"); code != 1 || !strings.Contains(errs, "left4me-deploy migrate") {
+		t.Errorf("mount s1 without the sentinel = exit %d, %q; want the migration message", code, errs)
+	}
+	if ms := mountsUnder(t, "self", f.root); len(ms) != 0 {
+		t.Fatalf("mounts left: %+v", ms)
 	}
 }
 

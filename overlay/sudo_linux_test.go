@@ -87,6 +87,7 @@ func TestSudoMounterRealSudo(t *testing.T) {
 		mkdir(t, filepath.Join(state, d))
 	}
 	writeFile(t, filepath.Join(state, "installation/srcds_run"), "game\n")
+	writeSentinel(t, state)
 	for _, n := range []string{"s1", "s2"} {
 		writeFile(t, filepath.Join(state, "runtime", n, "instance.env"), "LOWERDIRS=/var/lib/left4me/installation\n")
 	}
