@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/left4me/left4me-deploy/internal/sshdtest"
+	"github.com/left4me/left4me-deploy/internal/testenv"
 	"github.com/left4me/left4me-deploy/runner"
 	"github.com/left4me/left4me-deploy/steps"
 )
@@ -129,9 +130,7 @@ func newTestDeployer(t *testing.T, conn Conn, src Source, root string) (*Deploye
 // The host scripts against a real shell: ship what is missing, run the
 // plan from a staging directory, remove it, send nothing the second time.
 func TestDeployScriptsLocally(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("the host scripts run as root; as a user they would call sudo")
-	}
+	testenv.RequireRoot(t) // the host scripts run as root; as a user they would call sudo
 	bundle, err := OpenBundle(sshdtest.FakePlanBundle(t))
 	if err != nil {
 		t.Fatal(err)
@@ -170,9 +169,7 @@ func TestDeployScriptsLocally(t *testing.T) {
 }
 
 func TestDeployRefusesUnsafeStateDir(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("the host scripts run as root")
-	}
+	testenv.RequireRoot(t) // the host scripts run as root
 	bundle, _ := OpenBundle(sshdtest.FakePlanBundle(t))
 	for _, tc := range []struct {
 		name  string
