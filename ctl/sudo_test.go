@@ -10,9 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -38,30 +36,11 @@ type testUser struct {
 
 func newTestUser(t *testing.T) testUser {
 	t.Helper()
-	useradd := testenv.RequireBinary(t, "useradd", "passwd")
-	userdel := testenv.RequireBinary(t, "userdel", "passwd")
 	b := make([]byte, 4)
 	rand.Read(b)
 	name := fmt.Sprintf("l4m-tct-%x", b)
-	out, err := exec.Command(useradd, "--system", "--no-create-home", "--user-group", "--shell", "/usr/sbin/nologin", name).CombinedOutput()
-	if err != nil {
-		t.Fatalf("useradd %s: %v: %s", name, err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command(userdel, name).CombinedOutput(); err != nil {
-			t.Errorf("userdel %s: %v: %s", name, err, out)
-		}
-		if _, err := user.LookupGroup(name); err == nil {
-			exec.Command("groupdel", name).Run()
-		}
-	})
-	u, err := user.Lookup(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	return testUser{name: name, uid: uint32(uid), gid: uint32(gid)}
+	uid, gid := testenv.AddUser(t, name, "")
+	return testUser{name: name, uid: uid, gid: gid}
 }
 
 // mountPrivate mounts in this test's namespace and unmounts at cleanup.

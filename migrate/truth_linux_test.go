@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -219,24 +218,8 @@ func (l testLog) Write(p []byte) (int, error) {
 // first) and deletes it on cleanup.
 func addFuseUser(t *testing.T) (int, int) {
 	t.Helper()
-	testenv.RequireBinary(t, "useradd", "passwd")
-	exec.Command("userdel", fuseUser).Run()
-	if out, err := exec.Command("useradd", "--system", "--user-group", "--no-create-home",
-		"--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", fuseUser).CombinedOutput(); err != nil {
-		t.Fatalf("useradd %s: %v: %s", fuseUser, err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("userdel", fuseUser).CombinedOutput(); err != nil {
-			t.Errorf("userdel %s: %v: %s", fuseUser, err, out)
-		}
-	})
-	u, err := user.Lookup(fuseUser)
-	if err != nil {
-		t.Fatal(err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	return uid, gid
+	uid, gid := testenv.AddUser(t, fuseUser, "")
+	return int(uid), int(gid)
 }
 
 // openDevFuse lets the unprivileged user open /dev/fuse for the test and

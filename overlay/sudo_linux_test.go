@@ -7,7 +7,6 @@ import (
 	"errors"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -52,21 +51,7 @@ func TestSudoMounterRealSudo(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	exec.Command("userdel", sudoTestUser).Run() // a leftover of a killed run
-	if out, err := exec.Command("useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "--user-group", sudoTestUser).CombinedOutput(); err != nil {
-		t.Fatalf("useradd: %v\n%s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("userdel", sudoTestUser).CombinedOutput(); err != nil {
-			t.Errorf("userdel %s: %v\n%s", sudoTestUser, err, out)
-		}
-	})
-	u, err := user.Lookup(sudoTestUser)
-	if err != nil {
-		t.Fatal(err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
+	uid, gid := testenv.AddUser(t, sudoTestUser, "")
 
 	rules := "Defaults:" + sudoTestUser + ` env_keep += "LEFT4ME_ROOT LEFT4ME_OVERLAY_PRINT LEFT4ME_OVERLAY_MOUNTNS"` + "\n" +
 		sudoTestUser + " ALL=(root) NOPASSWD: " + helper + " mount *, " + helper + " umount *\n"
@@ -101,7 +86,7 @@ func TestSudoMounterRealSudo(t *testing.T) {
 	decoy.instance("s1", "/var/lib/left4me/installation")
 
 	m := SudoMounter{
-		Runner: asUser{uid, gid, []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LEFT4ME_ROOT=" + decoy.root, "LEFT4ME_OVERLAY_PRINT=1"}},
+		Runner: asUser{int(uid), int(gid), []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LEFT4ME_ROOT=" + decoy.root, "LEFT4ME_OVERLAY_PRINT=1"}},
 		Helper: helper,
 	}
 	ctx := context.Background()
@@ -129,7 +114,7 @@ func TestSudoMounterRealSudo(t *testing.T) {
 	upper := filepath.Join(state, "runtime/s2/upper")
 	os.Remove(upper)
 	symlink(t, "/etc", upper)
-	err = m.Mount(ctx, filepath.Join(state, "runtime/s2/merged"))
+	err := m.Mount(ctx, filepath.Join(state, "runtime/s2/merged"))
 	var he *HelperError
 	if !errors.As(err, &he) || he.Code != 1 || !strings.Contains(he.Stderr, "runtime/s2/upper: it or a directory on its path is a symlink") {
 		t.Fatalf("Mount with a symlinked upper = %v, want a HelperError with the helper's reason", err)

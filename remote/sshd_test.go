@@ -27,13 +27,8 @@ func addSudoUsers(t *testing.T) {
 	testenv.RequireRoot(t)
 	testenv.RequireBinary(t, "sudo", "sudo")
 	testenv.RequireBinary(t, "visudo", "sudo")
-	testenv.RequireBinary(t, "useradd", "passwd")
 	for _, u := range []string{userPassword, userNoPass, userNoSudo} {
-		exec.Command("userdel", u).Run() // left over from a killed run
-		if out, err := exec.Command("useradd", "-M", "-d", "/nonexistent", "-s", "/bin/sh", u).CombinedOutput(); err != nil {
-			t.Fatalf("useradd %s: %v: %s", u, err, out)
-		}
-		t.Cleanup(func() { exec.Command("userdel", u).Run() })
+		testenv.AddUser(t, u, "/bin/sh")
 		// A password also unlocks the account, which sshd without PAM
 		// requires even for key logins.
 		chpw := exec.Command("chpasswd")

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -216,16 +215,9 @@ func TestRealSudoAllowsOnlyHelpers(t *testing.T) {
 	testenv.RequireRoot(t)
 	requireVisudo(t)
 	testenv.RequireBinary(t, "sudo", "sudo")
-	testenv.RequireBinary(t, "useradd", "passwd")
 	const name = "l4m-tin-sudo"
 	const dropIn = "/etc/sudoers.d/left4me-test-sudoers"
-	if _, err := user.Lookup(name); err == nil {
-		exec.Command("userdel", name).Run()
-	}
-	if out, err := exec.Command("useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name).CombinedOutput(); err != nil {
-		t.Fatalf("useradd %s: %v: %s", name, err, out)
-	}
-	t.Cleanup(func() { exec.Command("userdel", name).Run() })
+	testenv.AddUser(t, name, "")
 	t.Cleanup(func() { os.Remove(dropIn) })
 
 	// sudo -l resolves the command, so the helpers must exist.

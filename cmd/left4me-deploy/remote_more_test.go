@@ -144,11 +144,7 @@ const cliSudoUser = "l4m-tss-cli"
 func testSudoTerminal(t *testing.T, bundle string) {
 	testenv.RequireBinary(t, "visudo", "sudo")
 	password := "pw-" + cliSudoUser
-	exec.Command("userdel", cliSudoUser).Run()
-	if out, err := exec.Command("useradd", "-M", "-d", "/nonexistent", "-s", "/bin/sh", cliSudoUser).CombinedOutput(); err != nil {
-		t.Fatalf("useradd: %v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("userdel", cliSudoUser).Run() })
+	testenv.AddUser(t, cliSudoUser, "/bin/sh")
 	chpw := exec.Command("chpasswd")
 	chpw.Stdin = strings.NewReader(cliSudoUser + ":" + password + "\n")
 	if out, err := chpw.CombinedOutput(); err != nil {

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
+	"strconv"
 	"testing"
 )
 
@@ -92,4 +94,44 @@ func RequireNamespace(t testing.TB) {
 	if !InNamespace() {
 		Skip(t, "needs a private PID+mount namespace (unshare from util-linux); TestMain must call testenv.ReexecInNamespace")
 	}
+}
+
+// AddUser creates the system user name with a group of its own, no home
+// and the given login shell ("" means /usr/sbin/nologin), and removes both
+// when the test ends. A leftover of a killed run is removed first, so test
+// user names must be unique to their package. It skips (fails in CI)
+// without root or useradd.
+func AddUser(t testing.TB, name, shell string) (uid, gid uint32) {
+	t.Helper()
+	RequireRoot(t)
+	useradd := RequireBinary(t, "useradd", "passwd")
+	userdel := RequireBinary(t, "userdel", "passwd")
+	if shell == "" {
+		shell = "/usr/sbin/nologin"
+	}
+	exec.Command(userdel, name).Run()
+	exec.Command("groupdel", name).Run()
+	out, err := exec.Command(useradd, "--system", "--user-group", "--no-create-home",
+		"--home-dir", "/nonexistent", "--shell", shell, name).CombinedOutput()
+	if err != nil {
+		t.Fatalf("useradd %s: %v: %s", name, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command(userdel, name).CombinedOutput(); err != nil {
+			t.Errorf("userdel %s: %v: %s", name, err, out)
+		}
+		if _, err := user.LookupGroup(name); err == nil {
+			exec.Command("groupdel", name).Run()
+		}
+	})
+	u, err := user.Lookup(name)
+	if err != nil {
+		t.Fatalf("look up new user %s: %v", name, err)
+	}
+	id, err1 := strconv.ParseUint(u.Uid, 10, 32)
+	g, err2 := strconv.ParseUint(u.Gid, 10, 32)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("user %s has ids %q:%q", name, u.Uid, u.Gid)
+	}
+	return uint32(id), uint32(g)
 }
