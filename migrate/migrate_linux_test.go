@@ -15,7 +15,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/left4me/left4me-deploy/hostpath"
-	"github.com/left4me/left4me-deploy/internal/mountinfo"
 	"github.com/left4me/left4me-deploy/internal/testenv"
 )
 
@@ -341,25 +340,6 @@ func TestUnmountsStaleMounts(t *testing.T) {
 	if isMounted(t, tr.merged("a")) {
 		t.Error("merged/ is still mounted")
 	}
-}
-
-func isMounted(t *testing.T, p string) bool {
-	t.Helper()
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	ms, err := mountinfo.Parse(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range ms {
-		if m.MountPoint == p {
-			return true
-		}
-	}
-	return false
 }
 
 // TestServices: on the host the active servers and the web unit are

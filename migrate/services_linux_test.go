@@ -231,3 +231,9 @@ func fsType(t *testing.T, p string) string {
 	}
 	return fs
 }
+
+// isMounted reports whether anything is mounted at p.
+func isMounted(t *testing.T, p string) bool { return fsType(t, p) != "" }
+
+// isFuseMounted reports whether fuse-overlayfs is what shows at p.
+func isFuseMounted(t *testing.T, p string) bool { return fsType(t, p) == "fuse.fuse-overlayfs" }

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/left4me/left4me-deploy/hostpath"
-	"github.com/left4me/left4me-deploy/internal/mountinfo"
 	"github.com/left4me/left4me-deploy/internal/testenv"
 	"github.com/left4me/left4me-deploy/overlay"
 )
@@ -299,25 +298,6 @@ func viewAsUser(t *testing.T, self string, uid, gid int, dir string) []string {
 		t.Fatalf("view %s as %s: %v\n%s", dir, fuseUser, err, stderr.String())
 	}
 	return strings.Split(string(out), "\n")
-}
-
-func isFuseMounted(t *testing.T, p string) bool {
-	t.Helper()
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	ms, err := mountinfo.Parse(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range ms {
-		if m.MountPoint == p && m.FSType == "fuse.fuse-overlayfs" {
-			return true
-		}
-	}
-	return false
 }
 
 // waitFuseGone waits for the fuse-overlayfs daemon to exit after unmount,
