@@ -133,9 +133,11 @@ type hostRun struct {
 	offered  map[string][]Binary
 	phase    string // what is running, for "connection lost while ..."
 	lastStep string
-	applied  bool // the plan started
-	marks    []string
-	stderr   tailBuffer
+	// running is the step the host said it started and has not finished.
+	running string
+	applied bool // the plan started
+	marks   []string
+	stderr  tailBuffer
 }
 
 func (d *Deployer) deployHost(ctx context.Context, dir string, t Target, name string) (res Result) {
@@ -295,8 +297,11 @@ func (h *hostRun) stdoutLine(line string) {
 	}
 	ev.Host = h.t.Spec
 	switch ev.Type {
+	case "start":
+		h.running = ev.Step
+		return // the step's own event says how it ended
 	case "step":
-		h.lastStep = ev.Step
+		h.lastStep, h.running = ev.Step, ""
 	case "summary":
 		s := ev
 		h.res.Summary = &s
@@ -392,7 +397,10 @@ func (h *hostRun) interpret(ctx context.Context, err error) (reply, error) {
 
 func (h *hostRun) phaseDesc() string {
 	if h.phase == "running the plan" {
-		if h.lastStep == "" {
+		switch {
+		case h.running != "":
+			return fmt.Sprintf("running the plan (step %q)", h.running)
+		case h.lastStep == "":
 			return "running the plan (before its first step finished)"
 		}
 		return fmt.Sprintf("running the plan (the step after %q)", h.lastStep)

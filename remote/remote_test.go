@@ -226,6 +226,7 @@ func TestDeployErrorsFromTheHost(t *testing.T) {
 		{"password, no terminal", &scriptedConn{stdout: "L4M sudo alice\n", stderr: "sudo: a password is required\n", code: 1}, nil, ErrSudoNoTerminal, "sudo on root@h needs a password for alice and there is no terminal"},
 		{"refused", &scriptedConn{stdout: "L4M sudo alice\n", stderr: "alice is not in the sudoers file.\n", code: 1}, nil, ErrSudoRefused, "may not run commands as root"},
 		{"lost", &scriptedConn{stdout: "L4M host Linux x86_64 amd64\nL4M apply\n{\"type\":\"step\",\"step\":\"packages\",\"status\":\"ok\"}\n", code: 255, lost: true}, nil, ErrConnectionLost, `the step after "packages"`},
+		{"lost in a step", &scriptedConn{stdout: "L4M host Linux x86_64 amd64\nL4M apply\n{\"type\":\"step\",\"step\":\"packages\",\"status\":\"ok\"}\n{\"type\":\"start\",\"step\":\"accounts\"}\n", code: 255, lost: true}, nil, ErrConnectionLost, `step "accounts"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d, out := newTestDeployer(t, tc.conn, bundle, "")

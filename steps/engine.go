@@ -63,6 +63,7 @@ func (e *Engine) Run(ctx context.Context, plan []Step) (Event, error) {
 				continue
 			}
 		}
+		emit(Event{Type: "start", Step: s.Name()})
 		g := NewGate(s.Name(), e.DryRun, e.Diff, emit)
 		var err error
 		if dr, ok := s.(DryRunner); ok && e.DryRun {

@@ -55,7 +55,40 @@ type gatedStep struct {
 
 func (s *gatedStep) ShouldRun(context.Context) (bool, string) { return s.ok, "not on this host" }
 
-func collect(events *[]Event) func(Event) { return func(e Event) { *events = append(*events, e) } }
+// collect records the events that report outcomes; "start" events are
+// left out (TestEngineAnnouncesEachStep checks them).
+func collect(events *[]Event) func(Event) {
+	return func(e Event) {
+		if e.Type != "start" {
+			*events = append(*events, e)
+		}
+	}
+}
+
+// Every step that runs is announced before its outcome, so a reader of the
+// stream (the SSH deployer) knows which step was running if it is cut off.
+// Steps that do not run (should-run false, after a failure) are not.
+func TestEngineAnnouncesEachStep(t *testing.T) {
+	var log []string
+	var done int
+	var got []string
+	plan := []Step{
+		&fakeStep{name: "a", log: &log, done: &done},
+		&fakeStep{name: "b", changes: []string{"install /x"}, log: &log, done: &done},
+		&gatedStep{fakeStep{name: "c", log: &log, done: &done}, false},
+	}
+	emit := func(e Event) { got = append(got, e.Type+" "+e.Step) }
+	if _, err := (&Engine{Emit: emit}).Run(context.Background(), plan); err != nil {
+		t.Fatal(err)
+	}
+	want := "start a,step a,start b,step b,step c,summary "
+	if strings.Join(got, ",") != want {
+		t.Fatalf("events %q, want %q", strings.Join(got, ","), want)
+	}
+	if FormatText(Event{Type: "start", Step: "a"}) != "" {
+		t.Fatalf("FormatText(start) printed a line; text mode shows only outcomes")
+	}
+}
 
 func TestEngineOrderStatusesAndSummary(t *testing.T) {
 	var log []string

@@ -14,8 +14,9 @@ const (
 )
 
 // Event is one line of progress, printed as text or (with --json) as one JSON
-// object per line. Type is "step" for a finished step, "diff" for a file
-// diff, "log" for free text, and "summary" for the closing counts. The remote
+// object per line. Type is "start" when a step begins (JSON only), "step"
+// for a finished step, "diff" for a file diff, "log" for free text, and
+// "summary" for the closing counts. The remote
 // deployer parses these lines from the host and adds Host.
 type Event struct {
 	Type   string `json:"type"`

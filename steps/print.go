@@ -55,6 +55,8 @@ func FormatText(e Event) string {
 		return fmt.Sprintf("%s         %s: %s\n", host, e.Step, e.Reason)
 	case "summary":
 		return fmt.Sprintf("%sok=%d changed=%d failed=%d skipped=%d\n", host, e.OK, e.Changed, e.Failed, e.Skipped)
+	case "start":
+		return "" // the step's own line says how it ended
 	}
 	b, _ := json.Marshal(e)
 	return string(b) + "\n"
