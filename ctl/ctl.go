@@ -194,9 +194,15 @@ func (c *Ctl) Start(ctx context.Context, name string) error {
 	return errors.New(msg)
 }
 
-// startUnit starts the unit and checks it is still up right after, so a
-// server that dies at once (status=200/CHDIR) counts as a failed start.
+// startUnit resets the unit's failed state, starts it and checks it is
+// still up right after, so a server that dies at once (status=200/CHDIR)
+// counts as a failed start.
 func (c *Ctl) startUnit(ctx context.Context, name string) error {
+	// A server that crash-looped earlier hit systemd's start limit, and
+	// then refuses every start until its failed state is reset; the
+	// operator's start is the moment to forget that. A unit that was never
+	// loaded makes this fail, which is fine.
+	c.unit(ctx, "reset-failed", name)
 	if _, err := c.unit(ctx, "start", name); err != nil {
 		return err
 	}

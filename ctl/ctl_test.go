@@ -107,6 +107,7 @@ func TestStartArgv(t *testing.T) {
 	}
 	f.wantCommands(t,
 		sudoOverlay+"mount test-server",
+		sudoSys+"reset-failed test-server",
 		sudoSys+"start test-server",
 		sudoSys+"is-active test-server")
 	want := "Step: mounting runtime overlay...\nStep: starting server...\nStarted left4me-server@test-server.service.\n"
@@ -131,7 +132,7 @@ func TestStartWithoutSudo(t *testing.T) {
 	if err := f.ctl.Start(context.Background(), "a"); err != nil {
 		t.Fatalf("Start = %v", err)
 	}
-	f.wantCommands(t, "/opt/ov mount a", "/opt/sys start a", "/opt/sys is-active a")
+	f.wantCommands(t, "/opt/ov mount a", "/opt/sys reset-failed a", "/opt/sys start a", "/opt/sys is-active a")
 }
 
 const failedStatus = `× left4me-server@a.service - Left 4 Dead 2 server a
@@ -152,7 +153,7 @@ func TestStartFailureUnmounts(t *testing.T) {
 			responses: map[string]runner.FakeResponse{
 				sudoSys + "start a": {Stderr: "Job for left4me-server@a.service failed because the control process exited with error code.\n", Code: 1},
 			},
-			want:    []string{sudoOverlay + "mount a", sudoSys + "start a", sudoSys + "status a", sudoOverlay + "umount a"},
+			want:    []string{sudoOverlay + "mount a", sudoSys + "reset-failed a", sudoSys + "start a", sudoSys + "status a", sudoOverlay + "umount a"},
 			wantErr: []string{"start left4me-server@a.service", "Job for left4me-server@a.service failed", "status=200/CHDIR"},
 		},
 		{
@@ -161,7 +162,7 @@ func TestStartFailureUnmounts(t *testing.T) {
 				sudoSys + "start a":     ok(""),
 				sudoSys + "is-active a": {Stdout: "failed\n", Code: 3},
 			},
-			want:    []string{sudoOverlay + "mount a", sudoSys + "start a", sudoSys + "is-active a", sudoSys + "status a", sudoOverlay + "umount a"},
+			want:    []string{sudoOverlay + "mount a", sudoSys + "reset-failed a", sudoSys + "start a", sudoSys + "is-active a", sudoSys + "status a", sudoOverlay + "umount a"},
 			wantErr: []string{"unit is failed right after start", "status=200/CHDIR"},
 		},
 		{
@@ -170,7 +171,7 @@ func TestStartFailureUnmounts(t *testing.T) {
 				sudoSys + "start a":      {Code: 1},
 				sudoOverlay + "umount a": {Stderr: "umount: target is busy", Code: 1},
 			},
-			want:    []string{sudoOverlay + "mount a", sudoSys + "start a", sudoSys + "status a", sudoOverlay + "umount a"},
+			want:    []string{sudoOverlay + "mount a", sudoSys + "reset-failed a", sudoSys + "start a", sudoSys + "status a", sudoOverlay + "umount a"},
 			wantErr: []string{"unmount after the failed start also failed", "target is busy", "status=200/CHDIR"},
 		},
 	}
