@@ -63,8 +63,8 @@ func Render(p Params) ([]Unit, error) {
 	}
 	data := struct {
 		Params
-		StateDir, RuntimeDir string
-	}{p, hostpath.StateDir, hostpath.RuntimeDir}
+		StateDir, RuntimeDir, L4d2ctl string
+	}{p, hostpath.StateDir, hostpath.RuntimeDir, hostpath.L4d2ctl}
 	var units []Unit
 	for _, name := range []string{hostpath.WebUnit, hostpath.ServerUnit} {
 		var b bytes.Buffer
@@ -134,8 +134,33 @@ func VerifyWith(ctx context.Context, r runner.Runner, analyze string, paths []st
 
 // MissingProgram returns a tolerate function for Verify that accepts only
 // systemd-analyze's complaint that unit's program prog is not installed:
-// the web app is installed separately and may come after its unit.
+// the web app is installed separately and may come after its unit, and
+// l4d2ctl, which the server unit runs, lands under --root or (in a dry run)
+// not at all. A template unit (NAME@.service) matches any of its instances.
 func MissingProgram(unit, prog string) func(string) bool {
-	want := fmt.Sprintf("%s: Command %s is not executable: No such file or directory", unit, prog)
-	return func(line string) bool { return line == want }
+	suffix := fmt.Sprintf(": Command %s is not executable: No such file or directory", prog)
+	prefix, tmpl := strings.CutSuffix(unit, "@.service")
+	return func(line string) bool {
+		u, ok := strings.CutSuffix(line, suffix)
+		if !ok {
+			return false
+		}
+		if !tmpl {
+			return u == unit
+		}
+		inst, ok := strings.CutPrefix(u, prefix+"@")
+		return ok && strings.HasSuffix(inst, ".service")
+	}
+}
+
+// AnyOf tolerates a line that any of tolerate accepts.
+func AnyOf(tolerate ...func(string) bool) func(string) bool {
+	return func(line string) bool {
+		for _, t := range tolerate {
+			if t(line) {
+				return true
+			}
+		}
+		return false
+	}
 }

@@ -165,7 +165,7 @@ func TestServerUnitContract(t *testing.T) {
 		"User":                   hostpath.User,
 		"Group":                  hostpath.Group,
 		"WorkingDirectory":       hostpath.RuntimeDir + "/%i/merged",
-		"EnvironmentFile":        hostpath.RuntimeDir + "/%i/instance.env",
+		"ExecStart":              hostpath.L4d2ctl + " run %i",
 		"AssertPathIsMountPoint": hostpath.RuntimeDir + "/%i/merged",
 		"Restart":                "on-failure",
 	}
@@ -174,8 +174,10 @@ func TestServerUnitContract(t *testing.T) {
 			t.Errorf("server unit %s=%v, want %s", k, got, v)
 		}
 	}
-	if got := s["ExecStart"]; len(got) != 1 || !strings.Contains(got[0], "./srcds_run") {
-		t.Errorf("server unit ExecStart=%v, want srcds_run from the merged dir", got)
+	// systemd would read an EnvironmentFile= on the hostile tree as root,
+	// following symlinks.
+	if got, ok := s["EnvironmentFile"]; ok {
+		t.Errorf("server unit EnvironmentFile=%v: instance.env must be read as the unit's user", got)
 	}
 	if _, ok := s["MountFlags"]; ok {
 		t.Error("server unit sets MountFlags=")
@@ -219,14 +221,43 @@ func writeUnits(t *testing.T, p Params) []string {
 }
 
 // Every rendered unit passes the real systemd-analyze verify without a
-// single complaint when the web app exists.
+// single complaint when the web app exists, but for l4d2ctl, which the
+// server unit runs, where this machine has not installed it.
 func TestVerifyRealSystemdAnalyze(t *testing.T) {
 	testenv.RequireBinary(t, SystemdAnalyze, "systemd")
 	p := DefaultParams()
 	p.WebExec = "/bin/true --serve"
-	warnings, err := Verify(context.Background(), runner.Exec{}, writeUnits(t, p), nil)
-	if err != nil || len(warnings) != 0 {
+	ctlMissing := MissingProgram(hostpath.ServerUnit, hostpath.L4d2ctl)
+	warnings, err := Verify(context.Background(), runner.Exec{}, writeUnits(t, p), ctlMissing)
+	if err != nil {
 		t.Fatalf("Verify(rendered units) = %q, %v; want no complaint", warnings, err)
+	}
+	if _, err := os.Stat(hostpath.L4d2ctl); err == nil && len(warnings) != 0 {
+		t.Fatalf("Verify(rendered units) with %s installed = %q; want no complaint", hostpath.L4d2ctl, warnings)
+	}
+}
+
+func TestMissingProgram(t *testing.T) {
+	const tail = ": Command /usr/local/bin/l4d2ctl is not executable: No such file or directory"
+	tmpl := MissingProgram("left4me-server@.service", "/usr/local/bin/l4d2ctl")
+	plain := MissingProgram("left4me-web.service", "/usr/local/bin/l4d2ctl")
+	for _, tt := range []struct {
+		line        string
+		tmpl, plain bool
+	}{
+		{"left4me-server@i.service" + tail, true, false},
+		{"left4me-server@.service" + tail, true, false},
+		{"left4me-serverX@i.service" + tail, false, false},
+		{"left4me-web.service" + tail, false, true},
+		{"left4me-server@i.service: Command /bin/sh is not executable: No such file or directory", false, false},
+		{"left4me-server@i.service" + tail + " and more", false, false},
+	} {
+		if got := tmpl(tt.line); got != tt.tmpl {
+			t.Errorf("MissingProgram(template)(%q) = %v, want %v", tt.line, got, tt.tmpl)
+		}
+		if got := plain(tt.line); got != tt.plain {
+			t.Errorf("MissingProgram(web)(%q) = %v, want %v", tt.line, got, tt.plain)
+		}
 	}
 }
 
@@ -241,9 +272,16 @@ func TestVerifyToleratesOnlyMissingWebApp(t *testing.T) {
 	if _, err := Verify(context.Background(), runner.Exec{}, paths, nil); err == nil {
 		t.Fatal("Verify without tolerance accepted a unit whose program is missing")
 	}
-	warnings, err := Verify(context.Background(), runner.Exec{}, paths, MissingProgram(hostpath.WebUnit, DefaultWebExec))
-	if err != nil || len(warnings) != 1 {
-		t.Fatalf("Verify(tolerating the web app) = %q, %v; want one warning", warnings, err)
+	ctlMissing := MissingProgram(hostpath.ServerUnit, hostpath.L4d2ctl)
+	warnings, err := Verify(context.Background(), runner.Exec{}, paths, AnyOf(MissingProgram(hostpath.WebUnit, DefaultWebExec), ctlMissing))
+	web := 0
+	for _, w := range warnings {
+		if !ctlMissing(w) {
+			web++
+		}
+	}
+	if err != nil || web != 1 {
+		t.Fatalf("Verify(tolerating the web app) = %q, %v; want one warning about it", warnings, err)
 	}
 }
 

@@ -7,11 +7,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 
 	"github.com/left4me/left4me-deploy/ctl"
 	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/instance"
 	"github.com/left4me/left4me-deploy/overlay"
 	"github.com/left4me/left4me-deploy/runner"
 	"github.com/left4me/left4me-deploy/svchelper"
@@ -39,6 +42,9 @@ verbs:
   status NAME [--json]   instance, runtime overlay mounted or not, unit state
   list [--json]          the same for every instance in /var/lib/left4me/runtime
   logs NAME [-n N] [-f]  the unit's journal: last N lines (1 to 10000), follow
+  run NAME               (what left4me-server@NAME.service runs, as left4me, from
+                         merged/) read instance.env and exec
+                         ./srcds_run -game left4dead2 $SRCDS_ARGS with its variables
 
 global options (for tests and staging trees; the defaults are the installed host):
   --root DIR               state under DIR/var/lib/left4me (env LEFT4ME_ROOT)
@@ -152,6 +158,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 	case "logs":
 		fs.StringVar(&lines, "n", "", "")
 		fs.BoolVar(&follow, "f", false, "")
+	case "run":
 	default:
 		return usageError(stdout, stderr, fmt.Errorf("unknown verb %.40q", verb))
 	}
@@ -183,6 +190,9 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	logOpts.Follow = follow
 
+	if verb == "run" {
+		return runServer(hostpath.Root(s.root), name, stderr)
+	}
 	c := build(&s)
 	if verb == "start" || verb == "stop" || verb == "delete" {
 		// A signal must not cut a step in half (sudo killed while the
@@ -270,4 +280,33 @@ func printStatus(w io.Writer, list []ctl.Status, jsonOut, asList bool) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", st.Name, yes(st.Mounted), st.State)
 	}
 	tw.Flush()
+}
+
+// runServer is the verb left4me-server@NAME.service runs as the left4me
+// user, from the instance's merged directory: it reads instance.env and
+// replaces itself with the game server (see ctl.ServerCommand for why the
+// unit does not use EnvironmentFile=). It returns only on failure.
+func runServer(root hostpath.Root, name string, stderr io.Writer) int {
+	if os.Geteuid() == 0 {
+		fmt.Fprintln(stderr, "l4d2ctl: run: refusing to run as root: left4me-server@.service runs it as the left4me user")
+		return ctl.ExitFailed
+	}
+	argv, env, err := ctl.ServerCommand(root, name, os.Environ())
+	if err == nil {
+		err = syscall.Exec(argv[0], argv, env)
+		err = fmt.Errorf("run %s: exec %s in %s: %w", name, argv[0], cwd(), err)
+	}
+	fmt.Fprintf(stderr, "l4d2ctl: %v\n", err)
+	if errors.Is(err, instance.ErrInvalidName) {
+		return ctl.ExitUsage
+	}
+	return ctl.ExitFailed
+}
+
+func cwd() string {
+	d, err := os.Getwd()
+	if err != nil {
+		return "?"
+	}
+	return d
 }

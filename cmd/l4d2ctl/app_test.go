@@ -187,3 +187,19 @@ func TestErrorsOnStderrWithExitCode(t *testing.T) {
 		t.Fatalf("start nope = exit %d, want %d (stderr %q)", r.code, ctl.ExitNotFound, r.stderr)
 	}
 }
+
+// run execs the game server as the unit's user; as root it refuses (and
+// runs nothing), and a bad name is a usage error.
+func TestRunVerb(t *testing.T) {
+	root := t.TempDir()
+	addInstance(t, root, "a")
+	if os.Geteuid() == 0 {
+		r := runFake(t, root, nil, "run", "a")
+		if r.code != ctl.ExitFailed || !strings.Contains(r.stderr, "refusing to run as root") || len(r.commands) != 0 {
+			t.Fatalf("run a as root = %d, %q, ran %q; want 1 and a refusal", r.code, r.stderr, r.commands)
+		}
+	}
+	if r := runFake(t, root, nil, "run", "a", "extra"); r.code != ctl.ExitUsage {
+		t.Fatalf("run a extra = %d, want %d", r.code, ctl.ExitUsage)
+	}
+}
