@@ -396,9 +396,11 @@ func typeName(mode uint32) string {
 // applyOverride gives the entry the owner and mode fuse-overlayfs showed for
 // it. The value is attacker-controlled (the instance owner can set user
 // xattrs), so: set-id bits are never applied, the type is never changed
-// (no device nodes from a user xattr), and only an entry that belongs to the
-// instance owner (or already to the override's owner, after a crash) is
-// changed, so a hardlink to someone else's file cannot be handed around.
+// (no device nodes from a user xattr), the owner may only become the
+// instance owner (fuse-overlayfs ran as that user, so nothing else is
+// legitimate), and only an entry that belongs to the instance owner is
+// changed, checked again on the pinned inode right before the change, so a
+// hardlink to someone else's file swapped in cannot be handed around.
 func (m *migrator) applyOverride(w *upperWalk, t xattrTarget, p string, e entry, key, v string) error {
 	o, err := parseOverride(v)
 	if err != nil {
@@ -415,7 +417,11 @@ func (m *migrator) applyOverride(w *upperWalk, t xattrTarget, p string, e entry,
 		m.warn(w, "%s: %s set-id bits %04o not applied", p, key, o.mode&(unix.S_ISUID|unix.S_ISGID))
 		o.mode &^= unix.S_ISUID | unix.S_ISGID
 	}
-	if int(e.uid) != w.owner.uid && int(e.uid) != o.uid {
+	if o.uid != w.owner.uid || o.gid != w.owner.gid {
+		m.warn(w, "%s: %s names owner %d:%d, not the instance owner %d:%d: not applied", p, key, o.uid, o.gid, w.owner.uid, w.owner.gid)
+		return nil
+	}
+	if int(e.uid) != w.owner.uid {
 		m.warn(w, "%s: owned by uid %d, not the instance owner: %s not applied", p, e.uid, key)
 		return nil
 	}
@@ -428,6 +434,6 @@ func (m *migrator) applyOverride(w *upperWalk, t xattrTarget, p string, e entry,
 	}
 	detail := fmt.Sprintf("%d:%d %04o -> %d:%d %04o", e.uid, e.gid, e.mode&0o7777, o.uid, o.gid, o.mode)
 	return m.do(w.ir, KindOwner, p, detail, func() error {
-		return t.chownChmod(o.uid, o.gid, o.mode, e.isLink())
+		return t.chownChmod(w.owner.uid, o.uid, o.gid, o.mode)
 	})
 }

@@ -203,33 +203,37 @@ func (t xattrTarget) remove(attr string) error {
 
 // chownChmod sets the owner and permission bits of the target. A symlink's
 // mode cannot be set and is left alone.
-func (t xattrTarget) chownChmod(uid, gid int, perm uint32, isLink bool) error {
-	if t.fd >= 0 {
-		if err := unix.Fchown(t.fd, uid, gid); err != nil {
+//
+// The inode is pinned first (the directory's own fd, or O_PATH|O_NOFOLLOW of
+// the name) and must still belong to ownerUID: the owner of the tree can
+// swap the name for a hardlink to another user's file between the walk's
+// stat and this call, and root must never chown or chmod that file. Owner
+// and mode are then set on the pinned inode, never by name again.
+func (t xattrTarget) chownChmod(ownerUID, uid, gid int, perm uint32) error {
+	pfd := t.fd
+	if pfd < 0 {
+		fd, err := unix.Openat(t.dirfd, t.name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
 			return err
 		}
-		return unix.Fchmod(t.fd, perm)
+		defer unix.Close(fd)
+		pfd = fd
 	}
-	if err := unix.Fchownat(t.dirfd, t.name, uid, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return err
-	}
-	if isLink {
-		return nil
-	}
-	// Pin the inode with O_PATH|O_NOFOLLOW and chmod it through its own fd
-	// link: fchmodat(AT_SYMLINK_NOFOLLOW) needs Linux 6.6.
-	pfd, err := unix.Openat(t.dirfd, t.name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(pfd)
 	e, err := statSelf(pfd)
 	if err != nil {
 		return err
 	}
-	if e.isLink() {
-		return nil
+	if int(e.uid) != ownerUID {
+		return fmt.Errorf("owned by uid %d, not the instance owner %d (replaced while migrating?): %w", e.uid, ownerUID, unix.EPERM)
 	}
+	if err := unix.Fchownat(pfd, "", uid, gid, unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return err
+	}
+	if e.isLink() {
+		return nil // a symlink's mode cannot change and does not matter
+	}
+	// Through the fd's own link: fchmodat(AT_SYMLINK_NOFOLLOW) needs Linux
+	// 6.6, and fchmod does not take an O_PATH fd.
 	return unix.Chmod("/proc/self/fd/"+strconv.Itoa(pfd), perm)
 }
 

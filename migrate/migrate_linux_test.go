@@ -57,13 +57,15 @@ func buildFallback(t *testing.T, tr *tree, name string) {
 	write(t, filepath.Join(up, "nest/.wh..wh..opq"), "")
 	setx(t, filepath.Join(up, "nest/inner"), xattrFuseOpq, "y")
 	write(t, filepath.Join(up, "nest/inner/.wh..wh..opq"), "")
-	// override_stat: applied; set-id bits dropped; not applied to a file
-	// the instance owner does not own; the containers one as well.
+	// override_stat (the instance owner is root here, as the owner of
+	// runtime/NAME under --root): applied; set-id bits dropped; not applied
+	// to a file the instance owner does not own; not applied when it names
+	// another owner (f4, the containers one).
 	for _, f := range []string{"f1", "f2", "f3", "f4"} {
 		write(t, filepath.Join(up, "owned", f), "owned "+f+"\n")
 	}
-	setx(t, filepath.Join(up, "owned/f1"), xattrFuseStat, "1234:1235:0600:file")
-	setx(t, filepath.Join(up, "owned/f2"), xattrFuseStat, "1234:1235:4755")
+	setx(t, filepath.Join(up, "owned/f1"), xattrFuseStat, "0:0:0600:file")
+	setx(t, filepath.Join(up, "owned/f2"), xattrFuseStat, "0:0:4755")
 	setx(t, filepath.Join(up, "owned/f2"), xattrContStat, "1:1:0777")
 	if err := os.Lchown(filepath.Join(up, "owned/f3"), 4321, 4321); err != nil {
 		t.Fatal(err)
@@ -121,12 +123,12 @@ func TestFallbackFormat(t *testing.T) {
 		t.Fatalf("report: changed=%v instances=%d", rep.Changed(), len(rep.Instances))
 	}
 	ir := rep.Instances[0]
-	wantCounts := map[Kind]int{KindWhiteout: 2, KindOpaque: 5, KindMarker: 8, KindXattr: 10, KindOwner: 3, KindWork: 1}
+	wantCounts := map[Kind]int{KindWhiteout: 2, KindOpaque: 5, KindMarker: 8, KindXattr: 10, KindOwner: 2, KindWork: 1}
 	if !reflect.DeepEqual(ir.Counts, wantCounts) {
 		t.Errorf("counts = %v, want %v", ir.Counts, wantCounts)
 	}
-	if len(ir.Warnings) != 4 {
-		t.Errorf("warnings = %q, want 4 (set-id, foreign owner, .wh. dir, .wh..wh. file)", ir.Warnings)
+	if len(ir.Warnings) != 5 {
+		t.Errorf("warnings = %q, want 5 (set-id, foreign owner, override naming another owner, .wh. dir, .wh..wh. file)", ir.Warnings)
 	}
 	if names, _ := os.ReadDir(tr.work("fb")); len(names) != 0 {
 		t.Errorf("work/ not empty after migration: %v", names)
@@ -444,5 +446,48 @@ func TestReportKept(t *testing.T) {
 		if !strings.Contains(string(b), s) {
 			t.Errorf("report lacks %s:\n%s", s, b)
 		}
+	}
+}
+
+// The owner of the tree may swap a name for a hardlink to another user's
+// file between the walk's stat and the change: chownChmod checks the pinned
+// inode's owner again and changes nothing of a file that is not the
+// instance owner's.
+func TestChownChmodRechecksPinnedOwner(t *testing.T) {
+	testenv.RequireRoot(t)
+	dir := t.TempDir()
+	victim := filepath.Join(dir, "victim")
+	write(t, victim, "secret\n")
+	if err := os.Chmod(victim, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(victim, 4321, 4321); err != nil {
+		t.Fatal(err)
+	}
+	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(dfd)
+	err = xattrTarget{fd: -1, dirfd: dfd, name: "victim"}.chownChmod(1000, 1000, 1000, 0o666)
+	if !errors.Is(err, unix.EPERM) {
+		t.Fatalf("chownChmod(file of uid 4321, owner 1000) = %v, want EPERM", err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(victim, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Uid != 4321 || st.Gid != 4321 || st.Mode&0o7777 != 0o600 {
+		t.Fatalf("victim is %d:%d %04o after the refused change, want 4321:4321 0600", st.Uid, st.Gid, st.Mode&0o7777)
+	}
+	// The owner's own file is changed, through the pinned inode.
+	own := filepath.Join(dir, "own")
+	write(t, own, "mine\n")
+	os.Chown(own, 1000, 1000)
+	if err := (xattrTarget{fd: -1, dirfd: dfd, name: "own"}).chownChmod(1000, 1000, 1000, 0o640); err != nil {
+		t.Fatalf("chownChmod(owner's file) = %v", err)
+	}
+	if err := unix.Stat(own, &st); err != nil || st.Mode&0o7777 != 0o640 {
+		t.Fatalf("own file mode %04o, %v; want 0640", st.Mode&0o7777, err)
 	}
 }
