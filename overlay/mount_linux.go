@@ -404,9 +404,30 @@ func (s *session) openLayers(in *instanceFDs, layers []string) error {
 		if err != nil {
 			return err
 		}
+		if err := checkLayerFS(fd, p); err != nil {
+			return err
+		}
 		in.layers = append(in.layers, fd)
 	}
 	in.layerPaths = layers
+	return nil
+}
+
+// checkLayerFS refuses a layer on a FUSE file system. The web user can
+// mount one (fusermount3 is setuid, and a host may allow allow_other) that
+// shows root-owned set-uid files; the kernel copies a lower file up with
+// the mounter's credentials, keeping owner and mode, into the upper dir on
+// the host's file system, where it would be a real set-uid root program.
+// Other mounts under installation/ or overlays/ (a game install on its own
+// disk) stay allowed: only root can make them.
+func checkLayerFS(fd int, host string) error {
+	var sfs unix.Statfs_t
+	if err := unix.Fstatfs(fd, &sfs); err != nil {
+		return fmt.Errorf("statfs %s: %w", host, err)
+	}
+	if sfs.Type == unix.FUSE_SUPER_MAGIC {
+		return fmt.Errorf("refused layer %s: it is on a FUSE file system, which a user can mount; layers must be on file systems only root mounts", host)
+	}
 	return nil
 }
 

@@ -237,6 +237,22 @@ func TestRefusedOnDisk(t *testing.T) {
 		{"layer missing", func(t *testing.T, f *fixture, _ string) {
 			f.env(t, "LOWERDIRS=/var/lib/left4me/overlays/nope\n")
 		}, "overlays/nope does not exist"},
+		{"layer on FUSE", func(t *testing.T, f *fixture, outside string) {
+			// A user-mountable file system could show root-owned set-uid
+			// files that copy-up would make real in the upper dir.
+			fuse := testenv.RequireBinary(t, "fuse-overlayfs", "fuse-overlayfs")
+			for _, d := range []string{"lo", "up", "wk"} {
+				mkdir(t, filepath.Join(outside, d))
+			}
+			evil := filepath.Join(f.state, "overlays/evil")
+			mkdir(t, evil)
+			opts := fmt.Sprintf("lowerdir=%s/lo,upperdir=%s/up,workdir=%s/wk", outside, outside, outside)
+			if out, err := exec.Command(fuse, "-o", opts, evil).CombinedOutput(); err != nil {
+				t.Fatalf("fuse-overlayfs: %v: %s", err, out)
+			}
+			t.Cleanup(func() { unix.Unmount(evil, unix.MNT_DETACH) })
+			f.env(t, "LOWERDIRS=/var/lib/left4me/overlays/evil\n")
+		}, "FUSE file system"},
 		{"layer is a file", func(t *testing.T, f *fixture, _ string) {
 			writeFile(t, filepath.Join(f.state, "overlays/file"), "x")
 			f.env(t, "LOWERDIRS=/var/lib/left4me/overlays/file\n")
