@@ -491,3 +491,33 @@ func TestChownChmodRechecksPinnedOwner(t *testing.T) {
 		t.Fatalf("own file mode %04o, %v; want 0640", st.Mode&0o7777, err)
 	}
 }
+
+// The journal lies in the instance owner's directory: a symlink (to a
+// root-only file), a FIFO (which would block the deploy) or garbage is
+// refused, never followed or waited on.
+func TestJournalLoadRefusesHostileFiles(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret")
+	write(t, secret, `{"reset":{"a":"upper.pre-kernel-overlay.1"}}`)
+	link := filepath.Join(dir, "link")
+	symlink(t, secret, link)
+	fifo := filepath.Join(dir, "fifo")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(dir, "bad")
+	write(t, bad, `{"reset":{"../x":"upper.pre-kernel-overlay.1"}}`)
+	for _, p := range []string{link, fifo, bad} {
+		var j journal
+		if err := j.load(p); err == nil {
+			t.Errorf("journal.load(%s) = nil, want a refusal", filepath.Base(p))
+		}
+	}
+	var j journal
+	if err := j.load(secret); err != nil || j.Reset["a"] != "upper.pre-kernel-overlay.1" {
+		t.Fatalf("journal.load(regular) = %v, %v", j.Reset, err)
+	}
+	if err := j.load(filepath.Join(dir, "missing")); err != nil || len(j.Reset) != 0 {
+		t.Fatalf("journal.load(missing) = %v, %v; want empty, nil", j.Reset, err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/user"
 	"regexp"
@@ -595,12 +596,26 @@ type journal struct {
 
 func (j *journal) load(path string) error {
 	j.Reset = map[string]string{}
-	b, err := os.ReadFile(path)
+	// Not through a final symlink, never blocking on a FIFO, regular files
+	// only, and bounded: the directory is the instance owner's.
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("read migration journal: %w", err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return fmt.Errorf("read migration journal %s: not a regular file (remove it if no --reset-upper run was interrupted)", path)
+	}
+	const maxJournal = 1 << 20
+	b, err := io.ReadAll(io.LimitReader(f, maxJournal+1))
+	if err != nil {
+		return fmt.Errorf("read migration journal: %w", err)
+	}
+	if len(b) > maxJournal {
+		return fmt.Errorf("read migration journal %s: larger than %d bytes (remove it if no --reset-upper run was interrupted)", path, maxJournal)
 	}
 	var in journal
 	if err := json.Unmarshal(b, &in); err != nil {
