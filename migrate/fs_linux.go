@@ -257,6 +257,15 @@ func removeAllAt(dirfd int, name string, mntID uint64) error {
 	if err != nil {
 		return err
 	}
+	// The name may have been swapped for a mount point since the stat
+	// above: check the directory actually opened.
+	if self, err := statSelf(fd); err != nil || self.mntID != mntID {
+		unix.Close(fd)
+		if err != nil {
+			return err
+		}
+		return fmt.Errorf("%s is a mount point: refusing to remove across it", name)
+	}
 	names, err := readNames(fd)
 	if err == nil {
 		for _, n := range names {
