@@ -93,7 +93,7 @@ func (c Config) run(name, verb string, fn func(*session, string) (Result, error)
 		// namespace and cwd changes below die with it and no other goroutine
 		// ever runs in them.
 		runtime.LockOSThread()
-		s := &session{cfg: c, method: method, root: -1, tree: -1, state: -1}
+		s := &session{cfg: c, method: method, root: -1, tree: -1, state: -1, lockDir: -1}
 		var res Result
 		err := s.enter()
 		if err == nil {
@@ -119,6 +119,7 @@ type session struct {
 	root     int // "/" of the target namespace
 	tree     int // Config.Root in the target namespace (== root on the host)
 	state    int // the state root, /var/lib/left4me
+	lockDir  int // LockDir, once lock opened it; -1 before
 	stateUID uint32
 	fds      []int
 }
@@ -295,14 +296,36 @@ func (s *session) lock(name string) error {
 	if int(st.Uid) != os.Geteuid() || st.Mode&0o022 != 0 {
 		return fmt.Errorf("refused lock dir %s: must be owned by uid %d and writable only by it (is uid %d, mode %#o)", LockDir, os.Geteuid(), st.Uid, st.Mode&0o7777)
 	}
+	s.lockDir = dir
+	return s.lockFile(name + ".lock")
+}
+
+// lockInstanceDir also locks the pinned instance directory itself, by its
+// device and inode: the per-name lock alone lets the owner rename
+// runtime/A to runtime/B between two calls (mount A, mount B) and have both
+// work on one upper and work dir at once. Held after the name lock, so two
+// helpers never wait on each other in a cycle. A no-op without the name
+// lock (print-only runs).
+func (s *session) lockInstanceDir(fd int) error {
+	if s.lockDir < 0 {
+		return nil
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return fmt.Errorf("stat instance dir: %w", err)
+	}
+	return s.lockFile(fmt.Sprintf("inode-%d-%d.lock", st.Dev, st.Ino))
+}
+
+func (s *session) lockFile(file string) error {
 	how := unix.OpenHow{Flags: unix.O_RDWR | unix.O_CREAT | unix.O_NOFOLLOW | unix.O_CLOEXEC, Mode: 0o600, Resolve: resolveFlags}
-	fd, err := unix.Openat2(dir, name+".lock", &how)
+	fd, err := unix.Openat2(s.lockDir, file, &how)
 	if err != nil {
-		return fmt.Errorf("open lock %s/%s.lock: %w", LockDir, name, err)
+		return fmt.Errorf("open lock %s/%s: %w", LockDir, file, err)
 	}
 	s.keep(fd)
 	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
-		return fmt.Errorf("lock %s/%s.lock: %w", LockDir, name, err)
+		return fmt.Errorf("lock %s/%s: %w", LockDir, file, err)
 	}
 	return nil
 }
@@ -336,6 +359,9 @@ func (s *session) openInstance(name string) (*instanceFDs, error) {
 		return nil, err
 	}
 	if err := s.checkOwner(in.inst, in.instHost); err != nil {
+		return nil, err
+	}
+	if err := s.lockInstanceDir(in.inst); err != nil {
 		return nil, err
 	}
 	return in, nil

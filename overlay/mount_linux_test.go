@@ -11,6 +11,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -621,6 +622,54 @@ func TestConcurrentCallsSerialise(t *testing.T) {
 	var st syscall.Stat_t
 	if err := syscall.Stat(filepath.Join(f.root, "run/left4me/locks/s1.lock"), &st); err != nil || st.Uid != 0 || st.Mode&0o077 != 0 {
 		t.Fatalf("lock file: %v, uid %d mode %#o; want root's 0600", err, st.Uid, st.Mode)
+	}
+}
+
+// The lock also follows the instance directory itself: a helper for
+// another name that reaches the same directory (runtime/A renamed to
+// runtime/B between two calls) waits for the holder instead of stacking a
+// second overlay on one upper and work dir.
+func TestInstanceDirLockFollowsRename(t *testing.T) {
+	testenv.RequireNamespace(t)
+	f := newFixture(t)
+	inst := f.instance("s1", "/var/lib/left4me/installation")
+	helperBin(t) // built now, not inside the window below
+	locks := filepath.Join(f.root, "run/left4me/locks")
+	if err := os.MkdirAll(locks, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(inst, &st); err != nil {
+		t.Fatal(err)
+	}
+	lf, err := os.OpenFile(filepath.Join(locks, fmt.Sprintf("inode-%d-%d.lock", st.Dev, st.Ino)), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lf.Close()
+	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	// Renamed: the name lock of s2 is free, the directory's is held.
+	if err := os.Rename(inst, filepath.Join(filepath.Dir(inst), "s2")); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan string, 1)
+	go func() {
+		out, errs, code := f.helper(f.helperEnv(), "mount", "s2")
+		done <- fmt.Sprintf("%d %s%s", code, out, errs)
+	}()
+	select {
+	case o := <-done:
+		t.Fatalf("mount s2 returned %q while its directory's lock was held", o)
+	case <-time.After(300 * time.Millisecond):
+	}
+	syscall.Flock(int(lf.Fd()), syscall.LOCK_UN)
+	if o := <-done; !strings.HasPrefix(o, "0 mounted s2") {
+		t.Fatalf("mount s2 after the lock was released = %q", o)
+	}
+	if _, _, code := f.helper(f.helperEnv(), "umount", "s2"); code != 0 {
+		t.Fatalf("umount s2 = %d", code)
 	}
 }
 
