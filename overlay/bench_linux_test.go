@@ -102,16 +102,7 @@ func BenchmarkMountUmount(b *testing.B) {
 	for _, n := range []int{1, 50, 500} {
 		b.Run(fmt.Sprintf("library/fd/layers=%d", n), func(b *testing.B) {
 			f := benchFixture(b, n)
-			cfg := Config{Root: hostpath.Root(f.root), Method: MethodFD}
-			b.ResetTimer()
-			for range b.N {
-				if _, err := cfg.Mount("b"); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := cfg.Unmount("b"); err != nil {
-					b.Fatal(err)
-				}
-			}
+			benchLibraryPairs(b, f)
 		})
 	}
 }
@@ -191,16 +182,7 @@ func BenchmarkMountUpperRoot(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			cfg := Config{Root: hostpath.Root(f.root), Method: MethodFD}
-			b.ResetTimer()
-			for range b.N {
-				if _, err := cfg.Mount("b"); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := cfg.Unmount("b"); err != nil {
-					b.Fatal(err)
-				}
-			}
+			benchLibraryPairs(b, f)
 		})
 	}
 }
@@ -285,4 +267,19 @@ func onThread(b *testing.B, fn func()) {
 		fn()
 	}()
 	<-done
+}
+
+// benchLibraryPairs times in-process mount+umount pairs of instance b of f
+// with the fd method.
+func benchLibraryPairs(b *testing.B, f *fixture) {
+	cfg := Config{Root: hostpath.Root(f.root), Method: MethodFD}
+	b.ResetTimer()
+	for range b.N {
+		if _, err := cfg.Mount("b"); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := cfg.Unmount("b"); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

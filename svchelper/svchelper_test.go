@@ -21,13 +21,7 @@ func env(kv ...string) Getenv {
 }
 
 func TestSystemctlArgv(t *testing.T) {
-	tests := []struct {
-		name    string
-		args    []string
-		env     Getenv
-		want    []string
-		wantErr error
-	}{
+	tests := []argvCase{
 		{"start", []string{"start", "test-server"}, env(), []string{"/usr/bin/systemctl", "start", "left4me-server@test-server.service"}, nil},
 		{"stop", []string{"stop", "a"}, env(), []string{"/usr/bin/systemctl", "stop", "left4me-server@a.service"}, nil},
 		{"restart", []string{"restart", "a"}, env(), []string{"/usr/bin/systemctl", "restart", "left4me-server@a.service"}, nil},
@@ -52,31 +46,12 @@ func TestSystemctlArgv(t *testing.T) {
 		{"option as verb", []string{"--help", "a"}, env(), nil, ErrUsage},
 		{"verb case", []string{"START", "a"}, env(), nil, ErrUsage},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := SystemctlArgv(tt.args, tt.env)
-			if tt.wantErr != nil {
-				if !errors.Is(err, tt.wantErr) {
-					t.Fatalf("SystemctlArgv(%q) = %q, %v; want error %v", tt.args, got, err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil || !reflect.DeepEqual(got, tt.want) {
-				t.Fatalf("SystemctlArgv(%q) = %q, %v; want %q", tt.args, got, err, tt.want)
-			}
-		})
-	}
+	runArgvCases(t, "SystemctlArgv", SystemctlArgv, tests)
 }
 
 func TestJournalctlArgv(t *testing.T) {
 	unit := "left4me-server@a.service"
-	tests := []struct {
-		name    string
-		args    []string
-		env     Getenv
-		want    []string
-		wantErr error
-	}{
+	tests := []argvCase{
 		{"name only", []string{"a"}, env(), []string{"/usr/bin/journalctl", "-u", unit, "--no-pager"}, nil},
 		{"lines", []string{"a", "-n", "50"}, env(), []string{"/usr/bin/journalctl", "-u", unit, "--no-pager", "-n", "50"}, nil},
 		{"follow", []string{"a", "-f"}, env(), []string{"/usr/bin/journalctl", "-u", unit, "--no-pager", "-f"}, nil},
@@ -105,20 +80,7 @@ func TestJournalctlArgv(t *testing.T) {
 		{"file option", []string{"a", "--file=/etc/shadow"}, env(), nil, ErrUsage},
 		{"extra word", []string{"a", "b"}, env(), nil, ErrUsage},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := JournalctlArgv(tt.args, tt.env)
-			if tt.wantErr != nil {
-				if !errors.Is(err, tt.wantErr) {
-					t.Fatalf("JournalctlArgv(%q) = %q, %v; want error %v", tt.args, got, err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil || !reflect.DeepEqual(got, tt.want) {
-				t.Fatalf("JournalctlArgv(%q) = %q, %v; want %q", tt.args, got, err, tt.want)
-			}
-		})
-	}
+	runArgvCases(t, "JournalctlArgv", JournalctlArgv, tests)
 }
 
 func TestMainExecsWithCleanEnv(t *testing.T) {
@@ -180,4 +142,31 @@ func writeStandIn(t *testing.T, dir, out string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// argvCase is one call of SystemctlArgv or JournalctlArgv and its outcome.
+type argvCase struct {
+	name    string
+	args    []string
+	env     Getenv
+	want    []string
+	wantErr error
+}
+
+func runArgvCases(t *testing.T, fname string, fn func([]string, Getenv) ([]string, error), tests []argvCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := fn(tt.args, tt.env)
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("%s(%q) = %q, %v; want error %v", fname, tt.args, got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("%s(%q) = %q, %v; want %q", fname, tt.args, got, err, tt.want)
+			}
+		})
+	}
 }
