@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/left4me/left4me-deploy/internal/fsat"
 	"github.com/left4me/left4me-deploy/internal/mountinfo"
 )
 
@@ -59,10 +60,7 @@ func unmountUnder(runFD int, runDir, mountPoint string) (lazy bool, err error) {
 	parent, base := filepath.Split(rel)
 	pfd := runFD
 	if parent != "" {
-		pfd, err = unix.Openat2(runFD, filepath.Clean(parent), &unix.OpenHow{
-			Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
-			Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_BENEATH,
-		})
+		pfd, err = fsat.OpenRaw(runFD, filepath.Clean(parent), unix.O_PATH|unix.O_DIRECTORY, 0, 0)
 		if err != nil {
 			return false, pathErr("open parent of mount", mountPoint, err)
 		}

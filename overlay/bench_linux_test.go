@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/fsat"
 	"github.com/left4me/left4me-deploy/internal/testenv"
 )
 
@@ -227,7 +228,7 @@ func BenchmarkFuseChecks(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					if _, err := flistxattr(fd); err != nil {
+					if _, err := fsat.ListXattr(fd); err != nil {
 						b.Fatal(err)
 					}
 					unix.Close(fd)

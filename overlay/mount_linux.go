@@ -3,10 +3,8 @@
 package overlay
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"runtime"
 	"strconv"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/instance"
+	"github.com/left4me/left4me-deploy/internal/fsat"
 	"github.com/left4me/left4me-deploy/internal/mountinfo"
 )
 
@@ -35,11 +34,6 @@ var (
 // LockDir is the host directory of the per-instance lock files. It is
 // root's, outside the hostile tree, in PID 1's namespace.
 const LockDir = "/run/left4me/locks"
-
-// resolveFlags are used for every lookup below the tree root: no symlink is
-// ever followed (not even "magic" /proc links), and nothing resolves outside
-// the directory the walk starts from.
-const resolveFlags = unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_BENEATH
 
 // Result says what Mount or Unmount did.
 type Result struct {
@@ -195,30 +189,11 @@ func (s *session) openDir(dirfd int, rel, host string) (int, error) {
 // the state file system and never legitimately lie inside another mount
 // (such as an overlay this helper made, moved there by its owner).
 func (s *session) openDirXdev(dirfd int, rel, host string) (int, error) {
-	return s.openDirFlags(dirfd, rel, host, unix.RESOLVE_NO_XDEV)
+	return s.openDirFlags(dirfd, rel, host, fsat.NoXdev)
 }
 
-func (s *session) openDirFlags(dirfd int, rel, host string, extra uint64) (int, error) {
-	how := unix.OpenHow{
-		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC,
-		Resolve: resolveFlags | extra,
-	}
-	var fd int
-	var err error
-	for range 8 { // openat2 asks for a retry when it races a rename
-		fd, err = unix.Openat2(dirfd, rel, &how)
-		if err != unix.EAGAIN && err != unix.EINTR {
-			break
-		}
-	}
-	if err == unix.ENOTDIR {
-		// O_NOFOLLOW|O_DIRECTORY reports a final symlink as "not a
-		// directory"; say what it is (for the message only: the open failed).
-		var st unix.Stat_t
-		if unix.Fstatat(dirfd, rel, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
-			err = unix.ELOOP
-		}
-	}
+func (s *session) openDirFlags(dirfd int, rel, host string, opt fsat.Opt) (int, error) {
+	fd, err := fsat.OpenRaw(dirfd, rel, unix.O_PATH|unix.O_DIRECTORY, 0, opt)
 	if err != nil {
 		return -1, pathError(host, err)
 	}
@@ -318,8 +293,7 @@ func (s *session) lockInstanceDir(fd int) error {
 }
 
 func (s *session) lockFile(file string) error {
-	how := unix.OpenHow{Flags: unix.O_RDWR | unix.O_CREAT | unix.O_NOFOLLOW | unix.O_CLOEXEC, Mode: 0o600, Resolve: resolveFlags}
-	fd, err := unix.Openat2(s.lockDir, file, &how)
+	fd, err := fsat.OpenRaw(s.lockDir, file, unix.O_RDWR|unix.O_CREAT, 0o600, 0)
 	if err != nil {
 		return fmt.Errorf("open lock %s/%s: %w", LockDir, file, err)
 	}
@@ -369,8 +343,7 @@ func (s *session) openInstance(name string) (*instanceFDs, error) {
 
 // readLayers reads and validates LOWERDIRS from the pinned instance dir.
 func (s *session) readLayers(in *instanceFDs) ([]string, error) {
-	how := unix.OpenHow{Flags: unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC | unix.O_NOCTTY, Resolve: resolveFlags | unix.RESOLVE_NO_XDEV}
-	fd, err := unix.Openat2(in.inst, "instance.env", &how)
+	fd, err := fsat.OpenRaw(in.inst, "instance.env", unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0, fsat.NoXdev)
 	if err != nil {
 		if err == unix.ENOENT {
 			return nil, fmt.Errorf("%w: %s does not exist (it lists the instance's lower layers)", ErrEnv, in.instanceEnvHost)
@@ -447,11 +420,11 @@ func (s *session) openLayers(in *instanceFDs, layers []string) error {
 // Other mounts under installation/ or overlays/ (a game install on its own
 // disk) stay allowed: only root can make them.
 func checkLayerFS(fd int, host string) error {
-	var sfs unix.Statfs_t
-	if err := unix.Fstatfs(fd, &sfs); err != nil {
+	magic, err := fsat.FSMagic(fd)
+	if err != nil {
 		return fmt.Errorf("statfs %s: %w", host, err)
 	}
-	if sfs.Type == unix.FUSE_SUPER_MAGIC {
+	if magic == unix.FUSE_SUPER_MAGIC {
 		return fmt.Errorf("refused layer %s: it is on a FUSE file system, which a user can mount; layers must be on file systems only root mounts", host)
 	}
 	return nil
@@ -482,19 +455,12 @@ func (s *session) openOverlayDirs(in *instanceFDs) error {
 
 // statxMount returns the mount id of fd (or of rel below it) and whether it
 // is the root of its mount.
-func statxMount(dirfd int, rel string) (id uint64, root bool, mode uint16, err error) {
-	flags := unix.AT_SYMLINK_NOFOLLOW | unix.AT_NO_AUTOMOUNT
-	if rel == "" {
-		flags |= unix.AT_EMPTY_PATH
-	}
-	var stx unix.Statx_t
-	if err := unix.Statx(dirfd, rel, flags, unix.STATX_TYPE|unix.STATX_MNT_ID, &stx); err != nil {
+func statxMount(dirfd int, rel string) (id uint64, root bool, mode uint32, err error) {
+	e, err := fsat.StatMount(dirfd, rel)
+	if err != nil {
 		return 0, false, 0, err
 	}
-	if stx.Mask&unix.STATX_MNT_ID == 0 || stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT == 0 {
-		return 0, false, 0, errors.New("kernel reports no mount id or mount-root attribute (needs Linux 5.8)")
-	}
-	return stx.Mnt_id, stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0, stx.Mode, nil
+	return e.MountID, e.MountRoot, e.Mode, nil
 }
 
 // sentinelName is hostpath.Sentinel relative to the state root.
@@ -518,15 +484,7 @@ var sentinelName = strings.TrimPrefix(hostpath.Sentinel, hostpath.StateDir+"/")
 // without following any symlink, and only its type is trusted; its owner
 // and content do not matter.
 func (s *session) checkMigrated() error {
-	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC, Resolve: resolveFlags}
-	var fd int
-	var err error
-	for range 8 { // openat2 asks for a retry when it races a rename
-		fd, err = unix.Openat2(s.state, sentinelName, &how)
-		if err != unix.EAGAIN && err != unix.EINTR {
-			break
-		}
-	}
+	fd, err := fsat.OpenRaw(s.state, sentinelName, unix.O_PATH, 0, 0)
 	const todo = "run `left4me-deploy migrate` on this host (or redeploy with left4me-deploy), which converts every instance's upper dir and then writes it"
 	if err == unix.ENOENT {
 		return fmt.Errorf("%w: %s does not exist, so upper dirs may still be in fuse-overlayfs format: %s", ErrNotMigrated, hostpath.Sentinel, todo)
@@ -590,13 +548,12 @@ func isFuseXattr(n string) bool {
 // top-level directory that was only copied up (left4dead2/, typically) does
 // not. It cannot prove an upper converted; only the migration can.
 func (s *session) checkNotFuse(in *instanceFDs) error {
-	fd, err := unix.Openat(in.upper, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	fd, err := fsat.OpenRaw(in.upper, ".", unix.O_RDONLY|unix.O_DIRECTORY, 0, 0)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", in.upperHost, err)
 	}
-	dir := os.NewFile(uintptr(fd), in.upperHost)
-	defer dir.Close()
-	names, err := flistxattr(fd)
+	defer unix.Close(fd)
+	names, err := fsat.ListXattr(fd)
 	if err != nil {
 		return fmt.Errorf("list xattrs of %s: %w", in.upperHost, err)
 	}
@@ -605,8 +562,8 @@ func (s *session) checkNotFuse(in *instanceFDs) error {
 			return fmt.Errorf("%w: %s has xattr %s;%s", ErrFuseFormat, in.upperHost, n, remigrate)
 		}
 	}
-	entries, err := dir.Readdirnames(fuseScanMax)
-	if err != nil && err != io.EOF {
+	entries, err := fsat.FirstNames(fd, fuseScanMax)
+	if err != nil {
 		return fmt.Errorf("read %s: %w", in.upperHost, err)
 	}
 	// Entry names are single components from getdents; with the thread's
@@ -619,7 +576,7 @@ func (s *session) checkNotFuse(in *instanceFDs) error {
 		if strings.HasPrefix(e, ".wh.") {
 			return fmt.Errorf("%w: %s contains %s, a fuse-overlayfs whiteout file;%s", ErrFuseFormat, in.upperHost, e, remigrate)
 		}
-		names, err := llistxattr(e)
+		names, err := fsat.LListXattr(e)
 		if err == unix.ENOENT {
 			continue // removed meanwhile: the owner's business
 		}
@@ -633,41 +590,6 @@ func (s *session) checkNotFuse(in *instanceFDs) error {
 		}
 	}
 	return nil
-}
-
-func flistxattr(fd int) ([]string, error) {
-	return listxattr(func(buf []byte) (int, error) { return unix.Flistxattr(fd, buf) })
-}
-
-// llistxattr lists the xattrs of name (relative to the cwd) without
-// following a symlink.
-func llistxattr(name string) ([]string, error) {
-	return listxattr(func(buf []byte) (int, error) { return unix.Llistxattr(name, buf) })
-}
-
-func listxattr(list func([]byte) (int, error)) ([]string, error) {
-	size := 256
-	for {
-		buf := make([]byte, size)
-		n, err := list(buf)
-		if err == unix.ERANGE {
-			size *= 4
-			if size > 1<<20 {
-				return nil, err
-			}
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		var names []string
-		for _, b := range bytes.Split(buf[:n], []byte{0}) {
-			if len(b) > 0 {
-				names = append(names, string(b))
-			}
-		}
-		return names, nil
-	}
 }
 
 // mountAt returns the mountinfo entry of mount id (read in this thread's
@@ -702,15 +624,15 @@ func readMountinfo() ([]mountinfo.Entry, error) {
 // (umount: the owner may have renamed runtime/OTHER to runtime/NAME, and the
 // overlay there is still one the helper made, at exactly runtime/NAME/merged).
 func ours(fd int, id uint64, name string, exact bool) (string, error) {
-	var sfs unix.Statfs_t
-	if err := unix.Fstatfs(fd, &sfs); err != nil {
+	magic, err := fsat.FSMagic(fd)
+	if err != nil {
 		return "", fmt.Errorf("statfs: %w", err)
 	}
 	e, err := mountByID(id)
 	if err != nil {
 		return "", err
 	}
-	if sfs.Type != unix.OVERLAYFS_SUPER_MAGIC || e.FSType != "overlay" {
+	if magic != unix.OVERLAYFS_SUPER_MAGIC || e.FSType != "overlay" {
 		return fmt.Sprintf("it is a %s mount", e.FSType), nil
 	}
 	if e.Source == Source(name) {
@@ -811,7 +733,7 @@ func ptrs(fds []int) []*int {
 	return out
 }
 
-func fdPath(fd int) string { return "/proc/thread-self/fd/" + strconv.Itoa(fd) }
+func fdPath(fd int) string { return fsat.ProcFD(fd) }
 
 // fsErr wraps an fsconfig-family error with the kernel's messages for the
 // filesystem context (read(2) on the fs fd; overlayfs explains itself there).
@@ -847,7 +769,7 @@ func (s *session) mountNewAPI(in *instanceFDs) error {
 		// and 6.14 want an opened file. Reopen each pinned directory through
 		// its own handle ("." below it: the same inode, no name looked up).
 		for _, fd := range append(append([]*int{}, ptrs(in.layers)...), &in.upper, &in.work) {
-			rd, err := unix.Openat(*fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+			rd, err := fsat.OpenRaw(*fd, ".", unix.O_RDONLY|unix.O_DIRECTORY, 0, 0)
 			if err != nil {
 				return fmt.Errorf("reopen pinned directory: %w", err)
 			}
