@@ -170,6 +170,13 @@ func (s *session) enter() error {
 	if err != nil {
 		return err
 	}
+	// The whole hostile tree must be on one mount of a local file system:
+	// the state root's type is checked here (without calling into it, so a
+	// FUSE file system mounted over it by its owner cannot hold the helper),
+	// and every lookup below it refuses to cross a mount (RESOLVE_NO_XDEV).
+	if err := fsat.CheckLocalFS(s.state, hostpath.StateDir, "state root"); err != nil {
+		return err
+	}
 	var st unix.Stat_t
 	if err := unix.Fstat(s.state, &st); err != nil {
 		return fmt.Errorf("stat %s: %w", hostpath.StateDir, err)
@@ -185,15 +192,23 @@ func (s *session) openDir(dirfd int, rel, host string) (int, error) {
 }
 
 // openDirXdev is openDir that also refuses to cross a mount point: used for
-// runtime/NAME and its upper and work dirs, which are plain directories of
-// the state file system and never legitimately lie inside another mount
-// (such as an overlay this helper made, moved there by its owner).
+// every lookup below the state root (runtime, NAME, upper, work, merged,
+// installation, overlays and every layer), which are plain directories of
+// the state file system and never legitimately lie on another mount: not
+// on a FUSE file system its owner mounted (fusermount3 is set-uid, and with
+// user_allow_other root sees what the daemon claims, such as root-owned
+// set-uid files), nor on an overlay this helper made and its owner moved
+// there from a user namespace of its own (copy-up through such a stack
+// runs with the helper's credentials).
 func (s *session) openDirXdev(dirfd int, rel, host string) (int, error) {
 	return s.openDirFlags(dirfd, rel, host, fsat.NoXdev)
 }
 
 func (s *session) openDirFlags(dirfd int, rel, host string, opt fsat.Opt) (int, error) {
 	fd, err := fsat.OpenRaw(dirfd, rel, unix.O_PATH|unix.O_DIRECTORY, 0, opt)
+	if err == unix.EXDEV && opt&fsat.NoXdev != 0 {
+		return -1, mountOnPathError(dirfd, rel, host)
+	}
 	if err != nil {
 		return -1, pathError(host, err)
 	}
@@ -325,7 +340,7 @@ func (s *session) openInstance(name string) (*instanceFDs, error) {
 	in.instHost = hostpath.Instance(name)
 	in.upperHost, in.workHost, in.mergedHost = hostpath.Upper(name), hostpath.Work(name), hostpath.Merged(name)
 	in.instanceEnvHost = hostpath.InstanceEnv(name)
-	rt, err := s.openDir(s.state, "runtime", hostpath.RuntimeDir)
+	rt, err := s.openDirXdev(s.state, "runtime", hostpath.RuntimeDir)
 	if err != nil {
 		return nil, err
 	}
@@ -391,7 +406,7 @@ func (s *session) openLayers(in *instanceFDs, layers []string) error {
 			bfd = &in.overlaysFD
 		}
 		if *bfd < 0 {
-			if *bfd, err = s.openDir(s.state, base, s.host(base)); err != nil {
+			if *bfd, err = s.openDirXdev(s.state, base, s.host(base)); err != nil {
 				return err
 			}
 		}
@@ -399,11 +414,8 @@ func (s *session) openLayers(in *instanceFDs, layers []string) error {
 		if rel == "" {
 			rel = "."
 		}
-		fd, err := s.openDir(*bfd, rel, p)
+		fd, err := s.openDirXdev(*bfd, rel, p)
 		if err != nil {
-			return err
-		}
-		if err := checkLayerFS(fd, p); err != nil {
 			return err
 		}
 		in.layers = append(in.layers, fd)
@@ -412,45 +424,56 @@ func (s *session) openLayers(in *instanceFDs, layers []string) error {
 	return nil
 }
 
-// checkLayerFS refuses a layer on a FUSE file system. The web user can
-// mount one (fusermount3 is setuid, and a host may allow allow_other) that
-// shows root-owned set-uid files; the kernel copies a lower file up with
-// the mounter's credentials, keeping owner and mode, into the upper dir on
-// the host's file system, where it would be a real set-uid root program.
-// Other mounts under installation/ or overlays/ (a game install on its own
-// disk) stay allowed: only root can make them.
-func checkLayerFS(fd int, host string) error {
-	magic, err := fsat.FSMagic(fd)
-	if err != nil {
-		return fmt.Errorf("statfs %s: %w", host, err)
+// mountOnPathError explains a lookup below the state root refused for
+// crossing a mount. Everything the helper uses is a plain directory of the
+// state root's own file system, never another mount: a FUSE file system
+// (its owner mounts it; it may show root-owned set-uid files, which
+// copy-up, running with the helper's credentials, would make real in the
+// upper dir) or an overlay (the helper's own, moved there by its owner)
+// could present an owner or mode its user does not hold.
+func mountOnPathError(dirfd int, rel, host string) error {
+	why := fmt.Sprintf("refused %s: crosses a mount point", host)
+	if at, magic, ok := fsat.MountOnPath(dirfd, rel); ok {
+		mp := strings.TrimSuffix(host, strings.TrimPrefix(rel, at))
+		why += fmt.Sprintf(" at %s (%s)", mp, fsat.FSName(magic))
+		if magic == unix.FUSE_SUPER_MAGIC {
+			why += " (a FUSE file system, which a user can mount)"
+		}
 	}
-	if magic == unix.FUSE_SUPER_MAGIC {
-		return fmt.Errorf("refused layer %s: it is on a FUSE file system, which a user can mount; layers must be on file systems only root mounts", host)
-	}
-	return nil
+	why += fmt.Sprintf("; everything the helper uses must be a plain directory on the file system of %s, with no mount below it", hostpath.StateDir)
+	return &PathError{Host: host, Why: why, Errno: unix.EXDEV}
 }
 
-// openOverlayDirs pins upper, work and merged and checks them.
+// openOverlayDirs pins upper, work and merged and checks them. Only merged
+// may be a mount point, and only of an overlay this helper made: prepare
+// checks that, by mount id and without calling into the mount, before it
+// looks at its owner.
 func (s *session) openOverlayDirs(in *instanceFDs) error {
 	var err error
 	for _, d := range []struct {
 		fd   *int
 		rel  string
 		host string
-		xdev bool
-	}{{&in.upper, "upper", in.upperHost, true}, {&in.work, "work", in.workHost, true}, {&in.merged, "merged", in.mergedHost, false}} {
-		open := s.openDir
-		if d.xdev {
-			open = s.openDirXdev
-		}
-		if *d.fd, err = open(in.inst, d.rel, d.host); err != nil {
+	}{{&in.upper, "upper", in.upperHost}, {&in.work, "work", in.workHost}} {
+		if *d.fd, err = s.openDirXdev(in.inst, d.rel, d.host); err != nil {
 			return err
 		}
 		if err := s.checkOwner(*d.fd, d.host); err != nil {
 			return err
 		}
 	}
-	return nil
+	in.merged, err = s.openDirXdev(in.inst, "merged", in.mergedHost)
+	var pe *PathError
+	if errors.As(err, &pe) && pe.Errno == unix.EXDEV {
+		// A mount point: pin the mount's root (the last component only
+		// crosses into it) for prepare to inspect.
+		in.merged, err = s.openDir(in.inst, "merged", in.mergedHost)
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	return s.checkOwner(in.merged, in.mergedHost)
 }
 
 // statxMount returns the mount id of fd (or of rel below it) and whether it
@@ -673,6 +696,9 @@ func (s *session) prepare(name string) (*instanceFDs, *Plan, error) {
 		}
 		if why != "" {
 			return nil, nil, fmt.Errorf("refused %s: something is mounted there and %s (%w)", in.mergedHost, why, ErrForeignMount)
+		}
+		if err := s.checkOwner(in.merged, in.mergedHost); err != nil {
+			return nil, nil, err
 		}
 		plan.Mounted = true
 		return in, plan, nil

@@ -11,6 +11,9 @@
 //     lookup resolves outside the directory it starts from: opens use
 //     openat2 with RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS|RESOLVE_BENEATH
 //     and O_NOFOLLOW; stats use AT_SYMLINK_NOFOLLOW|AT_NO_AUTOMOUNT.
+//   - Stat and FSMagic do not call into the file system they look at
+//     (AT_STATX_DONT_SYNC, statmount(2) where the kernel has it), so a
+//     stopped FUSE daemon cannot hold a caller that checks for FUSE.
 //   - With NoXdev, a lookup never crosses a mount point (RESOLVE_NO_XDEV).
 //   - A lookup that races a rename is retried a bounded number of times
 //     (Retries), and so is one interrupted by a signal; then it fails.
@@ -151,7 +154,9 @@ const statxMask = unix.STATX_TYPE | unix.STATX_MODE | unix.STATX_UID | unix.STAT
 // MountRoot comes from STATX_ATTR_MOUNT_ROOT; on a kernel without it, for a
 // named entry, from comparing its mount id with dirfd's.
 func Stat(dirfd int, name string) (Entry, error) {
-	flags := unix.AT_SYMLINK_NOFOLLOW | unix.AT_NO_AUTOMOUNT
+	// AT_STATX_DONT_SYNC: a FUSE or network file system answers from its
+	// cache instead of asking its server, which may be stopped.
+	flags := unix.AT_SYMLINK_NOFOLLOW | unix.AT_NO_AUTOMOUNT | unix.AT_STATX_DONT_SYNC
 	if name == "" {
 		flags |= unix.AT_EMPTY_PATH
 	}

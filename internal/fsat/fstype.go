@@ -5,6 +5,7 @@ package fsat
 import (
 	"fmt"
 	"os"
+	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -134,4 +135,46 @@ func statmountMagic(fd int) (int64, bool) {
 		return 0, false
 	}
 	return int64(h.sbMagic), true
+}
+
+// MountOnPath finds where the walk of rel below dirfd first crosses a mount
+// (the lookup that made a NoXdev open fail with EXDEV): it returns the
+// components up to and including that mount point and the file system
+// mounted there. Only the mount point itself is opened, never anything
+// inside the mount, so a FUSE daemon is not asked. ok is false when no
+// crossing is found (the tree changed meanwhile).
+func MountOnPath(dirfd int, rel string) (at string, magic int64, ok bool) {
+	cur := dirfd
+	defer func() {
+		if cur != dirfd {
+			unix.Close(cur)
+		}
+	}()
+	parts := strings.Split(rel, "/")
+	for i, p := range parts {
+		if p == "" || p == "." {
+			continue
+		}
+		fd, err := OpenRaw(cur, p, unix.O_PATH|unix.O_DIRECTORY, 0, NoXdev)
+		if err == unix.EXDEV {
+			mfd, err := OpenRaw(cur, p, unix.O_PATH|unix.O_DIRECTORY, 0, 0)
+			if err != nil {
+				return "", 0, false
+			}
+			defer unix.Close(mfd)
+			m, err := FSMagic(mfd)
+			if err != nil {
+				return "", 0, false
+			}
+			return strings.Join(parts[:i+1], "/"), m, true
+		}
+		if err != nil {
+			return "", 0, false
+		}
+		if cur != dirfd {
+			unix.Close(cur)
+		}
+		cur = fd
+	}
+	return "", 0, false
 }
