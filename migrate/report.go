@@ -6,6 +6,8 @@ import (
 	"io"
 	"sort"
 	"strings"
+
+	"github.com/left4me/left4me-deploy/internal/textsafe"
 )
 
 // Kind names one sort of change the migration makes.
@@ -176,8 +178,13 @@ func (r *Report) Summary() string {
 
 // WriteText prints the report for a person: the summary, services, mounts,
 // and per instance its counts and warnings; with verbose every change.
+// Names and paths come from the hostile tree: every line is made printable
+// as a whole (textsafe.Line), so each is exactly one line on the terminal.
 func (r *Report) WriteText(w io.Writer, verbose bool) {
-	fmt.Fprintln(w, r.Summary())
+	pr := func(format string, args ...any) {
+		fmt.Fprintln(w, textsafe.Line(fmt.Sprintf(format, args...)))
+	}
+	pr("%s", r.Summary())
 	if r.Skipped {
 		return
 	}
@@ -191,10 +198,10 @@ func (r *Report) WriteText(w io.Writer, verbose bool) {
 		startVerb, mountVerb = "left stopped, to start after a rerun:", "would mount"
 	}
 	if len(sv.Stop) > 0 {
-		fmt.Fprintf(w, "services: %s %s\n", stopVerb, strings.Join(sv.Stop, " "))
+		pr("services: %s %s", stopVerb, strings.Join(sv.Stop, " "))
 	}
 	if len(sv.Mount) > 0 {
-		fmt.Fprintf(w, "services: %s the overlays of %s before their servers start\n", mountVerb, strings.Join(sv.Mount, " "))
+		pr("services: %s the overlays of %s before their servers start", mountVerb, strings.Join(sv.Mount, " "))
 	}
 	failed := map[string]bool{}
 	for _, f := range sv.Failed {
@@ -207,41 +214,41 @@ func (r *Report) WriteText(w io.Writer, verbose bool) {
 		}
 	}
 	if len(started) > 0 {
-		fmt.Fprintf(w, "services: %s %s\n", startVerb, strings.Join(started, " "))
+		pr("services: %s %s", startVerb, strings.Join(started, " "))
 	}
 	for _, f := range sv.Failed {
-		fmt.Fprintf(w, "services: not started again: %s: %s\n", f.Unit, f.Error)
+		pr("services: not started again: %s: %s", f.Unit, f.Error)
 	}
 	if r.Services.Note != "" {
-		fmt.Fprintf(w, "services: %s\n", r.Services.Note)
+		pr("services: %s", r.Services.Note)
 	}
 	for _, u := range r.Unmounts {
 		lazy := ""
 		if u.Lazy {
 			lazy = " (busy: detached lazily)"
 		}
-		fmt.Fprintf(w, "unmount %s %s%s\n", u.FSType, u.Path, lazy)
+		pr("unmount %s %s%s", u.FSType, u.Path, lazy)
 	}
 	for _, ir := range r.Instances {
-		fmt.Fprintf(w, "instance %s: %s\n", ir.Name, countsString(ir.Counts))
+		pr("instance %s: %s", ir.Name, countsString(ir.Counts))
 		if ir.MovedAside != "" {
-			fmt.Fprintf(w, "  old upper kept at %s\n", ir.MovedAside)
+			pr("  old upper kept at %s", ir.MovedAside)
 		}
 		for _, wn := range ir.Warnings {
-			fmt.Fprintf(w, "  warning: %s\n", wn)
+			pr("  warning: %s", wn)
 		}
 		if verbose {
 			for _, c := range ir.Changes {
-				fmt.Fprintf(w, "  %-11s %s", c.Kind, c.Path)
 				if c.Detail != "" {
-					fmt.Fprintf(w, " (%s)", c.Detail)
+					pr("  %-11s %s (%s)", c.Kind, c.Path, c.Detail)
+				} else {
+					pr("  %-11s %s", c.Kind, c.Path)
 				}
-				fmt.Fprintln(w)
 			}
 		}
 	}
 	if r.ReportFile != "" {
-		fmt.Fprintf(w, "report kept at %s\n", r.ReportFile)
+		pr("report kept at %s", r.ReportFile)
 	}
 }
 
