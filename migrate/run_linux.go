@@ -87,16 +87,17 @@ func lookupLeft4me() (ownerID, error) {
 }
 
 // do is the one gate for every change: it records the change in the report
-// and, unless this is a dry run, makes it.
-func (m *migrator) do(ir *InstanceReport, k Kind, path, detail string, apply func() error) error {
+// and, unless this is a dry run, makes it. path is rendered only if the
+// report lists the change, or the change fails.
+func (m *migrator) do(ir *InstanceReport, k Kind, path fmt.Stringer, detail string, apply func() error) error {
 	m.mu.Lock()
-	ir.add(k, path, detail)
+	m.rep.record(ir, k, path, detail)
 	m.mu.Unlock()
 	if m.opts.DryRun {
 		return nil
 	}
 	if err := apply(); err != nil {
-		return fmt.Errorf("%s %s: %w", k, path, err)
+		return fmt.Errorf("%s %s: %w", k, shorten(path.String()), err)
 	}
 	return m.tick()
 }
@@ -530,13 +531,13 @@ func (m *migrator) resetWork(ir *InstanceReport, instFD int, instMnt uint64, nam
 	e, err := statAt(instFD, "work")
 	switch {
 	case errors.Is(err, unix.ENOENT):
-		return m.do(ir, KindWork, p, "created", mk)
+		return m.do(ir, KindWork, plainPath(p), "created", mk)
 	case err != nil:
 		return pathErr("stat", p, err)
 	case e.mntID != instMnt:
 		return fmt.Errorf("%s is a mount point: refusing to replace it", p)
 	case !e.isDir():
-		return m.do(ir, KindWork, p, "replaced a "+typeName(e.mode), func() error {
+		return m.do(ir, KindWork, plainPath(p), "replaced a "+typeName(e.mode), func() error {
 			if err := ignoreENOENT(unix.Unlinkat(instFD, "work", 0)); err != nil {
 				return err
 			}
@@ -556,7 +557,7 @@ func (m *migrator) resetWork(ir *InstanceReport, instFD int, instMnt uint64, nam
 		return nil
 	}
 	detail := fmt.Sprintf("emptied %d entries", len(names))
-	return m.do(ir, KindWork, p, detail, func() error {
+	return m.do(ir, KindWork, plainPath(p), detail, func() error {
 		fd, err := openDirAt(instFD, "work")
 		if err != nil {
 			return err
@@ -621,7 +622,7 @@ func (m *migrator) resetUpper(ir *InstanceReport, instFD int, inst entry, name s
 	_, errAside := statAt(instFD, aside)
 	upGone, asideGone := errors.Is(errUp, unix.ENOENT), errors.Is(errAside, unix.ENOENT)
 	if !upGone && asideGone {
-		if err := m.do(ir, KindUpperReset, hostpath.Upper(name), "moved to "+aside, func() error {
+		if err := m.do(ir, KindUpperReset, plainPath(hostpath.Upper(name)), "moved to "+aside, func() error {
 			return unix.Renameat2(instFD, "upper", instFD, aside, unix.RENAME_NOREPLACE)
 		}); err != nil {
 			return err
