@@ -18,6 +18,7 @@ import (
 	"io"
 
 	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/textsafe"
 	"github.com/left4me/left4me-deploy/service"
 )
 
@@ -68,8 +69,11 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	return newMigrator(opts).run(ctx)
 }
 
+// logf writes one progress line. The line is made printable as a whole
+// (textsafe.Line): names from the hostile tree in it can neither drive the
+// operator's terminal nor start a line of their own.
 func (m *migrator) logf(format string, args ...any) {
 	if m.opts.Log != nil {
-		fmt.Fprintf(m.opts.Log, format+"\n", args...)
+		fmt.Fprintln(m.opts.Log, textsafe.Line(fmt.Sprintf(format, args...)))
 	}
 }
