@@ -89,14 +89,6 @@ type Options struct {
 	Command string
 }
 
-// binaryNames are the programs installed from BinDir, with their host paths.
-var binaryNames = []struct{ name, dest string }{
-	{"left4me-overlay", hostpath.OverlayHelper},
-	{"left4me-systemctl", hostpath.SystemctlHelper},
-	{"left4me-journalctl", hostpath.JournalHelper},
-	{"l4d2ctl", hostpath.L4d2ctl},
-}
-
 // Host paths the installer keeps for itself: root-owned, outside the
 // unprivileged user's state root.
 const (

@@ -2,155 +2,16 @@ package deploy
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/left4me/left4me-deploy/artifacts"
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/steps"
-	"github.com/left4me/left4me-deploy/sudoers"
 )
-
-// directories creates the directories of the layout with their owners and
-// modes. Shared system directories are only created when missing.
-type directories struct{ d *deployer }
-
-func (directories) Name() string { return "directories" }
-
-func (s directories) Run(ctx context.Context, g *steps.Gate) error {
-	d := s.d
-	state, note, err := d.stateOwner(g.DryRun())
-	if err != nil {
-		return err
-	}
-	if note != "" {
-		g.Note("%s", note)
-	}
-	root := d.rootOwner()
-	dirs := []struct {
-		host string
-		dir  steps.Dir
-	}{
-		{hostpath.StateDir, steps.Dir{Mode: 0o750, Owner: state}},
-		{hostpath.InstallationDir, steps.Dir{Mode: 0o750, Owner: state}},
-		{hostpath.OverlaysDir, steps.Dir{Mode: 0o750, Owner: state}},
-		{hostpath.RuntimeDir, steps.Dir{Mode: 0o750, Owner: state}},
-		{hostpath.LibexecDir, steps.Dir{Mode: 0o755, Owner: root}},
-		{filepath.Dir(hostpath.L4d2ctl), steps.Dir{Mode: 0o755, Owner: root, KeepExisting: true}},
-		{hostpath.UnitDir, steps.Dir{Mode: 0o755, Owner: root, KeepExisting: true}},
-		{filepath.Dir(hostpath.SudoersFile), steps.Dir{Mode: 0o750, Owner: root, KeepExisting: true}},
-		{DeployStateDir, steps.Dir{Mode: 0o700, Owner: root}},
-	}
-	for _, x := range dirs {
-		dir := x.dir
-		dir.Path = d.path(x.host)
-		st, err := dir.Check()
-		if err != nil {
-			return err
-		}
-		var what string
-		switch {
-		case !st.Exists:
-			what = fmt.Sprintf("create %s (%#o)", x.host, dir.Mode.Perm())
-		case !st.Same:
-			what = fmt.Sprintf("set %s to %#o %s (was %#o %d:%d)", x.host, dir.Mode.Perm(), ownerString(dir.Owner), st.Mode, st.Owner.UID, st.Owner.GID)
-		default:
-			continue
-		}
-		if err := g.Change(what, dir.Ensure); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func ownerString(o steps.Owner) string {
-	if o.UID < 0 {
-		return "(owner unmanaged)"
-	}
-	return fmt.Sprintf("%d:%d", o.UID, o.GID)
-}
-
-// binaries installs the helpers and l4d2ctl from BinDir, each root:root
-// 0755, skipped when the checksum, owner and mode already match.
-type binaries struct{ d *deployer }
-
-func (binaries) Name() string { return "binaries" }
-
-func (s binaries) Run(ctx context.Context, g *steps.Gate) error {
-	d := s.d
-	for _, b := range binaryNames {
-		c := steps.CopyFile{Source: filepath.Join(d.o.BinDir, b.name), Path: d.path(b.dest), Mode: 0o755, Owner: d.rootOwner()}
-		st, err := c.Check()
-		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("binary %s is missing from %s: build it with go build -o %s/ ./cmd/... or pass --bin-dir", b.name, d.o.BinDir, d.o.BinDir)
-		}
-		if err != nil {
-			return fmt.Errorf("checksum %s: %w", b.dest, err)
-		}
-		if st.Same {
-			continue
-		}
-		what := "install " + b.dest
-		switch {
-		case st.Exists && st.InstalledSum == st.SourceSum:
-			what = "set owner and mode of " + b.dest
-		case st.Exists:
-			g.BinaryDiff(b.dest, hex.EncodeToString(st.InstalledSum[:]), hex.EncodeToString(st.SourceSum[:]))
-		default:
-			g.BinaryDiff(b.dest, "", hex.EncodeToString(st.SourceSum[:]))
-		}
-		if err := g.Change(what, c.Write); err != nil {
-			return err
-		}
-		d.needRestart(g, "binaries changed")
-	}
-	return nil
-}
-
-// sudoersFile renders the helper rules and installs them, validated by
-// visudo before they replace the installed file.
-type sudoersFile struct{ d *deployer }
-
-func (sudoersFile) Name() string { return "sudoers" }
-
-func (s sudoersFile) Run(ctx context.Context, g *steps.Gate) error {
-	d := s.d
-	data, err := sudoers.Render(sudoers.Params{User: d.o.User, OverlayHelper: hostpath.OverlayHelper,
-		SystemctlHelper: hostpath.SystemctlHelper, JournalHelper: hostpath.JournalHelper})
-	if err != nil {
-		return err
-	}
-	f := sudoers.File(d.path(hostpath.SudoersFile), data)
-	f.Owner = d.rootOwner()
-	st, err := f.Check()
-	if err != nil {
-		return fmt.Errorf("read %s: %w", hostpath.SudoersFile, err)
-	}
-	if st.Same {
-		return nil
-	}
-	g.FileDiff(hostpath.SudoersFile, st.Data, data)
-	visudo, err := d.o.Probe.LookPath(sudoers.Visudo)
-	if err != nil {
-		return fmt.Errorf("validate sudoers: %w", err)
-	}
-	err = g.Change("install "+hostpath.SudoersFile, func() error {
-		return f.Write(func(tmp string) error {
-			return sudoers.ValidateWith(ctx, d.o.Runner, visudo, tmp)
-		})
-	})
-	if err != nil {
-		return err
-	}
-	d.needRestart(g, "sudoers changed")
-	return nil
-}
 
 // units renders the web and server units, verifies them with
 // systemd-analyze before they are installed, moves aside a unit of the same
@@ -314,23 +175,4 @@ func (s units) verify(ctx context.Context, g *steps.Gate, rendered []artifacts.U
 		}
 	}
 	return nil
-}
-
-// needRestart records that the web unit must restart and why. On a real
-// run with services it is also written to the installer's own state, so a
-// run that fails before the restart step leaves it for the next run.
-func (d *deployer) needRestart(g *steps.Gate, reason string) {
-	for _, r := range d.restartReasons {
-		if r == reason {
-			return
-		}
-	}
-	d.restartReasons = append(d.restartReasons, reason)
-	if g.DryRun() || !d.o.Live.Services {
-		return
-	}
-	f := steps.File{Path: d.path(PendingFile), Data: []byte(strings.Join(d.restartReasons, "\n") + "\n"), Mode: 0o600, Owner: d.rootOwner()}
-	if err := f.Write(nil); err != nil {
-		g.Log("could not record the pending restart in %s: %v", PendingFile, err)
-	}
 }
