@@ -117,7 +117,7 @@ func (o *Options) fill() error {
 		o.Runner = runner.Exec{}
 	}
 	if o.Services == nil {
-		o.Services = systemd{service.Systemctl{Runner: o.Runner}}
+		o.Services = service.Systemctl{Runner: o.Runner}
 	}
 	if o.Live == nil {
 		all := o.Root.IsHost()

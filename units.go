@@ -10,6 +10,7 @@ import (
 
 	"github.com/left4me/left4me-deploy/artifacts"
 	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/service"
 	"github.com/left4me/left4me-deploy/steps"
 )
 
@@ -116,9 +117,9 @@ func (s units) Run(ctx context.Context, g *steps.Gate) error {
 }
 
 // enable makes the web unit start at boot, when the service manager can
-// (see Enabler) and services are live.
+// (see service.Enabler) and services are live.
 func (s units) enable(ctx context.Context, g *steps.Gate) error {
-	e, ok := s.d.o.Services.(Enabler)
+	e, ok := s.d.o.Services.(service.Enabler)
 	if !ok || !s.d.o.Live.Services {
 		return nil
 	}
