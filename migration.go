@@ -1,15 +1,13 @@
 package deploy
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/lines"
 	"github.com/left4me/left4me-deploy/migrate"
 	"github.com/left4me/left4me-deploy/steps"
 )
@@ -42,7 +40,7 @@ func (s *migration) run(ctx context.Context, g *steps.Gate, dryRun bool) error {
 		d.needRestart(g, "migration ran")
 		return nil
 	}
-	lw := &lineWriter{emit: func(l string) { g.Log("%s", l) }}
+	lw := &lines.Writer{Emit: func(l string) { g.Log("%s", l) }}
 	rep, err := migrate.Run(ctx, migrate.Options{Root: d.root, DryRun: dryRun, Services: d.o.Services, Mounter: d.o.Overlays, Log: lw})
 	lw.Flush()
 	s.rep = rep
@@ -71,35 +69,4 @@ func (s *migration) Cleanup(ctx context.Context, g *steps.Gate) error {
 	return g.Change("start "+hostpath.WebUnit+" again", func() error {
 		return s.d.o.Services.Start(ctx, hostpath.WebUnit)
 	})
-}
-
-// lineWriter turns written bytes into one callback per line.
-type lineWriter struct {
-	mu   sync.Mutex
-	buf  bytes.Buffer
-	emit func(string)
-}
-
-func (w *lineWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf.Write(p)
-	for {
-		line, err := w.buf.ReadString('\n')
-		if err == io.EOF {
-			w.buf.WriteString(line)
-			return len(p), nil
-		}
-		w.emit(strings.TrimRight(line, "\n"))
-	}
-}
-
-// Flush emits a last line without a newline.
-func (w *lineWriter) Flush() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.buf.Len() > 0 {
-		w.emit(w.buf.String())
-		w.buf.Reset()
-	}
 }
