@@ -206,8 +206,8 @@ func failEarly(o Options, step string, err error) (steps.Event, error) {
 	if emit == nil {
 		emit = func(steps.Event) {}
 	}
-	emit(steps.Event{Type: "step", Step: step, Status: steps.StatusFailed, Reason: err.Error()})
-	sum := steps.Event{Type: "summary", Failed: 1}
+	emit(steps.Event{Type: steps.EventStep, Step: step, Status: steps.StatusFailed, Reason: err.Error()})
+	sum := steps.Event{Type: steps.EventSummary, Failed: 1}
 	emit(sum)
 	return sum, fmt.Errorf("%w: %w", steps.ErrFailed, err)
 }

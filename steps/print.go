@@ -39,23 +39,23 @@ func FormatText(e Event) string {
 		host = e.Host + ": "
 	}
 	switch e.Type {
-	case "step":
+	case EventStep:
 		line := fmt.Sprintf("%s%-8s %s", host, e.Status, e.Step)
 		if e.Reason != "" {
 			line += ": " + e.Reason
 		}
 		return line + "\n"
-	case "diff":
+	case EventDiff:
 		d := e.Diff
 		if !strings.HasSuffix(d, "\n") {
 			d += "\n"
 		}
 		return d
-	case "log":
+	case EventLog:
 		return fmt.Sprintf("%s         %s: %s\n", host, e.Step, e.Reason)
-	case "summary":
+	case EventSummary:
 		return fmt.Sprintf("%sok=%d changed=%d failed=%d skipped=%d\n", host, e.OK, e.Changed, e.Failed, e.Skipped)
-	case "start":
+	case EventStart:
 		return "" // the step's own line says how it ended
 	}
 	b, _ := json.Marshal(e)
