@@ -67,7 +67,7 @@ type Options struct {
 	// User and Group own the state root and run the units (left4me).
 	User, Group string
 	// WebExec is the web unit's ExecStart=; empty keeps the one recorded
-	// in WebExecFile by an earlier run, else artifacts.DefaultWebExec.
+	// in hostpath.WebExecFile by an earlier run, else artifacts.DefaultWebExec.
 	WebExec string
 	// Live chooses the steps that act on the running system; nil means all
 	// of them on the real host and none with a Root.
@@ -89,18 +89,6 @@ type Options struct {
 	Command string
 }
 
-// Host paths the installer keeps for itself: root-owned, outside the
-// unprivileged user's state root.
-const (
-	DeployStateDir = "/var/lib/left4me-deploy"
-	PendingFile    = DeployStateDir + "/pending-restart"
-	WebExecFile    = DeployStateDir + "/web-exec"
-	ReplacedDir    = DeployStateDir + "/replaced"
-	LockFile       = "/run/lock/left4me-deploy.lock"
-	// EtcUnitDir holds units that shadow ours in UnitDir.
-	EtcUnitDir = "/etc/systemd/system"
-)
-
 func (o *Options) fill() error {
 	if o.User == "" {
 		o.User = hostpath.User
@@ -111,7 +99,7 @@ func (o *Options) fill() error {
 	if o.WebExec == "" {
 		// A setting given once stays: a redeploy without --web-exec keeps
 		// the command line recorded by the run that was given it.
-		o.WebExec = savedWebExec(o.Root.Join(WebExecFile))
+		o.WebExec = savedWebExec(o.Root.Join(hostpath.WebExecFile))
 	}
 	if o.Runner == nil {
 		o.Runner = runner.Exec{}
@@ -166,7 +154,7 @@ func Apply(ctx context.Context, o Options) (steps.Event, error) {
 		return failEarly(o, "options", err)
 	}
 	if !o.DryRun {
-		lock, err := acquireLock(o.Root.Join(LockFile), o.Command)
+		lock, err := acquireLock(o.Root.Join(hostpath.DeployLock), o.Command)
 		if err != nil {
 			return failEarly(o, "lock", err)
 		}

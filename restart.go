@@ -42,7 +42,7 @@ func (s restart) Run(ctx context.Context, g *steps.Gate) error {
 		}
 		d.restartReasons = nil
 		d.restarted = true
-		if err := os.Remove(d.path(PendingFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := os.Remove(d.path(hostpath.PendingRestart)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("clear the pending restart: %w", err)
 		}
 		return nil
@@ -67,20 +67,20 @@ func (d *deployer) needRestart(g *steps.Gate, reason string) {
 	if g.DryRun() || !d.o.Live.Services {
 		return
 	}
-	f := steps.File{Path: d.path(PendingFile), Data: []byte(strings.Join(d.restartReasons, "\n") + "\n"), Mode: 0o600, Owner: d.rootOwner()}
+	f := steps.File{Path: d.path(hostpath.PendingRestart), Data: []byte(strings.Join(d.restartReasons, "\n") + "\n"), Mode: 0o600, Owner: d.rootOwner()}
 	if err := f.Write(nil); err != nil {
-		g.Log("could not record the pending restart in %s: %v", PendingFile, err)
+		g.Log("could not record the pending restart in %s: %v", hostpath.PendingRestart, err)
 	}
 }
 
 // loadPendingRestart reads the reasons an earlier failed run left behind.
 func (d *deployer) loadPendingRestart() error {
-	b, err := os.ReadFile(d.path(PendingFile))
+	b, err := os.ReadFile(d.path(hostpath.PendingRestart))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("read pending restart %s: %w", PendingFile, err)
+		return fmt.Errorf("read pending restart %s: %w", hostpath.PendingRestart, err)
 	}
 	for _, l := range strings.Split(string(b), "\n") {
 		if l = strings.TrimSpace(l); l != "" {

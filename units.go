@@ -59,7 +59,7 @@ func (s units) Run(ctx context.Context, g *steps.Gate) error {
 		changed[p.u.Name] = true
 	}
 	for _, u := range rendered {
-		host := EtcUnitDir + "/" + u.Name
+		host := hostpath.EtcUnitDir + "/" + u.Name
 		fi, err := os.Lstat(d.path(host))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
@@ -71,9 +71,9 @@ func (s units) Run(ctx context.Context, g *steps.Gate) error {
 			g.Note("%s is not a regular file (masked?); left as it is, and it overrides %s", host, u.Name)
 			continue
 		}
-		saved := ReplacedDir + "/" + u.Name
+		saved := hostpath.ReplacedDir + "/" + u.Name
 		err = g.Change(fmt.Sprintf("move %s, which shadows ours, to %s", host, saved), func() error {
-			if err := os.MkdirAll(d.path(ReplacedDir), 0o700); err != nil {
+			if err := os.MkdirAll(d.path(hostpath.ReplacedDir), 0o700); err != nil {
 				return err
 			}
 			return os.Rename(d.path(host), d.path(saved))
@@ -84,20 +84,20 @@ func (s units) Run(ctx context.Context, g *steps.Gate) error {
 		changed[u.Name] = true
 	}
 	for _, u := range rendered {
-		if dropIns := d.path(EtcUnitDir + "/" + u.Name + ".d"); fileExists(dropIns) {
-			g.Note("drop-ins in %s still apply to %s", EtcUnitDir+"/"+u.Name+".d", u.Name)
+		if dropIns := d.path(hostpath.EtcUnitDir + "/" + u.Name + ".d"); fileExists(dropIns) {
+			g.Note("drop-ins in %s still apply to %s", hostpath.EtcUnitDir+"/"+u.Name+".d", u.Name)
 		}
 	}
 	// Record the web app's command line, so that a later run without
 	// --web-exec renders the same unit.
 	if !d.rendering {
-		setting := steps.File{Path: d.path(WebExecFile), Data: []byte(d.o.WebExec + "\n"), Mode: 0o600, Owner: d.rootOwner()}
+		setting := steps.File{Path: d.path(hostpath.WebExecFile), Data: []byte(d.o.WebExec + "\n"), Mode: 0o600, Owner: d.rootOwner()}
 		st, err := setting.Check()
 		if err != nil {
-			return fmt.Errorf("read %s: %w", WebExecFile, err)
+			return fmt.Errorf("read %s: %w", hostpath.WebExecFile, err)
 		}
 		if !st.Same {
-			if err := g.Change("record web app command line in "+WebExecFile, func() error { return setting.Write(nil) }); err != nil {
+			if err := g.Change("record web app command line in "+hostpath.WebExecFile, func() error { return setting.Write(nil) }); err != nil {
 				return err
 			}
 		}

@@ -22,11 +22,11 @@ import (
 )
 
 // ReportFile is the host path where a run keeps its report.
-const ReportFile = hostpath.StateDir + "/migration-report.json"
+const ReportFile = hostpath.MigrationReport
 
 // JournalFile records the aside names chosen by --reset-upper until the
 // sentinel is written, so a rerun after a crash moves nothing twice.
-const JournalFile = hostpath.StateDir + "/.kernel-overlay-migration.journal"
+const JournalFile = hostpath.MigrationJournal
 
 // ServerUnitGlob matches every game-server unit.
 const ServerUnitGlob = "left4me-server@*.service"

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/internal/lines"
 	"github.com/left4me/left4me-deploy/runner"
 	"github.com/left4me/left4me-deploy/steps"
@@ -23,7 +24,7 @@ import (
 
 // StateDir is the host directory (root:root 0700) holding the binary cache
 // and the staging directories. With Apply.Root set it lives under that root.
-const StateDir = "/var/lib/left4me-deploy"
+const StateDir = hostpath.DeployStateDir
 
 // ApplyFlags are passed through to the plan on the host.
 type ApplyFlags struct {
