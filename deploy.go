@@ -13,7 +13,7 @@ import (
 
 	"github.com/left4me/left4me-deploy/artifacts"
 	"github.com/left4me/left4me-deploy/hostpath"
-	"github.com/left4me/left4me-deploy/migrate"
+	"github.com/left4me/left4me-deploy/overlay"
 	"github.com/left4me/left4me-deploy/runner"
 	"github.com/left4me/left4me-deploy/service"
 	"github.com/left4me/left4me-deploy/steps"
@@ -79,7 +79,7 @@ type Options struct {
 	// Overlays mounts the overlay of each game server the migration starts
 	// again; nil means mounting in this process as left4me-overlay does
 	// (see migrate.Options.Mounter).
-	Overlays migrate.Mounter
+	Overlays overlay.Mounter
 	// Emit receives every event as it happens.
 	Emit func(steps.Event)
 	// Probe reads facts about the running system for the preflight; nil

@@ -18,6 +18,7 @@ import (
 	"io"
 
 	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/overlay"
 	"github.com/left4me/left4me-deploy/service"
 )
 
@@ -48,15 +49,9 @@ type Options struct {
 	// dir is a mount point. Nil on the host means mounting in this process
 	// exactly as left4me-overlay mount NAME does, in PID 1's mount
 	// namespace (overlay.Config{Root: Root}).
-	Mounter Mounter
+	Mounter overlay.Mounter
 	// Log receives human-readable progress lines; may be nil.
 	Log io.Writer
-}
-
-// Mounter mounts and unmounts the kernel overlay of one instance, by name.
-type Mounter interface {
-	Mount(ctx context.Context, name string) error
-	Unmount(ctx context.Context, name string) error
 }
 
 // Run performs the migration (see the package doc). With the sentinel
