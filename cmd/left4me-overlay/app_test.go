@@ -6,8 +6,6 @@ import (
 	"testing"
 )
 
-func noEnv(string) (string, bool) { return "", false }
-
 // TestRefusals covers the refusals decided before anything is opened: each
 // exits non-zero with exactly one line on stderr and nothing on stdout.
 func TestRefusals(t *testing.T) {
