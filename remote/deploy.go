@@ -271,6 +271,9 @@ func (h *hostRun) stdoutLine(line string) {
 	if rest, ok := strings.CutPrefix(line, "L4M "); ok && !h.applied {
 		h.marks = append(h.marks, rest)
 		f := strings.Fields(rest)
+		if len(f) == 0 {
+			return // an empty mark says nothing (and must not crash us)
+		}
 		switch f[0] {
 		case "host":
 			if len(f) == 4 {
