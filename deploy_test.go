@@ -363,7 +363,11 @@ func (c corruptingRunner) Run(ctx context.Context, cmd runner.Cmd) error {
 func TestBrokenSudoersNeverReplacesValid(t *testing.T) {
 	requireTools(t)
 	root, bin := t.TempDir(), fakeBinDir(t)
-	if r := apply(t, baseOptions(t, root, bin)); r.err != nil {
+	// Two users that exist on no machine: the state dirs stay root's in
+	// both runs, whether or not this machine has a left4me user.
+	first := baseOptions(t, root, bin)
+	first.User = "l4m-tin-first"
+	if r := apply(t, first); r.err != nil {
 		t.Fatalf("first apply: %v\n%s", r.err, r)
 	}
 	path := filepath.Join(root, hostpath.SudoersFile)
