@@ -24,7 +24,7 @@ import (
 	"github.com/left4me/left4me-deploy/svchelper"
 )
 
-// Exit statuses of l4d2ctl, documented in its --help and the README.
+// Exit statuses of l4d2ctl, documented in its --help and docs/l4d2ctl.md.
 const (
 	ExitOK       = 0 // done (stop and delete also when they only warned)
 	ExitFailed   = 1 // a step failed; the reason is on stderr

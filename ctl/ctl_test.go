@@ -40,7 +40,7 @@ const (
 	sudoJournal = "/usr/bin/sudo -n /usr/local/libexec/left4me/left4me-journalctl "
 )
 
-// fixture is one root with the layout of DESIGN §2 and a Ctl whose runner
+// fixture is one root with the layout of docs/design.md §2 and a Ctl whose runner
 // is a strict fake: the mounter is the real overlay.SudoMounter on that fake,
 // so every sudo + helper command line is recorded in order.
 type fixture struct {

@@ -1,4 +1,4 @@
-// Package hostpath names every host path of the left4me layout (DESIGN §2)
+// Package hostpath names every host path of the left4me layout (docs/design.md §2)
 // and joins it onto a root prefix, so that tests and staging trees can point
 // all binaries at a directory instead of "/".
 package hostpath

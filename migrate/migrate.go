@@ -1,7 +1,7 @@
 // Package migrate converts fuse-overlayfs upper dirs to the kernel overlayfs
 // format in place, losslessly and resumably, gated by a sentinel file.
 //
-// The conversion follows the measured table of DESIGN.md §4: fallback
+// The conversion follows the measured table of docs/design.md §4: fallback
 // whiteouts (.wh.NAME) become 0/0 char devices, fuse-overlayfs opacity
 // (user.fuseoverlayfs.opaque, .wh..wh..opq) becomes trusted.overlay.opaque=y,
 // stray markers and user.fuseoverlayfs.* xattrs go, override_stat owners and
