@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package deploy is the left4me install procedure: one ordered plan of
 // idempotent steps that reads top to bottom like the installation itself,
 // and the entry points that run it on this machine (Apply) or write its

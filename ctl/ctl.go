@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package ctl is the logic of l4d2ctl, the host CLI that the web app (as the
 // unprivileged left4me user) and operators use to start, stop, delete and
 // inspect game-server instances. It reaches root only through the helpers:

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command left4me-overlay is the privileged mount helper: run as root
 // through sudo, `left4me-overlay mount NAME` mounts the kernel overlay of
 // instance NAME at /var/lib/left4me/runtime/NAME/merged in PID 1's mount
