@@ -14,7 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The names and xattrs of the fuse-overlayfs format (DESIGN §4).
+// The names and xattrs of the fuse-overlayfs format (docs/design.md §4).
 const (
 	whPrefix       = ".wh."
 	markerOpaque   = ".wh..wh..opq" // empty file fuse-overlayfs writes into every opaque dir

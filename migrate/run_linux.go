@@ -37,7 +37,7 @@ type migrator struct {
 	// user. True for the host root.
 	host bool
 	// mounter mounts a game server's overlay before its unit starts again.
-	mounter Mounter
+	mounter overlay.Mounter
 	// hostOwner looks up the left4me user and group.
 	hostOwner func() (ownerID, error)
 	// mountinfo is the file listing this namespace's mounts.

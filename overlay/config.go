@@ -103,7 +103,7 @@ func ConfigFromEnv(getenv func(string) (string, bool)) (cfg Config, ignored []st
 }
 
 // Mount options every instance gets, in this order, after nosuid,nodev (see
-// README, "The mount helper"):
+// docs/overlay-helper.md, "Mount options"):
 //
 //   - redirect_dir=nofollow: never create redirects and never follow one. A
 //     redirect xattr in an upper dir names a path in the lower layers; the
@@ -126,7 +126,7 @@ var mountOptions = [][2]string{
 	{"xino", "off"},
 }
 
-// mountFlags names the per-mount flags, as in the README and print-only output.
+// mountFlags names the per-mount flags, as in docs/overlay-helper.md and print-only output.
 const mountFlags = "nosuid,nodev"
 
 // Source returns the mount source the helper gives instance name's overlay.

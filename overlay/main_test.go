@@ -73,7 +73,7 @@ func helperBin(t testing.TB) string {
 	return helperPath
 }
 
-// fixture is a scratch LEFT4ME_ROOT with the state layout of DESIGN §2.
+// fixture is a scratch LEFT4ME_ROOT with the state layout of docs/design.md §2.
 type fixture struct {
 	t     testing.TB
 	root  string

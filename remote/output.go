@@ -35,16 +35,16 @@ func (p *Printer) Event(ev steps.Event) {
 		return
 	}
 	switch ev.Type {
-	case "step":
+	case steps.EventStep:
 		line := fmt.Sprintf("%s: %s", ev.Step, ev.Status)
 		if ev.Reason != "" {
 			line += " (" + ev.Reason + ")"
 		}
 		p.lines(ev.Host, "", line)
-	case "diff":
+	case steps.EventDiff:
 		p.lines(ev.Host, indent, "diff "+ev.Path)
 		p.lines(ev.Host, indent, strings.Split(strings.TrimRight(ev.Diff, "\n"), "\n")...)
-	case "summary":
+	case steps.EventSummary:
 		p.lines(ev.Host, "", counts(ev))
 	default:
 		text := ev.Reason
@@ -63,7 +63,7 @@ const indent = "  "
 // names what it is about).
 func (p *Printer) Log(host, step, text string) {
 	if p.JSON {
-		p.json(steps.Event{Type: "log", Host: host, Step: step, Reason: text})
+		p.json(steps.Event{Type: steps.EventLog, Host: host, Step: step, Reason: text})
 		return
 	}
 	p.lines(host, indent, text)
@@ -72,7 +72,7 @@ func (p *Printer) Log(host, step, text string) {
 // Fail prints why a host failed.
 func (p *Printer) Fail(host string, err error) {
 	if p.JSON {
-		p.json(steps.Event{Type: "error", Host: host, Status: steps.StatusFailed, Reason: err.Error()})
+		p.json(steps.Event{Type: steps.EventError, Host: host, Status: steps.StatusFailed, Reason: err.Error()})
 		return
 	}
 	p.lines(host, "", "FAILED: "+err.Error())
@@ -82,7 +82,7 @@ func (p *Printer) Fail(host string, err error) {
 func (p *Printer) Summary(results []Result) {
 	if p.JSON {
 		for _, r := range results {
-			ev := steps.Event{Type: "summary", Host: r.Target.Spec, Status: steps.StatusOK}
+			ev := steps.Event{Type: steps.EventSummary, Host: r.Target.Spec, Status: steps.StatusOK}
 			if r.Summary != nil {
 				ev.OK, ev.Changed, ev.Failed, ev.Skipped = r.Summary.OK, r.Summary.Changed, r.Summary.Failed, r.Summary.Skipped
 			}

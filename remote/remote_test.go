@@ -103,9 +103,8 @@ func TestReadSumsSkipsWorkstationBinaries(t *testing.T) {
 // localConn runs the host's commands on this machine with sh, as the login
 // shell would: the real scripts, without ssh.
 type localConn struct {
-	lost   bool
-	sudoed bool
-	calls  []string
+	lost  bool
+	calls []string
 }
 
 func (c *localConn) Run(ctx context.Context, command string, stdin io.Reader, stdout, stderr io.Writer) error {

@@ -44,20 +44,20 @@ func FormatText(e Event) string {
 		host = textsafe.Line(e.Host) + ": "
 	}
 	switch e.Type {
-	case "step":
+	case EventStep:
 		line := fmt.Sprintf("%s%-8s %s", host, textsafe.Line(string(e.Status)), textsafe.Line(e.Step))
 		if e.Reason != "" {
 			line += ": " + textsafe.Line(e.Reason)
 		}
 		return line + "\n"
-	case "diff":
+	case EventDiff:
 		d := textsafe.Lines(strings.TrimSuffix(e.Diff, "\n"))
 		return d + "\n"
-	case "log":
+	case EventLog:
 		return fmt.Sprintf("%s         %s: %s\n", host, textsafe.Line(e.Step), textsafe.Line(e.Reason))
-	case "summary":
+	case EventSummary:
 		return fmt.Sprintf("%sok=%d changed=%d failed=%d skipped=%d\n", host, e.OK, e.Changed, e.Failed, e.Skipped)
-	case "start":
+	case EventStart:
 		return "" // the step's own line says how it ended
 	}
 	b, _ := json.Marshal(e)

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -41,7 +40,11 @@ func Binary(t testing.TB, name string) string {
 		dir = d
 	}
 	out := filepath.Join(dir, name)
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	// go test puts its own GOROOT/bin first on the test's PATH.
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("go build cmd/%s: %v", name, err)
+	}
 	cmd := exec.Command(gobin, "build", "-o", out, "github.com/left4me/left4me-deploy/cmd/"+name)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
