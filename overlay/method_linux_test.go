@@ -42,13 +42,14 @@ func TestForcedMethodRefusedUpFront(t *testing.T) {
 		if _, err := (Config{Root: hostpath.Root(f.root), Method: tt.m, Release: tt.release}).Unmount("s1"); !errors.Is(err, ErrMethodUnavailable) {
 			t.Fatalf("Unmount with %v on %s = %v, want ErrMethodUnavailable", tt.m, tt.release, err)
 		}
-		// The same kernel with its own method mounts.
-		auto := Config{Root: hostpath.Root(f.root), Release: tt.release}
-		if _, err := auto.Mount("s1"); err != nil {
-			t.Fatalf("auto on %s: %v", tt.release, err)
-		}
-		if _, err := auto.Unmount("s1"); err != nil {
-			t.Fatal(err)
-		}
+	}
+	// The refusals were about the method, not the tree: the running kernel
+	// with its own method mounts it.
+	auto := Config{Root: hostpath.Root(f.root)}
+	if _, err := auto.Mount("s1"); err != nil {
+		t.Fatalf("auto on this kernel: %v", err)
+	}
+	if _, err := auto.Unmount("s1"); err != nil {
+		t.Fatal(err)
 	}
 }
