@@ -34,3 +34,9 @@ try:
 
 dist:
 	scripts/dist dist
+
+# make kernels: the VM tier, Debian 11, 12 and 13 (Linux 5.10, 6.1, 6.12)
+# booted under QEMU with their own kernels; see docs/kernels.md.
+.PHONY: kernels
+kernels:
+	tests/vm/run bullseye bookworm trixie

@@ -71,6 +71,13 @@ func BenchmarkMountUmount(b *testing.B) {
 				continue
 			}
 			b.Run(fmt.Sprintf("helper/%s/layers=%d", m, n), func(b *testing.B) {
+				rel, err := KernelRelease()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := MethodAvailable(rel, m); err != nil {
+					b.Skip(err)
+				}
 				f := benchFixture(b, n)
 				env := f.helperEnv("LEFT4ME_OVERLAY_METHOD=" + m.String())
 				b.ResetTimer()

@@ -46,7 +46,8 @@ type Config struct {
 	// PrintOnly makes Mount and Unmount resolve and check everything, then
 	// report the plan instead of changing anything.
 	PrintOnly bool
-	// Release overrides the kernel release MethodAuto decides by ("" = uname).
+	// Release overrides the kernel release the method is picked (MethodAuto)
+	// or checked (a forced one) by ("" = uname).
 	Release string
 }
 

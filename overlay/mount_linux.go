@@ -60,21 +60,9 @@ func (c Config) run(name, verb string, fn func(*session, string) (Result, error)
 	if err := instance.ValidateName(name); err != nil {
 		return Result{}, err
 	}
-	method := c.Method
-	if method == MethodAuto {
-		rel := c.Release
-		if rel == "" {
-			var u unix.Utsname
-			if err := unix.Uname(&u); err != nil {
-				return Result{}, fmt.Errorf("uname: %w", err)
-			}
-			rel = unix.ByteSliceToString(u.Release[:])
-		}
-		m, err := MethodFor(rel)
-		if err != nil {
-			return Result{}, err
-		}
-		method = m
+	method, err := c.method()
+	if err != nil {
+		return Result{}, fmt.Errorf("%s %s: %w", verb, name, err)
 	}
 	type out struct {
 		res Result

@@ -12,6 +12,10 @@ import (
 	"testing"
 )
 
+// PrebuiltEnv names a directory of this module's commands, built
+// beforehand (CGO_ENABLED=0), that Binary returns instead of building.
+const PrebuiltEnv = "LEFT4ME_TEST_PREBUILT"
+
 var (
 	mu    sync.Mutex
 	built = map[string]string{}
@@ -27,6 +31,16 @@ func Binary(t testing.TB, name string) string {
 	mu.Lock()
 	defer mu.Unlock()
 	if p, ok := built[name]; ok {
+		return p
+	}
+	// A test binary run where no Go toolchain is (a booted test VM) is
+	// handed the commands, built beforehand, in this directory.
+	if d := os.Getenv(PrebuiltEnv); d != "" {
+		p := filepath.Join(d, name)
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("%s=%s: cmd/%s was not built beforehand: %v", PrebuiltEnv, d, name, err)
+		}
+		built[name] = p
 		return p
 	}
 	if dir == "" {

@@ -117,7 +117,11 @@ func printSummary(w io.Writer) {
 	if len(results) == 0 {
 		return
 	}
-	fmt.Fprintln(w, "\nEnd-to-end checks on a booted Debian bookworm host:")
+	hosts := "a booted Debian bookworm host"
+	if c := os.Getenv(VMEnv); c != "" {
+		hosts = "QEMU guests of " + c
+	}
+	fmt.Fprintf(w, "\nEnd-to-end checks on %s:\n", hosts)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SCENARIO\tCHECK\tRESULT\tNOTE")
 	// Scenarios run in parallel; group their checks, each in run order.
