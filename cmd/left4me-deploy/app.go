@@ -6,6 +6,8 @@ import (
 	"io"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/left4me/left4me-deploy/internal/version"
 )
 
 // env is the process's outside world, so tests drive the whole CLI in-process.
@@ -28,9 +30,17 @@ type exitError struct {
 func (e exitError) Error() string { return e.msg }
 func (e exitError) ExitCode() int { return e.code }
 
+func init() {
+	// --version only (no -v: ssh users read -v as verbose), printed as by
+	// every other left4me binary.
+	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version and commit this program was built from"}
+	cli.VersionPrinter = func(c *cli.Context) { version.Print(c.App.Writer, c.App.Name) }
+}
+
 func newApp(e *env) *cli.App {
 	return &cli.App{
 		Name:      "left4me-deploy",
+		Version:   version.Read().String(),
 		Usage:     "install left4me (kernel overlayfs helpers, l4d2ctl, sudoers, units) on a host",
 		UsageText: "left4me-deploy [flags] user@host [user@host ...]\nleft4me-deploy apply --local [--root DIR] [--dry-run] [--diff] [--json]\nleft4me-deploy render DIR\nleft4me-deploy migrate [--root DIR] [--dry-run] [--json] [--reset-upper]",
 		Reader:    e.Stdin,
