@@ -33,6 +33,7 @@ func (d *deployer) plan() []steps.Step {
 		&migration{d: d}, // fuse-overlayfs upper dirs to the kernel format, once (sentinel-gated)
 		restart{d},       // the web unit, when something it depends on changed (now or in a failed run)
 		verify{d},        // the installed result is what it should be
+		releaseStep{d},   // record what is installed, when something changed, and keep it for rollback
 	}
 }
 
@@ -87,6 +88,8 @@ type Options struct {
 	Probe *Probe
 	// Command describes the running command for the lock's holder message.
 	Command string
+	// Release says how a run that changes something is recorded.
+	Release ReleaseOptions
 }
 
 // binaryNames are the programs installed from BinDir, with their host paths.
@@ -184,7 +187,7 @@ func Apply(ctx context.Context, o Options) (steps.Event, error) {
 	if err != nil {
 		return failEarly(o, "options", err)
 	}
-	e := &steps.Engine{DryRun: o.DryRun, Diff: o.Diff, Emit: o.Emit}
+	e := &steps.Engine{DryRun: o.DryRun, Diff: o.Diff, Emit: d.watch(o.Emit)}
 	return e.Run(ctx, d.plan())
 }
 
@@ -234,6 +237,8 @@ type deployer struct {
 	restartReasons []string
 	// restarted is set once the restart step restarted the web unit.
 	restarted bool
+	// changedSteps counts the steps that changed something (release.go).
+	changedSteps int
 }
 
 func newDeployer(o Options) (*deployer, error) {

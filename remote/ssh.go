@@ -101,6 +101,7 @@ func (s SSH) Open(ctx context.Context, dir string, t Target, name string) (*Mast
 		"-o", "ControlPath=" + m.path,
 		"-o", "ControlPersist=" + controlPersist,
 	}
+	argv = append(argv, t.portArgs()...) // ssh takes the first -p: the host's own port wins
 	argv = append(argv, s.userArgs()...)
 	argv = append(argv, defaultOptions()...)
 	argv = append(argv, "-f", "-N", "--", t.Login())

@@ -42,7 +42,7 @@ func newApp(e *env) *cli.App {
 		Name:      "left4me-deploy",
 		Version:   version.Read().String(),
 		Usage:     "install left4me (kernel overlayfs helpers, l4d2ctl, sudoers, units) on a host",
-		UsageText: "left4me-deploy [flags] user@host [user@host ...]\nleft4me-deploy apply --local [--root DIR] [--dry-run] [--diff] [--json]\nleft4me-deploy render DIR\nleft4me-deploy migrate [--root DIR] [--dry-run] [--json] [--reset-upper]",
+		UsageText: "left4me-deploy [flags] user@host [user@host ...]\nleft4me-deploy apply --local [--root DIR] [--dry-run] [--diff] [--json]\nleft4me-deploy render DIR\nleft4me-deploy migrate [--root DIR] [--dry-run] [--json] [--reset-upper]\nleft4me-deploy status [ssh flags] user@host...\nleft4me-deploy rollback [ssh flags] user@host...",
 		Reader:    e.Stdin,
 		Writer:    e.Stdout,
 		ErrWriter: e.Stderr,
@@ -52,6 +52,8 @@ func newApp(e *env) *cli.App {
 			applyCommand(e),
 			renderCommand(e),
 			migrateCommand(e),
+			statusCommand(e),
+			rollbackCommand(e),
 		},
 		HideHelpCommand: true,
 		ExitErrHandler:  func(*cli.Context, error) {},
@@ -61,7 +63,7 @@ func newApp(e *env) *cli.App {
 // run builds the app and runs it, returning the process exit status.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := &env{Stdin: stdin, Stdout: stdout, Stderr: stderr}
-	err := newApp(e).Run(splitSSHFlags(args))
+	err := newApp(e).Run(splitHostArgs(args))
 	if err == nil {
 		return 0
 	}
