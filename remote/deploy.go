@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/left4me/left4me-deploy/runner"
 	"github.com/left4me/left4me-deploy/steps"
@@ -87,6 +88,9 @@ type Result struct {
 	Release string
 	// Report is the host's status line (ApplyFlags.Status), raw JSON.
 	Report []byte
+	// NotRun is set for a host a rollout did not start (Err says why).
+	NotRun   bool
+	Duration time.Duration
 }
 
 // Failed reports whether the host did not deploy cleanly.

@@ -2,9 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/urfave/cli/v2"
 
@@ -21,7 +18,7 @@ func rollbackCommand(e *env) *cli.Command {
 		Description: "Each deploy that changes a host keeps its binaries and artifacts there (the last " + fmt.Sprint(release.Kept) + " releases, in " + release.Dir + ").\n" +
 			"rollback runs the previous release's own installer over them: the same steps and checks as a deploy, restarting only what changed.\n" +
 			"Running it again changes nothing. The fuse-overlayfs migration is never undone: its sentinel stays.",
-		Flags: append(append(sshFlags(), hostFlags()...),
+		Flags: append(append(append(sshFlags(), hostFlags()...), rolloutFlags()...),
 			&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "report what would change, change nothing"},
 			&cli.BoolFlag{Name: "diff", Usage: "show a diff of every file that changes (or would)"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON event per line"},
@@ -31,25 +28,16 @@ func rollbackCommand(e *env) *cli.Command {
 			if c.Bool("local") {
 				return rollbackLocal(c, e)
 			}
+			r, err := rolloutFrom(c)
+			if err != nil {
+				return exitError{2, err.Error()}
+			}
 			out := &remote.Printer{W: e.Stdout, JSON: c.Bool("json")}
 			d, targets, err := hostDeployer(c, out, remote.ApplyFlags{DryRun: c.Bool("dry-run"), Diff: c.Bool("diff"), Rollback: true})
 			if err != nil {
 				return exitError{2, err.Error()}
 			}
-			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			results := d.Deploy(ctx, targets)
-			out.Summary(results)
-			failed := 0
-			for _, r := range results {
-				if r.Failed() {
-					failed++
-				}
-			}
-			if failed > 0 {
-				return exitError{1, fmt.Sprintf("rollback failed on %d of %d hosts", failed, len(results))}
-			}
-			return nil
+			return rollout(c, e, d, out, targets, r, "rollback")
 		},
 	}
 }
