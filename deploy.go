@@ -35,6 +35,7 @@ func (d *deployer) plan() []steps.Step {
 		&migration{d: d}, // fuse-overlayfs upper dirs to the kernel format, once (sentinel-gated)
 		restart{d},       // the web unit, when something it depends on changed (now or in a failed run)
 		verify{d},        // the installed result is what it should be
+		releaseStep{d},   // record what is installed, when something changed, and keep it for rollback
 	}
 }
 
@@ -89,6 +90,8 @@ type Options struct {
 	Probe *Probe
 	// Command describes the running command for the lock's holder message.
 	Command string
+	// Release says how a run that changes something is recorded.
+	Release ReleaseOptions
 }
 
 func (o *Options) fill() error {
@@ -166,7 +169,7 @@ func Apply(ctx context.Context, o Options) (steps.Event, error) {
 	if err != nil {
 		return failEarly(o, "options", err)
 	}
-	e := &steps.Engine{DryRun: o.DryRun, Diff: o.Diff, Emit: o.Emit}
+	e := &steps.Engine{DryRun: o.DryRun, Diff: o.Diff, Emit: d.watch(o.Emit)}
 	return e.Run(ctx, d.plan())
 }
 
@@ -216,6 +219,8 @@ type deployer struct {
 	restartReasons []string
 	// restarted is set once the restart step restarted the web unit.
 	restarted bool
+	// changedSteps counts the steps that changed something (release.go).
+	changedSteps int
 }
 
 func newDeployer(o Options) (*deployer, error) {

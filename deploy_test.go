@@ -256,6 +256,9 @@ func TestApplyRestoresHandEdit(t *testing.T) {
 			}
 			after := snapshot(t, root)
 			for k, v := range clean {
+				if strings.HasPrefix("/"+k, HistoryFile) {
+					continue // the repair is a deploy that changed something: recorded
+				}
 				w := after[k]
 				v.mtime, w.mtime = 0, 0
 				if v != w {

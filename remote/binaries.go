@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -170,8 +171,11 @@ func FindCheckout(dir string) string {
 func (c *Checkout) String() string { return "source checkout " + c.Root }
 
 // GoBuildFlags are the flags of every host build, here and in scripts/dist:
-// static, reproducible (no paths, no build id, no VCS stamp).
-var GoBuildFlags = []string{"-trimpath", "-buildvcs=false", "-ldflags=-s -w -buildid="}
+// static, reproducible (no paths, no build id) and stamped with the VCS
+// commit (-buildvcs=true overrides a GOFLAGS=-buildvcs=false), which every
+// binary prints for --version and the host's release record keeps. A build
+// outside a git checkout (a source tarball) carries no commit.
+var GoBuildFlags = []string{"-trimpath", "-buildvcs=true", "-ldflags=-s -w -buildid="}
 
 // Ready implements Source: the cached builds of the current sources.
 func (c *Checkout) Ready() map[string][]Binary {
@@ -315,6 +319,9 @@ func (c *Checkout) sourceKey() (string, error) {
 		fmt.Fprintf(h, "%s=%s\n", k, os.Getenv(k))
 	}
 	fmt.Fprintf(h, "flags %q\n", GoBuildFlags)
+	// The commit is stamped into the binaries: a new commit of the same
+	// files is a new build.
+	fmt.Fprintf(h, "commit %s\n", gitHead(c.Root))
 	err = filepath.WalkDir(c.Root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -360,4 +367,13 @@ func fileSHA256(p string) (string, error) {
 		return "", fmt.Errorf("hash %s: %w", p, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// gitHead is the commit checked out at root, or "" outside git.
+func gitHead(root string) string {
+	out, err := exec.Command("git", "-C", root, "rev-parse", "HEAD").Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
 }

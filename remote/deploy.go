@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/internal/lines"
@@ -34,6 +35,11 @@ type ApplyFlags struct {
 	// WebExec is the web unit's ExecStart= (--web-exec); empty keeps the
 	// one an earlier deploy set, else the installer's default.
 	WebExec string
+	// By names the workstation user@host in the host's release record.
+	By string
+	// Status reports the host's state instead of deploying (--status);
+	// Rollback puts the previous release back (--rollback).
+	Status, Rollback bool
 }
 
 func (a ApplyFlags) args() []string {
@@ -50,7 +56,7 @@ func (a ApplyFlags) args() []string {
 	if a.WebExec != "" {
 		out = append(out, "--web-exec", a.WebExec)
 	}
-	return out
+	return append(out, a.hostSideArgs()...)
 }
 
 // Deployer deploys to hosts. Options live here, never in globals.
@@ -79,6 +85,14 @@ type Result struct {
 	Sent    int    // binaries shipped in this run
 	Cached  int    // binaries the host already had
 	Arch    string // host architecture (GOARCH)
+	// Release is the ID of the release the host runs after the deploy,
+	// from its release step ("" if it did not say).
+	Release string
+	// Report is the host's status line (ApplyFlags.Status), raw JSON.
+	Report []byte
+	// NotRun is set for a host a rollout did not start (Err says why).
+	NotRun   bool
+	Duration time.Duration
 }
 
 // Failed reports whether the host did not deploy cleanly.
@@ -305,6 +319,11 @@ func (h *hostRun) stdoutLine(line string) {
 	case steps.EventStart:
 		h.running = ev.Step
 		return // the step's own event says how it ended
+	case steps.EventStatus:
+		h.res.Report = []byte(line)
+		return
+	case steps.EventLog:
+		h.res.noteRelease(ev)
 	case steps.EventStep:
 		h.lastStep, h.running = ev.Step, ""
 	case steps.EventSummary:

@@ -101,6 +101,7 @@ func (s SSH) Open(ctx context.Context, dir string, t Target, name string) (*Mast
 		"-o", "ControlPath=" + m.path,
 		"-o", "ControlPersist=" + controlPersist,
 	}
+	argv = append(argv, t.portArgs()...) // ssh takes the first -p: the host's own port wins
 	argv = append(argv, s.userArgs()...)
 	argv = append(argv, defaultOptions()...)
 	argv = append(argv, "-f", "-N", "--", t.Login())
@@ -153,7 +154,9 @@ func (m *Master) Run(ctx context.Context, command string, stdin io.Reader, stdou
 	if stdin == nil {
 		stdin = strings.NewReader("")
 	}
-	return m.ssh.runner().Run(ctx, runner.Cmd{Argv: argv, Stdin: stdin, Stdout: stdout, Stderr: stderr})
+	// In its own process group: a Ctrl-C on the terminal must not cut a
+	// host's plan short; the deployer decides (see Rollout).
+	return m.ssh.runner().Run(ctx, runner.Cmd{Argv: argv, Stdin: stdin, Stdout: stdout, Stderr: stderr, OwnGroup: true})
 }
 
 // Lost implements Conn: it asks the master whether it still runs. A

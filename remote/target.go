@@ -11,6 +11,9 @@ type Target struct {
 	Spec string // as given; also the prefix of the host's output lines
 	User string // empty: ssh's default (config, then the local user)
 	Host string
+	// Port is the ssh port of this host (ParseHost's host:port); empty
+	// means the -p flag, else ssh's default.
+	Port string
 }
 
 // ParseTarget parses "[user@]host". It refuses what ssh would read as an

@@ -29,6 +29,9 @@ type Cmd struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
+	// OwnGroup runs the command in a process group of its own, so the
+	// terminal's Ctrl-C reaches only this program, which decides.
+	OwnGroup bool
 }
 
 // Runner runs commands.
@@ -72,6 +75,9 @@ func (Exec) Run(ctx context.Context, c Cmd) error {
 	cmd.Dir = c.Dir
 	cmd.Stdin = c.Stdin
 	cmd.Stdout = c.Stdout
+	if c.OwnGroup {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if c.Stderr != nil {

@@ -31,6 +31,9 @@ const (
 	// EventError: the remote deployer's own failure for a host, outside
 	// any step.
 	EventError EventType = "error"
+	// EventStatus: a host's whole state, one line before the dry run's
+	// summary (left4me-deploy status; the line is a release.HostStatus).
+	EventStatus EventType = "status"
 )
 
 // Event is one line of progress, printed as text or (with --json) as one JSON

@@ -10,9 +10,15 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/left4me/left4me-deploy/internal/version"
 )
 
 func main() {
+	if version.IsFlag(os.Args[1:]) {
+		version.Print(os.Stdout, "l4d2ctl")
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()

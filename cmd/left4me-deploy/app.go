@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/left4me/left4me-deploy/internal/textsafe"
+	"github.com/left4me/left4me-deploy/internal/version"
 )
 
 // env is the process's outside world, so tests drive the whole CLI in-process.
@@ -30,11 +31,19 @@ type exitError struct {
 func (e exitError) Error() string { return e.msg }
 func (e exitError) ExitCode() int { return e.code }
 
+func init() {
+	// --version only (no -v: ssh users read -v as verbose), printed as by
+	// every other left4me binary.
+	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version and commit this program was built from"}
+	cli.VersionPrinter = func(c *cli.Context) { version.Print(c.App.Writer, c.App.Name) }
+}
+
 func newApp(e *env) *cli.App {
 	return &cli.App{
 		Name:      "left4me-deploy",
+		Version:   version.Read().String(),
 		Usage:     "install left4me (kernel overlayfs helpers, l4d2ctl, sudoers, units) on a host",
-		UsageText: "left4me-deploy [flags] user@host [user@host ...]\nleft4me-deploy apply --local [--root DIR] [--dry-run] [--diff] [--json]\nleft4me-deploy render DIR\nleft4me-deploy migrate [--root DIR] [--dry-run] [--json] [--reset-upper]",
+		UsageText: "left4me-deploy [flags] user@host [user@host ...]\nleft4me-deploy apply --local [--root DIR] [--dry-run] [--diff] [--json]\nleft4me-deploy render DIR\nleft4me-deploy migrate [--root DIR] [--dry-run] [--json] [--reset-upper]\nleft4me-deploy status [ssh flags] user@host...\nleft4me-deploy rollback [ssh flags] user@host...",
 		Reader:    e.Stdin,
 		Writer:    e.Stdout,
 		ErrWriter: e.Stderr,
@@ -44,6 +53,8 @@ func newApp(e *env) *cli.App {
 			applyCommand(e),
 			renderCommand(e),
 			migrateCommand(e),
+			statusCommand(e),
+			rollbackCommand(e),
 		},
 		HideHelpCommand: true,
 		ExitErrHandler:  func(*cli.Context, error) {},
@@ -53,7 +64,7 @@ func newApp(e *env) *cli.App {
 // run builds the app and runs it, returning the process exit status.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := &env{Stdin: stdin, Stdout: stdout, Stderr: stderr}
-	err := newApp(e).Run(splitSSHFlags(args))
+	err := newApp(e).Run(splitHostArgs(args))
 	if err == nil {
 		return 0
 	}

@@ -37,7 +37,7 @@ func applyCommand(e *env) *cli.Command {
 			&cli.StringFlag{Name: "root", Usage: "put every file under `DIR` instead of /; packages, accounts and services are then only reported"},
 			&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "report what would change, change nothing"},
 			&cli.StringFlag{Name: "live", Usage: "comma list of packages,accounts,services that act on the running system even with --root (or none)", Hidden: true},
-		}, installFlags()...),
+		}, append(installFlags(), hostSideFlags()...)...),
 		Action: func(c *cli.Context) error {
 			if !c.Bool("local") {
 				return exitError{2, "apply needs --local (it installs on this machine); to deploy to another host run left4me-deploy user@host"}
@@ -57,6 +57,10 @@ func applyCommand(e *env) *cli.Command {
 					return exitError{2, err.Error()}
 				}
 				o.Live = &live
+			}
+			o = withRelease(c, o)
+			if ok, err := hostSide(c, e, o); ok {
+				return err
 			}
 			_, err = deploy.Apply(c.Context, o)
 			return finish(err)

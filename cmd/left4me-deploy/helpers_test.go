@@ -42,4 +42,5 @@ func TestSSH(t *testing.T) {
 	t.Run("Interrupt", func(t *testing.T) { testInterrupt(t, bundle) })
 	t.Run("JumpHost", func(t *testing.T) { testJumpHost(t, bundle) })
 	t.Run("SudoTerminal", func(t *testing.T) { testSudoTerminal(t, bundle) })
+	t.Run("StatusAndRollback", func(t *testing.T) { testStatusAndRollback(t, bundle) })
 }

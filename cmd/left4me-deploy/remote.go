@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
@@ -41,63 +39,26 @@ func remoteFlags() []cli.Flag {
 		&cli.StringFlag{Name: "web-exec", Usage: "ExecStart= `COMMAND` of left4me-web.service on the hosts (default: the one an earlier deploy set, else the installer's)"},
 		&cli.IntFlag{Name: "parallel", Value: 4, Usage: "deploy to `N` hosts at once"},
 		&cli.StringFlag{Name: "bundle", Usage: "ship the host binaries of the release bundle in `DIR` (default: the bundle this program is part of, else build them from this source checkout)"},
+		&cli.StringFlag{Name: "hosts", Usage: "read hosts from `FILE`: one user@host[:port] per line, # comments, blank lines"},
+		rolloutFlags()[0], rolloutFlags()[1], rolloutFlags()[2],
 	}
 }
 
 func remoteAction(e *env) cli.ActionFunc {
 	return func(c *cli.Context) error {
-		if c.NArg() == 0 {
+		if c.NArg() == 0 && c.String("hosts") == "" {
 			return cli.ShowAppHelp(c)
 		}
-		var targets []remote.Target
-		for _, a := range c.Args().Slice() {
-			t, err := remote.ParseTarget(a)
-			if err != nil {
-				return cli.Exit(err.Error(), 2)
-			}
-			targets = append(targets, t)
-		}
-		if c.Int("parallel") < 1 {
-			return cli.Exit(fmt.Sprintf("--parallel %d: want at least 1", c.Int("parallel")), 2)
-		}
-		if r := c.String("root"); r != "" && !filepath.IsAbs(r) {
-			return cli.Exit(fmt.Sprintf("--root %q: want an absolute path on the host", r), 2)
-		}
-		src, err := findSource(c.String("bundle"))
+		r, err := rolloutFrom(c)
 		if err != nil {
 			return cli.Exit(err.Error(), 2)
 		}
 		out := &remote.Printer{W: e.Stdout, JSON: c.Bool("json")}
-		d := &remote.Deployer{
-			SSH: remote.SSH{
-				Port:     c.String("p"),
-				Identity: *c.Generic("i").(*multiFlag),
-				Jump:     c.String("J"),
-				Config:   c.String("F"),
-				Options:  *c.Generic("o").(*multiFlag),
-			},
-			Source:   src,
-			Apply:    remote.ApplyFlags{Root: c.String("root"), DryRun: c.Bool("dry-run"), Diff: c.Bool("diff"), WebExec: c.String("web-exec")},
-			Parallel: c.Int("parallel"),
-			Out:      out,
-			Prompt:   terminalPrompt(),
+		d, targets, err := hostDeployer(c, out, remote.ApplyFlags{DryRun: c.Bool("dry-run"), Diff: c.Bool("diff"), WebExec: c.String("web-exec")})
+		if err != nil {
+			return cli.Exit(err.Error(), 2)
 		}
-		// Ctrl-C or SIGTERM cancels every host; Deploy still closes each
-		// connection before it returns.
-		ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
-		defer stop()
-		results := d.Deploy(ctx, targets)
-		out.Summary(results)
-		failed := 0
-		for _, r := range results {
-			if r.Failed() {
-				failed++
-			}
-		}
-		if failed > 0 {
-			return cli.Exit(fmt.Sprintf("%d of %d hosts failed", failed, len(results)), 1)
-		}
-		return nil
+		return rollout(c, e, d, out, targets, r, "deploy")
 	}
 }
 

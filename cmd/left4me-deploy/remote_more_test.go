@@ -110,10 +110,16 @@ func testInterrupt(t *testing.T, bundle string) {
 	if ents, _ := os.ReadDir(tmp); len(ents) != 1 {
 		t.Fatalf("TMPDIR holds %d entries during the run, want the one control directory", len(ents))
 	}
+	// The first Ctrl-C starts no new host and lets the running one go on.
+	cmd.Process.Signal(os.Interrupt)
+	waitFor(t, "the deploy to say no new host starts", func() bool { return strings.Contains(out.String(), "no new host starts") })
+	n := strings.Count(out.String(), "working")
+	waitFor(t, "the running host to go on working", func() bool { return strings.Count(out.String(), "working") > n+2 })
+	// The second one interrupts it.
 	cmd.Process.Signal(os.Interrupt)
 	err := cmd.Wait()
 	if err == nil || !strings.Contains(out.String(), "interrupted") {
-		t.Fatalf("after Ctrl-C: %v, want a failure saying interrupted\n%s", err, out.String())
+		t.Fatalf("after Ctrl-C twice: %v, want a failure saying interrupted\n%s", err, out.String())
 	}
 	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
 		t.Errorf("control directory left in TMPDIR: %v", ents)

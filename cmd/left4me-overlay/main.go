@@ -6,8 +6,16 @@
 // namespace, and `left4me-overlay umount NAME` unmounts it. See docs/overlay-helper.md.
 package main
 
-import "os"
+import (
+	"os"
+
+	"github.com/left4me/left4me-deploy/internal/version"
+)
 
 func main() {
+	if version.IsFlag(os.Args[1:]) {
+		version.Print(os.Stdout, "left4me-overlay")
+		return
+	}
 	os.Exit(run(os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr))
 }

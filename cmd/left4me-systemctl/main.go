@@ -11,10 +11,15 @@ import (
 	"os"
 	"syscall"
 
+	"github.com/left4me/left4me-deploy/internal/version"
 	"github.com/left4me/left4me-deploy/svchelper"
 )
 
 func main() {
+	if version.IsFlag(os.Args[1:]) {
+		version.Print(os.Stdout, "left4me-systemctl")
+		return
+	}
 	os.Exit(svchelper.Main("left4me-systemctl", svchelper.SystemctlUsage, svchelper.SystemctlArgv,
 		os.Args[1:], os.Getenv, os.Stderr, syscall.Exec))
 }

@@ -10,6 +10,7 @@ while [ $# -gt 0 ]; do
 	--dry-run) dry=1;;
 	--diff) diff=1;;
 	--json) ;;
+	--by) shift;;
 	*) echo "fake plan: unknown flag $1" >&2; exit 2;;
 	esac
 	shift

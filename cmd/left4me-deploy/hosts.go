@@ -1,0 +1,150 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/left4me/left4me-deploy/remote"
+)
+
+// sshFlags are ssh's own flags, as every verb that reaches hosts takes them.
+func sshFlags() []cli.Flag {
+	var out []cli.Flag
+	for _, f := range remoteFlags() {
+		switch f.Names()[0] {
+		case "p", "i", "J", "o", "F":
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// hostFlags choose the hosts and how many at once.
+func hostFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "hosts", Usage: "read hosts from `FILE`: one user@host[:port] per line, # comments, blank lines"},
+		&cli.IntFlag{Name: "parallel", Value: 4, Usage: "work on `N` hosts at once"},
+		&cli.StringFlag{Name: "bundle", Usage: "ship the host binaries of the release bundle in `DIR` (default: the bundle this program is part of, else build them from this source checkout)"},
+		&cli.StringFlag{Name: "root", Usage: "act under `DIR` on the hosts instead of / (tests, staging trees)"},
+	}
+}
+
+// targetsFrom reads the hosts of the command line and of --hosts FILE, in
+// that order; a host given twice is an error.
+func targetsFrom(c *cli.Context) ([]remote.Target, error) {
+	var targets []remote.Target
+	seen := map[string]bool{}
+	add := func(t remote.Target) error {
+		if seen[t.Spec] {
+			return fmt.Errorf("host %s is given twice", t.Spec)
+		}
+		seen[t.Spec] = true
+		targets = append(targets, t)
+		return nil
+	}
+	for _, a := range c.Args().Slice() {
+		t, err := remote.ParseHost(a)
+		if err != nil {
+			return nil, err
+		}
+		if err := add(t); err != nil {
+			return nil, err
+		}
+	}
+	if file := c.String("hosts"); file != "" {
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, fmt.Errorf("--hosts: %w", err)
+		}
+		defer f.Close()
+		list, err := remote.ReadHosts(f, file)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range list {
+			if err := add(t); err != nil {
+				return nil, fmt.Errorf("%s: %w", file, err)
+			}
+		}
+	}
+	if len(targets) == 0 {
+		return nil, fmt.Errorf("no hosts: give user@host arguments or --hosts FILE")
+	}
+	return targets, nil
+}
+
+// sshFrom is the SSH transport the flags describe.
+func sshFrom(c *cli.Context) remote.SSH {
+	return remote.SSH{
+		Port:     c.String("p"),
+		Identity: *c.Generic("i").(*multiFlag),
+		Jump:     c.String("J"),
+		Config:   c.String("F"),
+		Options:  *c.Generic("o").(*multiFlag),
+	}
+}
+
+// hostDeployer builds the Deployer of the verbs that reach hosts; it
+// checks the flags every one of them shares.
+func hostDeployer(c *cli.Context, out *remote.Printer, apply remote.ApplyFlags) (*remote.Deployer, []remote.Target, error) {
+	targets, err := targetsFrom(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.Int("parallel") < 1 {
+		return nil, nil, fmt.Errorf("--parallel %d: want at least 1", c.Int("parallel"))
+	}
+	if r := c.String("root"); r != "" && !filepath.IsAbs(r) {
+		return nil, nil, fmt.Errorf("--root %q: want an absolute path on the host", r)
+	}
+	src, err := findSource(c.String("bundle"))
+	if err != nil {
+		return nil, nil, err
+	}
+	apply.Root = c.String("root")
+	apply.By = workstation()
+	d := &remote.Deployer{
+		SSH:      sshFrom(c),
+		Source:   src,
+		Apply:    apply,
+		Parallel: c.Int("parallel"),
+		Out:      out,
+		Prompt:   terminalPrompt(),
+	}
+	return d, targets, nil
+}
+
+// workstation is "user@host" of this machine, for the hosts' release
+// records.
+func workstation() string {
+	name := "unknown"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown"
+	}
+	return name + "@" + host
+}
+
+// splitHostArgs is splitSSHFlags for the top level and for the verbs that
+// take ssh flags after their name (status, rollback).
+func splitHostArgs(args []string) []string {
+	args = splitSSHFlags(args)
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		if a == "status" || a == "rollback" {
+			return append(append([]string{}, args[:i]...), splitSSHFlags(args[i:])...)
+		}
+		if !strings.HasPrefix(a, "-") {
+			break
+		}
+	}
+	return args
+}

@@ -1,0 +1,205 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/left4me/left4me-deploy/release"
+	"github.com/left4me/left4me-deploy/remote"
+)
+
+// Exit statuses of status, for monitoring jobs. A host that cannot be
+// inspected outranks drift.
+const (
+	exitInSync     = 0 // every host runs what a deploy would install, and its web app
+	exitDrift      = 3 // a deploy would change something on a host
+	exitHostFailed = 4 // a host is unreachable, could not be inspected, or its web app is not active
+)
+
+func statusCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:      "status",
+		Usage:     "show each host's release, drift, migration, web app and game servers",
+		UsageText: "left4me-deploy status [ssh flags] [--json] [--hosts FILE] user@host[:port]...\nleft4me-deploy status --local [--root DIR] [--json]",
+		Description: "One ssh connection per host, hosts in parallel. Drift is what a deploy would change now (its dry run).\n" +
+			"Exit status: 0 every host in sync, 3 drift on a host, 4 a host unreachable, failing to report, or its web app not active, 2 usage.",
+		Flags: append(append(sshFlags(), hostFlags()...),
+			&cli.BoolFlag{Name: "json", Usage: "print one JSON object per host"},
+			&cli.BoolFlag{Name: "local", Usage: "inspect this machine instead of hosts over ssh"},
+			&cli.StringFlag{Name: "bin-dir", Usage: "with --local: compare with the binaries in `DIR` (default: the directory of this program)"},
+		),
+		Action: func(c *cli.Context) error {
+			if c.Bool("local") {
+				return localStatus(c, e)
+			}
+			d, targets, err := hostDeployer(c, &remote.Printer{W: io.Discard}, remote.ApplyFlags{Status: true})
+			if err != nil {
+				return exitError{2, err.Error()}
+			}
+			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			var rows []statusRow
+			for _, r := range d.Deploy(ctx, targets) {
+				rows = append(rows, rowOf(r))
+			}
+			return printStatus(e.Stdout, rows, c.Bool("json"))
+		},
+	}
+}
+
+// statusRow is one host's line of the status table (and its JSON object).
+type statusRow struct {
+	Host   string              `json:"host"`
+	Status *release.HostStatus `json:"status,omitempty"`
+	Error  string              `json:"error,omitempty"`
+	// Result is in-sync, drift or failed: what the exit status sums up.
+	Result string `json:"result"`
+}
+
+func rowOf(r remote.Result) statusRow {
+	row := statusRow{Host: r.Target.Spec}
+	if len(r.Report) > 0 {
+		var st release.HostStatus
+		if err := json.Unmarshal(r.Report, &st); err == nil {
+			row.Status = &st
+		} else {
+			row.Error = "unreadable status from the host: " + err.Error()
+		}
+	}
+	if r.Err != nil {
+		row.Error = r.Err.Error()
+	} else if row.Status == nil && row.Error == "" {
+		row.Error = "the host sent no status"
+	}
+	row.Result = judge(row)
+	return row
+}
+
+func judge(row statusRow) string {
+	st := row.Status
+	switch {
+	case row.Error != "" || st == nil || len(st.Failed) > 0:
+		return "failed"
+	case st.Web != "active" && !strings.HasPrefix(st.Web, "unknown (services not inspected"):
+		return "failed"
+	case len(st.Drift) > 0:
+		return "drift"
+	}
+	return "in-sync"
+}
+
+// printStatus prints the table (or JSON) and returns the exit status.
+func printStatus(w io.Writer, rows []statusRow, asJSON bool) error {
+	code := exitInSync
+	for _, r := range rows {
+		switch r.Result {
+		case "failed":
+			code = exitHostFailed
+		case "drift":
+			if code == exitInSync {
+				code = exitDrift
+			}
+		}
+	}
+	if asJSON {
+		enc := json.NewEncoder(w)
+		for _, r := range rows {
+			enc.Encode(r)
+		}
+	} else {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "HOST\tRESULT\tRELEASE\tVERSION\tCOMMIT\tDEPLOYED\tDRIFT\tMIGRATED\tWEB\tINSTANCES")
+		for _, r := range rows {
+			st := r.Status
+			if st == nil {
+				fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\n", clean(r.Host), r.Result)
+				continue
+			}
+			rel, ver, commit, when := "none", "-", "-", "-"
+			if st.Release != nil {
+				rel, ver, when = st.Release.ID, st.Release.Version, st.Release.Time.Format("2006-01-02 15:04")
+				commit = st.Release.ShortCommit()
+			}
+			migrated := "no"
+			if st.Migration.Sentinel {
+				migrated = "yes"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", clean(r.Host), r.Result, clean(rel), clean(ver), clean(commit), when,
+				len(st.Drift), migrated, clean(st.Web), instanceSummary(st.Instances))
+		}
+		tw.Flush()
+		for _, r := range rows {
+			for _, l := range detailLines(r) {
+				fmt.Fprintf(w, "%s: %s\n", clean(r.Host), clean(l))
+			}
+		}
+	}
+	if code == exitInSync {
+		return nil
+	}
+	return exitError{code, ""}
+}
+
+func instanceSummary(list []release.Instance) string {
+	active, mounted := 0, 0
+	for _, i := range list {
+		if i.State == "active" {
+			active++
+		}
+		if i.Mounted {
+			mounted++
+		}
+	}
+	return fmt.Sprintf("%d (%d active, %d mounted)", len(list), active, mounted)
+}
+
+// detailLines are the lines under the table: why a host failed, its drift,
+// its migration report and every instance.
+func detailLines(r statusRow) []string {
+	var out []string
+	if r.Error != "" {
+		out = append(out, "error: "+r.Error)
+	}
+	st := r.Status
+	if st == nil {
+		return out
+	}
+	for _, f := range st.Failed {
+		out = append(out, "failed: "+f.Step+": "+f.Reason)
+	}
+	for _, d := range st.Drift {
+		out = append(out, "drift: "+d.Step+": "+d.Reason)
+	}
+	if st.Migration.Report != "" {
+		out = append(out, "migration report: "+st.Migration.Report)
+	}
+	if st.InstancesError != "" {
+		out = append(out, "instances: "+st.InstancesError)
+	}
+	for _, i := range st.Instances {
+		m := "not mounted"
+		if i.Mounted {
+			m = "mounted"
+		}
+		out = append(out, fmt.Sprintf("instance %s: %s, %s %s", i.Name, m, i.Unit, i.State))
+	}
+	return out
+}
+
+// clean keeps a host's words from driving the operator's terminal.
+func clean(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\t' || (r >= ' ' && r != 0x7f && !(r >= 0x80 && r < 0xa0)) {
+			return r
+		}
+		return '?'
+	}, s)
+}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/sshdtest"
+	"github.com/left4me/left4me-deploy/release"
+	"github.com/left4me/left4me-deploy/remote"
+)
+
+// The exit status sums up every host: failure outranks drift.
+func TestStatusExitCodes(t *testing.T) {
+	inSync := &release.HostStatus{Web: "active"}
+	drift := &release.HostStatus{Web: "active", Drift: []release.Drift{{Step: "units", Reason: "would install x"}}}
+	webDown := &release.HostStatus{Web: "failed"}
+	cases := []struct {
+		name string
+		rows []statusRow
+		want int
+	}{
+		{"all in sync", []statusRow{{Status: inSync}, {Status: inSync}}, exitInSync},
+		{"one drifted", []statusRow{{Status: inSync}, {Status: drift}}, exitDrift},
+		{"one unreachable", []statusRow{{Status: drift}, {Error: "host unreachable"}}, exitHostFailed},
+		{"web app not active", []statusRow{{Status: webDown}}, exitHostFailed},
+		{"a step could not be checked", []statusRow{{Status: &release.HostStatus{Web: "active", Failed: []release.Drift{{Step: "preflight"}}}}}, exitHostFailed},
+	}
+	for _, c := range cases {
+		for i := range c.rows {
+			c.rows[i].Host = "h"
+			c.rows[i].Result = judge(c.rows[i])
+		}
+		var out bytes.Buffer
+		err := printStatus(&out, c.rows, false)
+		got := 0
+		var ee exitError
+		if errors.As(err, &ee) {
+			got = ee.code
+		}
+		if got != c.want {
+			t.Errorf("%s: exit %d, want %d\n%s", c.name, got, c.want, out.String())
+		}
+	}
+}
+
+// statusJSON runs status --json and returns its exit code and rows.
+func statusJSON(t *testing.T, args ...string) (int, []statusRow, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(append([]string{"left4me-deploy", "status", "--json"}, args...), strings.NewReader(""), &out, &errb)
+	var rows []statusRow
+	dec := json.NewDecoder(&out)
+	for dec.More() {
+		var r statusRow
+		if err := dec.Decode(&r); err != nil {
+			t.Fatalf("status --json printed a line that is not a row: %v\n%s", err, out.String())
+		}
+		rows = append(rows, r)
+	}
+	return code, rows, errb.String()
+}
+
+// status over real sshd: drift before the deploy, the release after it,
+// drift after a hand edit, in sync after a redeploy, one connection per
+// host; an unreachable host; rollback with one release only.
+func testStatusAndRollback(t *testing.T, bundle string) {
+	srv := sshdtest.Start(t)
+	root := t.TempDir()
+	host := srv.Target("root")
+	base := append(srv.SSHFlags(), "--bundle", bundle, "--root", root)
+
+	code, rows, stderr := statusJSON(t, append(base, host)...)
+	if code != exitDrift || len(rows) != 1 || rows[0].Status == nil || len(rows[0].Status.Drift) == 0 || rows[0].Status.Release != nil {
+		t.Fatalf("status of a fresh root: exit %d, %+v\n%s", code, rows, stderr)
+	}
+	if files := filesUnder(t, root); len(files) != 0 {
+		t.Fatalf("status wrote %v", files)
+	}
+
+	if r := deployJSON(t, []*sshdtest.Server{srv}, append(base, host)...); r.code != 0 {
+		t.Fatalf("deploy: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	before := srv.Connections(t)
+	code, rows, stderr = statusJSON(t, append(base, host)...)
+	if srv.Connections(t)-before != 1 {
+		t.Errorf("status opened %d connections, want 1", srv.Connections(t)-before)
+	}
+	st := rows[0].Status
+	if code != exitInSync || st == nil || st.Release == nil || len(st.Drift) != 0 {
+		t.Fatalf("status after the deploy: exit %d, %+v\n%s", code, rows, stderr)
+	}
+	if st.Release.By != workstation() || st.Release.Kind != release.KindDeploy || len(st.Release.Files) < 7 {
+		t.Errorf("recorded release %+v, want by %s with every file", st.Release, workstation())
+	}
+
+	f, err := os.OpenFile(filepath.Join(root, hostpath.SudoersFile), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("# hand edit\n")
+	f.Close()
+	var out, errb bytes.Buffer
+	code = run(append([]string{"left4me-deploy", "status"}, append(base, host)...), strings.NewReader(""), &out, &errb)
+	if code != exitDrift || !strings.Contains(out.String(), host+": drift: sudoers: would install "+hostpath.SudoersFile) {
+		t.Fatalf("status after a hand edit: exit %d\n%s\n%s", code, out.String(), errb.String())
+	}
+	if r := deployJSON(t, []*sshdtest.Server{srv}, append(base, host)...); r.code != 0 {
+		t.Fatalf("redeploy: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if code, rows, stderr = statusJSON(t, append(base, host)...); code != exitInSync {
+		t.Fatalf("status after the redeploy: exit %d, %+v\n%s", code, rows, stderr)
+	}
+
+	// One release only (the repair recorded the same one): rollback has
+	// nowhere to go and changes nothing.
+	hist := filepath.Join(root, release.HistoryFile)
+	was, _ := os.ReadFile(hist)
+	out.Reset()
+	errb.Reset()
+	code = run(append([]string{"left4me-deploy", "rollback"}, append(base, host)...), strings.NewReader(""), &out, &errb)
+	if code != 1 || !strings.Contains(out.String(), "no previous release") || !strings.Contains(out.String(), "nothing changed") {
+		t.Fatalf("rollback with one release: exit %d\n%s\n%s", code, out.String(), errb.String())
+	}
+	if now, _ := os.ReadFile(hist); !bytes.Equal(now, was) {
+		t.Fatalf("a refused rollback wrote the history")
+	}
+
+	// A host nobody listens on: exit 4, and the other host still reported.
+	code, rows, _ = statusJSON(t, append(base, host, "root@127.0.0.1:1")...)
+	if code != exitHostFailed || len(rows) != 2 || rows[0].Result != "in-sync" || rows[1].Result != "failed" || !strings.Contains(rows[1].Error, remote.ErrUnreachable.Error()) {
+		t.Fatalf("status with an unreachable host: exit %d, %+v", code, rows)
+	}
+}

@@ -1,0 +1,317 @@
+package deploy
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"path/filepath"
+	"time"
+
+	"github.com/left4me/left4me-deploy/artifacts"
+	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/version"
+	"github.com/left4me/left4me-deploy/release"
+	"github.com/left4me/left4me-deploy/steps"
+)
+
+// Where the installer keeps its release records (package release).
+const (
+	HistoryFile = release.HistoryFile
+	ReleasesDir = release.Dir
+	// DeployBinary is the installer itself, kept with each release: a
+	// rollback runs the old release's own plan.
+	DeployBinary = "left4me-deploy"
+)
+
+// ReleaseOptions says how a run is recorded.
+type ReleaseOptions struct {
+	// By is the workstation user@host the deploy came from; empty means the
+	// local user (SUDO_USER if set) at this host.
+	By string
+	// Kind is release.KindDeploy (the default) or release.KindRollback.
+	Kind string
+	// From is the release a rollback replaces.
+	From string
+}
+
+// LocalUser is "user@host" of whoever runs this program: the sudo caller
+// when run through sudo.
+func LocalUser() string {
+	name := os.Getenv("SUDO_USER")
+	if name == "" {
+		if u, err := user.Current(); err == nil {
+			name = u.Username
+		} else {
+			name = fmt.Sprint(os.Getuid())
+		}
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown"
+	}
+	return name + "@" + host
+}
+
+// watch counts the changed steps of a run for the release step and passes
+// every event on to emit.
+func (d *deployer) watch(emit func(steps.Event)) func(steps.Event) {
+	return func(ev steps.Event) {
+		if ev.Type == "step" && ev.Status == steps.StatusChanged {
+			d.changedSteps++
+		}
+		emit(ev)
+	}
+}
+
+// release records the release when the run changed something: the history
+// line and a copy of the installed binaries and artifacts for rollback. A
+// run that changed nothing writes nothing. The record is the installer's
+// own bookkeeping, like the pending restart: it is not counted as a change
+// of the host, so a run's changed count is what it did to the host.
+type releaseStep struct{ d *deployer }
+
+func (releaseStep) Name() string { return "release" }
+
+func (s releaseStep) Run(ctx context.Context, g *steps.Gate) error {
+	d := s.d
+	if d.changedSteps == 0 {
+		g.Note("nothing changed, nothing recorded")
+		if last, _ := release.Last(d.root); last != nil {
+			g.Log("%s", last.Describe())
+		}
+		return nil
+	}
+	if g.DryRun() {
+		g.Note("would record the release in %s", HistoryFile)
+		return nil
+	}
+	files, err := d.installedFiles()
+	if err != nil {
+		return err
+	}
+	deployer, err := d.deployerBinary()
+	if err != nil {
+		return err
+	}
+	deployerSum, err := sha256File(deployer)
+	if err != nil {
+		return fmt.Errorf("checksum %s: %w", deployer, err)
+	}
+	info := version.Read()
+	r := release.Release{
+		ID:       release.ContentID(files),
+		Kind:     d.o.Release.Kind,
+		Version:  info.Version,
+		Commit:   info.Commit,
+		Modified: info.Modified,
+		Time:     time.Now().UTC().Truncate(time.Second),
+		By:       d.o.Release.By,
+		From:     d.o.Release.From,
+		Files:    files,
+		Deployer: deployerSum,
+	}
+	if r.Kind == "" {
+		r.Kind = release.KindDeploy
+	}
+	if r.By == "" {
+		r.By = LocalUser()
+	}
+	if err := d.keepRelease(r, deployer); err != nil {
+		return fmt.Errorf("record the release: %w", err)
+	}
+	if err := release.Append(d.root, r); err != nil {
+		return fmt.Errorf("record the release: %w", err)
+	}
+	g.Note("record the release in %s", HistoryFile)
+	g.Log("%s", r.Describe())
+	return nil
+}
+
+// releaseFiles are the host paths a release consists of: the installed
+// binaries, the sudoers rules and every rendered unit.
+func (d *deployer) releaseFiles() ([]string, error) {
+	var paths []string
+	for _, b := range binaryNames {
+		paths = append(paths, b.dest)
+	}
+	paths = append(paths, hostpath.SudoersFile)
+	units, err := artifacts.Render(artifacts.Params{User: d.o.User, Group: d.o.Group, WebExec: d.o.WebExec})
+	if err != nil {
+		return nil, fmt.Errorf("render units: %w", err)
+	}
+	for _, u := range units {
+		paths = append(paths, hostpath.UnitDir+"/"+u.Name)
+	}
+	return paths, nil
+}
+
+// installedFiles hashes every file of the release as installed now.
+func (d *deployer) installedFiles() (map[string]string, error) {
+	paths, err := d.releaseFiles()
+	if err != nil {
+		return nil, err
+	}
+	files := map[string]string{}
+	for _, p := range paths {
+		sum, err := sha256File(d.path(p))
+		if err != nil {
+			return nil, fmt.Errorf("checksum installed %s: %w", p, err)
+		}
+		files[p] = sum
+	}
+	return files, nil
+}
+
+// deployerBinary is the left4me-deploy kept with the release: the one in
+// BinDir (the staged bundle on a remote deploy), else this program.
+func (d *deployer) deployerBinary() (string, error) {
+	p := filepath.Join(d.o.BinDir, DeployBinary)
+	if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+		return p, nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("find this program to keep with the release: %w", err)
+	}
+	return exe, nil
+}
+
+// keepRelease stores the release's files under ReleasesDir/ID (complete or
+// absent: written to a temporary directory and renamed), then removes the
+// kept releases beyond release.Kept.
+func (d *deployer) keepRelease(r release.Release, deployer string) error {
+	base := d.path(ReleasesDir)
+	if err := os.MkdirAll(base, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", ReleasesDir, err)
+	}
+	if err := os.Chmod(base, 0o700); err != nil {
+		return err
+	}
+	dir := filepath.Join(base, r.ID)
+	if kept, err := ReadKept(dir); err == nil && kept.ID == r.ID {
+		// Kept already (a rollback to it, or a repaired hand edit).
+	} else {
+		tmp, err := os.MkdirTemp(base, ".tmp-")
+		if err != nil {
+			return fmt.Errorf("keep release %s: %w", r.ID, err)
+		}
+		defer os.RemoveAll(tmp)
+		for p := range r.Files {
+			if err := copyVerified(d.path(p), KeptPath(tmp, p), r.Files[p]); err != nil {
+				return fmt.Errorf("keep release %s: %w", r.ID, err)
+			}
+		}
+		if err := copyVerified(deployer, filepath.Join(tmp, "bin", DeployBinary), r.Deployer); err != nil {
+			return fmt.Errorf("keep release %s: %w", r.ID, err)
+		}
+		b, err := json.MarshalIndent(r, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(tmp, "release.json"), append(b, '\n'), 0o600); err != nil {
+			return fmt.Errorf("keep release %s: %w", r.ID, err)
+		}
+		os.RemoveAll(dir) // an incomplete or foreign leftover
+		if err := os.Rename(tmp, dir); err != nil {
+			return fmt.Errorf("keep release %s: %w", r.ID, err)
+		}
+	}
+	return d.pruneReleases(r)
+}
+
+// pruneReleases keeps the directories of the newest release.Kept distinct
+// releases in the history (r included) and removes every other entry.
+func (d *deployer) pruneReleases(r release.Release) error {
+	hist, err := release.ReadHistory(d.root)
+	if err != nil {
+		return err
+	}
+	keep := map[string]bool{r.ID: true}
+	for i := len(hist) - 1; i >= 0 && len(keep) < release.Kept; i-- {
+		keep[hist[i].ID] = true
+	}
+	base := d.path(ReleasesDir)
+	entries, err := os.ReadDir(base)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !keep[e.Name()] {
+			if err := os.RemoveAll(filepath.Join(base, e.Name())); err != nil {
+				return fmt.Errorf("remove old release %s: %w", e.Name(), err)
+			}
+		}
+	}
+	return nil
+}
+
+// copyVerified copies src to dst (mode 0700: root's, and never run from
+// there except by a rollback) and checks that what was copied has checksum
+// want.
+func copyVerified(src, dst, want string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return err
+	}
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o700)
+	if err != nil {
+		return err
+	}
+	h := sha256.New()
+	_, err = io.Copy(io.MultiWriter(out, h), in)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != want {
+		return fmt.Errorf("%s changed while it was copied (sha256 %s, want %s)", src, got[:12], want[:12])
+	}
+	return nil
+}
+
+func sha256File(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// KeptPath is where a release directory keeps the file installed at
+// hostPath: binaries flat in DIR/bin (a --bin-dir for the plan), every
+// other file under DIR/files at its host path.
+func KeptPath(dir, hostPath string) string {
+	for _, b := range binaryNames {
+		if b.dest == hostPath {
+			return filepath.Join(dir, "bin", b.name)
+		}
+	}
+	return filepath.Join(dir, "files", hostPath)
+}
+
+// ReadKept reads the record kept with a release directory.
+func ReadKept(dir string) (release.Release, error) {
+	var r release.Release
+	b, err := os.ReadFile(filepath.Join(dir, "release.json"))
+	if err != nil {
+		return r, err
+	}
+	err = json.Unmarshal(b, &r)
+	return r, err
+}

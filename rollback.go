@@ -1,0 +1,66 @@
+package deploy
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/release"
+)
+
+// Rollback names the release a rollback puts back and the one it replaces.
+type Rollback struct {
+	// Target is the release to install again; Dir keeps its files.
+	Target release.Release
+	Dir    string
+	// Current is the release the last deploy installed.
+	Current release.Release
+}
+
+// PreviousRelease finds the rollback target under root (release.Previous)
+// and checks that its kept files are present and intact.
+func PreviousRelease(root hostpath.Root) (Rollback, error) {
+	hist, err := release.ReadHistory(root)
+	if err != nil {
+		return Rollback{}, err
+	}
+	var rb Rollback
+	rb.Target, rb.Current, err = release.Previous(hist)
+	if err != nil {
+		return rb, err
+	}
+	rb.Dir = filepath.Join(root.Join(ReleasesDir), rb.Target.ID)
+	if err := VerifyKept(rb.Dir, rb.Target); err != nil {
+		return rb, fmt.Errorf("release %s (%s) is not kept intact on this host any more, cannot roll back to it: %w", rb.Target.ID, rb.Target.Version, err)
+	}
+	return rb, nil
+}
+
+// VerifyKept checks that dir holds every file of r with its recorded
+// checksum, and the installer that deployed it.
+func VerifyKept(dir string, r release.Release) error {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return &fs.PathError{Op: "open", Path: dir, Err: errors.New("not a directory")}
+	}
+	want := map[string]string{filepath.Join(dir, "bin", DeployBinary): r.Deployer}
+	for p, sum := range r.Files {
+		want[KeptPath(dir, p)] = sum
+	}
+	for p, sum := range want {
+		got, err := sha256File(p)
+		if err != nil {
+			return err
+		}
+		if got != sum {
+			return fmt.Errorf("%s: sha256 %s, recorded %s", p, got[:12], sum[:12])
+		}
+	}
+	return nil
+}

@@ -1,0 +1,112 @@
+package deploy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/migrate"
+	"github.com/left4me/left4me-deploy/release"
+	"github.com/left4me/left4me-deploy/runner"
+	"github.com/left4me/left4me-deploy/steps"
+)
+
+// Status inspects the host (files under o.Root): the plan's dry run for
+// the drift, and the release, migration, web app and instances. It
+// changes nothing and takes no lock. The returned summary is the dry run's.
+func Status(ctx context.Context, o Options) (release.HostStatus, steps.Event, error) {
+	st := release.HostStatus{Type: string(steps.EventStatus), Drift: []release.Drift{}, Instances: []release.Instance{}}
+	o.DryRun = true
+	o.Diff = false
+	o.Emit = func(ev steps.Event) {
+		if ev.Type != "step" {
+			return
+		}
+		switch ev.Status {
+		case steps.StatusChanged:
+			st.Drift = append(st.Drift, release.Drift{Step: ev.Step, Reason: ev.Reason})
+		case steps.StatusFailed:
+			st.Failed = append(st.Failed, release.Drift{Step: ev.Step, Reason: ev.Reason})
+		}
+	}
+	sum, planErr := Apply(ctx, o)
+	// Apply filled in the defaults on its own copy.
+	if err := o.fill(); err != nil {
+		return st, sum, err
+	}
+	var err error
+	if st.Release, err = release.Last(o.Root); err != nil {
+		st.Failed = append(st.Failed, release.Drift{Step: "release", Reason: err.Error()})
+	}
+	st.Migration = migrationState(o.Root)
+	st.Web = "unknown (services not inspected with --root)"
+	if o.Live.Services {
+		out, _ := runner.Output(ctx, o.Runner, "systemctl", "is-active", hostpath.WebUnit)
+		if st.Web = strings.TrimSpace(out); st.Web == "" {
+			st.Web = "unknown"
+		}
+	}
+	st.Instances, err = listInstances(ctx, o)
+	if err != nil {
+		st.InstancesError = err.Error()
+	}
+	return st, sum, planErr
+}
+
+func migrationState(root hostpath.Root) release.Migration {
+	var m release.Migration
+	if fi, err := os.Lstat(root.Join(hostpath.Sentinel)); err == nil && fi.Mode().IsRegular() {
+		m.Sentinel = true
+	}
+	b, err := os.ReadFile(root.Join(migrate.ReportFile))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return m
+	case err != nil:
+		m.Report = "unreadable: " + err.Error()
+		return m
+	}
+	var r migrate.Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		m.Report = "unreadable: " + err.Error()
+		return m
+	}
+	changes := 0
+	for _, n := range r.Totals() {
+		changes += n
+	}
+	m.Report = fmt.Sprintf("%d instances, %d changes", len(r.Instances), changes)
+	if r.Error != "" {
+		m.Report += ", unfinished: " + r.Error
+	}
+	return m
+}
+
+// listInstances runs the installed l4d2ctl list --json.
+func listInstances(ctx context.Context, o Options) ([]release.Instance, error) {
+	ctl := o.Root.Join(hostpath.L4d2ctl)
+	if _, err := os.Stat(ctl); err != nil {
+		return []release.Instance{}, fmt.Errorf("l4d2ctl is not installed: %w", err)
+	}
+	var env []string
+	if !o.Root.IsHost() {
+		env = append(os.Environ(), hostpath.RootEnv+"="+string(o.Root))
+	}
+	var out strings.Builder
+	runErr := o.Runner.Run(ctx, runner.Cmd{Argv: []string{ctl, "list", "--json"}, Env: env, Stdout: &out})
+	list := []release.Instance{}
+	if s := strings.TrimSpace(out.String()); s != "" {
+		if err := json.Unmarshal([]byte(s), &list); err != nil {
+			return []release.Instance{}, fmt.Errorf("l4d2ctl list --json: %w", err)
+		}
+	}
+	if runErr != nil {
+		return list, runErr
+	}
+	return list, nil
+}
