@@ -24,7 +24,7 @@ func Status(ctx context.Context, o Options) (release.HostStatus, steps.Event, er
 	o.DryRun = true
 	o.Diff = false
 	o.Emit = func(ev steps.Event) {
-		if ev.Type != "step" {
+		if ev.Type != steps.EventStep {
 			return
 		}
 		switch ev.Status {
