@@ -312,3 +312,53 @@ func TestRefusesOverlayAsLayer(t *testing.T) {
 	}
 	mustRefuse(t, f, "y", "refused /var/lib/left4me/overlays/x/merged: crosses a mount point at /var/lib/left4me/overlays/x/merged (overlayfs)")
 }
+
+// TestUmountAfterOwnerMovedMerged: from a user+mount namespace made before
+// the mount, the owner renames a mounted merged. umount then refuses,
+// saying where the overlay went, and unmounts nothing else; the owner can
+// also remove the moved mount point, which detaches the overlay, and that
+// is all.
+func TestUmountAfterOwnerMovedMerged(t *testing.T) {
+	testenv.RequireNamespace(t)
+	f := newFixture(t)
+	writeFile(t, filepath.Join(f.state, "installation/game"), "g\n")
+	f.instance("a", "/var/lib/left4me/installation")
+	f.instance("b", "/var/lib/left4me/installation")
+	o := newOwner(t, f)
+	sh := o.nsShell()
+	f.mustHelper("mount", "a")
+	f.mustHelper("mount", "b")
+	moved := filepath.Join(f.state, "runtime/a/moved")
+	sh.do(fmt.Sprintf("mv %s %s", f.merged("a"), moved))
+	if ms := mountsUnder(t, "self", moved); len(ms) != 1 || ms[0].Source != "left4me-a" {
+		t.Fatalf("after the owner's rename: mounts at %s = %+v, want instance a's overlay (the owner could not move it?)", moved, ms)
+	}
+
+	out, errs, code := f.helper(f.helperEnv(), "umount", "a")
+	want := fmt.Sprintf("a is not mounted at /var/lib/left4me/runtime/a/merged, but its overlay is mounted at %q: its owner moved the mount point; nothing was unmounted", moved)
+	if code != 1 || !strings.Contains(errs, want) {
+		t.Errorf("umount a after the owner moved merged = exit %d, stdout %q, stderr %q; want exit 1 and %q", code, out, errs, want)
+	}
+	if ms := mountsUnder(t, "self", moved); len(ms) != 1 {
+		t.Errorf("a's overlay at %s: %+v, want it still there", moved, ms)
+	}
+	if ms := mountsUnder(t, "self", f.merged("b")); len(ms) != 1 || ms[0].Source != "left4me-b" {
+		t.Errorf("b's overlay: %+v, want it untouched", ms)
+	}
+
+	// A new merged made by the owner is a plain directory: mount a works
+	// again beside the moved overlay (the owner's own two views).
+	sh.do("mkdir " + f.merged("a"))
+	// What the owner can do to the moved mount point: remove it, which
+	// detaches the overlay there. Nothing else of root's is affected.
+	sh.do("rmdir " + moved)
+	if ms := mountsUnder(t, "self", moved); len(ms) != 0 {
+		t.Errorf("after the owner removed the moved mount point: %+v, want it detached", ms)
+	}
+	if out := f.mustHelper("umount", "a"); !strings.Contains(out, "a is not mounted") {
+		t.Errorf("umount a after the detach = %q", out)
+	}
+	if out := f.mustHelper("umount", "b"); !strings.Contains(out, "unmounted b") {
+		t.Errorf("umount b = %q", out)
+	}
+}
