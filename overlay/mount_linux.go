@@ -1022,11 +1022,20 @@ func (s *session) unmount(name string) (Result, error) {
 	// owner made beforehand, the owner can rename that mount point (the
 	// mount is not in that namespace), so a name is not proof; the checks
 	// around the call are. UMOUNT_NOFOLLOW refuses a symlink.
+	// The never-reused mount id (Linux 6.8+) of the mount checked through
+	// the pinned handle, for the checks around the call.
+	unique, haveUnique := fsat.UniqueMountID(fd, "")
 	s.closeFD(fd)
 	if err := unix.Fchdir(in.inst); err != nil {
 		return Result{}, fmt.Errorf("chdir %s: %w", in.instHost, err)
 	}
-	if id2, root2, _, err := statxMount(in.inst, "merged"); err != nil || !root2 || id2 != id {
+	id2, root2, _, err := statxMount(in.inst, "merged")
+	same := err == nil && root2 && id2 == id
+	if haveUnique {
+		u, ok := fsat.UniqueMountID(in.inst, "merged")
+		same = same && ok && u == unique
+	}
+	if !same {
 		return Result{}, fmt.Errorf("%w: the mount at %s changed just before the unmount; nothing was unmounted", ErrMoved, in.mergedHost)
 	}
 	if err := unix.Unmount("merged", unix.UMOUNT_NOFOLLOW); err != nil {
@@ -1035,8 +1044,16 @@ func (s *session) unmount(name string) (Result, error) {
 		}
 		return Result{}, fmt.Errorf("unmount %s: %w", in.mergedHost, err)
 	}
-	if e, err := mountByID(id); err == nil {
-		return Result{Changed: true}, fmt.Errorf("%w: unmounted what was at %s, but the overlay checked there (mount id %d) is still mounted at %q: its owner swapped the mount point during the unmount", ErrMoved, in.mergedHost, id, e.MountPoint)
+	stillThere, known := false, false
+	if haveUnique {
+		stillThere, known = fsat.MountExists(unique)
+	}
+	if !known {
+		_, err := mountByID(id)
+		stillThere = err == nil
+	}
+	if stillThere {
+		return Result{Changed: true}, fmt.Errorf("%w: unmounted what was at %s, but the overlay checked there (mount id %d) is still mounted: its owner swapped the mount point during the unmount", ErrMoved, in.mergedHost, id)
 	}
 	return Result{Changed: true, Message: fmt.Sprintf("unmounted %s from %s", name, in.mergedHost)}, nil
 }
