@@ -217,7 +217,7 @@ func BenchmarkFuseChecks(b *testing.B) {
 			}
 		}
 		onThread(b, func() {
-			s := &session{cfg: Config{Root: hostpath.Root(f.root), MountNS: CurrentMountNS}, root: -1, tree: -1, state: -1, lockDir: -1}
+			s := &session{cfg: Config{Root: hostpath.Root(f.root), MountNS: CurrentMountNS}, root: -1, tree: -1, state: -1}
 			defer s.closeAll()
 			if err := s.enter(); err != nil {
 				b.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -311,4 +312,148 @@ func TestRefusesOverlayAsLayer(t *testing.T) {
 		t.Fatalf("after the owner's rename: mounts at overlays/x/merged = %+v, want instance x's overlay", ms)
 	}
 	mustRefuse(t, f, "y", "refused /var/lib/left4me/overlays/x/merged: crosses a mount point at /var/lib/left4me/overlays/x/merged (overlayfs)")
+}
+
+// TestUmountAfterOwnerMovedMerged: from a user+mount namespace made before
+// the mount, the owner renames a mounted merged. umount then refuses,
+// saying where the overlay went, and unmounts nothing else; the owner can
+// also remove the moved mount point, which detaches the overlay, and that
+// is all.
+func TestUmountAfterOwnerMovedMerged(t *testing.T) {
+	testenv.RequireNamespace(t)
+	f := newFixture(t)
+	writeFile(t, filepath.Join(f.state, "installation/game"), "g\n")
+	f.instance("a", "/var/lib/left4me/installation")
+	f.instance("b", "/var/lib/left4me/installation")
+	o := newOwner(t, f)
+	sh := o.nsShell()
+	f.mustHelper("mount", "a")
+	f.mustHelper("mount", "b")
+	moved := filepath.Join(f.state, "runtime/a/moved")
+	sh.do(fmt.Sprintf("mv %s %s", f.merged("a"), moved))
+	if ms := mountsUnder(t, "self", moved); len(ms) != 1 || ms[0].Source != "left4me-a" {
+		t.Fatalf("after the owner's rename: mounts at %s = %+v, want instance a's overlay (the owner could not move it?)", moved, ms)
+	}
+
+	out, errs, code := f.helper(f.helperEnv(), "umount", "a")
+	want := fmt.Sprintf("a is not mounted at /var/lib/left4me/runtime/a/merged, but its overlay is mounted at %q: its owner moved the mount point; nothing was unmounted", moved)
+	if code != 1 || !strings.Contains(errs, want) {
+		t.Errorf("umount a after the owner moved merged = exit %d, stdout %q, stderr %q; want exit 1 and %q", code, out, errs, want)
+	}
+	if ms := mountsUnder(t, "self", moved); len(ms) != 1 {
+		t.Errorf("a's overlay at %s: %+v, want it still there", moved, ms)
+	}
+	if ms := mountsUnder(t, "self", f.merged("b")); len(ms) != 1 || ms[0].Source != "left4me-b" {
+		t.Errorf("b's overlay: %+v, want it untouched", ms)
+	}
+
+	// A new merged made by the owner is a plain directory: mount a works
+	// again beside the moved overlay (the owner's own two views).
+	sh.do("mkdir " + f.merged("a"))
+	// What the owner can do to the moved mount point: remove it, which
+	// detaches the overlay there. Nothing else of root's is affected.
+	sh.do("rmdir " + moved)
+	if ms := mountsUnder(t, "self", moved); len(ms) != 0 {
+		t.Errorf("after the owner removed the moved mount point: %+v, want it detached", ms)
+	}
+	if out := f.mustHelper("umount", "a"); !strings.Contains(out, "a is not mounted") {
+		t.Errorf("umount a after the detach = %q", out)
+	}
+	if out := f.mustHelper("umount", "b"); !strings.Contains(out, "unmounted b") {
+		t.Errorf("umount b = %q", out)
+	}
+}
+
+// fuseDaemons lists the fuse-overlayfs processes of this test's PID
+// namespace.
+func fuseDaemons(t *testing.T) []int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if b, _ := os.ReadFile("/proc/" + e.Name() + "/comm"); strings.TrimSpace(string(b)) == "fuse-overlayfs" {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// TestStoppedFuseCannotParkHelper: the owner mounts FUSE where the helper
+// looks first (over the state root, at merged) and stops its daemon, so
+// any request to that file system would wait forever. The helper must
+// answer without asking it: the checks use statx without sync and
+// statmount(2), never the file system itself.
+func TestStoppedFuseCannotParkHelper(t *testing.T) {
+	fuseBin, _ := allowFuse(t)
+	if _, ok := statmountWorks(); !ok {
+		testenv.Skip(t, "statmount(2) needs Linux 6.8; older kernels fall back to fstatfs, which asks the daemon")
+	}
+	for _, at := range []string{"", "runtime/a/merged"} {
+		t.Run("fuse at /"+at, func(t *testing.T) {
+			f := newFixture(t)
+			f.instance("a", "/var/lib/left4me/installation")
+			o := newOwner(t, f)
+			target := filepath.Join(f.state, at)
+			src := filepath.Join(f.root, "src", "copy")
+			mkdir(t, filepath.Dir(src))
+			if out, err := exec.Command("cp", "-a", target, src).CombinedOutput(); err != nil {
+				t.Fatalf("cp: %v: %s", err, out)
+			}
+			o.chown(filepath.Dir(src))
+			o.fuseMount(fuseBin, src, target)
+			daemons := fuseDaemons(t)
+			if len(daemons) == 0 {
+				t.Fatal("no fuse-overlayfs daemon found")
+			}
+			for _, p := range daemons {
+				syscall.Kill(p, syscall.SIGSTOP)
+			}
+			t.Cleanup(func() {
+				for _, p := range daemons {
+					syscall.Kill(p, syscall.SIGCONT)
+				}
+			})
+			for _, verb := range []string{"mount", "umount"} {
+				done := make(chan string, 1)
+				cmd := exec.Command(helperBin(t), verb, "a")
+				cmd.Env = f.helperEnv()
+				go func() {
+					o, err := cmd.CombinedOutput()
+					done <- fmt.Sprintf("%v: %s", err, o)
+				}()
+				select {
+				case got := <-done:
+					if !strings.HasPrefix(got, "exit status 1: ") || !strings.Contains(strings.ToLower(got), "fuse") {
+						t.Errorf("%s a with a stopped FUSE daemon at %s = %q, want a refusal naming FUSE", verb, target, got)
+					}
+				case <-time.After(30 * time.Second):
+					for _, p := range daemons {
+						syscall.Kill(p, syscall.SIGCONT)
+					}
+					t.Fatalf("%s a is parked by the stopped FUSE daemon at %s: %s", verb, target, <-done)
+				}
+			}
+		})
+	}
+}
+
+// statmountWorks reports whether this kernel answers statmount(2).
+func statmountWorks() (int64, bool) {
+	fd, err := unix.Open("/", unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, false
+	}
+	defer unix.Close(fd)
+	var sx unix.Statx_t
+	if unix.Statx(fd, "", unix.AT_EMPTY_PATH, 0x4000, &sx) != nil || sx.Mask&0x4000 == 0 {
+		return 0, false
+	}
+	return 0, true
 }

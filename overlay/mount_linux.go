@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -29,11 +30,13 @@ var (
 	ErrMoved = errors.New("instance directory changed during the operation")
 	// ErrNotMigrated: the host's migration to the kernel format has not run.
 	ErrNotMigrated = errors.New("not migrated to kernel overlayfs yet")
+	// ErrBusy: another helper held the instance's lock for LockWait.
+	ErrBusy = errors.New("instance busy")
 )
 
-// LockDir is the host directory of the per-instance lock files. It is
-// root's, outside the hostile tree, in PID 1's namespace.
-const LockDir = "/run/left4me/locks"
+// LockWait bounds how long the helper waits for another helper's lock on
+// the same instance directory before it gives up with ErrBusy.
+const LockWait = 5 * time.Second
 
 // Result says what Mount or Unmount did.
 type Result struct {
@@ -75,7 +78,7 @@ func (c Config) run(name, verb string, fn func(*session, string) (Result, error)
 		// namespace and cwd changes below die with it and no other goroutine
 		// ever runs in them.
 		runtime.LockOSThread()
-		s := &session{cfg: c, method: method, root: -1, tree: -1, state: -1, lockDir: -1}
+		s := &session{cfg: c, method: method, root: -1, tree: -1, state: -1}
 		var res Result
 		err := s.enter()
 		if err == nil {
@@ -101,16 +104,18 @@ type session struct {
 	root     int // "/" of the target namespace
 	tree     int // Config.Root in the target namespace (== root on the host)
 	state    int // the state root, /var/lib/left4me
-	lockDir  int // LockDir, once lock opened it; -1 before
 	stateUID uint32
 	fds      []int
 }
 
 func (s *session) keep(fd int) int { s.fds = append(s.fds, fd); return fd }
 
+// closeAll closes the session's fds, newest first: the instance lock,
+// taken early, is released only once every handle on the instance and its
+// mount is gone, so the next holder never finds the mount busy with them.
 func (s *session) closeAll() {
-	for _, fd := range s.fds {
-		unix.Close(fd)
+	for i := len(s.fds) - 1; i >= 0; i-- {
+		unix.Close(s.fds[i])
 	}
 	s.fds = nil
 }
@@ -246,65 +251,36 @@ func (s *session) checkOwner(fd int, host string) error {
 	return nil
 }
 
-// lock takes the per-instance lock in LockDir (under Config.Root), creating
-// the directory root-owned if needed. It is released when the session's fds
-// close.
-func (s *session) lock(name string) error {
-	dir := s.tree
-	parts := strings.Split(strings.TrimPrefix(LockDir, "/"), "/")
-	for i, p := range parts {
-		mode := uint32(0o755)
-		if i == len(parts)-1 {
-			mode = 0o700
-		}
-		host := "/" + strings.Join(parts[:i+1], "/")
-		if err := unix.Mkdirat(dir, p, mode); err != nil && err != unix.EEXIST {
-			return fmt.Errorf("create lock dir %s: %w", host, err)
-		}
-		fd, err := s.openDir(dir, p, host)
-		if err != nil {
-			return err
-		}
-		dir = fd
-	}
-	var st unix.Stat_t
-	if err := unix.Fstat(dir, &st); err != nil {
-		return fmt.Errorf("stat %s: %w", LockDir, err)
-	}
-	if int(st.Uid) != os.Geteuid() || st.Mode&0o022 != 0 {
-		return fmt.Errorf("refused lock dir %s: must be owned by uid %d and writable only by it (is uid %d, mode %#o)", LockDir, os.Geteuid(), st.Uid, st.Mode&0o7777)
-	}
-	s.lockDir = dir
-	return s.lockFile(name + ".lock")
-}
-
-// lockInstanceDir also locks the pinned instance directory itself, by its
-// device and inode: the per-name lock alone lets the owner rename
-// runtime/A to runtime/B between two calls (mount A, mount B) and have both
-// work on one upper and work dir at once. Held after the name lock, so two
-// helpers never wait on each other in a cycle. A no-op without the name
-// lock (print-only runs).
-func (s *session) lockInstanceDir(fd int) error {
-	if s.lockDir < 0 {
+// lockInstance takes the lock of the pinned instance directory itself: an
+// exclusive flock on a read-only handle of that directory, released when
+// the session's fds close. It follows the directory, not its name (the
+// owner renaming runtime/A to runtime/B between two calls cannot have both
+// work on one upper and work dir at once), and creates nothing, so names a
+// caller invents leave no state behind. It waits at most LockWait, then
+// fails with ErrBusy naming the instance. A no-op in print-only runs.
+func (s *session) lockInstance(in *instanceFDs) error {
+	if s.cfg.PrintOnly {
 		return nil
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return fmt.Errorf("stat instance dir: %w", err)
-	}
-	return s.lockFile(fmt.Sprintf("inode-%d-%d.lock", st.Dev, st.Ino))
-}
-
-func (s *session) lockFile(file string) error {
-	fd, err := fsat.OpenRaw(s.lockDir, file, unix.O_RDWR|unix.O_CREAT, 0o600, 0)
+	fd, err := fsat.OpenRaw(in.inst, ".", unix.O_RDONLY|unix.O_DIRECTORY, 0, 0)
 	if err != nil {
-		return fmt.Errorf("open lock %s/%s: %w", LockDir, file, err)
+		return pathError(in.instHost, err)
 	}
 	s.keep(fd)
-	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
-		return fmt.Errorf("lock %s/%s: %w", LockDir, file, err)
+	deadline := time.Now().Add(LockWait)
+	for pause := time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
+		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return nil
+		}
+		if err != unix.EWOULDBLOCK && err != unix.EINTR {
+			return fmt.Errorf("lock %s: %w", in.instHost, err)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: instance %s: another process has held the lock on %s for %v (a left4me-overlay still at work, or a process of its owner holding it); try again later", ErrBusy, in.name, in.instHost, LockWait)
+		}
+		time.Sleep(pause)
 	}
-	return nil
 }
 
 // instanceFDs holds the pinned handles of one instance.
@@ -338,7 +314,7 @@ func (s *session) openInstance(name string) (*instanceFDs, error) {
 	if err := s.checkOwner(in.inst, in.instHost); err != nil {
 		return nil, err
 	}
-	if err := s.lockInstanceDir(in.inst); err != nil {
+	if err := s.lockInstance(in); err != nil {
 		return nil, err
 	}
 	return in, nil
@@ -704,11 +680,6 @@ func (s *session) prepare(name string) (*instanceFDs, *Plan, error) {
 }
 
 func (s *session) mount(name string) (Result, error) {
-	if !s.cfg.PrintOnly {
-		if err := s.lock(name); err != nil {
-			return Result{}, err
-		}
-	}
 	in, plan, err := s.prepare(name)
 	if err != nil {
 		return Result{}, err
@@ -993,21 +964,16 @@ func legacyData(in *instanceFDs) string {
 }
 
 func (s *session) unmount(name string) (Result, error) {
-	if !s.cfg.PrintOnly {
-		if err := s.lock(name); err != nil {
-			return Result{}, err
-		}
-	}
 	in, err := s.openInstance(name)
 	if errors.Is(err, unix.ENOENT) {
-		return Result{Message: fmt.Sprintf("%s is not mounted (%v)", name, err)}, nil
+		return s.notMounted(name, fmt.Sprintf("%s is not mounted (%v)", name, err))
 	}
 	if err != nil {
 		return Result{}, err
 	}
 	id, root, mode, err := statxMount(in.inst, "merged")
 	if err == unix.ENOENT {
-		return Result{Message: fmt.Sprintf("%s is not mounted (%s does not exist)", name, in.mergedHost)}, nil
+		return s.notMounted(name, fmt.Sprintf("%s is not mounted (%s does not exist)", name, in.mergedHost))
 	}
 	if err != nil {
 		return Result{}, fmt.Errorf("statx %s: %w", in.mergedHost, err)
@@ -1016,7 +982,7 @@ func (s *session) unmount(name string) (Result, error) {
 		return Result{}, fmt.Errorf("refused %s: not a directory", in.mergedHost)
 	}
 	if !root {
-		return Result{Message: fmt.Sprintf("%s is not mounted", name)}, nil
+		return s.notMounted(name, fmt.Sprintf("%s is not mounted", name))
 	}
 	fd, err := s.openDir(in.inst, "merged", in.mergedHost)
 	if err != nil {
@@ -1035,12 +1001,30 @@ func (s *session) unmount(name string) (Result, error) {
 	if s.cfg.PrintOnly {
 		return Result{Message: fmt.Sprintf("print only: would unmount %s", in.mergedHost)}, nil
 	}
-	// The pinned handle would keep the mount busy; umount by name from the
-	// pinned instance dir instead. "merged" there cannot be renamed or
-	// removed while it is a mount point, UMOUNT_NOFOLLOW refuses a symlink.
+	// umount(2) through the pinned handle's /proc path would name exactly
+	// this mount, but the handle itself keeps it busy (EBUSY), and only a
+	// lazy detach gets past that, which would also detach it from under a
+	// running server. So: close the handle and unmount "merged" in the
+	// pinned instance dir, with its mount id checked immediately before
+	// and the mount's absence immediately after. From a user namespace its
+	// owner made beforehand, the owner can rename that mount point (the
+	// mount is not in that namespace), so a name is not proof; the checks
+	// around the call are. UMOUNT_NOFOLLOW refuses a symlink.
+	// The never-reused mount id (Linux 6.8+) of the mount checked through
+	// the pinned handle, for the checks around the call.
+	unique, haveUnique := fsat.UniqueMountID(fd, "")
 	s.closeFD(fd)
 	if err := unix.Fchdir(in.inst); err != nil {
 		return Result{}, fmt.Errorf("chdir %s: %w", in.instHost, err)
+	}
+	id2, root2, _, err := statxMount(in.inst, "merged")
+	same := err == nil && root2 && id2 == id
+	if haveUnique {
+		u, ok := fsat.UniqueMountID(in.inst, "merged")
+		same = same && ok && u == unique
+	}
+	if !same {
+		return Result{}, fmt.Errorf("%w: the mount at %s changed just before the unmount; nothing was unmounted", ErrMoved, in.mergedHost)
 	}
 	if err := unix.Unmount("merged", unix.UMOUNT_NOFOLLOW); err != nil {
 		if err == unix.EBUSY {
@@ -1048,7 +1032,52 @@ func (s *session) unmount(name string) (Result, error) {
 		}
 		return Result{}, fmt.Errorf("unmount %s: %w", in.mergedHost, err)
 	}
+	stillThere, known := false, false
+	if haveUnique {
+		stillThere, known = fsat.MountExists(unique)
+	}
+	if !known {
+		_, err := mountByID(id)
+		stillThere = err == nil
+	}
+	if stillThere {
+		return Result{Changed: true}, fmt.Errorf("%w: unmounted what was at %s, but the overlay checked there (mount id %d) is still mounted: its owner swapped the mount point during the unmount", ErrMoved, in.mergedHost, id)
+	}
 	return Result{Changed: true, Message: fmt.Sprintf("unmounted %s from %s", name, in.mergedHost)}, nil
+}
+
+// notMounted answers an umount that found nothing mounted at merged. If
+// an overlay of the instance is mounted elsewhere than at some instance's
+// runtime/NAME/merged (its owner renamed the mount point from a user
+// namespace of its own, where the mount does not exist), that is reported
+// as a refusal: nothing is unmounted, and the operator learns where the
+// overlay went. (After a rename of runtime/NAME itself the overlay sits at
+// the new name's merged and is that instance's to unmount.)
+func (s *session) notMounted(name, msg string) (Result, error) {
+	entries, err := readMountinfo()
+	if err != nil {
+		return Result{}, err
+	}
+	runtimeDir := hostpath.RuntimeDir
+	if !s.cfg.Root.IsHost() {
+		runtimeDir = s.cfg.Root.Join(hostpath.RuntimeDir)
+	}
+	var at []string
+	for _, e := range entries {
+		if e.FSType != "overlay" || e.Source != Source(name) {
+			continue
+		}
+		if rest, ok := strings.CutPrefix(e.MountPoint, runtimeDir+"/"); ok {
+			if inst, ok := strings.CutSuffix(rest, "/merged"); ok && instance.ValidateName(inst) == nil {
+				continue
+			}
+		}
+		at = append(at, strconv.Quote(e.MountPoint))
+	}
+	if len(at) == 0 {
+		return Result{Message: msg}, nil
+	}
+	return Result{}, fmt.Errorf("%w: %s is not mounted at %s, but its overlay is mounted at %s: its owner moved the mount point; nothing was unmounted (move it back, then umount %s again, or unmount it there as root)", ErrMoved, name, hostpath.Merged(name), strings.Join(at, ", "), name)
 }
 
 func (s *session) closeFD(fd int) {

@@ -8,6 +8,8 @@ package main
 
 import (
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/left4me/left4me-deploy/internal/version"
 )
@@ -17,5 +19,18 @@ func main() {
 		version.Print(os.Stdout, "left4me-overlay")
 		return
 	}
+	// sudo relays to the helper the signals its caller sends to sudo, and
+	// the caller is the unprivileged user the helper guards against. A
+	// helper stopped (SIGTSTP, SIGTTIN, SIGTTOU) while it holds an
+	// instance's lock would park every later call for that instance, root's
+	// included; one killed (SIGINT, SIGTERM, SIGHUP, SIGQUIT) between
+	// attaching a mount and checking where it landed would leave it where
+	// its owner moved it. The helper's work is short and its lock wait
+	// bounded, so it ignores them all and always finishes; SIGKILL from
+	// root still ends it. SIGSTOP cannot be ignored, but the caller cannot
+	// send it to a root process, and sudo does not relay it (a SIGSTOP to
+	// sudo stops only sudo).
+	signal.Ignore(syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU,
+		syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
 	os.Exit(run(os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr))
 }

@@ -23,8 +23,11 @@
 //     point (mount id of every directory it opened, and RESOLVE_NO_XDEV),
 //     is bounded in depth (MaxDepth) and holds one batch of names per
 //     level, so time and memory stay linear in the size of the tree.
-//   - Errors are *os.PathError values naming the host path the caller gave
-//     and the operation, wrapping the errno or one of the sentinels below.
+//   - Functions given a path for messages (Open, OpenDir, RemoveAll,
+//     CheckLocalFS) return *os.PathError values naming that path and the
+//     operation, wrapping the errno or one of the sentinels below; the
+//     others (OpenRaw, Stat, Names, the xattr calls) return the bare errno
+//     for callers that word their own errors.
 //
 // Entries in the tree may change under any call: the answers describe the
 // inode a call pinned, and callers decide on those answers, on the same

@@ -383,3 +383,48 @@ func TestRemoveAll(t *testing.T) {
 		})
 	}
 }
+
+func TestMountOnPath(t *testing.T) {
+	base, _ := tree(t)
+	mountTmpfs(t, filepath.Join(base, "a/mnt"))
+	mkdirAll(t, filepath.Join(base, "a/mnt/in/deeper"))
+	bfd := openPath(t, base)
+	for _, tc := range []struct {
+		rel    string
+		wantAt string
+		ok     bool
+	}{
+		{"a/mnt/in/deeper", "a/mnt", true},
+		{"a/mnt", "a/mnt", true},
+		{"a/b/c", "", false},
+		{"link/x", "", false},
+	} {
+		at, magic, ok := MountOnPath(bfd, tc.rel)
+		if at != tc.wantAt || ok != tc.ok || ok && FSName(magic) != "tmpfs" {
+			t.Errorf("MountOnPath(%q) = %q, %s, %v; want %q, tmpfs, %v", tc.rel, at, FSName(magic), ok, tc.wantAt, tc.ok)
+		}
+	}
+}
+
+func TestMountExists(t *testing.T) {
+	base, _ := tree(t)
+	mnt := filepath.Join(base, "mnt")
+	mountTmpfs(t, mnt)
+	bfd := openPath(t, base)
+	id, ok := UniqueMountID(bfd, "mnt")
+	if !ok {
+		testenv.Skip(t, "STATX_MNT_ID_UNIQUE needs Linux 6.8")
+	}
+	if self, _ := UniqueMountID(bfd, ""); self == id {
+		t.Fatalf("UniqueMountID(mnt) = %d, the same as its parent's", id)
+	}
+	if exists, ok := MountExists(id); !ok || !exists {
+		t.Fatalf("MountExists(mounted) = %v, %v", exists, ok)
+	}
+	if err := unix.Unmount(mnt, 0); err != nil {
+		t.Fatal(err)
+	}
+	if exists, ok := MountExists(id); !ok || exists {
+		t.Fatalf("MountExists(unmounted) = %v, %v", exists, ok)
+	}
+}

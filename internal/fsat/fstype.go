@@ -178,3 +178,35 @@ func MountOnPath(dirfd int, rel string) (at string, magic int64, ok bool) {
 	}
 	return "", 0, false
 }
+
+// UniqueMountID returns the 64-bit mount id that is never reused
+// (STATX_MNT_ID_UNIQUE, Linux 6.8) of name in dirfd, or of dirfd itself
+// with name "", without following a link; ok is false where the kernel
+// lacks it.
+func UniqueMountID(dirfd int, name string) (id uint64, ok bool) {
+	flags := unix.AT_SYMLINK_NOFOLLOW | unix.AT_NO_AUTOMOUNT | unix.AT_STATX_DONT_SYNC
+	if name == "" {
+		flags |= unix.AT_EMPTY_PATH
+	}
+	var sx unix.Statx_t
+	if err := unix.Statx(dirfd, name, flags, statxMntIDUnique, &sx); err != nil || sx.Mask&statxMntIDUnique == 0 {
+		return 0, false
+	}
+	return sx.Mnt_id, true
+}
+
+// MountExists reports whether the mount with unique id (from
+// UniqueMountID) is still mounted in the caller's mount namespace; ok is
+// false where the kernel cannot say (no statmount(2)).
+func MountExists(id uint64) (exists, ok bool) {
+	req := mntIDReq{size: mntIDReqSize0, id: id, param: statmountSBBasic}
+	var buf [statmountBufBytes]byte
+	_, _, errno := unix.Syscall6(unix.SYS_STATMOUNT, uintptr(unsafe.Pointer(&req)), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0, 0, 0)
+	switch errno {
+	case 0:
+		return true, true
+	case unix.ENOENT:
+		return false, true
+	}
+	return false, false
+}
