@@ -251,7 +251,10 @@ func (s units) Run(ctx context.Context, g *steps.Gate) error {
 			return err
 		}
 	}
-	return s.enable(ctx, g)
+	if err := s.enable(ctx, g); err != nil {
+		return err
+	}
+	return s.stateMount(ctx, g)
 }
 
 // enable makes the web unit start at boot, when the service manager can
