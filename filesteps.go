@@ -162,6 +162,9 @@ func (units) Name() string { return "units" }
 
 func (s units) Run(ctx context.Context, g *steps.Gate) error {
 	d := s.d
+	if err := s.holdStateMount(ctx, g); err != nil {
+		return err
+	}
 	rendered, err := artifacts.Render(artifacts.Params{User: d.o.User, Group: d.o.Group, WebExec: d.o.WebExec})
 	if err != nil {
 		return err

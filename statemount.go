@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -20,8 +21,10 @@ import (
 // (running instances' overlays, the old stack's fuse mounts that the
 // migration still has to take down), and those would then stay mounted
 // out of reach. So the unit is started only while nothing is mounted below
-// the state root; otherwise it is left enabled, to start at the next boot,
-// and the step says so.
+// the state root. Otherwise the step writes artifacts.StateMountDeferred,
+// which keeps the unit from starting when the web or a server unit pulls
+// it in (systemd requires the mounts of a working directory), and the unit
+// starts at the next boot, when /run is empty again.
 func (s units) stateMount(ctx context.Context, g *steps.Gate) error {
 	d := s.d
 	e, ok := d.o.Services.(Enabler)
@@ -52,14 +55,16 @@ func (s units) stateMount(ctx context.Context, g *steps.Gate) error {
 	} else {
 		g.Changed("enable " + unit)
 	}
-	below, err := mountsBelow(d.path(hostpath.StateDir))
-	if err != nil {
+	// In a dry run holdStateMount has already said it would defer.
+	deferred, err := s.deferStateMount(g, !g.DryRun())
+	if err != nil || deferred {
 		return err
 	}
-	if len(below) > 0 {
-		g.Note("%s not started: it would hide the %d mount(s) below %s (%s); it starts at the next boot, or at a deploy with nothing mounted there",
-			unit, len(below), hostpath.StateDir, strings.Join(below, " "))
-		return nil
+	marker := d.path(artifacts.StateMountDeferred)
+	if fileExists(marker) {
+		if err := g.Change("remove "+artifacts.StateMountDeferred, func() error { return os.Remove(marker) }); err != nil {
+			return err
+		}
 	}
 	if err := g.Change("start "+unit, func() error { return d.o.Services.Start(ctx, unit) }); err != nil {
 		return err
@@ -69,6 +74,51 @@ func (s units) stateMount(ctx context.Context, g *steps.Gate) error {
 	// under the new mount.
 	d.needRestart(g, "state root mounted nosuid,nodev")
 	return nil
+}
+
+// holdStateMount runs before the units step installs anything: while the
+// state root mount is not active and something is mounted below the state
+// root, it writes the marker that keeps the mount from starting, so that no
+// unit started meanwhile (a game server the web app starts) pulls it in.
+func (s units) holdStateMount(ctx context.Context, g *steps.Gate) error {
+	d := s.d
+	if _, ok := d.o.Services.(Enabler); !ok || !d.o.Live.Services {
+		return nil
+	}
+	active, err := d.o.Services.IsActive(ctx, artifacts.StateMountUnit)
+	if err != nil {
+		return fmt.Errorf("ask systemd whether %s is active: %w", artifacts.StateMountUnit, err)
+	}
+	if active {
+		return nil
+	}
+	_, err = s.deferStateMount(g, true)
+	return err
+}
+
+// deferStateMount reports whether anything is mounted below the state root
+// and, if so, makes sure the marker that keeps the state root mount from
+// starting is there (with write false it only notes that it is not).
+func (s units) deferStateMount(g *steps.Gate, write bool) (bool, error) {
+	d := s.d
+	below, err := mountsBelow(d.path(hostpath.StateDir))
+	if err != nil || len(below) == 0 {
+		return false, err
+	}
+	unit := artifacts.StateMountUnit
+	marker := d.path(artifacts.StateMountDeferred)
+	why := fmt.Sprintf("it would hide the %d mount(s) below %s (%s); it starts at the next boot, or at a deploy with nothing mounted there",
+		len(below), hostpath.StateDir, strings.Join(below, " "))
+	if fileExists(marker) || !write {
+		g.Note("%s not started: %s", unit, why)
+		return true, nil
+	}
+	return true, g.Change(fmt.Sprintf("defer %s (%s): %s", unit, artifacts.StateMountDeferred, why), func() error {
+		if err := os.MkdirAll(filepath.Dir(marker), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(marker, nil, 0o644)
+	})
 }
 
 // mountsBelow lists the mount points strictly below dir in this process's

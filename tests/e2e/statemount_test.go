@@ -7,9 +7,13 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
-const stateMountUnit = "var-lib-left4me.mount"
+const (
+	stateMountUnit = "var-lib-left4me.mount"
+	smInst         = "mnt-check"
+)
 
 // TestStateRootMount deploys to a bare host and checks the state root's
 // own nosuid,nodev mount: started by the deploy, ordered before the units
@@ -20,7 +24,8 @@ func TestStateRootMount(t *testing.T) {
 	t.Parallel()
 	s := newScenario(t, "state root mount",
 		"boot", "deploy over SSH", "mounted nosuid,nodev", "units ordered after it",
-		"set-uid not honoured", "device not honoured", "one entry per overlay", "redeploy changed=0")
+		"set-uid not honoured", "device not honoured", "one entry per overlay", "redeploy changed=0",
+		"deferred while an instance is mounted", "started once nothing is mounted")
 	h := bootHost(t, "statemnt", nil)
 	s.pass("boot", fmt.Sprintf("systemd %s, sshd on 127.0.0.1:%d", h.BootState, h.Port))
 
@@ -80,25 +85,24 @@ rm -f `+stateDir+`/e2e-suid-id /usr/local/bin/e2e-suid-id`)
 		c.Note("%s", lastLine(r.Stderr))
 	})
 
-	const inst = "mnt-check"
 	s.check("one entry per overlay", mounted, func(c *C) {
-		createInstance(c, h, inst)
-		if r := h.AsWeb("l4d2ctl", "start", inst); r.Code != 0 {
-			c.Fatalf("l4d2ctl start %s inside the web unit: %s", inst, r)
+		createInstance(c, h, smInst)
+		if r := h.AsWeb("l4d2ctl", "start", smInst); r.Code != 0 {
+			c.Fatalf("l4d2ctl start %s inside the web unit: %s", smInst, r)
 		}
-		requireServing(c, h, inst, 1)
-		if n := mountsAt(c, h, mergedDir(inst)); n != 1 {
-			c.Fatalf("%d entries for %s in PID 1's mount table, want 1", n, mergedDir(inst))
+		requireServing(c, h, smInst, 1)
+		if n := mountsAt(c, h, mergedDir(smInst)); n != 1 {
+			c.Fatalf("%d entries for %s in PID 1's mount table, want 1", n, mergedDir(smInst))
 		}
-		inWeb := h.AsWeb("findmnt", "-n", "-o", "FSTYPE", "--mountpoint", mergedDir(inst))
+		inWeb := h.AsWeb("findmnt", "-n", "-o", "FSTYPE", "--mountpoint", mergedDir(smInst))
 		if got := strings.TrimSpace(inWeb.Stdout); got != "overlay" {
-			c.Errorf("the web unit's namespace shows %q at %s, want the overlay: %s", got, mergedDir(inst), inWeb)
+			c.Errorf("the web unit's namespace shows %q at %s, want the overlay: %s", got, mergedDir(smInst), inWeb)
 		}
-		if r := h.AsWeb("l4d2ctl", "stop", inst); r.Code != 0 {
+		if r := h.AsWeb("l4d2ctl", "stop", smInst); r.Code != 0 {
 			c.Fatalf("l4d2ctl stop: %s", r)
 		}
-		if n := mountsAt(c, h, mergedDir(inst)); n != 0 {
-			c.Fatalf("%d mounts left at %s after stop", n, mergedDir(inst))
+		if n := mountsAt(c, h, mergedDir(smInst)); n != 0 {
+			c.Fatalf("%d mounts left at %s after stop", n, mergedDir(smInst))
 		}
 	})
 
@@ -112,7 +116,69 @@ rm -f `+stateDir+`/e2e-suid-id /usr/local/bin/e2e-suid-id`)
 			c.Fatalf("%s is %s after the redeploy", stateMountUnit, st)
 		}
 	})
+
+	// A host whose state root mount is not up while an instance runs (a
+	// fuse-era upgrade, or this version deployed over running servers):
+	// the deploy must not bind over the instance's overlay, nor let the web
+	// unit's restart pull the mount in over it.
+	s.check("deferred while an instance is mounted", []string{"redeploy changed=0"}, func(c *C) {
+		h.MustRun(c, `set -eu
+mkdir -p /run/left4me; touch `+deferMarker+`
+systemctl stop `+stateMountUnit+`
+rm -f `+deferMarker+`
+systemctl is-active `+stateMountUnit+` && exit 1 || true`)
+		if r := h.AsWeb("true"); r.Code == 0 {
+			c.Fatalf("the web unit still runs after its working directory's mount stopped: %s", r)
+		}
+		// The web app and a game server come back without the mount only
+		// while the marker is there (both pull the mount in); the deploy
+		// must then write the marker itself.
+		h.MustRun(c, "touch "+deferMarker+" && systemctl start "+webUnit)
+		waitWeb(c, h)
+		if r := h.AsWeb("l4d2ctl", "start", smInst); r.Code != 0 {
+			c.Fatalf("l4d2ctl start %s: %s", smInst, r)
+		}
+		h.MustRun(c, "rm "+deferMarker)
+		d := deploy(c.T, h)
+		requireDeployOK(c, d)
+		if got := d.changedSteps(); len(got) != 1 || got[0] != "units" {
+			c.Errorf("deploy changed %v, want only units (the marker)\n%s", got, d)
+		}
+		h.MustRun(c, "test -e "+deferMarker)
+		if st := unitState(c, h, stateMountUnit); st == "active" {
+			c.Fatalf("%s was started over a mounted instance", stateMountUnit)
+		}
+		h.MustRun(c, "systemctl restart "+webUnit)
+		waitWeb(c, h)
+		if st := unitState(c, h, stateMountUnit); st == "active" {
+			c.Fatalf("restarting %s started %s over a mounted instance", webUnit, stateMountUnit)
+		}
+		if fs := hostFSType(c, h, mergedDir(smInst)); fs != "overlay" {
+			c.Fatalf("%s shows %q after the deploy, want the instance's overlay", mergedDir(smInst), fs)
+		}
+		if d := deploy(c.T, h); d.Code != 0 || d.Summary == nil || d.Summary.Changed != 0 {
+			c.Fatalf("second deploy while deferred: want changed=0\n%s", d)
+		}
+	})
+
+	s.check("started once nothing is mounted", []string{"deferred while an instance is mounted"}, func(c *C) {
+		if r := h.AsWeb("l4d2ctl", "stop", smInst); r.Code != 0 {
+			c.Fatalf("l4d2ctl stop: %s", r)
+		}
+		d := deploy(c.T, h)
+		requireDeployOK(c, d)
+		if st := unitState(c, h, stateMountUnit); st != "active" {
+			c.Fatalf("%s is %s after a deploy with nothing mounted below\n%s", stateMountUnit, st, d)
+		}
+		h.MustRun(c, "test ! -e "+deferMarker)
+		checkWebUnit(c, h)
+		if d := deploy(c.T, h); d.Code != 0 || d.Summary == nil || d.Summary.Changed != 0 {
+			c.Fatalf("redeploy: want changed=0\n%s", d)
+		}
+	})
 }
+
+const deferMarker = "/run/left4me/state-mount-deferred"
 
 func contains(list []string, s string) bool {
 	for _, x := range list {
@@ -121,4 +187,19 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// waitWeb waits until the stand-in web app answers calls again.
+func waitWeb(c *C, h *Host) {
+	c.Helper()
+	for i := 0; ; i++ {
+		r := h.AsWeb("true")
+		if r.Code == 0 {
+			return
+		}
+		if i == 100 {
+			c.Fatalf("the web app does not answer after its start: %s", r)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
