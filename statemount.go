@@ -137,3 +137,36 @@ func mountsBelow(dir string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// stateMountBeforeStart is the migration's BeforeStart hook: once the
+// migration has taken the old stack's mounts down and before it starts the
+// units again, nothing is mounted below the state root, so a state root
+// mount the units step had to defer (a fuse-era host) starts there instead
+// of at the next boot. Nil when services are not live.
+func (d *deployer) stateMountBeforeStart(g *steps.Gate) func(context.Context) error {
+	e, ok := d.o.Services.(Enabler)
+	if !ok || !d.o.Live.Services {
+		return nil
+	}
+	unit := artifacts.StateMountUnit
+	return func(ctx context.Context) error {
+		on, err := e.IsEnabled(ctx, unit)
+		if err != nil || !on {
+			return err
+		}
+		active, err := d.o.Services.IsActive(ctx, unit)
+		if err != nil || active {
+			return err
+		}
+		if below, err := mountsBelow(d.path(hostpath.StateDir)); err != nil || len(below) > 0 {
+			return err
+		}
+		marker := d.path(artifacts.StateMountDeferred)
+		if fileExists(marker) {
+			if err := g.Change("remove "+artifacts.StateMountDeferred, func() error { return os.Remove(marker) }); err != nil {
+				return err
+			}
+		}
+		return g.Change("start "+unit, func() error { return d.o.Services.Start(ctx, unit) })
+	}
+}

@@ -25,7 +25,7 @@ func TestStateRootMount(t *testing.T) {
 	s := newScenario(t, "state root mount",
 		"boot", "deploy over SSH", "mounted nosuid,nodev", "units ordered after it",
 		"set-uid not honoured", "device not honoured", "one entry per overlay", "redeploy changed=0",
-		"deferred while an instance is mounted", "started once nothing is mounted")
+		"deferred while an instance is mounted", "started by a migration", "started once nothing is mounted")
 	h := bootHost(t, "statemnt", nil)
 	s.pass("boot", fmt.Sprintf("systemd %s, sshd on 127.0.0.1:%d", h.BootState, h.Port))
 
@@ -161,10 +161,42 @@ systemctl is-active `+stateMountUnit+` && exit 1 || true`)
 		}
 	})
 
-	s.check("started once nothing is mounted", []string{"deferred while an instance is mounted"}, func(c *C) {
+	// A migration (here forced by removing the sentinel, as the owner can)
+	// stops the units and takes the old mounts down: the deferred mount
+	// starts there, before the units and their overlays come back.
+	s.check("started by a migration", []string{"deferred while an instance is mounted"}, func(c *C) {
+		h.MustRun(c, "rm "+sentinel)
+		d := deploy(c.T, h)
+		requireDeployOK(c, d)
+		if st := unitState(c, h, stateMountUnit); st != "active" {
+			c.Fatalf("%s is %s after a migration\n%s", stateMountUnit, st, d)
+		}
+		h.MustRun(c, "test ! -e "+deferMarker)
+		requireServing(c, h, smInst, 2)
+		if n := mountsAt(c, h, mergedDir(smInst)); n != 1 {
+			c.Fatalf("%d mounts at %s after the migration, want its overlay once", n, mergedDir(smInst))
+		}
+		if fs := hostFSType(c, h, mergedDir(smInst)); fs != "overlay" {
+			c.Fatalf("%s shows %q, want the overlay", mergedDir(smInst), fs)
+		}
+		if d := deploy(c.T, h); d.Code != 0 || d.Summary == nil || d.Summary.Changed != 0 {
+			c.Fatalf("redeploy: want changed=0\n%s", d)
+		}
+	})
+
+	s.check("started once nothing is mounted", []string{"started by a migration"}, func(c *C) {
 		if r := h.AsWeb("l4d2ctl", "stop", smInst); r.Code != 0 {
 			c.Fatalf("l4d2ctl stop: %s", r)
 		}
+		// Down again, held by the marker, with nothing mounted below.
+		// The stopped server's last processes may still hold the mount for a
+		// moment: the stop is retried.
+		if r := h.Run(context.Background(), "touch "+deferMarker+" && for i in $(seq 20); do systemctl stop "+stateMountUnit+" && break; sleep 0.5; done && "+
+			"! systemctl is-active "+stateMountUnit+" && systemctl start "+webUnit); r.Code != 0 {
+			diag := h.Run(context.Background(), "journalctl -u "+stateMountUnit+" --no-pager -n 15; grep left4me /proc/1/mountinfo; for p in /proc/[0-9]*; do l=$(readlink $p/cwd; ls -l $p/fd 2>/dev/null | grep left4me); case \"$l\" in *left4me*) echo \"$p $(cat $p/comm) $l\";; esac; done; systemctl list-units --no-pager | grep -i left4me")
+			c.Fatalf("stop %s: %s\n%s", stateMountUnit, r, diag.Stdout+diag.Stderr)
+		}
+		waitWeb(c, h)
 		d := deploy(c.T, h)
 		requireDeployOK(c, d)
 		if st := unitState(c, h, stateMountUnit); st != "active" {
