@@ -568,7 +568,8 @@ func TestPendingRestartSurvivesFailedRun(t *testing.T) {
 	if r1.err == nil || r1.byStep()["restart"].Status != steps.StatusFailed {
 		t.Fatalf("run 1 = %v, want the restart step to fail\n%s", r1.err, r1)
 	}
-	want1 := "daemon-reload; is-enabled left4me-web.service; enable left4me-web.service; restart left4me-web.service"
+	want1 := "is-active var-lib-left4me.mount; daemon-reload; is-enabled left4me-web.service; enable left4me-web.service; " +
+		"is-enabled var-lib-left4me.mount; is-active var-lib-left4me.mount; start var-lib-left4me.mount; restart left4me-web.service"
 	if got := svc.take(); got != want1 {
 		t.Fatalf("run 1 service calls:\n %s\nwant\n %s", got, want1)
 	}
@@ -599,8 +600,8 @@ func TestPendingRestartSurvivesFailedRun(t *testing.T) {
 	if r3.err != nil || r3.sum.Changed != 0 {
 		t.Fatalf("run 3: %v, want changed=0\n%s", r3.err, r3)
 	}
-	if got := svc.take(); got != "is-enabled left4me-web.service" {
-		t.Fatalf("run 3 service calls %q, want only the is-enabled query", got)
+	if got := svc.take(); got != "is-active var-lib-left4me.mount; is-enabled left4me-web.service; is-enabled var-lib-left4me.mount; is-active var-lib-left4me.mount" {
+		t.Fatalf("run 3 service calls %q, want only the queries", got)
 	}
 }
 
@@ -623,7 +624,8 @@ func TestRenderTree(t *testing.T) {
 		return nil
 	})
 	want := []string{hostpath.SudoersFile, hostpath.L4d2ctl, hostpath.UnitDir + "/" + hostpath.ServerUnit,
-		hostpath.UnitDir + "/" + hostpath.WebUnit, hostpath.JournalHelper, hostpath.OverlayHelper, hostpath.SystemctlHelper}
+		hostpath.UnitDir + "/" + hostpath.WebUnit, hostpath.UnitDir + "/" + artifacts.StateMountUnit,
+		hostpath.JournalHelper, hostpath.OverlayHelper, hostpath.SystemctlHelper}
 	if strings.Join(files, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("rendered files:\n%s\nwant:\n%s", strings.Join(files, "\n"), strings.Join(want, "\n"))
 	}

@@ -43,7 +43,8 @@ func (s *migration) run(ctx context.Context, g *steps.Gate, dryRun bool) error {
 		return nil
 	}
 	lw := &lines.Writer{Emit: func(l string) { g.Log("%s", l) }}
-	rep, err := migrate.Run(ctx, migrate.Options{Root: d.root, DryRun: dryRun, Services: d.o.Services, Mounter: d.o.Overlays, Log: lw})
+	rep, err := migrate.Run(ctx, migrate.Options{Root: d.root, DryRun: dryRun, Services: d.o.Services, Mounter: d.o.Overlays, Log: lw,
+		BeforeStart: d.stateMountBeforeStart(g)})
 	lw.Flush()
 	s.rep = rep
 	if err != nil {

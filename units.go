@@ -29,6 +29,9 @@ func (units) Name() string { return "units" }
 // writes: a unit that systemd-analyze rejects is never installed.
 func (s units) Run(ctx context.Context, g *steps.Gate) error {
 	d := s.d
+	if err := s.holdStateMount(ctx, g); err != nil {
+		return err
+	}
 	rendered, err := artifacts.Render(artifacts.Params{User: d.o.User, Group: d.o.Group, WebExec: d.o.WebExec})
 	if err != nil {
 		return err
@@ -60,7 +63,10 @@ func (s units) Run(ctx context.Context, g *steps.Gate) error {
 			return err
 		}
 	}
-	return s.enable(ctx, g)
+	if err := s.enable(ctx, g); err != nil {
+		return err
+	}
+	return s.stateMount(ctx, g)
 }
 
 // install writes the rendered units that differ from the installed ones into

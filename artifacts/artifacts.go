@@ -23,6 +23,16 @@ var tmplFS embed.FS
 
 var tmpl = template.Must(template.New("").Option("missingkey=error").ParseFS(tmplFS, "*.tmpl"))
 
+// StateMountUnit bind-mounts the state root onto itself with nosuid,nodev
+// (its name is the escaped path, as systemd requires of a mount unit). The
+// web and server units are ordered after it.
+const StateMountUnit = "var-lib-left4me.mount"
+
+// StateMountDeferred is a root-owned marker in /run (gone at the next boot)
+// that keeps StateMountUnit from starting while mounts below the state root
+// would be hidden by it.
+const StateMountDeferred = "/run/left4me/state-mount-deferred"
+
 // DefaultWebExec is the web app's command line unless the operator sets one.
 const DefaultWebExec = "/usr/local/bin/left4me-web"
 
@@ -63,10 +73,10 @@ func Render(p Params) ([]Unit, error) {
 	}
 	data := struct {
 		Params
-		StateDir, RuntimeDir, L4d2ctl string
-	}{p, hostpath.StateDir, hostpath.RuntimeDir, hostpath.L4d2ctl}
+		StateDir, RuntimeDir, L4d2ctl, StateMount, StateMountDeferred string
+	}{p, hostpath.StateDir, hostpath.RuntimeDir, hostpath.L4d2ctl, StateMountUnit, StateMountDeferred}
 	var units []Unit
-	for _, name := range []string{hostpath.WebUnit, hostpath.ServerUnit} {
+	for _, name := range []string{hostpath.WebUnit, hostpath.ServerUnit, StateMountUnit} {
 		var b bytes.Buffer
 		if err := tmpl.ExecuteTemplate(&b, name+".tmpl", data); err != nil {
 			return nil, fmt.Errorf("render %s: %w", name, err)

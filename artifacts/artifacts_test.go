@@ -40,8 +40,8 @@ func TestRenderGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(us) != 2 || us[0].Name != hostpath.WebUnit || us[1].Name != hostpath.ServerUnit {
-		t.Fatalf("Render returned units %v, want web then server", us)
+	if len(us) != 3 || us[0].Name != hostpath.WebUnit || us[1].Name != hostpath.ServerUnit || us[2].Name != StateMountUnit {
+		t.Fatalf("Render returned units %v, want web, server, state mount", us)
 	}
 	for _, u := range us {
 		golden := filepath.Join("testdata", u.Name+".golden")

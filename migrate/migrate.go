@@ -53,6 +53,12 @@ type Options struct {
 	Mounter overlay.Mounter
 	// Log receives human-readable progress lines; may be nil.
 	Log io.Writer
+	// BeforeStart, when set, runs in a real run once every instance is
+	// converted and the old stack's mounts are down, before the units that
+	// were stopped start again: nothing is mounted below the state root
+	// then (the deploy starts the state root's own mount there). An error
+	// is reported, and the units still start.
+	BeforeStart func(ctx context.Context) error
 }
 
 // Run performs the migration (see the package doc). With the sentinel

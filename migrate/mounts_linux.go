@@ -64,6 +64,13 @@ var (
 // errMoved: the mount is not (or no longer) at the path the table gave.
 var errMoved = errors.New("mount point moved")
 
+// mountMask is the statx request mask of the mount checks: nothing. The
+// kernel reports the mount id and STATX_ATTR_MOUNT_ROOT for every statx;
+// asking for no file attributes is what lets root stat the root of a FUSE
+// mount made without allow_other (fuse_getattr refuses any other request
+// with EACCES), and asks no FUSE daemon anything.
+const mountMask = 0
+
 // mountRoot pins the parent of e's mount point and checks that the name in
 // it is the root of mount e: statx on the pinned parent, never following
 // the last component and without asking a FUSE daemon (AT_STATX_DONT_SYNC).
@@ -85,7 +92,7 @@ func mountRoot(e mountinfo.Entry) (pfd int, base string, err error) {
 		return -1, "", err
 	}
 	var sx unix.Statx_t
-	err = unix.Statx(pfd, base, unix.AT_SYMLINK_NOFOLLOW|unix.AT_NO_AUTOMOUNT|unix.AT_STATX_DONT_SYNC, unix.STATX_MNT_ID, &sx)
+	err = unix.Statx(pfd, base, unix.AT_SYMLINK_NOFOLLOW|unix.AT_NO_AUTOMOUNT|unix.AT_STATX_DONT_SYNC, mountMask, &sx)
 	switch {
 	case errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR):
 		err = errMoved
@@ -141,7 +148,7 @@ func unmountMount(e mountinfo.Entry) (lazy bool, err error) {
 		}
 		defer unix.Close(fd)
 		var sx unix.Statx_t
-		if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH|unix.AT_STATX_DONT_SYNC, unix.STATX_MNT_ID, &sx); err != nil {
+		if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH|unix.AT_STATX_DONT_SYNC, mountMask, &sx); err != nil {
 			return false, pathErr("stat", e.MountPoint, err)
 		}
 		if sx.Mnt_id != e.ID || sx.Attributes&unix.STATX_ATTR_MOUNT_ROOT == 0 {

@@ -211,3 +211,49 @@ func TestUnmountsWithHugeMountTable(t *testing.T) {
 		t.Errorf("still mounted after the migration: %+v", left)
 	}
 }
+
+// TestUnmountsUsersFuseMount: a fuse-overlayfs mount its user made without
+// allow_other (root may not even stat its root with a normal request) is
+// identified by mount id and taken down, as on a fuse-era host.
+func TestUnmountsUsersFuseMount(t *testing.T) {
+	testenv.RequireNamespace(t)
+	fuseBin := testenv.RequireBinary(t, "fuse-overlayfs", "fuse-overlayfs")
+	fusermount := testenv.RequireBinary(t, "fusermount3", "fuse3")
+	uid, gid := addFuseUser(t)
+	openDevFuse(t)
+	base, err := os.MkdirTemp("", "l4m-tmg-fuse-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	if err := os.Chmod(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tr := &tree{root: hostpath.Root(base)}
+	for _, d := range []string{hostpath.InstallationDir, hostpath.Upper("a"), hostpath.Work("a"), hostpath.Merged("a")} {
+		mkdir(t, tr.root.Join(d))
+	}
+	write(t, filepath.Join(tr.lower(), "f"), "f")
+	if out, err := exec.Command("chown", "-R", strconv.Itoa(uid)+":"+strconv.Itoa(gid), tr.root.Join("/var")).CombinedOutput(); err != nil {
+		t.Fatalf("chown: %v: %s", err, out)
+	}
+	merged := tr.merged("a")
+	asUser(t, uid, gid, "", fuseBin, "-o", "lowerdir="+tr.lower()+",upperdir="+tr.upper("a")+",workdir="+tr.work("a"), merged)
+	t.Cleanup(func() { exec.Command(fusermount, "-u", "-z", merged).Run() })
+	if !isFuseMounted(t, merged) {
+		t.Fatal("fuse-overlayfs did not mount")
+	}
+	var sx unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, merged, 0, unix.STATX_BASIC_STATS, &sx); err == nil {
+		t.Logf("note: root could stat the fuse mount's root with a normal request")
+	}
+
+	rep := runMigrate(t, tr, Options{})
+	if len(rep.Unmounts) != 1 || rep.Unmounts[0].FSType != "fuse.fuse-overlayfs" {
+		t.Errorf("unmounts = %+v, want the fuse mount", rep.Unmounts)
+	}
+	if isMounted(t, merged) {
+		t.Error("the fuse mount is still there")
+	}
+	waitFuseGone(t)
+}

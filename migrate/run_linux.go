@@ -186,10 +186,16 @@ func (m *migrator) run(ctx context.Context) (*Report, error) {
 	if err := m.step("remove journal", func() error { return ignoreENOENT(os.Remove(root.Join(JournalFile))) }); err != nil {
 		return rep, err
 	}
-	if err := m.startServices(ctx, servers, webActive); err != nil {
-		return rep, err
+	var hookErr error
+	if m.opts.BeforeStart != nil && !m.opts.DryRun {
+		if hookErr = m.opts.BeforeStart(ctx); hookErr != nil {
+			m.logf("warning: %v", hookErr)
+		}
 	}
-	return rep, nil
+	if err := m.startServices(ctx, servers, webActive); err != nil {
+		return rep, errors.Join(err, hookErr)
+	}
+	return rep, hookErr
 }
 
 // convertAll unmounts what is mounted under runtime/, converts every

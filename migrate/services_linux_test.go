@@ -5,6 +5,7 @@ package migrate
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -237,3 +238,51 @@ func isMounted(t *testing.T, p string) bool { return fsType(t, p) != "" }
 
 // isFuseMounted reports whether fuse-overlayfs is what shows at p.
 func isFuseMounted(t *testing.T, p string) bool { return fsType(t, p) == "fuse.fuse-overlayfs" }
+
+// TestBeforeStart: the hook runs once, after the stale mounts are down and
+// the sentinel is written, before any unit starts again; its error is
+// reported and the units still start. A dry run does not call it.
+func TestBeforeStart(t *testing.T) {
+	testenv.RequireNamespace(t)
+	const a = "left4me-server@a.service"
+	for _, fail := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fail=%v", fail), func(t *testing.T) {
+			tr := newTree(t, "a")
+			write(t, filepath.Join(tr.lower(), "f"), "f")
+			mountOverlay(t, tr.lower(), tr.upper("a"), tr.work("a"), tr.merged("a"))
+			f := &fakeServices{active: []string{a}, web: true}
+			m := newMigrator(Options{Root: tr.root, Services: f, Mounter: &fakeMounter{log: f},
+				BeforeStart: func(context.Context) error {
+					below := overlaysUnder(t, tr.root.Join(hostpath.StateDir))
+					_, serr := os.Lstat(tr.root.Join(hostpath.Sentinel))
+					f.rec(fmt.Sprintf("before-start mounts=%d sentinel=%v", len(below), serr == nil))
+					if fail {
+						return errors.New("state mount failed")
+					}
+					return nil
+				}})
+			m.host = true
+			m.hostOwner = func() (ownerID, error) { return ownerID{0, 0}, nil }
+			_, err := m.run(context.Background())
+			if fail != (err != nil) || fail && !strings.Contains(err.Error(), "state mount failed") {
+				t.Errorf("run = %v, want the hook's error %v", err, fail)
+			}
+			var calls []string
+			for _, c := range f.calls {
+				if !strings.HasPrefix(c, "list-active") && !strings.HasPrefix(c, "is-active") {
+					calls = append(calls, c)
+				}
+			}
+			want := []string{"stop " + a + " " + hostpath.WebUnit, "before-start mounts=0 sentinel=true",
+				"restart " + hostpath.WebUnit, "mount a", "start " + a}
+			if !reflect.DeepEqual(calls, want) {
+				t.Errorf("calls = %q\nwant %q", calls, want)
+			}
+		})
+	}
+	tr := newTree(t, "a")
+	called := false
+	if _, err := Run(context.Background(), Options{Root: tr.root, DryRun: true, BeforeStart: func(context.Context) error { called = true; return nil }}); err != nil || called {
+		t.Errorf("dry run: %v, hook called %v; want no call", err, called)
+	}
+}
