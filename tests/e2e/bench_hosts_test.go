@@ -53,8 +53,8 @@ func TestBenchHosts(t *testing.T) {
 		t.Fatalf("first deploy: %s", r)
 	}
 	next := 1
-	deployOnce := func(n int) time.Duration {
-		args := append(append(append([]string{}, f.ssh...), "--bundle", bundles[next], "--parallel", fmt.Sprint(n)), targets(n)...)
+	deployOnce := func(n, parallel int) time.Duration {
+		args := append(append(append([]string{}, f.ssh...), "--bundle", bundles[next], "--parallel", fmt.Sprint(parallel)), targets(n)...)
 		r := runDeployCLI(t, args...)
 		if r.code != 0 {
 			t.Fatalf("deploy: %s", r)
@@ -66,12 +66,19 @@ func TestBenchHosts(t *testing.T) {
 		deploy, status, sshT time.Duration
 	}
 	var rows []row
+	// The baseline of the parallel deploy: the same upgrade of all hosts
+	// one after the other (--parallel 1).
+	var serial []time.Duration
+	for i := 0; i < runs; i++ {
+		serial = append(serial, deployOnce(len(f.hosts), 1))
+		next = 1 - next
+	}
 	for _, n := range sizes {
 		var dep, st, sshT []time.Duration
 		for i := 0; i < runs; i++ {
 			// Upgrade the first n hosts to the other release, then bring
 			// the rest along untimed so every host runs the same release.
-			dep = append(dep, deployOnce(n))
+			dep = append(dep, deployOnce(n, n))
 			if n < len(f.hosts) {
 				args := append(append(append([]string{}, f.ssh...), "--bundle", bundles[next], "--parallel", "8"), targets(len(f.hosts))[n:]...)
 				if r := runDeployCLI(t, args...); r.code != 0 {
@@ -97,6 +104,9 @@ func TestBenchHosts(t *testing.T) {
 			r.status.Round(10*time.Millisecond), ratio(r.status, rows[0].status), r.sshT.Round(10*time.Millisecond), ratio(r.status, r.sshT))
 	}
 	tw.Flush()
+	last := rows[len(rows)-1]
+	fmt.Fprintf(&b, "%d hosts one after the other (--parallel 1): deploy %s, %.2fx one host; in parallel: %.2fx faster\n",
+		last.n, median(serial).Round(10*time.Millisecond), ratio(median(serial), rows[0].deploy), ratio(median(serial), last.deploy))
 	fmt.Fprintf(os.Stdout, "\nleft4me-deploy to booted bookworm hosts (systemd-nspawn) on this machine (%d runs each, medians):\n%s\n", runs, b.String())
 }
 

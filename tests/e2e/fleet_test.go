@@ -60,8 +60,22 @@ func bootFleet(t *testing.T, n int) *fleet {
 			t.Fatal(err)
 		}
 		known.Write(b)
-		f.ssh = append(f.ssh, "-i", h.Key)
 	}
+	// One client key for every host (sshd allows six tries, so one key
+	// per host would not scale): the first host's key is authorized on all.
+	pub, err := os.ReadFile(f.hosts[0].Key + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range f.hosts[1:] {
+		ak := filepath.Join(h.Dir, "root/.ssh/authorized_keys")
+		b, err := os.ReadFile(ak)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, ak, string(b)+string(pub), 0o600)
+	}
+	f.ssh = append(f.ssh, "-i", f.hosts[0].Key)
 	kh := filepath.Join(f.work, "known_hosts")
 	writeFile(t, kh, known.String(), 0o600)
 	f.ssh = append(f.ssh, "-o", "UserKnownHostsFile="+kh, "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes",
@@ -85,10 +99,16 @@ func (r cliRun) String() string {
 
 func runDeployCLI(t *testing.T, args ...string) cliRun {
 	t.Helper()
+	return runDeployCLIDir(t, moduleRoot(), args...)
+}
+
+// runDeployCLIDir runs left4me-deploy in dir.
+func runDeployCLIDir(t *testing.T, dir string, args ...string) cliRun {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin(t, "left4me-deploy"), args...)
-	cmd.Dir = moduleRoot()
+	cmd.Dir = dir
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	start := time.Now()
