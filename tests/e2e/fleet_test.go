@@ -163,6 +163,24 @@ func buildBundle(t *testing.T, src, dir string) string {
 // and the web unit gains a line. It returns the copy.
 func changedSource(t *testing.T) string {
 	t.Helper()
+	dst := copySource(t)
+	edit := func(rel, old, new string) {
+		p := filepath.Join(dst, rel)
+		b, err := os.ReadFile(p)
+		if err != nil || !bytes.Contains(b, []byte(old)) {
+			t.Fatalf("make release B: %s lacks %q (%v)", rel, old, err)
+		}
+		os.WriteFile(p, bytes.Replace(b, []byte(old), []byte(new), 1), 0o644)
+	}
+	edit("internal/version/version.go", `s := i.Version + " commit "`, `s := i.Version + "-release-b commit "`)
+	edit("artifacts/left4me-web.service.tmpl", "[Service]\n", "[Service]\n# release B\n")
+	return dst
+}
+
+// copySource copies the module's sources (no VCS, no tests, no build
+// output) into a new directory.
+func copySource(t *testing.T) string {
+	t.Helper()
 	src, dst := moduleRoot(), t.TempDir()
 	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -188,17 +206,29 @@ func changedSource(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	edit := func(rel, old, new string) {
-		p := filepath.Join(dst, rel)
-		b, err := os.ReadFile(p)
-		if err != nil || !bytes.Contains(b, []byte(old)) {
-			t.Fatalf("make release B: %s lacks %q (%v)", rel, old, err)
-		}
-		os.WriteFile(p, bytes.Replace(b, []byte(old), []byte(new), 1), 0o644)
-	}
-	edit("internal/version/version.go", `s := i.Version + " commit "`, `s := i.Version + "-release-b commit "`)
-	edit("artifacts/left4me-web.service.tmpl", "[Service]\n", "[Service]\n# release B\n")
 	return dst
+}
+
+// commitAll makes dir a git repository of one commit holding its files,
+// so a build there is stamped with that commit; it returns the commit.
+func commitAll(t *testing.T, dir, msg string) string {
+	t.Helper()
+	git := func(args ...string) string {
+		cmd := exec.Command("git", append([]string{"-c", "user.name=left4me", "-c", "user.email=left4me@localhost", "-c", "commit.gpgsign=false"}, args...)...)
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v in %s: %v\n%s", args, dir, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	git("init", "-q")
+	if fi, err := os.Stat(filepath.Join(dir, ".git")); err != nil || !fi.IsDir() {
+		t.Fatalf("git init %s made no .git directory", dir)
+	}
+	git("add", "-A")
+	git("commit", "-q", "-m", msg)
+	return git("rev-parse", "HEAD")
 }
 
 // fleetStatus runs status --json over the fleet.

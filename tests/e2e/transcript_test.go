@@ -5,6 +5,7 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -27,8 +28,12 @@ func TestTranscript(t *testing.T) {
 	cfg.WriteString("  IdentityFile " + f.hosts[0].Key + "\n")
 	writeFile(t, filepath.Join(f.work, "ssh_config"), cfg.String(), 0o600)
 	os.MkdirAll(filepath.Join(f.work, "dist"), 0o755)
-	buildBundle(t, moduleRoot(), filepath.Join(f.work, "dist", "A"))
-	buildBundle(t, changedSource(t), filepath.Join(f.work, "dist", "B"))
+	// Both releases are built from git commits, so they carry versions.
+	srcA, srcB := copySource(t), changedSource(t)
+	commitAll(t, srcA, "release A")
+	commitAll(t, srcB, "release B")
+	buildBundle(t, srcA, filepath.Join(f.work, "dist", "A"))
+	buildBundle(t, srcB, filepath.Join(f.work, "dist", "B"))
 	hosts := f.hostsFile(t, "hosts.txt", 0, 1, 2)
 	os.Rename(hosts, filepath.Join(f.work, "hosts.txt"))
 
@@ -55,8 +60,15 @@ func TestTranscript(t *testing.T) {
 
 	doc.WriteString("$ cat hosts.txt\n" + shown(readFile(t, filepath.Join(f.work, "hosts.txt"))) + "\n")
 	cmd("--version")
+	for _, name := range []string{"dist/A/linux-amd64/left4me-deploy", "dist/B/linux-amd64/l4d2ctl"} {
+		b, _ := exec.Command(filepath.Join(f.work, name), "--version").CombinedOutput()
+		doc.WriteString("$ " + name + " --version\n" + string(b) + "\n")
+	}
 	cmd(with("--bundle", "dist/A", "--canary", "--hosts", "hosts.txt")...)
 	cmd(with("status", "--bundle", "dist/A", "--hosts", "hosts.txt")...)
+	for _, p := range []string{"/usr/local/bin/l4d2ctl", "/usr/local/libexec/left4me/left4me-overlay"} {
+		doc.WriteString("(on " + f.target(0) + ") $ " + p + " --version\n" + f.hosts[0].MustRun(t, p+" --version") + "\n")
+	}
 	f.hosts[1].MustRun(t, "echo '# hand edit' >> /etc/sudoers.d/left4me")
 	doc.WriteString("(on " + f.target(1) + ": echo '# hand edit' >> /etc/sudoers.d/left4me)\n\n")
 	cmd(with("status", "--bundle", "dist/A", "--hosts", "hosts.txt")...)
