@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package deploy is the left4me install procedure: one ordered plan of
 // idempotent steps that reads top to bottom like the installation itself,
 // and the entry points that run it on this machine (Apply) or write its
@@ -13,7 +15,7 @@ import (
 
 	"github.com/left4me/left4me-deploy/artifacts"
 	"github.com/left4me/left4me-deploy/hostpath"
-	"github.com/left4me/left4me-deploy/migrate"
+	"github.com/left4me/left4me-deploy/overlay"
 	"github.com/left4me/left4me-deploy/runner"
 	"github.com/left4me/left4me-deploy/service"
 	"github.com/left4me/left4me-deploy/steps"
@@ -68,7 +70,7 @@ type Options struct {
 	// User and Group own the state root and run the units (left4me).
 	User, Group string
 	// WebExec is the web unit's ExecStart=; empty keeps the one recorded
-	// in WebExecFile by an earlier run, else artifacts.DefaultWebExec.
+	// in hostpath.WebExecFile by an earlier run, else artifacts.DefaultWebExec.
 	WebExec string
 	// Live chooses the steps that act on the running system; nil means all
 	// of them on the real host and none with a Root.
@@ -80,7 +82,7 @@ type Options struct {
 	// Overlays mounts the overlay of each game server the migration starts
 	// again; nil means mounting in this process as left4me-overlay does
 	// (see migrate.Options.Mounter).
-	Overlays migrate.Mounter
+	Overlays overlay.Mounter
 	// Emit receives every event as it happens.
 	Emit func(steps.Event)
 	// Probe reads facts about the running system for the preflight; nil
@@ -92,26 +94,6 @@ type Options struct {
 	Release ReleaseOptions
 }
 
-// binaryNames are the programs installed from BinDir, with their host paths.
-var binaryNames = []struct{ name, dest string }{
-	{"left4me-overlay", hostpath.OverlayHelper},
-	{"left4me-systemctl", hostpath.SystemctlHelper},
-	{"left4me-journalctl", hostpath.JournalHelper},
-	{"l4d2ctl", hostpath.L4d2ctl},
-}
-
-// Host paths the installer keeps for itself: root-owned, outside the
-// unprivileged user's state root.
-const (
-	DeployStateDir = "/var/lib/left4me-deploy"
-	PendingFile    = DeployStateDir + "/pending-restart"
-	WebExecFile    = DeployStateDir + "/web-exec"
-	ReplacedDir    = DeployStateDir + "/replaced"
-	LockFile       = "/run/lock/left4me-deploy.lock"
-	// EtcUnitDir holds units that shadow ours in UnitDir.
-	EtcUnitDir = "/etc/systemd/system"
-)
-
 func (o *Options) fill() error {
 	if o.User == "" {
 		o.User = hostpath.User
@@ -122,13 +104,13 @@ func (o *Options) fill() error {
 	if o.WebExec == "" {
 		// A setting given once stays: a redeploy without --web-exec keeps
 		// the command line recorded by the run that was given it.
-		o.WebExec = savedWebExec(o.Root.Join(WebExecFile))
+		o.WebExec = savedWebExec(o.Root.Join(hostpath.WebExecFile))
 	}
 	if o.Runner == nil {
 		o.Runner = runner.Exec{}
 	}
 	if o.Services == nil {
-		o.Services = systemd{service.Systemctl{Runner: o.Runner}}
+		o.Services = service.Systemctl{Runner: o.Runner}
 	}
 	if o.Live == nil {
 		all := o.Root.IsHost()
@@ -177,7 +159,7 @@ func Apply(ctx context.Context, o Options) (steps.Event, error) {
 		return failEarly(o, "options", err)
 	}
 	if !o.DryRun {
-		lock, err := acquireLock(o.Root.Join(LockFile), o.Command)
+		lock, err := acquireLock(o.Root.Join(hostpath.DeployLock), o.Command)
 		if err != nil {
 			return failEarly(o, "lock", err)
 		}
@@ -217,8 +199,8 @@ func failEarly(o Options, step string, err error) (steps.Event, error) {
 	if emit == nil {
 		emit = func(steps.Event) {}
 	}
-	emit(steps.Event{Type: "step", Step: step, Status: steps.StatusFailed, Reason: err.Error()})
-	sum := steps.Event{Type: "summary", Failed: 1}
+	emit(steps.Event{Type: steps.EventStep, Step: step, Status: steps.StatusFailed, Reason: err.Error()})
+	sum := steps.Event{Type: steps.EventSummary, Failed: 1}
 	emit(sum)
 	return sum, fmt.Errorf("%w: %w", steps.ErrFailed, err)
 }

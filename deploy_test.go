@@ -1,3 +1,5 @@
+//go:build linux
+
 package deploy
 
 import (
@@ -113,7 +115,7 @@ func snapshot(t testing.TB, root string) map[string]entry {
 			return err
 		}
 		rel, _ := filepath.Rel(root, p)
-		if rel == strings.TrimPrefix(LockFile, "/") {
+		if rel == strings.TrimPrefix(hostpath.DeployLock, "/") {
 			return nil
 		}
 		fi, err := os.Lstat(p)
@@ -366,7 +368,11 @@ func (c corruptingRunner) Run(ctx context.Context, cmd runner.Cmd) error {
 func TestBrokenSudoersNeverReplacesValid(t *testing.T) {
 	requireTools(t)
 	root, bin := t.TempDir(), fakeBinDir(t)
-	if r := apply(t, baseOptions(t, root, bin)); r.err != nil {
+	// Two users that exist on no machine: the state dirs stay root's in
+	// both runs, whether or not this machine has a left4me user.
+	first := baseOptions(t, root, bin)
+	first.User = "l4m-tin-first"
+	if r := apply(t, first); r.err != nil {
 		t.Fatalf("first apply: %v\n%s", r.err, r)
 	}
 	path := filepath.Join(root, hostpath.SudoersFile)
@@ -460,7 +466,7 @@ func TestPreflightReportsEveryProblem(t *testing.T) {
 // A second deploy while one runs fails at once, naming the holder.
 func TestLockNamesHolder(t *testing.T) {
 	root, bin := t.TempDir(), fakeBinDir(t)
-	lock, err := acquireLock(filepath.Join(root, LockFile), "left4me-deploy apply --local (first)")
+	lock, err := acquireLock(filepath.Join(root, hostpath.DeployLock), "left4me-deploy apply --local (first)")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -566,11 +572,11 @@ func TestPendingRestartSurvivesFailedRun(t *testing.T) {
 	if got := svc.take(); got != want1 {
 		t.Fatalf("run 1 service calls:\n %s\nwant\n %s", got, want1)
 	}
-	if _, err := os.Stat(filepath.Join(root, PendingFile)); err != nil {
+	if _, err := os.Stat(filepath.Join(root, hostpath.PendingRestart)); err != nil {
 		t.Fatalf("no pending restart recorded after the failed run: %v", err)
 	}
-	if fi, _ := os.Stat(filepath.Join(root, DeployStateDir)); fi.Mode().Perm() != 0o700 {
-		t.Fatalf("%s mode %v, want 0700", DeployStateDir, fi.Mode())
+	if fi, _ := os.Stat(filepath.Join(root, hostpath.DeployStateDir)); fi.Mode().Perm() != 0o700 {
+		t.Fatalf("%s mode %v, want 0700", hostpath.DeployStateDir, fi.Mode())
 	}
 
 	svc.failRestart = false
@@ -584,7 +590,7 @@ func TestPendingRestartSurvivesFailedRun(t *testing.T) {
 	if reason := r2.byStep()["restart"].Reason; !strings.Contains(reason, "(earlier run)") {
 		t.Fatalf("run 2 restart reason %q, want the earlier run's", reason)
 	}
-	if _, err := os.Stat(filepath.Join(root, PendingFile)); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(root, hostpath.PendingRestart)); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("pending restart still recorded after the restart: %v", err)
 	}
 	svc.take()
@@ -751,18 +757,18 @@ func TestRestartWaitsForWebApp(t *testing.T) {
 func TestShadowingUnitMovedAside(t *testing.T) {
 	requireTools(t)
 	root, bin := t.TempDir(), fakeBinDir(t)
-	old := filepath.Join(root, EtcUnitDir, hostpath.WebUnit)
+	old := filepath.Join(root, hostpath.EtcUnitDir, hostpath.WebUnit)
 	os.MkdirAll(filepath.Dir(old), 0o755)
 	os.WriteFile(old, []byte("[Service]\nMountFlags=shared\nExecStart=/usr/bin/old-web\n"), 0o644)
 	r1 := apply(t, baseOptions(t, root, bin))
-	if r1.err != nil || !strings.Contains(r1.byStep()["units"].Reason, "move "+EtcUnitDir+"/"+hostpath.WebUnit+", which shadows ours, to "+ReplacedDir) {
+	if r1.err != nil || !strings.Contains(r1.byStep()["units"].Reason, "move "+hostpath.EtcUnitDir+"/"+hostpath.WebUnit+", which shadows ours, to "+hostpath.ReplacedDir) {
 		t.Fatalf("first run: %v\n%s", r1.err, r1)
 	}
 	if _, err := os.Stat(old); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("shadowing unit still in place: %v", err)
 	}
-	if b, _ := os.ReadFile(filepath.Join(root, ReplacedDir, hostpath.WebUnit)); !bytes.Contains(b, []byte("MountFlags=shared")) {
-		t.Fatalf("old unit not kept in %s: %q", ReplacedDir, b)
+	if b, _ := os.ReadFile(filepath.Join(root, hostpath.ReplacedDir, hostpath.WebUnit)); !bytes.Contains(b, []byte("MountFlags=shared")) {
+		t.Fatalf("old unit not kept in %s: %q", hostpath.ReplacedDir, b)
 	}
 	if r2 := apply(t, baseOptions(t, root, bin)); r2.err != nil || r2.sum.Changed != 0 {
 		t.Fatalf("second run: %v, want changed=0\n%s", r2.err, r2)

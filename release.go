@@ -61,7 +61,7 @@ func LocalUser() string {
 // every event on to emit.
 func (d *deployer) watch(emit func(steps.Event)) func(steps.Event) {
 	return func(ev steps.Event) {
-		if ev.Type == "step" && ev.Status == steps.StatusChanged {
+		if ev.Type == steps.EventStep && ev.Status == steps.StatusChanged {
 			d.changedSteps++
 		}
 		emit(ev)

@@ -20,11 +20,11 @@ import (
 // the drift, and the release, migration, web app and instances. It
 // changes nothing and takes no lock. The returned summary is the dry run's.
 func Status(ctx context.Context, o Options) (release.HostStatus, steps.Event, error) {
-	st := release.HostStatus{Type: "status", Drift: []release.Drift{}, Instances: []release.Instance{}}
+	st := release.HostStatus{Type: string(steps.EventStatus), Drift: []release.Drift{}, Instances: []release.Instance{}}
 	o.DryRun = true
 	o.Diff = false
 	o.Emit = func(ev steps.Event) {
-		if ev.Type != "step" {
+		if ev.Type != steps.EventStep {
 			return
 		}
 		switch ev.Status {

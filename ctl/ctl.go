@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package ctl is the logic of l4d2ctl, the host CLI that the web app (as the
 // unprivileged left4me user) and operators use to start, stop, delete and
 // inspect game-server instances. It reaches root only through the helpers:
@@ -24,7 +26,7 @@ import (
 	"github.com/left4me/left4me-deploy/svchelper"
 )
 
-// Exit statuses of l4d2ctl, documented in its --help and the README.
+// Exit statuses of l4d2ctl, documented in its --help and docs/l4d2ctl.md.
 const (
 	ExitOK       = 0 // done (stop and delete also when they only warned)
 	ExitFailed   = 1 // a step failed; the reason is on stderr
@@ -73,7 +75,7 @@ func ExitCode(err error) int {
 
 // Defaults of the settings in Ctl.
 const (
-	DefaultSudo = "/usr/bin/sudo"
+	DefaultSudo = hostpath.Sudo
 )
 
 // Ctl runs the l4d2ctl verbs. Every outside effect goes through Runner (the
@@ -170,7 +172,7 @@ func (c *Ctl) Start(ctx context.Context, name string) error {
 	inst.close()
 
 	c.step("mounting runtime overlay...")
-	if err := c.Mounter.Mount(ctx, merged); err != nil {
+	if err := c.Mounter.Mount(ctx, name); err != nil {
 		return fmt.Errorf("mount runtime overlay of %s: %w", name, err)
 	}
 	c.step("starting server...")
@@ -185,7 +187,7 @@ func (c *Ctl) Start(ctx context.Context, name string) error {
 	reason := c.unitReason(ctx, name)
 	c.step("start failed; unmounting runtime overlay...")
 	msg := fmt.Sprintf("start %s: %v", unit, startErr)
-	if err := c.Mounter.Unmount(ctx, merged); err != nil {
+	if err := c.Mounter.Unmount(ctx, name); err != nil {
 		msg += fmt.Sprintf("\nunmount after the failed start also failed, the runtime overlay may still be mounted at %s: %v", merged, err)
 	}
 	if reason != "" {
@@ -273,7 +275,7 @@ func (c *Ctl) unmountIfMounted(ctx context.Context, name string, problem func(st
 		problem("check %s: %v; unmounting anyway", merged, err)
 	}
 	c.step("unmounting runtime overlay...")
-	if err := c.Mounter.Unmount(ctx, merged); err != nil {
+	if err := c.Mounter.Unmount(ctx, name); err != nil {
 		problem("unmount runtime overlay at %s: %v", merged, err)
 	}
 	if mounted, err := c.isMounted(name); err != nil || mounted {

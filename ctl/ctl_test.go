@@ -1,3 +1,5 @@
+//go:build linux
+
 package ctl
 
 import (
@@ -40,7 +42,7 @@ const (
 	sudoJournal = "/usr/bin/sudo -n /usr/local/libexec/left4me/left4me-journalctl "
 )
 
-// fixture is one root with the layout of DESIGN §2 and a Ctl whose runner
+// fixture is one root with the layout of docs/design.md §2 and a Ctl whose runner
 // is a strict fake: the mounter is the real overlay.SudoMounter on that fake,
 // so every sudo + helper command line is recorded in order.
 type fixture struct {
@@ -445,26 +447,26 @@ func TestLogsArgv(t *testing.T) {
 type fakeMounter struct {
 	mu      sync.Mutex
 	calls   []string
-	mount   func(merged string) error
-	unmount func(merged string) error
+	mount   func(name string) error
+	unmount func(name string) error
 }
 
-func (m *fakeMounter) Mount(_ context.Context, merged string) error {
+func (m *fakeMounter) Mount(_ context.Context, name string) error {
 	m.mu.Lock()
-	m.calls = append(m.calls, "mount "+merged)
+	m.calls = append(m.calls, "mount "+name)
 	m.mu.Unlock()
 	if m.mount != nil {
-		return m.mount(merged)
+		return m.mount(name)
 	}
 	return nil
 }
 
-func (m *fakeMounter) Unmount(_ context.Context, merged string) error {
+func (m *fakeMounter) Unmount(_ context.Context, name string) error {
 	m.mu.Lock()
-	m.calls = append(m.calls, "umount "+merged)
+	m.calls = append(m.calls, "umount "+name)
 	m.mu.Unlock()
 	if m.unmount != nil {
-		return m.unmount(merged)
+		return m.unmount(name)
 	}
 	return nil
 }

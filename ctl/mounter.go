@@ -1,10 +1,13 @@
+//go:build linux
+
 package ctl
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/left4me/left4me-deploy/hostpath"
-	"github.com/left4me/left4me-deploy/overlay"
+	"github.com/left4me/left4me-deploy/instance"
 	"github.com/left4me/left4me-deploy/runner"
 )
 
@@ -18,19 +21,18 @@ type DirectMounter struct {
 }
 
 // Mount implements overlay.Mounter.
-func (m DirectMounter) Mount(ctx context.Context, merged string) error {
-	return m.run(ctx, "mount", merged)
+func (m DirectMounter) Mount(ctx context.Context, name string) error {
+	return m.run(ctx, "mount", name)
 }
 
 // Unmount implements overlay.Mounter.
-func (m DirectMounter) Unmount(ctx context.Context, merged string) error {
-	return m.run(ctx, "umount", merged)
+func (m DirectMounter) Unmount(ctx context.Context, name string) error {
+	return m.run(ctx, "umount", name)
 }
 
-func (m DirectMounter) run(ctx context.Context, verb, merged string) error {
-	name, err := overlay.NameFromMerged(merged)
-	if err != nil {
-		return err
+func (m DirectMounter) run(ctx context.Context, verb, name string) error {
+	if err := instance.ValidateName(name); err != nil {
+		return fmt.Errorf("overlay: %w", err)
 	}
 	helper := m.Helper
 	if helper == "" {

@@ -1,4 +1,4 @@
-// Package hostpath names every host path of the left4me layout (DESIGN §2)
+// Package hostpath names every host path of the left4me layout (docs/design.md §2)
 // and joins it onto a root prefix, so that tests and staging trees can point
 // all binaries at a directory instead of "/".
 package hostpath
@@ -27,6 +27,18 @@ const (
 	WebUnit         = "left4me-web.service"
 	ServerUnit      = "left4me-server@.service"
 
+	// MigrationReport is where a migration run keeps its report.
+	MigrationReport = StateDir + "/migration-report.json"
+	// MigrationJournal records the aside names chosen by --reset-upper
+	// until the sentinel is written, so a rerun after a crash moves nothing
+	// twice.
+	MigrationJournal = StateDir + "/.kernel-overlay-migration.journal"
+
+	// Sudo is the sudo binary the unprivileged callers run the helpers
+	// through: an absolute path, so the caller's PATH cannot substitute
+	// another program.
+	Sudo = "/usr/bin/sudo"
+
 	// User and Group own the state root and run the web app and game servers.
 	User  = "left4me"
 	Group = "left4me"
@@ -34,6 +46,25 @@ const (
 	// RootEnv names the environment variable that sets the root prefix for
 	// tests. Privileged helpers honour it only when not started through sudo.
 	RootEnv = "LEFT4ME_ROOT"
+)
+
+// Host paths the installer keeps for itself: root-owned, outside the
+// unprivileged user's state root.
+const (
+	// DeployStateDir (root:root 0700) holds the installer's state and the
+	// remote deployer's binary cache.
+	DeployStateDir = "/var/lib/left4me-deploy"
+	// PendingRestart lists why the web unit must restart, left by a run
+	// that failed before its restart step.
+	PendingRestart = DeployStateDir + "/pending-restart"
+	// WebExecFile keeps the web unit's ExecStart= given by --web-exec.
+	WebExecFile = DeployStateDir + "/web-exec"
+	// ReplacedDir keeps units moved out of EtcUnitDir.
+	ReplacedDir = DeployStateDir + "/replaced"
+	// DeployLock is the lock one left4me-deploy apply holds at a time.
+	DeployLock = "/run/lock/left4me-deploy.lock"
+	// EtcUnitDir holds units that shadow ours in UnitDir.
+	EtcUnitDir = "/etc/systemd/system"
 )
 
 // ServerUnitName returns the unit that runs instance name.

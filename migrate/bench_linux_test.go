@@ -86,7 +86,7 @@ func median(d []time.Duration) time.Duration {
 // round: each iteration builds a fresh tree (untimed), walks it once
 // untimed so both start with warm caches, then times getfattr and the
 // migration. It reports the medians and their ratio; run it with
-// -benchtime=5x, as the README says.
+// -benchtime=5x, as docs/benchmarks.md says.
 func BenchmarkMigrate100k(b *testing.B) {
 	b.Run("fuse-1.10", func(b *testing.B) { benchMigrate(b, 100_000, false) })
 	b.Run("fallback", func(b *testing.B) { benchMigrate(b, 100_000, true) })

@@ -14,7 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The names and xattrs of the fuse-overlayfs format (DESIGN §4).
+// The names and xattrs of the fuse-overlayfs format (docs/design.md §4).
 const (
 	whPrefix       = ".wh."
 	markerOpaque   = ".wh..wh..opq" // empty file fuse-overlayfs writes into every opaque dir
@@ -52,7 +52,7 @@ type upperWalk struct {
 // dirJob is one directory handed to an idle worker, which closes fd.
 type dirJob struct {
 	fd   int
-	rel  string
+	rel  *relPath
 	self entry
 }
 
@@ -108,24 +108,17 @@ func (m *migrator) worker(w *upperWalk) {
 	}
 }
 
+// warn records a warning; paths among args are entryPaths, rendered only
+// if the warning is listed.
 func (m *migrator) warn(w *upperWalk, format string, args ...any) {
 	m.mu.Lock()
-	w.ir.warn(format, args...)
+	m.rep.warn(w.ir, format, args...)
 	m.mu.Unlock()
 }
 
-func (w *upperWalk) path(rel string) string {
-	if rel == "" {
-		return w.host
-	}
-	return w.host + "/" + rel
-}
-
-func joinRel(rel, name string) string {
-	if rel == "" {
-		return name
-	}
-	return rel + "/" + name
+// at names entry name of directory dir (name "" for dir itself).
+func (w *upperWalk) at(dir *relPath, name string) entryPath {
+	return entryPath{host: w.host, dir: dir, name: name}
 }
 
 // convertDir converts the directory open at dfd (rel inside upper) and
@@ -137,18 +130,19 @@ func joinRel(rel, name string) string {
 // whiteout's 0/0 device is made before its .wh.NAME file is removed, and an
 // override_stat is applied before its xattr is removed. Every step reads
 // the current state first, so repeating a finished step changes nothing.
-func (m *migrator) convertDir(w *upperWalk, dfd int, rel string, self entry) error {
+func (m *migrator) convertDir(w *upperWalk, dfd int, rel *relPath, self entry) error {
+	here := w.at(rel, "")
 	if err := unix.Fchdir(dfd); err != nil {
-		return pathErr("change into", w.path(rel), err)
+		return pathErr("change into", here.String(), err)
 	}
 	names, err := readNames(dfd)
 	if err != nil {
-		return pathErr("read directory", w.path(rel), err)
+		return pathErr("read directory", here.String(), err)
 	}
 	dir := xattrTarget{fd: dfd, dirfd: -1}
 	xattrs, err := dir.list()
 	if err != nil {
-		return pathErr("list xattrs", w.path(rel), err)
+		return pathErr("list xattrs", here.String(), err)
 	}
 
 	opaque := false
@@ -157,7 +151,7 @@ func (m *migrator) convertDir(w *upperWalk, dfd int, rel string, self entry) err
 			continue
 		}
 		if v, ok, err := dir.get(xattrFuseOpq); err != nil {
-			return pathErr("read xattr "+xattrFuseOpq, w.path(rel), err)
+			return pathErr("read xattr "+xattrFuseOpq, here.String(), err)
 		} else if ok && string(v) == "y" {
 			opaque = true
 		}
@@ -172,17 +166,17 @@ func (m *migrator) convertDir(w *upperWalk, dfd int, rel string, self entry) err
 	if opaque {
 		v, ok, err := dir.get(xattrKernelOpq)
 		if err != nil {
-			return pathErr("read xattr "+xattrKernelOpq, w.path(rel), err)
+			return pathErr("read xattr "+xattrKernelOpq, here.String(), err)
 		}
 		if !ok || string(v) != "y" {
-			if err := m.do(w.ir, KindOpaque, w.path(rel), xattrKernelOpq+"=y", func() error {
+			if err := m.do(w.ir, KindOpaque, here, xattrKernelOpq+"=y", func() error {
 				return dir.set(xattrKernelOpq, []byte("y"))
 			}); err != nil {
 				return err
 			}
 		}
 	}
-	if err := m.convertXattrs(w, dir, rel, self, xattrs); err != nil {
+	if err := m.convertXattrs(w, dir, here, self, xattrs); err != nil {
 		return err
 	}
 
@@ -198,17 +192,17 @@ func (m *migrator) convertDir(w *upperWalk, dfd int, rel string, self entry) err
 }
 
 // convertEntry converts one entry of the directory dfd.
-func (m *migrator) convertEntry(w *upperWalk, dfd int, rel, n string) error {
-	p := joinRel(rel, n)
+func (m *migrator) convertEntry(w *upperWalk, dfd int, rel *relPath, n string) error {
+	p := w.at(rel, n)
 	e, err := statAt(dfd, n)
 	if errors.Is(err, unix.ENOENT) {
 		return nil
 	}
 	if err != nil {
-		return pathErr("stat", w.path(p), err)
+		return pathErr("stat", p.String(), err)
 	}
 	if e.mntID != w.mntID {
-		m.warn(w, "%s is a mount point: left alone", w.path(p))
+		m.warn(w, "%s is a mount point: left alone", p)
 		return nil
 	}
 	unlink := func() error { return ignoreENOENT(unix.Unlinkat(dfd, n, 0)) }
@@ -217,20 +211,20 @@ func (m *migrator) convertEntry(w *upperWalk, dfd int, rel, n string) error {
 	switch {
 	case (n == markerOpaque || n == markerOpq) && isMarkerFile:
 		// convertDir made the directory opaque before we got here.
-		return m.do(w.ir, KindMarker, w.path(p), "", unlink)
+		return m.do(w.ir, KindMarker, p, "", unlink)
 
 	case strings.HasPrefix(n, whPrefix) && isMarkerFile:
 		target := n[len(whPrefix):]
 		if target == "" || strings.HasPrefix(target, whPrefix) {
 			// fuse-overlayfs hides every .wh. name, and a whiteout made
 			// for one would read as a marker on the next run.
-			m.warn(w, "%s: whiteout of a name fuse-overlayfs never shows: left alone", w.path(p))
+			m.warn(w, "%s: whiteout of a name fuse-overlayfs never shows: left alone", p)
 			return nil
 		}
 		_, err := statAt(dfd, target)
 		switch {
 		case errors.Is(err, unix.ENOENT):
-			if err := m.do(w.ir, KindWhiteout, w.path(joinRel(rel, target)), "from "+n, func() error {
+			if err := m.do(w.ir, KindWhiteout, w.at(rel, target), "from "+n, func() error {
 				err := unix.Mknodat(dfd, target, unix.S_IFCHR, 0)
 				if errors.Is(err, unix.EEXIST) {
 					return nil
@@ -240,59 +234,62 @@ func (m *migrator) convertEntry(w *upperWalk, dfd int, rel, n string) error {
 				return err
 			}
 		case err != nil:
-			return pathErr("stat", w.path(joinRel(rel, target)), err)
+			return pathErr("stat", w.at(rel, target).String(), err)
 		}
 		// NAME exists now: either the whiteout just made, or an entry that
 		// fuse-overlayfs showed in place of the stale .wh.NAME anyway.
-		return m.do(w.ir, KindMarker, w.path(p), "", unlink)
+		return m.do(w.ir, KindMarker, p, "", unlink)
 
 	case strings.HasPrefix(n, whPrefix):
-		m.warn(w, "%s: a %s named like a whiteout: left alone", w.path(p), typeName(e.mode))
+		m.warn(w, "%s: a %s named like a whiteout: left alone", p, typeName(e.mode))
 		return nil
 
 	case e.isDir():
 		cfd, err := openDirAt(dfd, n)
 		if err != nil {
-			return pathErr("open directory", w.path(p), err)
+			return pathErr("open directory", p.String(), err)
 		}
 		self, err := statSelf(cfd)
 		if err != nil {
 			unix.Close(cfd)
-			return pathErr("stat", w.path(p), err)
+			return pathErr("stat", p.String(), err)
 		}
 		if self.mntID != w.mntID {
 			unix.Close(cfd)
-			m.warn(w, "%s is a mount point: left alone", w.path(p))
+			m.warn(w, "%s is a mount point: left alone", p)
 			return nil
 		}
 		// Hand the directory to an idle worker, or convert it here.
 		w.pending.Add(1)
 		select {
-		case w.jobs <- dirJob{fd: cfd, rel: p, self: self}:
+		case w.jobs <- dirJob{fd: cfd, rel: rel.child(n), self: self}:
 			return nil
 		default:
 			w.pending.Done()
 		}
-		err = m.convertDir(w, cfd, p, self)
+		err = m.convertDir(w, cfd, rel.child(n), self)
 		unix.Close(cfd)
 		if err != nil {
 			return err
 		}
 		// Back into this directory for the entries that follow.
-		return pathErr("change into", w.path(rel), unix.Fchdir(dfd))
+		if err := unix.Fchdir(dfd); err != nil {
+			return pathErr("change into", w.at(rel, "").String(), err)
+		}
+		return nil
 
 	default:
 		t := xattrTarget{fd: -1, dirfd: dfd, name: n, cwd: true}
 		xattrs, err := t.list()
 		if err != nil {
-			return pathErr("list xattrs", w.path(p), err)
+			return pathErr("list xattrs", p.String(), err)
 		}
 		return m.convertXattrs(w, t, p, e, xattrs)
 	}
 }
 
 // convertXattrs applies and removes the fuse-overlayfs xattrs of one entry.
-func (m *migrator) convertXattrs(w *upperWalk, t xattrTarget, rel string, e entry, xattrs []string) error {
+func (m *migrator) convertXattrs(w *upperWalk, t xattrTarget, p entryPath, e entry, xattrs []string) error {
 	has := map[string]bool{}
 	fuse := false
 	for _, x := range xattrs {
@@ -304,7 +301,6 @@ func (m *migrator) convertXattrs(w *upperWalk, t xattrTarget, rel string, e entr
 	if !fuse {
 		return nil
 	}
-	p := w.path(rel)
 	remove := func(x, detail string) error {
 		return m.do(w.ir, KindXattr, p, x+detail, func() error { return t.remove(x) })
 	}
@@ -326,7 +322,7 @@ func (m *migrator) convertXattrs(w *upperWalk, t xattrTarget, rel string, e entr
 	if stat != "" {
 		v, ok, err := t.get(stat)
 		if err != nil {
-			return pathErr("read xattr "+stat, p, err)
+			return pathErr("read xattr "+stat, p.String(), err)
 		}
 		if ok {
 			if err := m.applyOverride(w, t, p, e, stat, string(v)); err != nil {
@@ -401,7 +397,7 @@ func typeName(mode uint32) string {
 // legitimate), and only an entry that belongs to the instance owner is
 // changed, checked again on the pinned inode right before the change, so a
 // hardlink to someone else's file swapped in cannot be handed around.
-func (m *migrator) applyOverride(w *upperWalk, t xattrTarget, p string, e entry, key, v string) error {
+func (m *migrator) applyOverride(w *upperWalk, t xattrTarget, p entryPath, e entry, key, v string) error {
 	o, err := parseOverride(v)
 	if err != nil {
 		m.warn(w, "%s: %s not applied: %v", p, key, err)

@@ -3,22 +3,21 @@
 package migrate
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
-	"sort"
-	"strconv"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/left4me/left4me-deploy/internal/fsat"
 )
 
-// Every filesystem access below is relative to an open directory fd and
-// never follows a symlink: directories are opened one component at a time
-// with O_NOFOLLOW, other entries are reached through the pinned parent
-// ("/proc/self/fd/DIRFD/NAME" with the l*xattr calls, which do not follow
-// the last component), so a directory swapped for a symlink mid-run cannot
-// redirect a change outside the tree.
+// Every filesystem access below goes through internal/fsat, relative to an
+// open directory fd, and never follows a symlink: directories are opened
+// one component at a time, other entries are reached through the pinned
+// parent ("/proc/thread-self/fd/DIRFD/NAME" with the l*xattr calls, which
+// do not follow the last component), so a directory swapped for a symlink
+// mid-run cannot redirect a change outside the tree.
 
 // entry is what the walk knows about one directory entry.
 type entry struct {
@@ -37,74 +36,44 @@ func (e entry) isLink() bool { return e.mode&unix.S_IFMT == unix.S_IFLNK }
 // isWhiteout reports a char device 0/0, the kernel's whiteout.
 func (e entry) isWhiteout() bool { return e.mode&unix.S_IFMT == unix.S_IFCHR && e.rdev == 0 }
 
-const statxMask = unix.STATX_TYPE | unix.STATX_MODE | unix.STATX_UID | unix.STATX_GID | unix.STATX_MNT_ID
+// maxNames bounds the names read from one directory of an upper dir.
+const maxNames = 1 << 20
+
+func fromFsat(name string, e fsat.Entry) entry {
+	return entry{name: name, mode: e.Mode, uid: e.UID, gid: e.GID, rdev: e.Rdev, mntID: e.MountID}
+}
 
 // statAt stats name in dirfd without following it.
 func statAt(dirfd int, name string) (entry, error) {
-	var sx unix.Statx_t
-	if err := unix.Statx(dirfd, name, unix.AT_SYMLINK_NOFOLLOW|unix.AT_NO_AUTOMOUNT, statxMask, &sx); err != nil {
+	e, err := fsat.Stat(dirfd, name)
+	if err != nil {
 		return entry{}, err
 	}
-	return entry{
-		name:  name,
-		mode:  uint32(sx.Mode),
-		uid:   sx.Uid,
-		gid:   sx.Gid,
-		rdev:  unix.Mkdev(sx.Rdev_major, sx.Rdev_minor),
-		mntID: sx.Mnt_id,
-	}, nil
+	return fromFsat(name, e), nil
 }
 
-// statSelf stats the fd itself (AT_EMPTY_PATH).
+// statSelf stats the fd itself.
 func statSelf(fd int) (entry, error) {
-	var sx unix.Statx_t
-	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW, statxMask, &sx); err != nil {
+	e, err := fsat.Stat(fd, "")
+	if err != nil {
 		return entry{}, err
 	}
-	return entry{mode: uint32(sx.Mode), uid: sx.Uid, gid: sx.Gid, mntID: sx.Mnt_id}, nil
+	return fromFsat("", e), nil
 }
 
-// openDirAt opens the directory name in dirfd without following a symlink.
+// openDirAt opens the directory name (one component) in dirfd for reading,
+// without following a symlink.
 func openDirAt(dirfd int, name string) (int, error) {
-	for {
-		fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		if err == unix.EINTR {
-			continue
-		}
-		return fd, err
-	}
+	return fsat.OpenRaw(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY, 0, 0)
 }
 
-// readNames returns the names in the open directory fd, sorted. The fd's
-// offset is rewound first, so it can be read again.
-func readNames(fd int) ([]string, error) {
-	if _, err := unix.Seek(fd, 0, 0); err != nil {
-		return nil, err
-	}
-	var names []string
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := unix.Getdents(fd, buf)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if n <= 0 {
-			break
-		}
-		_, _, names = unix.ParseDirent(buf[:n], -1, names)
-	}
-	sort.Strings(names)
-	return names, nil
-}
+// readNames returns the names in the open directory fd, sorted; it can be
+// read again.
+func readNames(fd int) ([]string, error) { return fsat.Names(fd, maxNames) }
 
 // procPath names entry name of the pinned directory dirfd for the l*xattr
 // calls, which resolve the directory through its fd and do not follow name.
-func procPath(dirfd int, name string) string {
-	return "/proc/self/fd/" + strconv.Itoa(dirfd) + "/" + name
-}
+func procPath(dirfd int, name string) string { return fsat.ProcPath(dirfd, name) }
 
 // xattrTarget is a directory entry whose xattrs are read and changed: either
 // an open directory (fd >= 0) or name in the pinned directory dirfd.
@@ -113,7 +82,7 @@ type xattrTarget struct {
 	dirfd int
 	name  string
 	// cwd: this thread's working directory is dirfd (a walk worker), so
-	// name is reached relative to it instead of through /proc/self/fd.
+	// name is reached relative to it instead of through /proc/thread-self/fd.
 	cwd bool
 }
 
@@ -125,58 +94,18 @@ func (t xattrTarget) path() string {
 }
 
 func (t xattrTarget) list() ([]string, error) {
-	buf := make([]byte, 1024)
-	for {
-		var n int
-		var err error
-		if t.fd >= 0 {
-			n, err = unix.Flistxattr(t.fd, buf)
-		} else {
-			n, err = unix.Llistxattr(t.path(), buf)
-		}
-		if err == unix.ERANGE {
-			buf = make([]byte, len(buf)*4)
-			continue
-		}
-		if err == unix.ENOTSUP {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		var names []string
-		for _, b := range bytes.Split(buf[:n], []byte{0}) {
-			if len(b) > 0 {
-				names = append(names, string(b))
-			}
-		}
-		sort.Strings(names)
-		return names, nil
+	if t.fd >= 0 {
+		return fsat.ListXattr(t.fd)
 	}
+	return fsat.LListXattr(t.path())
 }
 
 // get returns the value of xattr attr, and false when it is not set.
 func (t xattrTarget) get(attr string) ([]byte, bool, error) {
-	buf := make([]byte, 256)
-	for {
-		var n int
-		var err error
-		if t.fd >= 0 {
-			n, err = unix.Fgetxattr(t.fd, attr, buf)
-		} else {
-			n, err = unix.Lgetxattr(t.path(), attr, buf)
-		}
-		switch {
-		case err == unix.ERANGE:
-			buf = make([]byte, len(buf)*4)
-			continue
-		case err == unix.ENODATA || err == unix.ENOTSUP:
-			return nil, false, nil
-		case err != nil:
-			return nil, false, err
-		}
-		return buf[:n], true, nil
+	if t.fd >= 0 {
+		return fsat.GetXattr(t.fd, attr)
 	}
+	return fsat.LGetXattr(t.path(), attr)
 }
 
 func (t xattrTarget) set(attr string, val []byte) error {
@@ -212,7 +141,7 @@ func (t xattrTarget) remove(attr string) error {
 func (t xattrTarget) chownChmod(ownerUID, uid, gid int, perm uint32) error {
 	pfd := t.fd
 	if pfd < 0 {
-		fd, err := unix.Openat(t.dirfd, t.name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		fd, err := fsat.OpenRaw(t.dirfd, t.name, unix.O_PATH, 0, 0)
 		if err != nil {
 			return err
 		}
@@ -234,52 +163,21 @@ func (t xattrTarget) chownChmod(ownerUID, uid, gid int, perm uint32) error {
 	}
 	// Through the fd's own link: fchmodat(AT_SYMLINK_NOFOLLOW) needs Linux
 	// 6.6, and fchmod does not take an O_PATH fd.
-	return unix.Chmod("/proc/self/fd/"+strconv.Itoa(pfd), perm)
+	return unix.Chmod(fsat.ProcFD(pfd), perm)
 }
 
 // removeAllAt removes name in dirfd and everything under it, without
-// following symlinks and refusing to descend into another mount.
+// following symlinks and refusing to descend into another mount: dirfd
+// must still be on mount mntID, and fsat.RemoveAll stays on it.
 func removeAllAt(dirfd int, name string, mntID uint64) error {
-	e, err := statAt(dirfd, name)
-	if errors.Is(err, unix.ENOENT) {
-		return nil
-	}
+	self, err := fsat.Stat(dirfd, "")
 	if err != nil {
 		return err
 	}
-	if e.mntID != mntID {
-		return fmt.Errorf("%s is a mount point: refusing to remove across it", name)
+	if self.MountID != mntID {
+		return &os.PathError{Op: "remove", Path: name, Err: fsat.ErrMountPoint}
 	}
-	if !e.isDir() {
-		return ignoreENOENT(unix.Unlinkat(dirfd, name, 0))
-	}
-	fd, err := openDirAt(dirfd, name)
-	if err != nil {
-		return err
-	}
-	// The name may have been swapped for a mount point since the stat
-	// above: check the directory actually opened.
-	if self, err := statSelf(fd); err != nil || self.mntID != mntID {
-		unix.Close(fd)
-		if err != nil {
-			return err
-		}
-		return fmt.Errorf("%s is a mount point: refusing to remove across it", name)
-	}
-	names, err := readNames(fd)
-	if err == nil {
-		for _, n := range names {
-			if err = removeAllAt(fd, n, mntID); err != nil {
-				err = fmt.Errorf("%s/%w", name, err)
-				break
-			}
-		}
-	}
-	unix.Close(fd)
-	if err != nil {
-		return err
-	}
-	return ignoreENOENT(unix.Unlinkat(dirfd, name, unix.AT_REMOVEDIR))
+	return fsat.RemoveAll(dirfd, name, name)
 }
 
 func ignoreENOENT(err error) error {

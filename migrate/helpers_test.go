@@ -35,6 +35,11 @@ func TestMain(m *testing.M) {
 		fmt.Print(strings.Join(lines, "\n"))
 		os.Exit(0)
 	}
+	// Helper-process mode: migrate a tree and print the peak RSS (see
+	// migrateMeasured).
+	if root := os.Getenv("L4M_TMG_MEASURE"); root != "" {
+		os.Exit(measureMigrate(root))
+	}
 	testenv.ReexecInNamespace(m)
 }
 

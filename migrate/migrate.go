@@ -1,7 +1,7 @@
 // Package migrate converts fuse-overlayfs upper dirs to the kernel overlayfs
 // format in place, losslessly and resumably, gated by a sentinel file.
 //
-// The conversion follows the measured table of DESIGN.md §4: fallback
+// The conversion follows the measured table of docs/design.md §4: fallback
 // whiteouts (.wh.NAME) become 0/0 char devices, fuse-overlayfs opacity
 // (user.fuseoverlayfs.opaque, .wh..wh..opq) becomes trusted.overlay.opaque=y,
 // stray markers and user.fuseoverlayfs.* xattrs go, override_stat owners and
@@ -18,15 +18,17 @@ import (
 	"io"
 
 	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/textsafe"
+	"github.com/left4me/left4me-deploy/overlay"
 	"github.com/left4me/left4me-deploy/service"
 )
 
 // ReportFile is the host path where a run keeps its report.
-const ReportFile = hostpath.StateDir + "/migration-report.json"
+const ReportFile = hostpath.MigrationReport
 
 // JournalFile records the aside names chosen by --reset-upper until the
 // sentinel is written, so a rerun after a crash moves nothing twice.
-const JournalFile = hostpath.StateDir + "/.kernel-overlay-migration.journal"
+const JournalFile = hostpath.MigrationJournal
 
 // ServerUnitGlob matches every game-server unit.
 const ServerUnitGlob = "left4me-server@*.service"
@@ -48,15 +50,9 @@ type Options struct {
 	// dir is a mount point. Nil on the host means mounting in this process
 	// exactly as left4me-overlay mount NAME does, in PID 1's mount
 	// namespace (overlay.Config{Root: Root}).
-	Mounter Mounter
+	Mounter overlay.Mounter
 	// Log receives human-readable progress lines; may be nil.
 	Log io.Writer
-}
-
-// Mounter mounts and unmounts the kernel overlay of one instance, by name.
-type Mounter interface {
-	Mount(ctx context.Context, name string) error
-	Unmount(ctx context.Context, name string) error
 }
 
 // Run performs the migration (see the package doc). With the sentinel
@@ -68,8 +64,11 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	return newMigrator(opts).run(ctx)
 }
 
+// logf writes one progress line. The line is made printable as a whole
+// (textsafe.Line): names from the hostile tree in it can neither drive the
+// operator's terminal nor start a line of their own.
 func (m *migrator) logf(format string, args ...any) {
 	if m.opts.Log != nil {
-		fmt.Fprintf(m.opts.Log, format+"\n", args...)
+		fmt.Fprintln(m.opts.Log, textsafe.Line(fmt.Sprintf(format, args...)))
 	}
 }

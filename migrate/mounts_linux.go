@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/left4me/left4me-deploy/internal/fsat"
 	"github.com/left4me/left4me-deploy/internal/mountinfo"
 )
 
@@ -21,7 +22,7 @@ func staleMounts(mounts []mountinfo.Entry, dir string) []mountinfo.Entry {
 	dir = filepath.Clean(dir)
 	var out []mountinfo.Entry
 	for _, mi := range mounts {
-		if mi.FSType != "fuse.fuse-overlayfs" && mi.FSType != "overlay" {
+		if !staleType(mi.FSType) {
 			continue
 		}
 		if mi.MountPoint == dir || strings.HasPrefix(mi.MountPoint, dir+"/") {
@@ -38,53 +39,117 @@ func staleMounts(mounts []mountinfo.Entry, dir string) []mountinfo.Entry {
 	return out
 }
 
+func staleType(fstype string) bool { return fstype == "fuse.fuse-overlayfs" || fstype == "overlay" }
+
+// sameMount finds mount e in a fresh table: same mount id, device and file
+// system type (a mount id alone can be reused once its mount is gone).
+func sameMount(table []mountinfo.Entry, e mountinfo.Entry) (mountinfo.Entry, bool) {
+	for _, c := range table {
+		if c.ID == e.ID && c.Device == e.Device && c.FSType == e.FSType {
+			return c, true
+		}
+	}
+	return mountinfo.Entry{}, false
+}
+
 // unmountRetries and unmountWait bound how long a busy mount is retried
-// before it is detached lazily.
+// before it is detached lazily; movedRetries bounds how often the mount
+// table is read again for mounts whose mount points moved meanwhile.
 var (
 	unmountRetries = 10
 	unmountWait    = 200 * time.Millisecond
+	movedRetries   = 10
 )
 
-// unmountUnder unmounts the mount at mountPoint, a path inside the runtime
-// directory open at runFD (host path runDir). The parent is resolved from
-// runFD without following symlinks, so a directory swapped for a symlink
-// cannot aim the unmount elsewhere, and the last component is not followed
-// (UMOUNT_NOFOLLOW). A mount still busy after the retries is detached
-// (MNT_DETACH) as a last resort and reported as lazy.
-func unmountUnder(runFD int, runDir, mountPoint string) (lazy bool, err error) {
-	rel, err := filepath.Rel(runDir, mountPoint)
-	if err != nil || rel == "." || strings.HasPrefix(rel, "..") {
-		return false, fmt.Errorf("unmount %s: not below %s", mountPoint, runDir)
+// errMoved: the mount is not (or no longer) at the path the table gave.
+var errMoved = errors.New("mount point moved")
+
+// mountRoot pins the parent of e's mount point and checks that the name in
+// it is the root of mount e: statx on the pinned parent, never following
+// the last component and without asking a FUSE daemon (AT_STATX_DONT_SYNC).
+// It returns the parent fd (to close) and the last component, or errMoved.
+func mountRoot(e mountinfo.Entry) (pfd int, base string, err error) {
+	p := filepath.Clean(e.MountPoint)
+	if !filepath.IsAbs(p) || p == "/" {
+		return -1, "", fmt.Errorf("mount %d: unusable mount point %q", e.ID, e.MountPoint)
 	}
-	parent, base := filepath.Split(rel)
-	pfd := runFD
-	if parent != "" {
-		pfd, err = unix.Openat2(runFD, filepath.Clean(parent), &unix.OpenHow{
-			Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
-			Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_BENEATH,
-		})
-		if err != nil {
-			return false, pathErr("open parent of mount", mountPoint, err)
+	parent, base := filepath.Split(p)
+	pfd, err = unix.Openat2(unix.AT_FDCWD, parent, &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
+			return -1, "", errMoved
 		}
-		defer unix.Close(pfd)
+		return -1, "", err
 	}
-	target := procPath(pfd, base)
+	var sx unix.Statx_t
+	err = unix.Statx(pfd, base, unix.AT_SYMLINK_NOFOLLOW|unix.AT_NO_AUTOMOUNT|unix.AT_STATX_DONT_SYNC, unix.STATX_MNT_ID, &sx)
+	switch {
+	case errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR):
+		err = errMoved
+	case err != nil:
+	case sx.Mask&unix.STATX_MNT_ID == 0:
+		err = fmt.Errorf("statx gave no mount id (Linux 5.8+ needed)")
+	case sx.Mnt_id != e.ID || sx.Attributes&unix.STATX_ATTR_MOUNT_ROOT == 0:
+		err = errMoved
+	}
+	if err != nil {
+		unix.Close(pfd)
+		return -1, "", err
+	}
+	return pfd, base, nil
+}
+
+// unmountMount takes down exactly mount e, found in the mount table at
+// e.MountPoint. Before each attempt it checks, through the pinned parent,
+// that the name still is e's root (mountRoot), then unmounts that name
+// with UMOUNT_NOFOLLOW. A mount still busy after the retries is detached
+// (MNT_DETACH) through an O_PATH fd on its own root, checked to carry e's
+// mount id, so no name is looked up for it again; it is reported as lazy.
+// errMoved means e is not at e.MountPoint: read the table again.
+func unmountMount(e mountinfo.Entry) (lazy bool, err error) {
 	for i := 0; ; i++ {
+		pfd, base, err := mountRoot(e)
+		if err != nil {
+			return false, err
+		}
+		target := fsat.ProcPath(pfd, base)
 		err = unix.Unmount(target, unix.UMOUNT_NOFOLLOW)
-		if err == nil || errors.Is(err, unix.EINVAL) && i > 0 {
-			// EINVAL on a retry: the mount went away meanwhile.
+		switch {
+		case err == nil:
+			unix.Close(pfd)
 			return false, nil
+		case errors.Is(err, unix.EINVAL):
+			// Not a mount point any more: gone, or moved since the check.
+			unix.Close(pfd)
+			return false, errMoved
+		case !errors.Is(err, unix.EBUSY):
+			unix.Close(pfd)
+			return false, pathErr("unmount", e.MountPoint, err)
+		case i < unmountRetries:
+			unix.Close(pfd)
+			time.Sleep(unmountWait)
+			continue
 		}
-		if !errors.Is(err, unix.EBUSY) || i >= unmountRetries {
-			break
+		// Still busy: detach the mount pinned by an fd on its root.
+		fd, err := unix.Openat(pfd, base, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		unix.Close(pfd)
+		if err != nil {
+			return false, errMoved
 		}
-		time.Sleep(unmountWait)
+		defer unix.Close(fd)
+		var sx unix.Statx_t
+		if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH|unix.AT_STATX_DONT_SYNC, unix.STATX_MNT_ID, &sx); err != nil {
+			return false, pathErr("stat", e.MountPoint, err)
+		}
+		if sx.Mnt_id != e.ID || sx.Attributes&unix.STATX_ATTR_MOUNT_ROOT == 0 {
+			return false, errMoved
+		}
+		if err := unix.Unmount(fsat.ProcFD(fd), unix.MNT_DETACH); err != nil {
+			return false, pathErr("unmount (lazy)", e.MountPoint, err)
+		}
+		return true, nil
 	}
-	if !errors.Is(err, unix.EBUSY) {
-		return false, pathErr("unmount", mountPoint, err)
-	}
-	if err := unix.Unmount(target, unix.UMOUNT_NOFOLLOW|unix.MNT_DETACH); err != nil {
-		return false, pathErr("unmount (lazy)", mountPoint, err)
-	}
-	return true, nil
 }

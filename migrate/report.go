@@ -6,6 +6,8 @@ import (
 	"io"
 	"sort"
 	"strings"
+
+	"github.com/left4me/left4me-deploy/internal/textsafe"
 )
 
 // Kind names one sort of change the migration makes.
@@ -40,26 +42,72 @@ type Change struct {
 	Detail string `json:"detail,omitempty"`
 }
 
+// The report's detail is bounded, whatever the tree: the owner of the
+// tree chooses how many entries, how deep and how long their names are,
+// and a report that lists every path in full grows with the square of the
+// depth. The counts stay exact; what is not listed is counted in
+// InstanceReport.Omitted and WarningsOmitted, and Report.Truncated says so.
+const (
+	// MaxListedPerKind is how many changes of one kind are listed per
+	// instance.
+	MaxListedPerKind = 100
+	// MaxListed is how many changes and warnings are listed in all.
+	MaxListed = 1000
+	// MaxShownPath is the longest path or warning listed; a longer one
+	// keeps its start and end around an "...[N bytes]..." marker.
+	MaxShownPath = 1024
+)
+
 // InstanceReport says what the migration did to one instance.
 type InstanceReport struct {
 	Name string `json:"name"`
-	// Counts holds the number of changes by kind.
+	// Counts holds the number of changes by kind, exact.
 	Counts map[Kind]int `json:"counts"`
-	// Changes lists every change with its path.
+	// Changes lists the changes with their paths: at most
+	// MaxListedPerKind of each kind (MaxListed in the whole report), each
+	// path at most MaxShownPath bytes.
 	Changes []Change `json:"changes,omitempty"`
+	// Omitted counts, by kind, the changes not listed in Changes.
+	Omitted map[Kind]int `json:"omitted,omitempty"`
 	// Warnings are entries left alone on purpose (a mount point inside
 	// upper/, an override_stat that was not applied, ...).
 	Warnings []string `json:"warnings,omitempty"`
+	// WarningsOmitted counts the warnings not listed.
+	WarningsOmitted int `json:"warnings_omitted,omitempty"`
 	// MovedAside is the host path the old upper was moved to (--reset-upper).
 	MovedAside string `json:"moved_aside,omitempty"`
 }
 
-func (ir *InstanceReport) add(k Kind, path, detail string) {
+// record counts a change to ir and lists it while the limits allow; path
+// is rendered only then.
+func (r *Report) record(ir *InstanceReport, k Kind, path fmt.Stringer, detail string) {
 	if ir.Counts == nil {
 		ir.Counts = map[Kind]int{}
 	}
+	listed := ir.Counts[k] - ir.Omitted[k]
 	ir.Counts[k]++
-	ir.Changes = append(ir.Changes, Change{Kind: k, Path: path, Detail: detail})
+	if listed >= MaxListedPerKind || r.listed >= MaxListed {
+		if ir.Omitted == nil {
+			ir.Omitted = map[Kind]int{}
+		}
+		ir.Omitted[k]++
+		r.Truncated = true
+		return
+	}
+	r.listed++
+	ir.Changes = append(ir.Changes, Change{Kind: k, Path: shorten(path.String()), Detail: shorten(detail)})
+}
+
+// warn adds a warning to ir while the limits allow; args are formatted
+// only then.
+func (r *Report) warn(ir *InstanceReport, format string, args ...any) {
+	if len(ir.Warnings) >= MaxListedPerKind || r.listed >= MaxListed {
+		ir.WarningsOmitted++
+		r.Truncated = true
+		return
+	}
+	r.listed++
+	ir.Warnings = append(ir.Warnings, shorten(fmt.Sprintf(format, args...)))
 }
 
 func (ir *InstanceReport) warn(format string, args ...any) {
@@ -67,7 +115,116 @@ func (ir *InstanceReport) warn(format string, args ...any) {
 }
 
 // Total is the number of changes to the instance.
-func (ir *InstanceReport) Total() int { return len(ir.Changes) }
+func (ir *InstanceReport) Total() int {
+	n := 0
+	for _, c := range ir.Counts {
+		n += c
+	}
+	return n
+}
+
+// shorten keeps s if it is at most MaxShownPath bytes long, and otherwise
+// its start and end around a marker saying how much was left out.
+func shorten(s string) string {
+	if len(s) <= MaxShownPath {
+		return s
+	}
+	keep := MaxShownPath / 2
+	return s[:keep] + fmt.Sprintf("...[%d bytes]...", len(s)-2*keep) + s[len(s)-keep:]
+}
+
+// relPath is a directory inside an upper dir as a chain of names, nil for
+// the upper dir itself. A walk keeps one node per directory it has open,
+// never a full path string per entry: in a deep chain of long names those
+// would add up to the square of the depth.
+type relPath struct {
+	parent *relPath
+	name   string
+	size   int // length of the path relative to the upper dir
+}
+
+func (r *relPath) child(name string) *relPath {
+	c := &relPath{parent: r, name: name, size: len(name)}
+	if r != nil {
+		c.size += r.size + 1
+	}
+	return c
+}
+
+// entryPath is the host path of entry name ("" for the directory itself)
+// of directory dir in the upper dir at host. String renders it, shortened
+// like shorten without building the whole path first.
+type entryPath struct {
+	host string
+	dir  *relPath
+	name string
+}
+
+func (p entryPath) String() string {
+	n := len(p.host)
+	if p.dir != nil {
+		n += 1 + p.dir.size
+	}
+	if p.name != "" {
+		n += 1 + len(p.name)
+	}
+	// The names from the top down; only the first and last MaxShownPath/2
+	// bytes are needed for a long path, but the chain is walked bottom up.
+	var names []string
+	for d := p.dir; d != nil; d = d.parent {
+		names = append(names, d.name)
+	}
+	var b strings.Builder
+	limit := n
+	if n > MaxShownPath {
+		limit = MaxShownPath / 2
+	}
+	add := func(s string) bool { // false once the head is full
+		if room := limit - b.Len(); len(s) > room {
+			b.WriteString(s[:room])
+			return false
+		}
+		b.WriteString(s)
+		return b.Len() < limit
+	}
+	ok := add(p.host)
+	for i := len(names) - 1; ok && i >= 0; i-- {
+		ok = add("/") && add(names[i])
+	}
+	if ok && p.name != "" {
+		ok = add("/") && add(p.name)
+	}
+	if n <= MaxShownPath {
+		return b.String()
+	}
+	// The end: the last MaxShownPath/2 bytes, from the bottom up.
+	tail := make([]byte, 0, MaxShownPath/2)
+	prepend := func(s string) bool {
+		room := MaxShownPath/2 - len(tail)
+		if len(s) >= room {
+			tail = append([]byte(s[len(s)-room:]), tail...)
+			return false
+		}
+		tail = append([]byte(s), tail...)
+		return true
+	}
+	ok = true
+	if p.name != "" {
+		ok = prepend(p.name) && prepend("/")
+	}
+	for d := p.dir; ok && d != nil; d = d.parent {
+		ok = prepend(d.name) && prepend("/")
+	}
+	if ok {
+		prepend(p.host)
+	}
+	return b.String() + fmt.Sprintf("...[%d bytes]...", n-2*(MaxShownPath/2)) + string(tail)
+}
+
+// plainPath is a path that is already a string.
+type plainPath string
+
+func (p plainPath) String() string { return string(p) }
 
 // Unmount is one mount the migration took down (or would take down).
 type Unmount struct {
@@ -116,6 +273,11 @@ type Report struct {
 	ReportFile string `json:"report_file,omitempty"`
 	// Error is set when the run failed part way; running again finishes it.
 	Error string `json:"error,omitempty"`
+	// Truncated is true when changes or warnings were left out of the
+	// lists (see MaxListedPerKind); the counts are exact all the same.
+	Truncated bool `json:"truncated,omitempty"`
+
+	listed int // changes and warnings listed so far
 }
 
 // Changed reports whether the run changed (or would change) anything.
@@ -176,8 +338,13 @@ func (r *Report) Summary() string {
 
 // WriteText prints the report for a person: the summary, services, mounts,
 // and per instance its counts and warnings; with verbose every change.
+// Names and paths come from the hostile tree: every line is made printable
+// as a whole (textsafe.Line), so each is exactly one line on the terminal.
 func (r *Report) WriteText(w io.Writer, verbose bool) {
-	fmt.Fprintln(w, r.Summary())
+	pr := func(format string, args ...any) {
+		fmt.Fprintln(w, textsafe.Line(fmt.Sprintf(format, args...)))
+	}
+	pr("%s", r.Summary())
 	if r.Skipped {
 		return
 	}
@@ -191,10 +358,10 @@ func (r *Report) WriteText(w io.Writer, verbose bool) {
 		startVerb, mountVerb = "left stopped, to start after a rerun:", "would mount"
 	}
 	if len(sv.Stop) > 0 {
-		fmt.Fprintf(w, "services: %s %s\n", stopVerb, strings.Join(sv.Stop, " "))
+		pr("services: %s %s", stopVerb, strings.Join(sv.Stop, " "))
 	}
 	if len(sv.Mount) > 0 {
-		fmt.Fprintf(w, "services: %s the overlays of %s before their servers start\n", mountVerb, strings.Join(sv.Mount, " "))
+		pr("services: %s the overlays of %s before their servers start", mountVerb, strings.Join(sv.Mount, " "))
 	}
 	failed := map[string]bool{}
 	for _, f := range sv.Failed {
@@ -207,41 +374,51 @@ func (r *Report) WriteText(w io.Writer, verbose bool) {
 		}
 	}
 	if len(started) > 0 {
-		fmt.Fprintf(w, "services: %s %s\n", startVerb, strings.Join(started, " "))
+		pr("services: %s %s", startVerb, strings.Join(started, " "))
 	}
 	for _, f := range sv.Failed {
-		fmt.Fprintf(w, "services: not started again: %s: %s\n", f.Unit, f.Error)
+		pr("services: not started again: %s: %s", f.Unit, f.Error)
 	}
 	if r.Services.Note != "" {
-		fmt.Fprintf(w, "services: %s\n", r.Services.Note)
+		pr("services: %s", r.Services.Note)
 	}
 	for _, u := range r.Unmounts {
 		lazy := ""
 		if u.Lazy {
 			lazy = " (busy: detached lazily)"
 		}
-		fmt.Fprintf(w, "unmount %s %s%s\n", u.FSType, u.Path, lazy)
+		pr("unmount %s %s%s", u.FSType, u.Path, lazy)
 	}
 	for _, ir := range r.Instances {
-		fmt.Fprintf(w, "instance %s: %s\n", ir.Name, countsString(ir.Counts))
+		pr("instance %s: %s", ir.Name, countsString(ir.Counts))
 		if ir.MovedAside != "" {
-			fmt.Fprintf(w, "  old upper kept at %s\n", ir.MovedAside)
+			pr("  old upper kept at %s", ir.MovedAside)
 		}
 		for _, wn := range ir.Warnings {
-			fmt.Fprintf(w, "  warning: %s\n", wn)
+			pr("  warning: %s", wn)
+		}
+		if len(ir.Omitted) > 0 || ir.WarningsOmitted > 0 {
+			omitted := countsString(ir.Omitted)
+			if len(ir.Omitted) == 0 {
+				omitted = "no changes"
+			}
+			pr("  not listed: %s, %d warning(s) (the counts above are exact)", omitted, ir.WarningsOmitted)
 		}
 		if verbose {
 			for _, c := range ir.Changes {
-				fmt.Fprintf(w, "  %-11s %s", c.Kind, c.Path)
 				if c.Detail != "" {
-					fmt.Fprintf(w, " (%s)", c.Detail)
+					pr("  %-11s %s (%s)", c.Kind, c.Path, c.Detail)
+				} else {
+					pr("  %-11s %s", c.Kind, c.Path)
 				}
-				fmt.Fprintln(w)
 			}
 		}
 	}
+	if r.Truncated {
+		pr("report truncated: it lists at most %d changes of each kind and %d warnings per instance, %d entries in all, and paths shortened to %d bytes; the counts are exact", MaxListedPerKind, MaxListedPerKind, MaxListed, MaxShownPath)
+	}
 	if r.ReportFile != "" {
-		fmt.Fprintf(w, "report kept at %s\n", r.ReportFile)
+		pr("report kept at %s", r.ReportFile)
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/instance"
 	"github.com/left4me/left4me-deploy/internal/mountinfo"
+	"github.com/left4me/left4me-deploy/internal/textsafe"
 	"github.com/left4me/left4me-deploy/overlay"
 )
 
@@ -36,7 +37,7 @@ type migrator struct {
 	// user. True for the host root.
 	host bool
 	// mounter mounts a game server's overlay before its unit starts again.
-	mounter Mounter
+	mounter overlay.Mounter
 	// hostOwner looks up the left4me user and group.
 	hostOwner func() (ownerID, error)
 	// mountinfo is the file listing this namespace's mounts.
@@ -45,6 +46,9 @@ type migrator struct {
 	// there, as a crash would.
 	afterOp func(n int) error
 	ops     atomic.Int64
+	// beforeUnmount, when set, runs once after the mount table was read
+	// and before the first unmount (to move a mount point then).
+	beforeUnmount func()
 	// workers is how many goroutines convert directories at once.
 	workers int
 	mu      sync.Mutex // guards the report while directories convert
@@ -83,16 +87,17 @@ func lookupLeft4me() (ownerID, error) {
 }
 
 // do is the one gate for every change: it records the change in the report
-// and, unless this is a dry run, makes it.
-func (m *migrator) do(ir *InstanceReport, k Kind, path, detail string, apply func() error) error {
+// and, unless this is a dry run, makes it. path is rendered only if the
+// report lists the change, or the change fails.
+func (m *migrator) do(ir *InstanceReport, k Kind, path fmt.Stringer, detail string, apply func() error) error {
 	m.mu.Lock()
-	ir.add(k, path, detail)
+	m.rep.record(ir, k, path, detail)
 	m.mu.Unlock()
 	if m.opts.DryRun {
 		return nil
 	}
 	if err := apply(); err != nil {
-		return fmt.Errorf("%s %s: %w", k, path, err)
+		return fmt.Errorf("%s %s: %w", k, shorten(path.String()), err)
 	}
 	return m.tick()
 }
@@ -200,7 +205,7 @@ func (m *migrator) convertAll(stFD int, owner *ownerID) (*Report, error) {
 		return rep, pathErr("open", runDir, err)
 	} else {
 		defer unix.Close(runFD)
-		if err := m.unmountStale(runFD, runDir); err != nil {
+		if err := m.unmountStale(runDir); err != nil {
 			return rep, err
 		}
 	}
@@ -217,7 +222,7 @@ func (m *migrator) convertAll(stFD int, owner *ownerID) (*Report, error) {
 		}
 		for _, name := range names {
 			if err := instance.ValidateName(name); err != nil {
-				m.logf("skipping %s/%s: not an instance name", hostpath.RuntimeDir, name)
+				m.logf("skipping %s: not an instance name", textsafe.Quote(hostpath.RuntimeDir+"/"+name))
 				continue
 			}
 			e, err := statAt(runFD, name)
@@ -384,33 +389,80 @@ func (k kernelMounter) Unmount(_ context.Context, name string) error {
 
 // unmountStale takes down every fuse-overlayfs and overlay mount under
 // runtime/ (for real also with --root; only listed in a dry run).
-func (m *migrator) unmountStale(runFD int, runDir string) error {
-	f, err := os.Open(m.mountinfo)
+//
+// Mounts are found in the mount table and then followed by mount id: the
+// owner of the tree can rename a mount point (or a directory above it)
+// at any time, from a mount namespace of its own even the mount point
+// itself. Each unmount checks through a pinned parent that the name is
+// still the root of that mount (unmountMount); when it is not, the table
+// is read again and the mount is unmounted where it is now. A mount that
+// left the table meanwhile is gone and needs nothing more. One mount that
+// cannot be taken down does not keep the others up.
+func (m *migrator) unmountStale(runDir string) error {
+	table, err := m.readMounts()
 	if err != nil {
-		return fmt.Errorf("list mounts: %w", err)
+		return err
 	}
-	mounts, err := mountinfo.Parse(f)
-	f.Close()
-	if err != nil {
-		return fmt.Errorf("list mounts: %w", err)
-	}
-	for _, mi := range staleMounts(mounts, runDir) {
-		hp, _ := m.opts.Root.HostPath(mi.MountPoint)
-		u := Unmount{Path: hp, FSType: mi.FSType}
-		if !m.opts.DryRun {
-			m.logf("unmounting %s %s", mi.FSType, hp)
-			lazy, err := unmountUnder(runFD, runDir, mi.MountPoint)
-			if err != nil {
-				return err
-			}
-			if lazy {
-				u.Lazy = true
-				m.logf("warning: %s stayed busy and was detached lazily (MNT_DETACH); processes may still hold it", hp)
-			}
+	pending := staleMounts(table, runDir)
+	var errs []error
+	for pass := 0; len(pending) > 0; pass++ {
+		if m.beforeUnmount != nil && pass == 0 {
+			m.beforeUnmount()
 		}
-		m.rep.Unmounts = append(m.rep.Unmounts, u)
+		var moved []mountinfo.Entry
+		for _, mi := range pending {
+			hp, _ := m.opts.Root.HostPath(mi.MountPoint)
+			u := Unmount{Path: hp, FSType: mi.FSType}
+			if !m.opts.DryRun {
+				m.logf("unmounting %s %s", mi.FSType, textsafe.Quote(hp))
+				lazy, err := unmountMount(mi)
+				if errors.Is(err, errMoved) {
+					moved = append(moved, mi)
+					continue
+				}
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				if lazy {
+					u.Lazy = true
+					m.logf("warning: %s stayed busy and was detached lazily (MNT_DETACH); processes may still hold it", textsafe.Quote(hp))
+				}
+			}
+			m.rep.Unmounts = append(m.rep.Unmounts, u)
+		}
+		if len(moved) == 0 {
+			break
+		}
+		if table, err = m.readMounts(); err != nil {
+			return err
+		}
+		pending = pending[:0]
+		for _, mi := range moved {
+			cur, ok := sameMount(table, mi)
+			if !ok {
+				continue // unmounted or detached meanwhile
+			}
+			if pass >= movedRetries {
+				errs = append(errs, fmt.Errorf("unmount %s %d at %s: it is not at the mount point the mount table gives (moved %d times while unmounting)", mi.FSType, mi.ID, mi.MountPoint, pass+1))
+				continue
+			}
+			pending = append(pending, cur)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("take down stale mounts: %w", err)
 	}
 	return nil
+}
+
+// readMounts reads this namespace's mount table.
+func (m *migrator) readMounts() ([]mountinfo.Entry, error) {
+	table, err := mountinfo.ReadFile(m.mountinfo)
+	if err != nil {
+		return nil, fmt.Errorf("list mounts: %w", err)
+	}
+	return table, nil
 }
 
 // instance converts (or with --reset-upper resets) one instance.
@@ -479,13 +531,13 @@ func (m *migrator) resetWork(ir *InstanceReport, instFD int, instMnt uint64, nam
 	e, err := statAt(instFD, "work")
 	switch {
 	case errors.Is(err, unix.ENOENT):
-		return m.do(ir, KindWork, p, "created", mk)
+		return m.do(ir, KindWork, plainPath(p), "created", mk)
 	case err != nil:
 		return pathErr("stat", p, err)
 	case e.mntID != instMnt:
 		return fmt.Errorf("%s is a mount point: refusing to replace it", p)
 	case !e.isDir():
-		return m.do(ir, KindWork, p, "replaced a "+typeName(e.mode), func() error {
+		return m.do(ir, KindWork, plainPath(p), "replaced a "+typeName(e.mode), func() error {
 			if err := ignoreENOENT(unix.Unlinkat(instFD, "work", 0)); err != nil {
 				return err
 			}
@@ -505,7 +557,7 @@ func (m *migrator) resetWork(ir *InstanceReport, instFD int, instMnt uint64, nam
 		return nil
 	}
 	detail := fmt.Sprintf("emptied %d entries", len(names))
-	return m.do(ir, KindWork, p, detail, func() error {
+	return m.do(ir, KindWork, plainPath(p), detail, func() error {
 		fd, err := openDirAt(instFD, "work")
 		if err != nil {
 			return err
@@ -570,7 +622,7 @@ func (m *migrator) resetUpper(ir *InstanceReport, instFD int, inst entry, name s
 	_, errAside := statAt(instFD, aside)
 	upGone, asideGone := errors.Is(errUp, unix.ENOENT), errors.Is(errAside, unix.ENOENT)
 	if !upGone && asideGone {
-		if err := m.do(ir, KindUpperReset, hostpath.Upper(name), "moved to "+aside, func() error {
+		if err := m.do(ir, KindUpperReset, plainPath(hostpath.Upper(name)), "moved to "+aside, func() error {
 			return unix.Renameat2(instFD, "upper", instFD, aside, unix.RENAME_NOREPLACE)
 		}); err != nil {
 			return err

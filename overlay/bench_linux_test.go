@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/fsat"
 	"github.com/left4me/left4me-deploy/internal/testenv"
 )
 
@@ -70,6 +71,13 @@ func BenchmarkMountUmount(b *testing.B) {
 				continue
 			}
 			b.Run(fmt.Sprintf("helper/%s/layers=%d", m, n), func(b *testing.B) {
+				rel, err := KernelRelease()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := MethodAvailable(rel, m); err != nil {
+					b.Skip(err)
+				}
 				f := benchFixture(b, n)
 				env := f.helperEnv("LEFT4ME_OVERLAY_METHOD=" + m.String())
 				b.ResetTimer()
@@ -227,7 +235,7 @@ func BenchmarkFuseChecks(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					if _, err := flistxattr(fd); err != nil {
+					if _, err := fsat.ListXattr(fd); err != nil {
 						b.Fatal(err)
 					}
 					unix.Close(fd)

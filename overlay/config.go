@@ -46,7 +46,8 @@ type Config struct {
 	// PrintOnly makes Mount and Unmount resolve and check everything, then
 	// report the plan instead of changing anything.
 	PrintOnly bool
-	// Release overrides the kernel release MethodAuto decides by ("" = uname).
+	// Release overrides the kernel release the method is picked (MethodAuto)
+	// or checked (a forced one) by ("" = uname).
 	Release string
 }
 
@@ -103,7 +104,7 @@ func ConfigFromEnv(getenv func(string) (string, bool)) (cfg Config, ignored []st
 }
 
 // Mount options every instance gets, in this order, after nosuid,nodev (see
-// README, "The mount helper"):
+// docs/overlay-helper.md, "Mount options"):
 //
 //   - redirect_dir=nofollow: never create redirects and never follow one. A
 //     redirect xattr in an upper dir names a path in the lower layers; the
@@ -126,7 +127,7 @@ var mountOptions = [][2]string{
 	{"xino", "off"},
 }
 
-// mountFlags names the per-mount flags, as in the README and print-only output.
+// mountFlags names the per-mount flags, as in docs/overlay-helper.md and print-only output.
 const mountFlags = "nosuid,nodev"
 
 // Source returns the mount source the helper gives instance name's overlay.

@@ -1,6 +1,7 @@
 package overlay
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -116,4 +117,59 @@ func MethodFor(release string) (Method, error) {
 	default:
 		return MethodFD, nil
 	}
+}
+
+// ErrMethodUnavailable marks a forced mount method the running kernel lacks
+// (errors.Is matches a *MethodUnavailableError).
+var ErrMethodUnavailable = errors.New("mount method unavailable on this kernel")
+
+// MethodUnavailableError is MethodAvailable's refusal: kernel Release lacks
+// Method, which needs Linux Need; Auto is what the helper picks there.
+type MethodUnavailableError struct {
+	Release string
+	Method  Method
+	Need    string
+	Auto    Method
+}
+
+func (e *MethodUnavailableError) Error() string {
+	return fmt.Sprintf("mount method %s needs Linux %s or newer (%s); kernel %s lacks it (the automatic choice there is %s)",
+		e.Method, e.Need, methodNeeds[e.Method], e.Release, e.Auto)
+}
+
+// Is makes errors.Is(err, ErrMethodUnavailable) true.
+func (e *MethodUnavailableError) Is(target error) bool { return target == ErrMethodUnavailable }
+
+// What each method needs from the kernel, for the refusal.
+var methodNeeds = map[Method]string{
+	MethodFD:           "overlay layers as fds, FSCONFIG_SET_FD",
+	MethodLowerdirPlus: `fsconfig "lowerdir+"`,
+}
+
+// MethodAvailable reports whether a kernel of this release (as printed by
+// uname -r) has mount method m: fd needs Linux 6.13, lowerdir+ 6.8, and
+// legacy, like every method, 5.8. The helper calls it on a forced method
+// before it opens or mounts anything, so a method the kernel lacks leaves no
+// half-made mount and no "unrecognized mount option" in the kernel log.
+// MethodAuto is available wherever the helper runs at all.
+func MethodAvailable(release string, m Method) error {
+	v, err := parseRelease(release)
+	if err != nil {
+		return err
+	}
+	auto, err := MethodFor(release)
+	if err != nil {
+		return err
+	}
+	need := map[Method]kver{MethodFD: fdLayerKernel, MethodLowerdirPlus: lowerdirPlusKernel}
+	switch m {
+	case MethodAuto, MethodLegacy:
+		return nil
+	case MethodFD, MethodLowerdirPlus:
+		if v.less(need[m]) {
+			return &MethodUnavailableError{Release: strings.TrimSpace(release), Method: m, Need: need[m].String(), Auto: auto}
+		}
+		return nil
+	}
+	return fmt.Errorf("unknown mount method %v", m)
 }

@@ -1,6 +1,7 @@
 package overlay
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -60,5 +61,55 @@ func TestParseMethod(t *testing.T) {
 	}
 	if _, err := ParseMethod("fsopen"); err == nil {
 		t.Fatalf("ParseMethod(fsopen) = nil error")
+	}
+}
+
+// TestMethodAvailable: a forced method is refused on a kernel that lacks it,
+// naming the kernel, the method and the kernel it needs.
+func TestMethodAvailable(t *testing.T) {
+	tests := []struct {
+		release string
+		m       Method
+		want    string // "" = available
+	}{
+		{"5.10.0-30-amd64", MethodLegacy, ""},
+		{"5.10.0-30-amd64", MethodAuto, ""},
+		{"5.10.0-30-amd64", MethodLowerdirPlus, `mount method lowerdir+ needs Linux 6.8 or newer (fsconfig "lowerdir+"); kernel 5.10.0-30-amd64 lacks it (the automatic choice there is legacy)`},
+		{"5.10.0-30-amd64", MethodFD, "mount method fd needs Linux 6.13 or newer (overlay layers as fds, FSCONFIG_SET_FD); kernel 5.10.0-30-amd64 lacks it (the automatic choice there is legacy)"},
+		{"6.1.0-27-amd64", MethodLegacy, ""},
+		{"6.1.0-27-amd64", MethodLowerdirPlus, `mount method lowerdir+ needs Linux 6.8 or newer (fsconfig "lowerdir+"); kernel 6.1.0-27-amd64 lacks it (the automatic choice there is legacy)`},
+		{"6.1.0-27-amd64", MethodFD, "mount method fd needs Linux 6.13 or newer (overlay layers as fds, FSCONFIG_SET_FD); kernel 6.1.0-27-amd64 lacks it (the automatic choice there is legacy)"},
+		{"6.7.12", MethodLowerdirPlus, "kernel 6.7.12 lacks it"},
+		{"6.8.0-45-generic", MethodLowerdirPlus, ""},
+		{"6.12.48+deb13-amd64", MethodLegacy, ""},
+		{"6.12.48+deb13-amd64", MethodLowerdirPlus, ""},
+		{"6.12.48+deb13-amd64", MethodFD, "mount method fd needs Linux 6.13 or newer (overlay layers as fds, FSCONFIG_SET_FD); kernel 6.12.48+deb13-amd64 lacks it (the automatic choice there is lowerdir+)"},
+		{"6.13", MethodFD, ""},
+		{"6.13.0", MethodLowerdirPlus, ""},
+		{"6.18.44-fc-v669", MethodFD, ""},
+		{"6.18.44-fc-v669", MethodLowerdirPlus, ""},
+		{"6.18.44-fc-v669", MethodLegacy, ""},
+		{"5.4.0-old", MethodLegacy, "older than 5.8"},
+		{"5.4.0-old", MethodFD, "older than 5.8"},
+		{"six.one", MethodFD, "cannot read"},
+		{"6.18", Method(42), "unknown mount method"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.release+"/"+tt.m.String(), func(t *testing.T) {
+			err := MethodAvailable(tt.release, tt.m)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("MethodAvailable(%q, %v) = %v, want nil", tt.release, tt.m, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("MethodAvailable(%q, %v) = %v, want an error containing %q", tt.release, tt.m, err, tt.want)
+			}
+			tooOld := strings.Contains(tt.want, "needs Linux") || strings.Contains(tt.want, "lacks it")
+			if errors.Is(err, ErrMethodUnavailable) != tooOld {
+				t.Errorf("errors.Is(MethodAvailable(%q, %v), ErrMethodUnavailable) = %v, want %v", tt.release, tt.m, !tooOld, tooOld)
+			}
+		})
 	}
 }

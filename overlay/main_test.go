@@ -9,13 +9,13 @@ import (
 	"runtime"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/gobuild"
 	"github.com/left4me/left4me-deploy/internal/mountinfo"
 	"github.com/left4me/left4me-deploy/internal/testenv"
 )
@@ -31,49 +31,18 @@ func TestMain(m *testing.M) {
 		testenv.ReexecInNamespace(m) // exits
 	}
 	code := m.Run()
-	if helperDir != "" {
-		os.RemoveAll(helperDir)
-	}
+	gobuild.Cleanup()
 	os.Exit(code)
 }
 
-var (
-	helperOnce sync.Once
-	helperDir  string
-	helperPath string
-	helperErr  error
-)
-
-// helperBin builds cmd/left4me-overlay once per test binary and returns the
-// executable's path: end-to-end tests run the real helper, not the library.
+// helperBin is cmd/left4me-overlay, built once per test binary: end-to-end
+// tests run the real helper, not the library.
 func helperBin(t testing.TB) string {
 	t.Helper()
-	helperOnce.Do(func() {
-		helperDir, helperErr = os.MkdirTemp("", "left4me-overlay-bin-")
-		if helperErr != nil {
-			return
-		}
-		helperPath = filepath.Join(helperDir, "left4me-overlay")
-		_, file, _, _ := runtime.Caller(0)
-		pkg := filepath.Join(filepath.Dir(file), "..", "cmd", "left4me-overlay")
-		gobin, err := exec.LookPath("go")
-		if err != nil {
-			gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
-		}
-		cmd := exec.Command(gobin, "build", "-o", helperPath, ".")
-		cmd.Dir = pkg
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			helperErr = fmt.Errorf("go build left4me-overlay: %v\n%s", err, out)
-		}
-	})
-	if helperErr != nil {
-		t.Fatal(helperErr)
-	}
-	return helperPath
+	return gobuild.Binary(t, "left4me-overlay")
 }
 
-// fixture is a scratch LEFT4ME_ROOT with the state layout of DESIGN §2.
+// fixture is a scratch LEFT4ME_ROOT with the state layout of docs/design.md §2.
 type fixture struct {
 	t     testing.TB
 	root  string

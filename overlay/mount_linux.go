@@ -3,10 +3,8 @@
 package overlay
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"runtime"
 	"strconv"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/instance"
+	"github.com/left4me/left4me-deploy/internal/fsat"
 	"github.com/left4me/left4me-deploy/internal/mountinfo"
 )
 
@@ -35,11 +34,6 @@ var (
 // LockDir is the host directory of the per-instance lock files. It is
 // root's, outside the hostile tree, in PID 1's namespace.
 const LockDir = "/run/left4me/locks"
-
-// resolveFlags are used for every lookup below the tree root: no symlink is
-// ever followed (not even "magic" /proc links), and nothing resolves outside
-// the directory the walk starts from.
-const resolveFlags = unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_BENEATH
 
 // Result says what Mount or Unmount did.
 type Result struct {
@@ -66,21 +60,9 @@ func (c Config) run(name, verb string, fn func(*session, string) (Result, error)
 	if err := instance.ValidateName(name); err != nil {
 		return Result{}, err
 	}
-	method := c.Method
-	if method == MethodAuto {
-		rel := c.Release
-		if rel == "" {
-			var u unix.Utsname
-			if err := unix.Uname(&u); err != nil {
-				return Result{}, fmt.Errorf("uname: %w", err)
-			}
-			rel = unix.ByteSliceToString(u.Release[:])
-		}
-		m, err := MethodFor(rel)
-		if err != nil {
-			return Result{}, err
-		}
-		method = m
+	method, err := c.method()
+	if err != nil {
+		return Result{}, fmt.Errorf("%s %s: %w", verb, name, err)
 	}
 	type out struct {
 		res Result
@@ -176,6 +158,13 @@ func (s *session) enter() error {
 	if err != nil {
 		return err
 	}
+	// The whole hostile tree must be on one mount of a local file system:
+	// the state root's type is checked here (without calling into it, so a
+	// FUSE file system mounted over it by its owner cannot hold the helper),
+	// and every lookup below it refuses to cross a mount (RESOLVE_NO_XDEV).
+	if err := fsat.CheckLocalFS(s.state, hostpath.StateDir, "state root"); err != nil {
+		return err
+	}
 	var st unix.Stat_t
 	if err := unix.Fstat(s.state, &st); err != nil {
 		return fmt.Errorf("stat %s: %w", hostpath.StateDir, err)
@@ -191,33 +180,22 @@ func (s *session) openDir(dirfd int, rel, host string) (int, error) {
 }
 
 // openDirXdev is openDir that also refuses to cross a mount point: used for
-// runtime/NAME and its upper and work dirs, which are plain directories of
-// the state file system and never legitimately lie inside another mount
-// (such as an overlay this helper made, moved there by its owner).
+// every lookup below the state root (runtime, NAME, upper, work, merged,
+// installation, overlays and every layer), which are plain directories of
+// the state file system and never legitimately lie on another mount: not
+// on a FUSE file system its owner mounted (fusermount3 is set-uid, and with
+// user_allow_other root sees what the daemon claims, such as root-owned
+// set-uid files), nor on an overlay this helper made and its owner moved
+// there from a user namespace of its own (copy-up through such a stack
+// runs with the helper's credentials).
 func (s *session) openDirXdev(dirfd int, rel, host string) (int, error) {
-	return s.openDirFlags(dirfd, rel, host, unix.RESOLVE_NO_XDEV)
+	return s.openDirFlags(dirfd, rel, host, fsat.NoXdev)
 }
 
-func (s *session) openDirFlags(dirfd int, rel, host string, extra uint64) (int, error) {
-	how := unix.OpenHow{
-		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC,
-		Resolve: resolveFlags | extra,
-	}
-	var fd int
-	var err error
-	for range 8 { // openat2 asks for a retry when it races a rename
-		fd, err = unix.Openat2(dirfd, rel, &how)
-		if err != unix.EAGAIN && err != unix.EINTR {
-			break
-		}
-	}
-	if err == unix.ENOTDIR {
-		// O_NOFOLLOW|O_DIRECTORY reports a final symlink as "not a
-		// directory"; say what it is (for the message only: the open failed).
-		var st unix.Stat_t
-		if unix.Fstatat(dirfd, rel, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
-			err = unix.ELOOP
-		}
+func (s *session) openDirFlags(dirfd int, rel, host string, opt fsat.Opt) (int, error) {
+	fd, err := fsat.OpenRaw(dirfd, rel, unix.O_PATH|unix.O_DIRECTORY, 0, opt)
+	if err == unix.EXDEV && opt&fsat.NoXdev != 0 {
+		return -1, mountOnPathError(dirfd, rel, host)
 	}
 	if err != nil {
 		return -1, pathError(host, err)
@@ -318,8 +296,7 @@ func (s *session) lockInstanceDir(fd int) error {
 }
 
 func (s *session) lockFile(file string) error {
-	how := unix.OpenHow{Flags: unix.O_RDWR | unix.O_CREAT | unix.O_NOFOLLOW | unix.O_CLOEXEC, Mode: 0o600, Resolve: resolveFlags}
-	fd, err := unix.Openat2(s.lockDir, file, &how)
+	fd, err := fsat.OpenRaw(s.lockDir, file, unix.O_RDWR|unix.O_CREAT, 0o600, 0)
 	if err != nil {
 		return fmt.Errorf("open lock %s/%s: %w", LockDir, file, err)
 	}
@@ -351,7 +328,7 @@ func (s *session) openInstance(name string) (*instanceFDs, error) {
 	in.instHost = hostpath.Instance(name)
 	in.upperHost, in.workHost, in.mergedHost = hostpath.Upper(name), hostpath.Work(name), hostpath.Merged(name)
 	in.instanceEnvHost = hostpath.InstanceEnv(name)
-	rt, err := s.openDir(s.state, "runtime", hostpath.RuntimeDir)
+	rt, err := s.openDirXdev(s.state, "runtime", hostpath.RuntimeDir)
 	if err != nil {
 		return nil, err
 	}
@@ -369,8 +346,7 @@ func (s *session) openInstance(name string) (*instanceFDs, error) {
 
 // readLayers reads and validates LOWERDIRS from the pinned instance dir.
 func (s *session) readLayers(in *instanceFDs) ([]string, error) {
-	how := unix.OpenHow{Flags: unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC | unix.O_NOCTTY, Resolve: resolveFlags | unix.RESOLVE_NO_XDEV}
-	fd, err := unix.Openat2(in.inst, "instance.env", &how)
+	fd, err := fsat.OpenRaw(in.inst, "instance.env", unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0, fsat.NoXdev)
 	if err != nil {
 		if err == unix.ENOENT {
 			return nil, fmt.Errorf("%w: %s does not exist (it lists the instance's lower layers)", ErrEnv, in.instanceEnvHost)
@@ -418,7 +394,7 @@ func (s *session) openLayers(in *instanceFDs, layers []string) error {
 			bfd = &in.overlaysFD
 		}
 		if *bfd < 0 {
-			if *bfd, err = s.openDir(s.state, base, s.host(base)); err != nil {
+			if *bfd, err = s.openDirXdev(s.state, base, s.host(base)); err != nil {
 				return err
 			}
 		}
@@ -426,11 +402,8 @@ func (s *session) openLayers(in *instanceFDs, layers []string) error {
 		if rel == "" {
 			rel = "."
 		}
-		fd, err := s.openDir(*bfd, rel, p)
+		fd, err := s.openDirXdev(*bfd, rel, p)
 		if err != nil {
-			return err
-		}
-		if err := checkLayerFS(fd, p); err != nil {
 			return err
 		}
 		in.layers = append(in.layers, fd)
@@ -439,62 +412,66 @@ func (s *session) openLayers(in *instanceFDs, layers []string) error {
 	return nil
 }
 
-// checkLayerFS refuses a layer on a FUSE file system. The web user can
-// mount one (fusermount3 is setuid, and a host may allow allow_other) that
-// shows root-owned set-uid files; the kernel copies a lower file up with
-// the mounter's credentials, keeping owner and mode, into the upper dir on
-// the host's file system, where it would be a real set-uid root program.
-// Other mounts under installation/ or overlays/ (a game install on its own
-// disk) stay allowed: only root can make them.
-func checkLayerFS(fd int, host string) error {
-	var sfs unix.Statfs_t
-	if err := unix.Fstatfs(fd, &sfs); err != nil {
-		return fmt.Errorf("statfs %s: %w", host, err)
+// mountOnPathError explains a lookup below the state root refused for
+// crossing a mount. Everything the helper uses is a plain directory of the
+// state root's own file system, never another mount: a FUSE file system
+// (its owner mounts it; it may show root-owned set-uid files, which
+// copy-up, running with the helper's credentials, would make real in the
+// upper dir) or an overlay (the helper's own, moved there by its owner)
+// could present an owner or mode its user does not hold.
+func mountOnPathError(dirfd int, rel, host string) error {
+	why := fmt.Sprintf("refused %s: crosses a mount point", host)
+	if at, magic, ok := fsat.MountOnPath(dirfd, rel); ok {
+		mp := strings.TrimSuffix(host, strings.TrimPrefix(rel, at))
+		why += fmt.Sprintf(" at %s (%s)", mp, fsat.FSName(magic))
+		if magic == unix.FUSE_SUPER_MAGIC {
+			why += " (a FUSE file system, which a user can mount)"
+		}
 	}
-	if sfs.Type == unix.FUSE_SUPER_MAGIC {
-		return fmt.Errorf("refused layer %s: it is on a FUSE file system, which a user can mount; layers must be on file systems only root mounts", host)
-	}
-	return nil
+	why += fmt.Sprintf("; everything the helper uses must be a plain directory on the file system of %s, with no mount below it", hostpath.StateDir)
+	return &PathError{Host: host, Why: why, Errno: unix.EXDEV}
 }
 
-// openOverlayDirs pins upper, work and merged and checks them.
+// openOverlayDirs pins upper, work and merged and checks them. Only merged
+// may be a mount point, and only of an overlay this helper made: prepare
+// checks that, by mount id and without calling into the mount, before it
+// looks at its owner.
 func (s *session) openOverlayDirs(in *instanceFDs) error {
 	var err error
 	for _, d := range []struct {
 		fd   *int
 		rel  string
 		host string
-		xdev bool
-	}{{&in.upper, "upper", in.upperHost, true}, {&in.work, "work", in.workHost, true}, {&in.merged, "merged", in.mergedHost, false}} {
-		open := s.openDir
-		if d.xdev {
-			open = s.openDirXdev
-		}
-		if *d.fd, err = open(in.inst, d.rel, d.host); err != nil {
+	}{{&in.upper, "upper", in.upperHost}, {&in.work, "work", in.workHost}} {
+		if *d.fd, err = s.openDirXdev(in.inst, d.rel, d.host); err != nil {
 			return err
 		}
 		if err := s.checkOwner(*d.fd, d.host); err != nil {
 			return err
 		}
 	}
-	return nil
+	in.merged, err = s.openDirXdev(in.inst, "merged", in.mergedHost)
+	var pe *PathError
+	if errors.As(err, &pe) && pe.Errno == unix.EXDEV {
+		// A mount point: pin the mount's root (the last component only
+		// crosses into it) for prepare to inspect.
+		in.merged, err = s.openDir(in.inst, "merged", in.mergedHost)
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	return s.checkOwner(in.merged, in.mergedHost)
 }
 
 // statxMount returns the mount id of fd (or of rel below it) and whether it
 // is the root of its mount.
-func statxMount(dirfd int, rel string) (id uint64, root bool, mode uint16, err error) {
-	flags := unix.AT_SYMLINK_NOFOLLOW | unix.AT_NO_AUTOMOUNT
-	if rel == "" {
-		flags |= unix.AT_EMPTY_PATH
-	}
-	var stx unix.Statx_t
-	if err := unix.Statx(dirfd, rel, flags, unix.STATX_TYPE|unix.STATX_MNT_ID, &stx); err != nil {
+func statxMount(dirfd int, rel string) (id uint64, root bool, mode uint32, err error) {
+	e, err := fsat.StatMount(dirfd, rel)
+	if err != nil {
 		return 0, false, 0, err
 	}
-	if stx.Mask&unix.STATX_MNT_ID == 0 || stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT == 0 {
-		return 0, false, 0, errors.New("kernel reports no mount id or mount-root attribute (needs Linux 5.8)")
-	}
-	return stx.Mnt_id, stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0, stx.Mode, nil
+	return e.MountID, e.MountRoot, e.Mode, nil
 }
 
 // sentinelName is hostpath.Sentinel relative to the state root.
@@ -518,15 +495,7 @@ var sentinelName = strings.TrimPrefix(hostpath.Sentinel, hostpath.StateDir+"/")
 // without following any symlink, and only its type is trusted; its owner
 // and content do not matter.
 func (s *session) checkMigrated() error {
-	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC, Resolve: resolveFlags}
-	var fd int
-	var err error
-	for range 8 { // openat2 asks for a retry when it races a rename
-		fd, err = unix.Openat2(s.state, sentinelName, &how)
-		if err != unix.EAGAIN && err != unix.EINTR {
-			break
-		}
-	}
+	fd, err := fsat.OpenRaw(s.state, sentinelName, unix.O_PATH, 0, 0)
 	const todo = "run `left4me-deploy migrate` on this host (or redeploy with left4me-deploy), which converts every instance's upper dir and then writes it"
 	if err == unix.ENOENT {
 		return fmt.Errorf("%w: %s does not exist, so upper dirs may still be in fuse-overlayfs format: %s", ErrNotMigrated, hostpath.Sentinel, todo)
@@ -590,13 +559,12 @@ func isFuseXattr(n string) bool {
 // top-level directory that was only copied up (left4dead2/, typically) does
 // not. It cannot prove an upper converted; only the migration can.
 func (s *session) checkNotFuse(in *instanceFDs) error {
-	fd, err := unix.Openat(in.upper, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	fd, err := fsat.OpenRaw(in.upper, ".", unix.O_RDONLY|unix.O_DIRECTORY, 0, 0)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", in.upperHost, err)
 	}
-	dir := os.NewFile(uintptr(fd), in.upperHost)
-	defer dir.Close()
-	names, err := flistxattr(fd)
+	defer unix.Close(fd)
+	names, err := fsat.ListXattr(fd)
 	if err != nil {
 		return fmt.Errorf("list xattrs of %s: %w", in.upperHost, err)
 	}
@@ -605,8 +573,8 @@ func (s *session) checkNotFuse(in *instanceFDs) error {
 			return fmt.Errorf("%w: %s has xattr %s;%s", ErrFuseFormat, in.upperHost, n, remigrate)
 		}
 	}
-	entries, err := dir.Readdirnames(fuseScanMax)
-	if err != nil && err != io.EOF {
+	entries, err := fsat.FirstNames(fd, fuseScanMax)
+	if err != nil {
 		return fmt.Errorf("read %s: %w", in.upperHost, err)
 	}
 	// Entry names are single components from getdents; with the thread's
@@ -619,7 +587,7 @@ func (s *session) checkNotFuse(in *instanceFDs) error {
 		if strings.HasPrefix(e, ".wh.") {
 			return fmt.Errorf("%w: %s contains %s, a fuse-overlayfs whiteout file;%s", ErrFuseFormat, in.upperHost, e, remigrate)
 		}
-		names, err := llistxattr(e)
+		names, err := fsat.LListXattr(e)
 		if err == unix.ENOENT {
 			continue // removed meanwhile: the owner's business
 		}
@@ -633,41 +601,6 @@ func (s *session) checkNotFuse(in *instanceFDs) error {
 		}
 	}
 	return nil
-}
-
-func flistxattr(fd int) ([]string, error) {
-	return listxattr(func(buf []byte) (int, error) { return unix.Flistxattr(fd, buf) })
-}
-
-// llistxattr lists the xattrs of name (relative to the cwd) without
-// following a symlink.
-func llistxattr(name string) ([]string, error) {
-	return listxattr(func(buf []byte) (int, error) { return unix.Llistxattr(name, buf) })
-}
-
-func listxattr(list func([]byte) (int, error)) ([]string, error) {
-	size := 256
-	for {
-		buf := make([]byte, size)
-		n, err := list(buf)
-		if err == unix.ERANGE {
-			size *= 4
-			if size > 1<<20 {
-				return nil, err
-			}
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		var names []string
-		for _, b := range bytes.Split(buf[:n], []byte{0}) {
-			if len(b) > 0 {
-				names = append(names, string(b))
-			}
-		}
-		return names, nil
-	}
 }
 
 // mountAt returns the mountinfo entry of mount id (read in this thread's
@@ -702,15 +635,15 @@ func readMountinfo() ([]mountinfo.Entry, error) {
 // (umount: the owner may have renamed runtime/OTHER to runtime/NAME, and the
 // overlay there is still one the helper made, at exactly runtime/NAME/merged).
 func ours(fd int, id uint64, name string, exact bool) (string, error) {
-	var sfs unix.Statfs_t
-	if err := unix.Fstatfs(fd, &sfs); err != nil {
+	magic, err := fsat.FSMagic(fd)
+	if err != nil {
 		return "", fmt.Errorf("statfs: %w", err)
 	}
 	e, err := mountByID(id)
 	if err != nil {
 		return "", err
 	}
-	if sfs.Type != unix.OVERLAYFS_SUPER_MAGIC || e.FSType != "overlay" {
+	if magic != unix.OVERLAYFS_SUPER_MAGIC || e.FSType != "overlay" {
 		return fmt.Sprintf("it is a %s mount", e.FSType), nil
 	}
 	if e.Source == Source(name) {
@@ -751,6 +684,9 @@ func (s *session) prepare(name string) (*instanceFDs, *Plan, error) {
 		}
 		if why != "" {
 			return nil, nil, fmt.Errorf("refused %s: something is mounted there and %s (%w)", in.mergedHost, why, ErrForeignMount)
+		}
+		if err := s.checkOwner(in.merged, in.mergedHost); err != nil {
+			return nil, nil, err
 		}
 		plan.Mounted = true
 		return in, plan, nil
@@ -811,7 +747,7 @@ func ptrs(fds []int) []*int {
 	return out
 }
 
-func fdPath(fd int) string { return "/proc/thread-self/fd/" + strconv.Itoa(fd) }
+func fdPath(fd int) string { return fsat.ProcFD(fd) }
 
 // fsErr wraps an fsconfig-family error with the kernel's messages for the
 // filesystem context (read(2) on the fs fd; overlayfs explains itself there).
@@ -847,7 +783,7 @@ func (s *session) mountNewAPI(in *instanceFDs) error {
 		// and 6.14 want an opened file. Reopen each pinned directory through
 		// its own handle ("." below it: the same inode, no name looked up).
 		for _, fd := range append(append([]*int{}, ptrs(in.layers)...), &in.upper, &in.work) {
-			rd, err := unix.Openat(*fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+			rd, err := fsat.OpenRaw(*fd, ".", unix.O_RDONLY|unix.O_DIRECTORY, 0, 0)
 			if err != nil {
 				return fmt.Errorf("reopen pinned directory: %w", err)
 			}

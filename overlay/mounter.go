@@ -6,9 +6,12 @@ package overlay
 
 import "context"
 
-// Mounter mounts and unmounts the overlay of one instance, identified by its
-// merged directory (runtime/NAME/merged; NAME is taken from the parent).
+// Mounter mounts and unmounts the kernel overlay of one instance, by its
+// name (the NAME of runtime/NAME, as left4me-overlay mount|umount NAME takes
+// it). l4d2ctl reaches the helper through one (SudoMounter, or
+// ctl.DirectMounter as root); the migration mounts the servers it starts
+// again through one.
 type Mounter interface {
-	Mount(ctx context.Context, merged string) error
-	Unmount(ctx context.Context, merged string) error
+	Mount(ctx context.Context, name string) error
+	Unmount(ctx context.Context, name string) error
 }

@@ -12,14 +12,12 @@ import (
 	"github.com/left4me/left4me-deploy/runner"
 )
 
-// DefaultSudo is the sudo binary SudoMounter runs unless told otherwise. An
-// absolute path, so the caller's PATH cannot substitute another program.
-const DefaultSudo = "/usr/bin/sudo"
+// DefaultSudo is the sudo binary SudoMounter runs unless told otherwise.
+const DefaultSudo = hostpath.Sudo
 
 // SudoMounter is the Mounter for unprivileged callers such as l4d2ctl: it
-// runs `sudo -n /usr/local/libexec/left4me/left4me-overlay VERB NAME`, with
-// NAME taken from the merged path's parent (which must be a valid instance
-// name, and merged's base must be "merged"). The zero value is ready to use.
+// runs `sudo -n /usr/local/libexec/left4me/left4me-overlay VERB NAME`; an
+// invalid NAME never reaches sudo. The zero value is ready to use.
 type SudoMounter struct {
 	// Runner runs the command; nil means runner.Exec{}.
 	Runner runner.Runner
@@ -75,19 +73,18 @@ func NameFromMerged(merged string) (string, error) {
 }
 
 // Mount implements Mounter.
-func (m SudoMounter) Mount(ctx context.Context, merged string) error {
-	return m.run(ctx, "mount", merged)
+func (m SudoMounter) Mount(ctx context.Context, name string) error {
+	return m.run(ctx, "mount", name)
 }
 
 // Unmount implements Mounter.
-func (m SudoMounter) Unmount(ctx context.Context, merged string) error {
-	return m.run(ctx, "umount", merged)
+func (m SudoMounter) Unmount(ctx context.Context, name string) error {
+	return m.run(ctx, "umount", name)
 }
 
-func (m SudoMounter) run(ctx context.Context, verb, merged string) error {
-	name, err := NameFromMerged(merged)
-	if err != nil {
-		return err
+func (m SudoMounter) run(ctx context.Context, verb, name string) error {
+	if err := instance.ValidateName(name); err != nil {
+		return fmt.Errorf("overlay: %w", err)
 	}
 	r := m.Runner
 	if r == nil {
@@ -100,7 +97,7 @@ func (m SudoMounter) run(ctx context.Context, verb, merged string) error {
 	if helper == "" {
 		helper = hostpath.OverlayHelper
 	}
-	err = r.Run(ctx, runner.Cmd{Argv: []string{sudo, "-n", helper, verb, name}, Stdout: io.Discard, Stderr: m.Stderr})
+	err := r.Run(ctx, runner.Cmd{Argv: []string{sudo, "-n", helper, verb, name}, Stdout: io.Discard, Stderr: m.Stderr})
 	if err == nil {
 		return nil
 	}

@@ -91,7 +91,7 @@ func TestSudoMounterRealSudo(t *testing.T) {
 	}
 	ctx := context.Background()
 	merged := filepath.Join(state, "runtime/s1/merged")
-	if err := m.Mount(ctx, merged); err != nil {
+	if err := m.Mount(ctx, "s1"); err != nil {
 		t.Fatalf("SudoMounter.Mount: %v", err)
 	}
 	if ms := mountsUnder(t, "self", merged); len(ms) != 1 || ms[0].Source != "left4me-s1" {
@@ -103,7 +103,7 @@ func TestSudoMounterRealSudo(t *testing.T) {
 	if ms := mountsUnder(t, "self", decoy.root); len(ms) != 0 {
 		t.Errorf("the decoy LEFT4ME_ROOT was used: %+v", ms)
 	}
-	if err := m.Unmount(ctx, merged); err != nil {
+	if err := m.Unmount(ctx, "s1"); err != nil {
 		t.Fatalf("SudoMounter.Unmount: %v", err)
 	}
 	if ms := mountsUnder(t, "self", merged); len(ms) != 0 {
@@ -114,7 +114,7 @@ func TestSudoMounterRealSudo(t *testing.T) {
 	upper := filepath.Join(state, "runtime/s2/upper")
 	os.Remove(upper)
 	symlink(t, "/etc", upper)
-	err := m.Mount(ctx, filepath.Join(state, "runtime/s2/merged"))
+	err := m.Mount(ctx, "s2")
 	var he *HelperError
 	if !errors.As(err, &he) || he.Code != 1 || !strings.Contains(he.Stderr, "runtime/s2/upper: it or a directory on its path is a symlink") {
 		t.Fatalf("Mount with a symlinked upper = %v, want a HelperError with the helper's reason", err)

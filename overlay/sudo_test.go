@@ -44,14 +44,14 @@ func TestSudoMounterArgv(t *testing.T) {
 	f := &runner.Fake{}
 	m := SudoMounter{Runner: f}
 	ctx := context.Background()
-	if err := m.Mount(ctx, "/var/lib/left4me/runtime/s1/merged"); err != nil {
+	if err := m.Mount(ctx, "s1"); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Unmount(ctx, "/var/lib/left4me/runtime/s1/merged"); err != nil {
+	if err := m.Unmount(ctx, "s1"); err != nil {
 		t.Fatal(err)
 	}
 	m2 := SudoMounter{Runner: f, Sudo: "/opt/sudo", Helper: "/opt/helper"}
-	if err := m2.Mount(ctx, "/x/runtime/s2/merged"); err != nil {
+	if err := m2.Mount(ctx, "s2"); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{
@@ -62,11 +62,16 @@ func TestSudoMounterArgv(t *testing.T) {
 	if got := f.Commands(); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("commands = %q, want %q", got, want)
 	}
-	if err := m.Mount(ctx, "/var/lib/left4me/runtime/../etc/merged"); err == nil {
-		t.Fatal("Mount of an invalid name ran")
+	for _, bad := range []string{"../etc", "", "Alpha", "-rf", "s1 s2"} {
+		if err := m.Mount(ctx, bad); err == nil {
+			t.Fatalf("Mount(%q) ran", bad)
+		}
+		if err := m.Unmount(ctx, bad); err == nil {
+			t.Fatalf("Unmount(%q) ran", bad)
+		}
 	}
 	if len(f.Calls) != 3 {
-		t.Fatalf("an invalid merged path reached the runner: %q", f.Commands())
+		t.Fatalf("an invalid name reached the runner: %q", f.Commands())
 	}
 }
 
@@ -76,7 +81,7 @@ func TestSudoMounterPassesStderr(t *testing.T) {
 		"/usr/bin/sudo -n /usr/local/libexec/left4me/left4me-overlay mount s1": {Stderr: msg, Code: 1},
 	}}
 	var live bytes.Buffer
-	err := SudoMounter{Runner: f, Stderr: &live}.Mount(context.Background(), "/var/lib/left4me/runtime/s1/merged")
+	err := SudoMounter{Runner: f, Stderr: &live}.Mount(context.Background(), "s1")
 	var he *HelperError
 	if !errors.As(err, &he) {
 		t.Fatalf("Mount error = %v, want a *HelperError", err)

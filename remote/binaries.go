@@ -144,9 +144,8 @@ type Checkout struct {
 	CacheDir string // e.g. os.UserCacheDir()/left4me-deploy
 	Runner   runner.Runner
 
-	mu     sync.Mutex
-	key    string
-	builds map[string][]Binary
+	mu  sync.Mutex
+	key string
 }
 
 // modulePath identifies our own checkout when searching upwards for go.mod.

@@ -17,13 +17,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/lines"
 	"github.com/left4me/left4me-deploy/runner"
 	"github.com/left4me/left4me-deploy/steps"
 )
 
 // StateDir is the host directory (root:root 0700) holding the binary cache
 // and the staging directories. With Apply.Root set it lives under that root.
-const StateDir = "/var/lib/left4me-deploy"
+const StateDir = hostpath.DeployStateDir
 
 // ApplyFlags are passed through to the plan on the host.
 type ApplyFlags struct {
@@ -271,8 +273,8 @@ func (h *hostRun) run(ctx context.Context, offered map[string][]Binary) (reply, 
 		stdin = strings.NewReader("")
 	}
 	h.marks, h.applied, h.stderr = nil, false, tailBuffer{}
-	out := &lineWriter{fn: h.stdoutLine}
-	errw := &lineWriter{fn: h.stderrLine}
+	out := &lines.Writer{Emit: h.stdoutLine}
+	errw := &lines.Writer{Emit: h.stderrLine}
 	err := h.conn.Run(ctx, cmd, stdin, out, errw)
 	out.Flush()
 	errw.Flush()
@@ -283,6 +285,9 @@ func (h *hostRun) stdoutLine(line string) {
 	if rest, ok := strings.CutPrefix(line, "L4M "); ok && !h.applied {
 		h.marks = append(h.marks, rest)
 		f := strings.Fields(rest)
+		if len(f) == 0 {
+			return // an empty mark says nothing (and must not crash us)
+		}
 		switch f[0] {
 		case "host":
 			if len(f) == 4 {
@@ -311,17 +316,17 @@ func (h *hostRun) stdoutLine(line string) {
 	}
 	ev.Host = h.t.Spec
 	switch ev.Type {
-	case "start":
+	case steps.EventStart:
 		h.running = ev.Step
 		return // the step's own event says how it ended
-	case "status":
+	case steps.EventStatus:
 		h.res.Report = []byte(line)
 		return
-	case "log":
+	case steps.EventLog:
 		h.res.noteRelease(ev)
-	case "step":
+	case steps.EventStep:
 		h.lastStep, h.running = ev.Step, ""
-	case "summary":
+	case steps.EventSummary:
 		s := ev
 		h.res.Summary = &s
 		if h.d.Out.JSON {
@@ -509,30 +514,3 @@ func (b *tailBuffer) add(l string) {
 }
 
 func (b *tailBuffer) String() string { return strings.Join(b.lines, "\n") }
-
-// lineWriter calls fn for every complete line written to it.
-type lineWriter struct {
-	fn  func(string)
-	buf []byte
-}
-
-func (w *lineWriter) Write(p []byte) (int, error) {
-	w.buf = append(w.buf, p...)
-	for {
-		i := bytes.IndexByte(w.buf, '\n')
-		if i < 0 {
-			break
-		}
-		w.fn(strings.TrimRight(string(w.buf[:i]), "\r"))
-		w.buf = w.buf[i+1:]
-	}
-	return len(p), nil
-}
-
-// Flush hands over a last line without a newline.
-func (w *lineWriter) Flush() {
-	if len(w.buf) > 0 {
-		w.fn(string(w.buf))
-		w.buf = nil
-	}
-}

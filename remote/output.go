@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/left4me/left4me-deploy/internal/textsafe"
 	"github.com/left4me/left4me-deploy/steps"
 )
 
@@ -21,54 +22,67 @@ type Printer struct {
 }
 
 // Event prints one event from a host's plan.
+//
+// Text from a host is hostile (it carries names from the host's
+// /var/lib/left4me), so every field is made printable (textsafe) and one
+// event is one line, a diff one line per line. Only a step event is
+// printed flush after the host, "HOST: STEP: STATUS"; every other line
+// from the host is indented ("HOST:   text"), so no log or raw line can pass
+// as a step line.
 func (p *Printer) Event(ev steps.Event) {
 	if p.JSON {
 		p.json(ev)
 		return
 	}
 	switch ev.Type {
-	case "step":
+	case steps.EventStep:
 		line := fmt.Sprintf("%s: %s", ev.Step, ev.Status)
 		if ev.Reason != "" {
 			line += " (" + ev.Reason + ")"
 		}
-		p.lines(ev.Host, line)
-	case "diff":
-		p.lines(ev.Host, "diff "+ev.Path+"\n"+strings.TrimRight(ev.Diff, "\n"))
-	case "summary":
-		p.lines(ev.Host, counts(ev))
+		p.lines(ev.Host, "", line)
+	case steps.EventDiff:
+		p.lines(ev.Host, indent, "diff "+ev.Path)
+		p.lines(ev.Host, indent, strings.Split(strings.TrimRight(ev.Diff, "\n"), "\n")...)
+	case steps.EventSummary:
+		p.lines(ev.Host, "", counts(ev))
 	default:
 		text := ev.Reason
 		if ev.Step != "" {
 			text = ev.Step + ": " + text
 		}
-		p.lines(ev.Host, text)
+		p.lines(ev.Host, indent, text)
 	}
 }
 
-// Log prints a line of the deploy's own (step names what it is about).
+// indent starts every line from a host that is not a step line or its
+// summary.
+const indent = "  "
+
+// Log prints a line of the deploy's own or a raw line from the host (step
+// names what it is about).
 func (p *Printer) Log(host, step, text string) {
 	if p.JSON {
-		p.json(steps.Event{Type: "log", Host: host, Step: step, Reason: text})
+		p.json(steps.Event{Type: steps.EventLog, Host: host, Step: step, Reason: text})
 		return
 	}
-	p.lines(host, text)
+	p.lines(host, indent, text)
 }
 
 // Fail prints why a host failed.
 func (p *Printer) Fail(host string, err error) {
 	if p.JSON {
-		p.json(steps.Event{Type: "error", Host: host, Status: steps.StatusFailed, Reason: err.Error()})
+		p.json(steps.Event{Type: steps.EventError, Host: host, Status: steps.StatusFailed, Reason: err.Error()})
 		return
 	}
-	p.lines(host, "FAILED: "+err.Error())
+	p.lines(host, "", "FAILED: "+err.Error())
 }
 
 // Summary prints the closing table: one line per host.
 func (p *Printer) Summary(results []Result) {
 	if p.JSON {
 		for _, r := range results {
-			ev := steps.Event{Type: "summary", Host: r.Target.Spec, Status: steps.StatusOK}
+			ev := steps.Event{Type: steps.EventSummary, Host: r.Target.Spec, Status: steps.StatusOK}
 			if r.Summary != nil {
 				ev.OK, ev.Changed, ev.Failed, ev.Skipped = r.Summary.OK, r.Summary.Changed, r.Summary.Failed, r.Summary.Skipped
 			}
@@ -91,7 +105,7 @@ func (p *Printer) Summary(results []Result) {
 	for _, r := range results {
 		switch {
 		case r.Err != nil:
-			fmt.Fprintf(p.W, "  %s: FAILED: %v\n", r.Target.Spec, r.Err)
+			fmt.Fprintf(p.W, "  %s: FAILED: %s\n", textsafe.Line(r.Target.Spec), textsafe.Line(r.Err.Error()))
 		case r.Summary == nil:
 			fmt.Fprintf(p.W, "  %s: FAILED: no summary from the host\n", r.Target.Spec)
 		default:
@@ -118,21 +132,13 @@ func (p *Printer) json(ev steps.Event) {
 	p.W.Write(append(b, '\n'))
 }
 
-func (p *Printer) lines(host, text string) {
+// lines prints each text as one line: the host, prefix, and the text made
+// printable (a newline or carriage return in it is escaped, never
+// printed).
+func (p *Printer) lines(host, prefix string, texts ...string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, l := range strings.Split(text, "\n") {
-		fmt.Fprintf(p.W, "%s: %s\n", host, printable(l))
+	for _, t := range texts {
+		fmt.Fprintf(p.W, "%s: %s%s\n", textsafe.Line(host), prefix, textsafe.Line(t))
 	}
-}
-
-// printable replaces control characters (terminal escapes) in text that
-// came from a host, which must not drive the operator's terminal.
-func printable(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '\t' || (r >= ' ' && r != 0x7f && !(r >= 0x80 && r < 0xa0)) {
-			return r
-		}
-		return '?'
-	}, s)
 }

@@ -103,9 +103,8 @@ func TestReadSumsSkipsWorkstationBinaries(t *testing.T) {
 // localConn runs the host's commands on this machine with sh, as the login
 // shell would: the real scripts, without ssh.
 type localConn struct {
-	lost   bool
-	sudoed bool
-	calls  []string
+	lost  bool
+	calls []string
 }
 
 func (c *localConn) Run(ctx context.Context, command string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -246,7 +245,7 @@ func TestPrinterText(t *testing.T) {
 	p.Event(steps.Event{Type: "step", Host: "root@h", Step: "units", Status: steps.StatusChanged, Reason: "install x\x1b]0;pwned\x07"})
 	p.Event(steps.Event{Type: "diff", Host: "root@h", Path: "/etc/x", Diff: "-a\n+b\n"})
 	p.Event(steps.Event{Type: "summary", Host: "root@h", OK: 1, Changed: 2})
-	want := "root@h: units: changed (install x?]0;pwned?)\nroot@h: diff /etc/x\nroot@h: -a\nroot@h: +b\nroot@h: ok=1 changed=2 failed=0 skipped=0\n"
+	want := "root@h: units: changed (install x\\x1b]0;pwned\\a)\nroot@h:   diff /etc/x\nroot@h:   -a\nroot@h:   +b\nroot@h: ok=1 changed=2 failed=0 skipped=0\n"
 	if b.String() != want {
 		t.Errorf("Printer text =\n%q\nwant\n%q", b.String(), want)
 	}

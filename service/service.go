@@ -23,7 +23,14 @@ type Manager interface {
 	DaemonReload(ctx context.Context) error
 }
 
-// Systemctl is the Manager backed by /usr/bin/systemctl.
+// Enabler is the optional part of a Manager that enables units to start at
+// boot. The installer enables the web unit when its Manager has it.
+type Enabler interface {
+	IsEnabled(ctx context.Context, unit string) (bool, error)
+	Enable(ctx context.Context, units ...string) error
+}
+
+// Systemctl is the Manager (and Enabler) backed by /usr/bin/systemctl.
 type Systemctl struct {
 	Runner runner.Runner
 	// Path of systemctl; empty means "systemctl" on PATH.
@@ -98,3 +105,21 @@ func (s Systemctl) Restart(ctx context.Context, units ...string) error {
 
 // DaemonReload implements Manager.
 func (s Systemctl) DaemonReload(ctx context.Context) error { return s.run(ctx, "daemon-reload") }
+
+// IsEnabled implements Enabler. is-enabled exits non-zero for every state
+// but enabled, so the printed state decides.
+func (s Systemctl) IsEnabled(ctx context.Context, unit string) (bool, error) {
+	out, err := runner.Output(ctx, s.Runner, s.bin(), "is-enabled", unit)
+	switch state := strings.TrimSpace(out); state {
+	case "enabled", "enabled-runtime", "alias", "static", "indirect", "generated":
+		return true, nil
+	case "":
+		return false, err
+	}
+	return false, nil
+}
+
+// Enable implements Enabler.
+func (s Systemctl) Enable(ctx context.Context, units ...string) error {
+	return s.run(ctx, append([]string{"enable"}, units...)...)
+}

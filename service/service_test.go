@@ -32,3 +32,29 @@ func TestSystemctlArgv(t *testing.T) {
 		t.Fatalf("Stop() with no units ran a command: %v", f.Commands())
 	}
 }
+
+func TestSystemctlEnablerArgv(t *testing.T) {
+	f := &runner.Fake{Responses: map[string]runner.FakeResponse{
+		"systemctl is-enabled a.service": {Stdout: "disabled\n", Code: 1},
+		"systemctl is-enabled b.service": {Stdout: "static\n"},
+		"systemctl is-enabled c.service": {Code: 1, Stderr: "Failed to get unit file state\n"},
+	}}
+	var e Enabler = Systemctl{Runner: f}
+	ctx := context.Background()
+	if ok, err := e.IsEnabled(ctx, "a.service"); ok || err != nil {
+		t.Fatalf("IsEnabled(a) = %v, %v; want false, nil", ok, err)
+	}
+	if ok, err := e.IsEnabled(ctx, "b.service"); !ok || err != nil {
+		t.Fatalf("IsEnabled(b) = %v, %v; want true, nil", ok, err)
+	}
+	if ok, err := e.IsEnabled(ctx, "c.service"); ok || err == nil {
+		t.Fatalf("IsEnabled(c) = %v, %v; want false and the error", ok, err)
+	}
+	if err := e.Enable(ctx, "a.service"); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"systemctl is-enabled a.service", "systemctl is-enabled b.service", "systemctl is-enabled c.service", "systemctl enable a.service"}
+	if got := f.Commands(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("commands = %q, want %q", got, want)
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/left4me/left4me-deploy/internal/fsat"
 )
 
 // Dir is a directory that should exist at Path (on disk, joined onto the
@@ -41,18 +43,17 @@ type DirState struct {
 // Check inspects d.Path without following a symlink in its last component.
 // A symlink or non-directory there is an error: it is never replaced.
 func (d Dir) Check() (DirState, error) {
-	var st unix.Stat_t
-	err := unix.Fstatat(unix.AT_FDCWD, d.Path, &st, unix.AT_SYMLINK_NOFOLLOW)
+	st, err := fsat.Stat(unix.AT_FDCWD, d.Path)
 	if errors.Is(err, unix.ENOENT) {
 		return DirState{}, nil
 	}
 	if err != nil {
 		return DirState{}, &os.PathError{Op: "stat", Path: d.Path, Err: err}
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+	if !st.IsDir() {
 		return DirState{}, fmt.Errorf("%s exists and is not a directory (mode %#o); move it away and run again", d.Path, st.Mode)
 	}
-	ds := DirState{Exists: true, Mode: fs.FileMode(st.Mode & 0o7777), Owner: Owner{int(st.Uid), int(st.Gid)}}
+	ds := DirState{Exists: true, Mode: fs.FileMode(st.Mode & 0o7777), Owner: Owner{int(st.UID), int(st.GID)}}
 	ds.Same = d.KeepExisting || (ds.Mode == d.Mode.Perm()|d.Mode&fs.ModeSticky && ownerMatches(ds.Owner, d.Owner))
 	return ds, nil
 }
@@ -84,7 +85,7 @@ func (d Dir) Ensure() error {
 	if d.KeepExisting && !created {
 		return nil
 	}
-	fd, err := unix.Openat(pfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	fd, err := fsat.OpenRaw(pfd, name, unix.O_RDONLY|unix.O_DIRECTORY, 0, 0)
 	if err != nil {
 		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
 			return fmt.Errorf("%s is not a directory (a symlink?); refusing to follow it", d.Path)

@@ -30,7 +30,7 @@ func (e *Engine) Run(ctx context.Context, plan []Step) (Event, error) {
 	if emit == nil {
 		emit = func(Event) {}
 	}
-	sum := Event{Type: "summary"}
+	sum := Event{Type: EventSummary}
 	count := func(ev Event) {
 		switch ev.Status {
 		case StatusOK:
@@ -49,21 +49,21 @@ func (e *Engine) Run(ctx context.Context, plan []Step) (Event, error) {
 	var failure error
 	for _, s := range plan {
 		if failure != nil {
-			count(Event{Type: "step", Step: s.Name(), Status: StatusSkipped, Reason: "not run: an earlier step failed"})
+			count(Event{Type: EventStep, Step: s.Name(), Status: StatusSkipped, Reason: "not run: an earlier step failed"})
 			continue
 		}
 		if err := ctx.Err(); err != nil {
 			failure = fmt.Errorf("%s: %w", s.Name(), err)
-			count(Event{Type: "step", Step: s.Name(), Status: StatusFailed, Reason: err.Error()})
+			count(Event{Type: EventStep, Step: s.Name(), Status: StatusFailed, Reason: err.Error()})
 			continue
 		}
 		if sr, ok := s.(ShouldRunner); ok {
 			if run, reason := sr.ShouldRun(ctx); !run {
-				count(Event{Type: "step", Step: s.Name(), Status: StatusSkipped, Reason: reason})
+				count(Event{Type: EventStep, Step: s.Name(), Status: StatusSkipped, Reason: reason})
 				continue
 			}
 		}
-		emit(Event{Type: "start", Step: s.Name()})
+		emit(Event{Type: EventStart, Step: s.Name()})
 		g := NewGate(s.Name(), e.DryRun, e.Diff, emit)
 		var err error
 		if dr, ok := s.(DryRunner); ok && e.DryRun {
@@ -73,7 +73,7 @@ func (e *Engine) Run(ctx context.Context, plan []Step) (Event, error) {
 		}
 		ran = append(ran, s)
 		status, reason := g.result(err)
-		count(Event{Type: "step", Step: s.Name(), Status: status, Reason: reason})
+		count(Event{Type: EventStep, Step: s.Name(), Status: status, Reason: reason})
 		if err != nil {
 			failure = fmt.Errorf("%s: %w", s.Name(), err)
 		}
@@ -89,12 +89,12 @@ func (e *Engine) Run(ctx context.Context, plan []Step) (Event, error) {
 			}
 			g := NewGate(ran[i].Name(), e.DryRun, e.Diff, emit)
 			if err := c.Cleanup(cctx, g); err != nil {
-				emit(Event{Type: "log", Step: ran[i].Name(), Reason: "cleanup failed: " + err.Error()})
+				emit(Event{Type: EventLog, Step: ran[i].Name(), Reason: "cleanup failed: " + err.Error()})
 				failure = errors.Join(failure, fmt.Errorf("cleanup of %s: %w", ran[i].Name(), err))
 				continue
 			}
 			for _, c := range g.changes {
-				emit(Event{Type: "log", Step: ran[i].Name(), Reason: "cleanup: " + c})
+				emit(Event{Type: EventLog, Step: ran[i].Name(), Reason: "cleanup: " + c})
 			}
 		}
 		emit(sum)

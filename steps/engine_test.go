@@ -77,7 +77,7 @@ func TestEngineAnnouncesEachStep(t *testing.T) {
 		&fakeStep{name: "b", changes: []string{"install /x"}, log: &log, done: &done},
 		&gatedStep{fakeStep{name: "c", log: &log, done: &done}, false},
 	}
-	emit := func(e Event) { got = append(got, e.Type+" "+e.Step) }
+	emit := func(e Event) { got = append(got, string(e.Type)+" "+e.Step) }
 	if _, err := (&Engine{Emit: emit}).Run(context.Background(), plan); err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,3 @@
-// Package steps is the installer's step engine: ordered steps that read the
-// host's state, decide, and either change it or say what they would change.
 package steps
 
 // Status is the outcome of one step.
@@ -13,19 +11,42 @@ const (
 	StatusFailed  Status = "failed"
 )
 
+// EventType says what an Event reports. It is the "type" field of the
+// JSON event lines that the remote deployer reads back from a host.
+type EventType string
+
+// The kinds of event.
+const (
+	// EventStart: a step begins (printed in JSON only), so that a cut
+	// connection can name the step it was in.
+	EventStart EventType = "start"
+	// EventStep: a step finished, with its Status and Reason.
+	EventStep EventType = "step"
+	// EventDiff: the unified diff of a file the step changes (Path, Diff).
+	EventDiff EventType = "diff"
+	// EventLog: free text from a step (Reason).
+	EventLog EventType = "log"
+	// EventSummary: the closing counts of a run.
+	EventSummary EventType = "summary"
+	// EventError: the remote deployer's own failure for a host, outside
+	// any step.
+	EventError EventType = "error"
+	// EventStatus: a host's whole state, one line before the dry run's
+	// summary (left4me-deploy status; the line is a release.HostStatus).
+	EventStatus EventType = "status"
+)
+
 // Event is one line of progress, printed as text or (with --json) as one JSON
-// object per line. Type is "start" when a step begins (JSON only), "step"
-// for a finished step, "diff" for a file diff, "log" for free text, and
-// "summary" for the closing counts. The remote
-// deployer parses these lines from the host and adds Host.
+// object per line. The remote deployer parses these lines from the host and
+// adds Host.
 type Event struct {
-	Type   string `json:"type"`
-	Host   string `json:"host,omitempty"`
-	Step   string `json:"step,omitempty"`
-	Status Status `json:"status,omitempty"`
-	Reason string `json:"reason,omitempty"`
-	Path   string `json:"path,omitempty"`
-	Diff   string `json:"diff,omitempty"`
+	Type   EventType `json:"type"`
+	Host   string    `json:"host,omitempty"`
+	Step   string    `json:"step,omitempty"`
+	Status Status    `json:"status,omitempty"`
+	Reason string    `json:"reason,omitempty"`
+	Path   string    `json:"path,omitempty"`
+	Diff   string    `json:"diff,omitempty"`
 
 	// Summary counts, set on Type "summary".
 	OK      int `json:"ok"`

@@ -65,7 +65,7 @@ func (g *Gate) FileDiff(path string, old, new []byte) {
 			return
 		}
 	}
-	g.emit(Event{Type: "diff", Step: g.step, Path: path, Diff: d})
+	g.emit(Event{Type: EventDiff, Step: g.step, Path: path, Diff: d})
 }
 
 // BinaryDiff emits, when diffs were asked for, a one-line diff of a binary
@@ -79,7 +79,7 @@ func (g *Gate) BinaryDiff(path, oldSum, newSum string) {
 		from = "/dev/null"
 	}
 	d := fmt.Sprintf("Binary files %s and b%s (sha256 %s) differ\n", from, path, short(newSum))
-	g.emit(Event{Type: "diff", Step: g.step, Path: path, Diff: d})
+	g.emit(Event{Type: EventDiff, Step: g.step, Path: path, Diff: d})
 }
 
 func short(sum string) string {
@@ -99,7 +99,7 @@ func (g *Gate) Skip(format string, args ...any) { g.skip = fmt.Sprintf(format, a
 
 // Log emits one line of progress for the step as it runs.
 func (g *Gate) Log(format string, args ...any) {
-	g.emit(Event{Type: "log", Step: g.step, Reason: fmt.Sprintf(format, args...)})
+	g.emit(Event{Type: EventLog, Step: g.step, Reason: fmt.Sprintf(format, args...)})
 }
 
 // result derives the step's status and reason from what went through g.

@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"sync"
+
+	"github.com/left4me/left4me-deploy/internal/textsafe"
 )
 
 // JSONPrinter returns an Emit function that writes each event as one JSON
@@ -32,32 +34,32 @@ func TextPrinter(w io.Writer) func(Event) {
 	}
 }
 
-// FormatText renders one event the way TextPrinter prints it.
+// FormatText renders one event the way TextPrinter prints it. Every field
+// is made printable (textsafe): reasons and log lines carry names from the
+// hostile tree, and one event is exactly one line (a diff one line per
+// line of the diff), so nothing in them can forge a step line.
 func FormatText(e Event) string {
 	host := ""
 	if e.Host != "" {
-		host = e.Host + ": "
+		host = textsafe.Line(e.Host) + ": "
 	}
 	switch e.Type {
-	case "step":
-		line := fmt.Sprintf("%s%-8s %s", host, e.Status, e.Step)
+	case EventStep:
+		line := fmt.Sprintf("%s%-8s %s", host, textsafe.Line(string(e.Status)), textsafe.Line(e.Step))
 		if e.Reason != "" {
-			line += ": " + e.Reason
+			line += ": " + textsafe.Line(e.Reason)
 		}
 		return line + "\n"
-	case "diff":
-		d := e.Diff
-		if !strings.HasSuffix(d, "\n") {
-			d += "\n"
-		}
-		return d
-	case "log":
-		return fmt.Sprintf("%s         %s: %s\n", host, e.Step, e.Reason)
-	case "summary":
+	case EventDiff:
+		d := textsafe.Lines(strings.TrimSuffix(e.Diff, "\n"))
+		return d + "\n"
+	case EventLog:
+		return fmt.Sprintf("%s         %s: %s\n", host, textsafe.Line(e.Step), textsafe.Line(e.Reason))
+	case EventSummary:
 		return fmt.Sprintf("%sok=%d changed=%d failed=%d skipped=%d\n", host, e.OK, e.Changed, e.Failed, e.Skipped)
-	case "start":
+	case EventStart:
 		return "" // the step's own line says how it ended
 	}
 	b, _ := json.Marshal(e)
-	return string(b) + "\n"
+	return textsafe.Line(string(b)) + "\n"
 }

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command l4d2ctl starts, stops, deletes and inspects left4me game-server
 // instances on the host. The web app runs it as the left4me user; it reaches
 // root only through sudo -n and the helpers in /usr/local/libexec/left4me.

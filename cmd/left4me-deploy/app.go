@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/left4me/left4me-deploy/internal/textsafe"
 	"github.com/left4me/left4me-deploy/internal/version"
 )
 
@@ -70,10 +71,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var ec exitCoder
 	if errors.As(err, &ec) {
 		if msg := err.Error(); msg != "" {
-			fmt.Fprintln(stderr, "left4me-deploy:", msg)
+			fmt.Fprintln(stderr, "left4me-deploy:", textsafe.Line(msg))
 		}
 		return ec.ExitCode()
 	}
-	fmt.Fprintln(stderr, "left4me-deploy:", err)
+	// Errors name paths from the hostile tree: one printable line.
+	fmt.Fprintln(stderr, "left4me-deploy:", textsafe.Line(err.Error()))
 	return 1
 }

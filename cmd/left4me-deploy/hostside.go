@@ -63,13 +63,13 @@ func localRollback(ctx context.Context, c *cli.Context, e *env, o deploy.Options
 	emit := o.Emit
 	rb, err := deploy.PreviousRelease(o.Root)
 	if err != nil {
-		emit(steps.Event{Type: "step", Step: "rollback", Status: steps.StatusFailed, Reason: err.Error() + "; nothing changed"})
-		emit(steps.Event{Type: "summary", Failed: 1})
+		emit(steps.Event{Type: steps.EventStep, Step: "rollback", Status: steps.StatusFailed, Reason: err.Error() + "; nothing changed"})
+		emit(steps.Event{Type: steps.EventSummary, Failed: 1})
 		return exitError{1, "rollback: " + err.Error() + "; nothing changed"}
 	}
 	t := rb.Target
-	emit(steps.Event{Type: "log", Step: "rollback", Reason: fmt.Sprintf("from release %s, version %s, back to %s", rb.Current.ID, rb.Current.Version, t.Describe())})
-	emit(steps.Event{Type: "log", Step: "rollback", Reason: "the migration is not undone: the sentinel stays and the upper dirs keep the kernel format"})
+	emit(steps.Event{Type: steps.EventLog, Step: "rollback", Reason: fmt.Sprintf("from release %s, version %s, back to %s", rb.Current.ID, rb.Current.Version, t.Describe())})
+	emit(steps.Event{Type: steps.EventLog, Step: "rollback", Reason: "the migration is not undone: the sentinel stays and the upper dirs keep the kernel format"})
 	bin := filepath.Join(rb.Dir, "bin")
 	args := []string{"apply", "--local", "--bin-dir", bin, "--record-kind", release.KindRollback, "--record-from", rb.Current.ID}
 	for _, f := range []string{"root", "web-exec", "user", "live", "by"} {

@@ -227,7 +227,7 @@ func testDeployDryRunDiffRedeploy(t *testing.T, bundle string) {
 
 func hasEvent(evs []steps.Event, typ string) bool {
 	for _, ev := range evs {
-		if ev.Type == typ {
+		if ev.Type == steps.EventType(typ) {
 			return true
 		}
 	}

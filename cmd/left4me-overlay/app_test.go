@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -5,8 +7,6 @@ import (
 	"strings"
 	"testing"
 )
-
-func noEnv(string) (string, bool) { return "", false }
 
 // TestRefusals covers the refusals decided before anything is opened: each
 // exits non-zero with exactly one line on stderr and nothing on stdout.

@@ -1,7 +1,9 @@
+//go:build linux
+
 // Command left4me-overlay is the privileged mount helper: run as root
 // through sudo, `left4me-overlay mount NAME` mounts the kernel overlay of
 // instance NAME at /var/lib/left4me/runtime/NAME/merged in PID 1's mount
-// namespace, and `left4me-overlay umount NAME` unmounts it. See the README.
+// namespace, and `left4me-overlay umount NAME` unmounts it. See docs/overlay-helper.md.
 package main
 
 import (

@@ -7,11 +7,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 )
+
+// PrebuiltEnv names a directory of this module's commands, built
+// beforehand (CGO_ENABLED=0), that Binary returns instead of building.
+const PrebuiltEnv = "LEFT4ME_TEST_PREBUILT"
 
 var (
 	mu    sync.Mutex
@@ -30,6 +33,16 @@ func Binary(t testing.TB, name string) string {
 	if p, ok := built[name]; ok {
 		return p
 	}
+	// A test binary run where no Go toolchain is (a booted test VM) is
+	// handed the commands, built beforehand, in this directory.
+	if d := os.Getenv(PrebuiltEnv); d != "" {
+		p := filepath.Join(d, name)
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("%s=%s: cmd/%s was not built beforehand: %v", PrebuiltEnv, d, name, err)
+		}
+		built[name] = p
+		return p
+	}
 	if dir == "" {
 		d, err := os.MkdirTemp("", "left4me-gobuild-")
 		if err != nil {
@@ -41,7 +54,11 @@ func Binary(t testing.TB, name string) string {
 		dir = d
 	}
 	out := filepath.Join(dir, name)
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	// go test puts its own GOROOT/bin first on the test's PATH.
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("go build cmd/%s: %v", name, err)
+	}
 	cmd := exec.Command(gobin, "build", "-o", out, "github.com/left4me/left4me-deploy/cmd/"+name)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {

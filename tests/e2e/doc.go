@@ -3,6 +3,6 @@
 // systemd-nspawn, systemd as its PID 1, reached over SSH on a loopback port
 // exactly as an operator reaches a server. The tests deploy into it, drive
 // the instance lifecycle as the web app would, and migrate a host prepared
-// like the fuse-overlayfs era. See the README section "End-to-end test on a
+// like the fuse-overlayfs era. See docs/testing.md, "End-to-end test on a
 // booted systemd host".
 package e2e

@@ -60,6 +60,9 @@ var hostSeq atomic.Int32
 // also when the test fails.
 func bootHost(t *testing.T, label string, prepare func(root string)) *Host {
 	t.Helper()
+	if command := os.Getenv(VMEnv); command != "" {
+		return bootVMHost(t, label, command, prepare)
+	}
 	tarball := cachedRootfs(t)
 	removeStaleHosts(t)
 	work, err := os.MkdirTemp(hostsDir, fmt.Sprintf("%s%d-%s-", hostPrefix, os.Getpid(), label))

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -52,14 +51,9 @@ var (
 	buildErr  error
 )
 
-func goTool() (string, error) {
-	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); runtime.GOROOT() != "" {
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	return exec.LookPath("go")
-}
+// goTool is the go command of this test run: go test puts its own
+// GOROOT/bin first on the test's PATH.
+func goTool() (string, error) { return exec.LookPath("go") }
 
 // moduleRoot is the checkout the binaries are built from.
 func moduleRoot() string {
@@ -123,7 +117,11 @@ func printSummary(w io.Writer) {
 	if len(results) == 0 {
 		return
 	}
-	fmt.Fprintln(w, "\nEnd-to-end checks on a booted Debian bookworm host:")
+	hosts := "a booted Debian bookworm host"
+	if c := os.Getenv(VMEnv); c != "" {
+		hosts = "QEMU guests of " + c
+	}
+	fmt.Fprintf(w, "\nEnd-to-end checks on %s:\n", hosts)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SCENARIO\tCHECK\tRESULT\tNOTE")
 	// Scenarios run in parallel; group their checks, each in run order.

@@ -8,9 +8,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -267,6 +265,3 @@ func tail(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
-
-// isNotExist is errors.Is(err, fs.ErrNotExist), kept short for the checks.
-func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }

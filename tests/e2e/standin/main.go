@@ -156,7 +156,7 @@ func call(args []string) (int, error) {
 		return 2, err
 	}
 	if *socket == "" || fl.NArg() == 0 {
-		return 2, errors.New("call: usage: call -socket PATH -- ARGV...")
+		return 2, errors.New("call: usage: call -socket PATH -- COMMAND [ARGS]")
 	}
 	conn, err := net.Dial("unix", *socket)
 	if err != nil {

@@ -1,0 +1,180 @@
+//go:build linux
+
+package fsat
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// localFS are the file systems a hostile tree may live on: disk and memory
+// file systems only root can mount, whose owners and modes are what their
+// inodes say. Anything else (FUSE, which a user mounts through the set-uid
+// fusermount3; overlayfs, whose copy-up runs with its mounter's
+// credentials; network file systems) is refused.
+var localFS = map[int64]string{
+	unix.EXT4_SUPER_MAGIC:  "ext4", // also ext2 and ext3
+	unix.XFS_SUPER_MAGIC:   "xfs",
+	unix.BTRFS_SUPER_MAGIC: "btrfs",
+	unix.TMPFS_MAGIC:       "tmpfs",
+	unix.F2FS_SUPER_MAGIC:  "f2fs",
+	0x2fc12fc1:             "zfs",
+}
+
+// knownFS names other file systems in refusals.
+var knownFS = map[int64]string{
+	unix.FUSE_SUPER_MAGIC:      "FUSE",
+	unix.OVERLAYFS_SUPER_MAGIC: "overlayfs",
+	unix.NFS_SUPER_MAGIC:       "NFS",
+	unix.SMB2_SUPER_MAGIC:      "SMB",
+	unix.CIFS_SUPER_MAGIC:      "CIFS",
+	unix.SQUASHFS_MAGIC:        "squashfs",
+	unix.PROC_SUPER_MAGIC:      "proc",
+	unix.SYSFS_MAGIC:           "sysfs",
+	unix.RAMFS_MAGIC:           "ramfs",
+}
+
+// LocalFSNames lists the allowed file systems, for messages and docs.
+const LocalFSNames = "ext2/3/4, xfs, btrfs, tmpfs, f2fs, zfs"
+
+// FSName names a file system magic number.
+func FSName(magic int64) string {
+	if n, ok := localFS[magic]; ok {
+		return n
+	}
+	if n, ok := knownFS[magic]; ok {
+		return n
+	}
+	return fmt.Sprintf("file system %#x", magic)
+}
+
+// FSMagic returns the file system type (statfs f_type) of the mount fd is
+// on. Where the kernel has statmount(2) (Linux 6.8) it asks the mount by
+// its id, which never calls into the file system, so a FUSE daemon that is
+// stopped cannot hold the caller; otherwise it falls back to fstatfs.
+func FSMagic(fd int) (int64, error) {
+	if m, ok := statmountMagic(fd); ok {
+		return m, nil
+	}
+	var sfs unix.Statfs_t
+	var err error
+	for range Retries {
+		if err = unix.Fstatfs(fd, &sfs); err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return 0, err
+	}
+	return int64(sfs.Type), nil
+}
+
+// CheckLocalFS fails unless fd is on one of the allowed local file systems;
+// what names fd's role in the message ("layer", "state root").
+func CheckLocalFS(fd int, path, what string) error {
+	m, err := FSMagic(fd)
+	if err != nil {
+		return &os.PathError{Op: "statfs", Path: path, Err: err}
+	}
+	if _, ok := localFS[m]; !ok {
+		return fmt.Errorf("refused %s %s: it is on %s; only %s are allowed (file systems only root mounts, which show owners as they are)", what, path, FSName(m), LocalFSNames)
+	}
+	return nil
+}
+
+const (
+	statxMntIDUnique  = 0x4000 // STATX_MNT_ID_UNIQUE, Linux 6.8
+	statmountSBBasic  = 0x1    // STATMOUNT_SB_BASIC
+	mntIDReqSize0     = 24     // MNT_ID_REQ_SIZE_VER0
+	statmountBufBytes = 4096
+)
+
+type mntIDReq struct {
+	size  uint32
+	spare uint32
+	id    uint64
+	param uint64
+}
+
+// statmountHead is the start of struct statmount up to sb_magic.
+type statmountHead struct {
+	size      uint32
+	mntOpts   uint32
+	mask      uint64
+	sbDevMaj  uint32
+	sbDevMin  uint32
+	sbMagic   uint64
+	sbFlags   uint32
+	fsType    uint32
+	mntID     uint64
+	mntParent uint64
+}
+
+// statmountMagic asks statmount(2) for the super block magic of fd's mount.
+// ok is false where the kernel lacks it (or a seccomp filter hides it).
+func statmountMagic(fd int) (int64, bool) {
+	var sx unix.Statx_t
+	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_DONT_SYNC, statxMntIDUnique, &sx); err != nil {
+		return 0, false
+	}
+	if sx.Mask&statxMntIDUnique == 0 {
+		return 0, false
+	}
+	req := mntIDReq{size: mntIDReqSize0, id: sx.Mnt_id, param: statmountSBBasic}
+	var buf [statmountBufBytes]byte
+	_, _, errno := unix.Syscall6(unix.SYS_STATMOUNT, uintptr(unsafe.Pointer(&req)), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0, 0, 0)
+	if errno != 0 {
+		return 0, false
+	}
+	h := (*statmountHead)(unsafe.Pointer(&buf[0]))
+	if h.mask&statmountSBBasic == 0 {
+		return 0, false
+	}
+	return int64(h.sbMagic), true
+}
+
+// MountOnPath finds where the walk of rel below dirfd first crosses a mount
+// (the lookup that made a NoXdev open fail with EXDEV): it returns the
+// components up to and including that mount point and the file system
+// mounted there. Only the mount point itself is opened, never anything
+// inside the mount, so a FUSE daemon is not asked. ok is false when no
+// crossing is found (the tree changed meanwhile).
+func MountOnPath(dirfd int, rel string) (at string, magic int64, ok bool) {
+	cur := dirfd
+	defer func() {
+		if cur != dirfd {
+			unix.Close(cur)
+		}
+	}()
+	parts := strings.Split(rel, "/")
+	for i, p := range parts {
+		if p == "" || p == "." {
+			continue
+		}
+		fd, err := OpenRaw(cur, p, unix.O_PATH|unix.O_DIRECTORY, 0, NoXdev)
+		if err == unix.EXDEV {
+			mfd, err := OpenRaw(cur, p, unix.O_PATH|unix.O_DIRECTORY, 0, 0)
+			if err != nil {
+				return "", 0, false
+			}
+			defer unix.Close(mfd)
+			m, err := FSMagic(mfd)
+			if err != nil {
+				return "", 0, false
+			}
+			return strings.Join(parts[:i+1], "/"), m, true
+		}
+		if err != nil {
+			return "", 0, false
+		}
+		if cur != dirfd {
+			unix.Close(cur)
+		}
+		cur = fd
+	}
+	return "", 0, false
+}

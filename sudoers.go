@@ -1,0 +1,51 @@
+//go:build linux
+
+package deploy
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/steps"
+	"github.com/left4me/left4me-deploy/sudoers"
+)
+
+// sudoersFile renders the helper rules and installs them, validated by
+// visudo before they replace the installed file.
+type sudoersFile struct{ d *deployer }
+
+func (sudoersFile) Name() string { return "sudoers" }
+
+func (s sudoersFile) Run(ctx context.Context, g *steps.Gate) error {
+	d := s.d
+	data, err := sudoers.Render(sudoers.Params{User: d.o.User, OverlayHelper: hostpath.OverlayHelper,
+		SystemctlHelper: hostpath.SystemctlHelper, JournalHelper: hostpath.JournalHelper})
+	if err != nil {
+		return err
+	}
+	f := sudoers.File(d.path(hostpath.SudoersFile), data)
+	f.Owner = d.rootOwner()
+	st, err := f.Check()
+	if err != nil {
+		return fmt.Errorf("read %s: %w", hostpath.SudoersFile, err)
+	}
+	if st.Same {
+		return nil
+	}
+	g.FileDiff(hostpath.SudoersFile, st.Data, data)
+	visudo, err := d.o.Probe.LookPath(sudoers.Visudo)
+	if err != nil {
+		return fmt.Errorf("validate sudoers: %w", err)
+	}
+	err = g.Change("install "+hostpath.SudoersFile, func() error {
+		return f.Write(func(tmp string) error {
+			return sudoers.ValidateWith(ctx, d.o.Runner, visudo, tmp)
+		})
+	})
+	if err != nil {
+		return err
+	}
+	d.needRestart(g, "sudoers changed")
+	return nil
+}
