@@ -306,7 +306,7 @@ func TestFleet(t *testing.T) {
 	t.Parallel()
 	s := newScenario(t, "fleet of 4",
 		"boot 4 hosts", "build releases A and B",
-		"rolling deploy stops at --max-fail", "deploy A to every host", "status in sync",
+		"rolling deploy stops at --max-fail", "deploy A to every host", "status in sync", "status lists instances",
 		"status shows a hand edit", "status in sync after redeploy",
 		"canary deploy of B", "rollback to A", "second rollback changes nothing", "status after rollback")
 
@@ -373,6 +373,38 @@ func TestFleet(t *testing.T) {
 			}
 		}
 		c.Note("4 hosts in %s", r.elapsed.Round(100*time.Millisecond))
+	})
+
+	s.check("status lists instances", []string{"status in sync"}, func(c *C) {
+		h := f.hosts[0]
+		createInstance(c, h, "fleet-a")
+		createInstance(c, h, "fleet-b")
+		if r := h.AsWeb("l4d2ctl", "start", "fleet-a"); r.Code != 0 {
+			c.Fatalf("l4d2ctl start fleet-a: %s", r)
+		}
+		requireServing(c, h, "fleet-a", 1)
+		r, rows := fleetStatus(c.T, f, bundleA, 0)
+		if r.code != 0 {
+			c.Fatalf("status: %s", r)
+		}
+		st, _ := rows[f.target(0)]["status"].(map[string]any)
+		list, _ := st["instances"].([]any)
+		got := map[string]string{}
+		for _, x := range list {
+			m, _ := x.(map[string]any)
+			got[fmt.Sprint(m["name"])] = fmt.Sprintf("mounted=%v %v", m["mounted"], m["state"])
+		}
+		want := map[string]string{"fleet-a": "mounted=true active", "fleet-b": "mounted=false inactive"}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			c.Fatalf("status instances = %v, want %v\n%s", got, want, r.stdout)
+		}
+		text := runDeployCLI(c.T, append(append([]string{"status"}, f.ssh...), "--bundle", bundleA, f.target(0))...)
+		if !strings.Contains(text.stdout, "2 (1 active, 1 mounted)") || !strings.Contains(text.stdout, "instance fleet-a: mounted, left4me-server@fleet-a.service active") {
+			c.Errorf("status text: %s", text)
+		}
+		if r := h.AsWeb("l4d2ctl", "stop", "fleet-a"); r.Code != 0 {
+			c.Errorf("l4d2ctl stop fleet-a: %s", r)
+		}
 	})
 
 	s.check("status shows a hand edit", []string{"status in sync"}, func(c *C) {
