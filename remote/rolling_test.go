@@ -104,10 +104,49 @@ func TestRoll(t *testing.T) {
 					t.Errorf("host %d not run because %q, want %q", i, o.NotRun, c.why)
 				}
 			}
-			if f.most != c.maxAtOnc {
-				t.Errorf("at most %d hosts ran at once, want %d", f.most, c.maxAtOnc)
+			if f.most > c.maxAtOnc {
+				t.Errorf("%d hosts ran at once, want at most %d", f.most, c.maxAtOnc)
 			}
 		})
+	}
+}
+
+// The hosts of a batch run at once, up to parallel: each host here waits
+// until all of them started, which only ends if they run together.
+func TestRollRunsBatchTogether(t *testing.T) {
+	for _, c := range []struct {
+		r           Rollout
+		n, parallel int
+		together    int
+	}{
+		{Rollout{}, 4, 4, 4},
+		{Rollout{Serial: 3}, 6, 8, 3},
+		{Rollout{}, 6, 2, 2},
+	} {
+		var mu sync.Mutex
+		started := 0
+		all := make(chan struct{})
+		do := func(ctx context.Context, i int) bool {
+			mu.Lock()
+			started++
+			if started%c.together == 0 {
+				close(all)
+				all = make(chan struct{})
+				mu.Unlock()
+				return true
+			}
+			wait := all
+			mu.Unlock()
+			select {
+			case <-wait:
+				return true
+			case <-time.After(10 * time.Second):
+				return false
+			}
+		}
+		if got := summarize(c.r.Roll(context.Background(), nil, c.n, c.parallel, do)); strings.Contains(got, "FAIL") || strings.Contains(got, "-") {
+			t.Errorf("%+v over %d hosts, parallel %d: %s; want groups of %d to run together", c.r, c.n, c.parallel, got, c.together)
+		}
 	}
 }
 

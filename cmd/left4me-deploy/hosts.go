@@ -56,7 +56,7 @@ func targetsFrom(c *cli.Context) ([]remote.Target, error) {
 			return nil, err
 		}
 	}
-	if file := c.String("hosts"); file != "" {
+	if file := str(c, "hosts"); file != "" {
 		f, err := os.Open(file)
 		if err != nil {
 			return nil, fmt.Errorf("--hosts: %w", err)
@@ -81,13 +81,27 @@ func targetsFrom(c *cli.Context) ([]remote.Target, error) {
 // sshFrom is the SSH transport the flags describe.
 func sshFrom(c *cli.Context) remote.SSH {
 	return remote.SSH{
-		Port:     c.String("p"),
-		Identity: *c.Generic("i").(*multiFlag),
-		Jump:     c.String("J"),
-		Config:   c.String("F"),
-		Options:  *c.Generic("o").(*multiFlag),
+		Port:     str(c, "p"),
+		Identity: *set(c, "i").Generic("i").(*multiFlag),
+		Jump:     str(c, "J"),
+		Config:   str(c, "F"),
+		Options:  *set(c, "o").Generic("o").(*multiFlag),
 	}
 }
+
+// set is the context that was given flag name: the verb's own, else the
+// top level's ("left4me-deploy -F cfg status HOST" means what
+// "left4me-deploy status -F cfg HOST" does), else the verb's default.
+func set(c *cli.Context, name string) *cli.Context {
+	for _, cc := range c.Lineage() {
+		if cc.IsSet(name) {
+			return cc
+		}
+	}
+	return c
+}
+
+func str(c *cli.Context, name string) string { return set(c, name).String(name) }
 
 // hostDeployer builds the Deployer of the verbs that reach hosts; it
 // checks the flags every one of them shares.
@@ -99,14 +113,14 @@ func hostDeployer(c *cli.Context, out *remote.Printer, apply remote.ApplyFlags) 
 	if c.Int("parallel") < 1 {
 		return nil, nil, fmt.Errorf("--parallel %d: want at least 1", c.Int("parallel"))
 	}
-	if r := c.String("root"); r != "" && !filepath.IsAbs(r) {
+	if r := str(c, "root"); r != "" && !filepath.IsAbs(r) {
 		return nil, nil, fmt.Errorf("--root %q: want an absolute path on the host", r)
 	}
-	src, err := findSource(c.String("bundle"))
+	src, err := findSource(str(c, "bundle"))
 	if err != nil {
 		return nil, nil, err
 	}
-	apply.Root = c.String("root")
+	apply.Root = str(c, "root")
 	apply.By = workstation()
 	d := &remote.Deployer{
 		SSH:      sshFrom(c),

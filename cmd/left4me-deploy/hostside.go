@@ -68,7 +68,7 @@ func localRollback(ctx context.Context, c *cli.Context, e *env, o deploy.Options
 		return exitError{1, "rollback: " + err.Error() + "; nothing changed"}
 	}
 	t := rb.Target
-	emit(steps.Event{Type: steps.EventLog, Step: "rollback", Reason: fmt.Sprintf("from release %s (%s) back to %s", rb.Current.ID, rb.Current.Version, t.Describe())})
+	emit(steps.Event{Type: steps.EventLog, Step: "rollback", Reason: fmt.Sprintf("from release %s, version %s, back to %s", rb.Current.ID, rb.Current.Version, t.Describe())})
 	emit(steps.Event{Type: steps.EventLog, Step: "rollback", Reason: "the migration is not undone: the sentinel stays and the upper dirs keep the kernel format"})
 	bin := filepath.Join(rb.Dir, "bin")
 	args := []string{"apply", "--local", "--bin-dir", bin, "--record-kind", release.KindRollback, "--record-from", rb.Current.ID}

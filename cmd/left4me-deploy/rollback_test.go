@@ -14,6 +14,7 @@ import (
 	deploy "github.com/left4me/left4me-deploy"
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/release"
+	"github.com/left4me/left4me-deploy/steps"
 )
 
 // releaseBinDir is a bin dir with the real installer and stand-ins for the
@@ -88,13 +89,22 @@ func TestRollbackLocal(t *testing.T) {
 
 	histFile := filepath.Join(root, deploy.HistoryFile)
 	before, _ := os.ReadFile(histFile)
-	code, out, errOut = runCLI("rollback", "--local", "--root", root, "--dry-run", "--json")
+	code, out, errOut = runCLI("rollback", "--local", "--root", root, "--dry-run", "--diff", "--json")
 	if code != 0 {
-		t.Fatalf("rollback --dry-run = %d\n%s\n%s", code, out, errOut)
+		t.Fatalf("rollback --dry-run --diff = %d\n%s\n%s", code, out, errOut)
 	}
 	ev := parseEvents(t, out)
 	if sum := ev[len(ev)-1]; sum.Changed == 0 {
 		t.Fatalf("rollback --dry-run: changed=0, want the binaries\n%s", out)
+	}
+	diffs := 0
+	for _, e := range ev {
+		if e.Type == steps.EventDiff && strings.Contains(e.Diff, hostpath.L4d2ctl) {
+			diffs++
+		}
+	}
+	if diffs == 0 {
+		t.Errorf("rollback --dry-run --diff showed no diff of %s:\n%s", hostpath.L4d2ctl, out)
 	}
 	if after, _ := os.ReadFile(histFile); string(after) != string(before) || installedSums(t, root, b)[hostpath.L4d2ctl] != b.Files[hostpath.L4d2ctl] {
 		t.Fatalf("rollback --dry-run changed the host")

@@ -44,6 +44,10 @@ func statusCommand(e *env) *cli.Command {
 			if err != nil {
 				return exitError{2, err.Error()}
 			}
+			if !c.IsSet("parallel") {
+				// Status only reads: every host at once, within reason.
+				d.Parallel = min(len(targets), 32)
+			}
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			var rows []statusRow

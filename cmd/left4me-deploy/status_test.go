@@ -137,3 +137,17 @@ func testStatusAndRollback(t *testing.T, bundle string) {
 		t.Fatalf("status with an unreachable host: exit %d, %+v", code, rows)
 	}
 }
+
+// ssh flags before the verb count as after it.
+func TestStatusTopLevelFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"-p", "1", "-F", "/dev/null", "-o", "ConnectTimeout=2", "status", "--json", "--bundle", sshdtest.FakePlanBundle(t), "root@127.0.0.1"},
+		{"status", "-p1", "-F/dev/null", "--json", "--bundle", sshdtest.FakePlanBundle(t), "root@127.0.0.1"},
+	} {
+		var out, errb bytes.Buffer
+		code := run(append([]string{"left4me-deploy"}, args...), strings.NewReader(""), &out, &errb)
+		if code != exitHostFailed || !strings.Contains(out.String(), "port 1") {
+			t.Errorf("run %q = %d, want %d and a refused connection to port 1\n%s\n%s", args, code, exitHostFailed, out.String(), errb.String())
+		}
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -62,10 +61,7 @@ var commands = []string{"left4me-deploy", "left4me-overlay", "left4me-systemctl"
 // for --version, with the same bytes both ways.
 func TestCommandsPrintVersion(t *testing.T) {
 	testenv.RequireBinary(t, "git", "git")
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(gobin); err != nil {
-		testenv.Skip(t, "needs the Go toolchain: %v", err)
-	}
+	gobin := testenv.RequireBinary(t, "go", "golang (the Go toolchain)")
 	src := moduleRoot(t)
 	repo := t.TempDir()
 	copyModule(t, src, repo)

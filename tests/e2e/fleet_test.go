@@ -60,8 +60,22 @@ func bootFleet(t *testing.T, n int) *fleet {
 			t.Fatal(err)
 		}
 		known.Write(b)
-		f.ssh = append(f.ssh, "-i", h.Key)
 	}
+	// One client key for every host (sshd allows six tries, so one key
+	// per host would not scale): the first host's key is authorized on all.
+	pub, err := os.ReadFile(f.hosts[0].Key + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range f.hosts[1:] {
+		ak := filepath.Join(h.Dir, "root/.ssh/authorized_keys")
+		b, err := os.ReadFile(ak)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, ak, string(b)+string(pub), 0o600)
+	}
+	f.ssh = append(f.ssh, "-i", f.hosts[0].Key)
 	kh := filepath.Join(f.work, "known_hosts")
 	writeFile(t, kh, known.String(), 0o600)
 	f.ssh = append(f.ssh, "-o", "UserKnownHostsFile="+kh, "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes",
@@ -85,10 +99,16 @@ func (r cliRun) String() string {
 
 func runDeployCLI(t *testing.T, args ...string) cliRun {
 	t.Helper()
+	return runDeployCLIDir(t, moduleRoot(), args...)
+}
+
+// runDeployCLIDir runs left4me-deploy in dir.
+func runDeployCLIDir(t *testing.T, dir string, args ...string) cliRun {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin(t, "left4me-deploy"), args...)
-	cmd.Dir = moduleRoot()
+	cmd.Dir = dir
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	start := time.Now()
@@ -143,6 +163,24 @@ func buildBundle(t *testing.T, src, dir string) string {
 // and the web unit gains a line. It returns the copy.
 func changedSource(t *testing.T) string {
 	t.Helper()
+	dst := copySource(t)
+	edit := func(rel, old, new string) {
+		p := filepath.Join(dst, rel)
+		b, err := os.ReadFile(p)
+		if err != nil || !bytes.Contains(b, []byte(old)) {
+			t.Fatalf("make release B: %s lacks %q (%v)", rel, old, err)
+		}
+		os.WriteFile(p, bytes.Replace(b, []byte(old), []byte(new), 1), 0o644)
+	}
+	edit("internal/version/version.go", `s := i.Version + " commit "`, `s := i.Version + "-release-b commit "`)
+	edit("artifacts/left4me-web.service.tmpl", "[Service]\n", "[Service]\n# release B\n")
+	return dst
+}
+
+// copySource copies the module's sources (no VCS, no tests, no build
+// output) into a new directory.
+func copySource(t *testing.T) string {
+	t.Helper()
 	src, dst := moduleRoot(), t.TempDir()
 	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -168,17 +206,29 @@ func changedSource(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	edit := func(rel, old, new string) {
-		p := filepath.Join(dst, rel)
-		b, err := os.ReadFile(p)
-		if err != nil || !bytes.Contains(b, []byte(old)) {
-			t.Fatalf("make release B: %s lacks %q (%v)", rel, old, err)
-		}
-		os.WriteFile(p, bytes.Replace(b, []byte(old), []byte(new), 1), 0o644)
-	}
-	edit("internal/version/version.go", `s := i.Version + " commit "`, `s := i.Version + "-release-b commit "`)
-	edit("artifacts/left4me-web.service.tmpl", "[Service]\n", "[Service]\n# release B\n")
 	return dst
+}
+
+// commitAll makes dir a git repository of one commit holding its files,
+// so a build there is stamped with that commit; it returns the commit.
+func commitAll(t *testing.T, dir, msg string) string {
+	t.Helper()
+	git := func(args ...string) string {
+		cmd := exec.Command("git", append([]string{"-c", "user.name=left4me", "-c", "user.email=left4me@localhost", "-c", "commit.gpgsign=false"}, args...)...)
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v in %s: %v\n%s", args, dir, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	git("init", "-q")
+	if fi, err := os.Stat(filepath.Join(dir, ".git")); err != nil || !fi.IsDir() {
+		t.Fatalf("git init %s made no .git directory", dir)
+	}
+	git("add", "-A")
+	git("commit", "-q", "-m", msg)
+	return git("rev-parse", "HEAD")
 }
 
 // fleetStatus runs status --json over the fleet.
@@ -256,7 +306,7 @@ func TestFleet(t *testing.T) {
 	t.Parallel()
 	s := newScenario(t, "fleet of 4",
 		"boot 4 hosts", "build releases A and B",
-		"rolling deploy stops at --max-fail", "deploy A to every host", "status in sync",
+		"rolling deploy stops at --max-fail", "deploy A to every host", "status in sync", "status lists instances",
 		"status shows a hand edit", "status in sync after redeploy",
 		"canary deploy of B", "rollback to A", "second rollback changes nothing", "status after rollback")
 
@@ -323,6 +373,38 @@ func TestFleet(t *testing.T) {
 			}
 		}
 		c.Note("4 hosts in %s", r.elapsed.Round(100*time.Millisecond))
+	})
+
+	s.check("status lists instances", []string{"status in sync"}, func(c *C) {
+		h := f.hosts[0]
+		createInstance(c, h, "fleet-a")
+		createInstance(c, h, "fleet-b")
+		if r := h.AsWeb("l4d2ctl", "start", "fleet-a"); r.Code != 0 {
+			c.Fatalf("l4d2ctl start fleet-a: %s", r)
+		}
+		requireServing(c, h, "fleet-a", 1)
+		r, rows := fleetStatus(c.T, f, bundleA, 0)
+		if r.code != 0 {
+			c.Fatalf("status: %s", r)
+		}
+		st, _ := rows[f.target(0)]["status"].(map[string]any)
+		list, _ := st["instances"].([]any)
+		got := map[string]string{}
+		for _, x := range list {
+			m, _ := x.(map[string]any)
+			got[fmt.Sprint(m["name"])] = fmt.Sprintf("mounted=%v %v", m["mounted"], m["state"])
+		}
+		want := map[string]string{"fleet-a": "mounted=true active", "fleet-b": "mounted=false inactive"}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			c.Fatalf("status instances = %v, want %v\n%s", got, want, r.stdout)
+		}
+		text := runDeployCLI(c.T, append(append([]string{"status"}, f.ssh...), "--bundle", bundleA, f.target(0))...)
+		if !strings.Contains(text.stdout, "2 (1 active, 1 mounted)") || !strings.Contains(text.stdout, "instance fleet-a: mounted, left4me-server@fleet-a.service active") {
+			c.Errorf("status text: %s", text)
+		}
+		if r := h.AsWeb("l4d2ctl", "stop", "fleet-a"); r.Code != 0 {
+			c.Errorf("l4d2ctl stop fleet-a: %s", r)
+		}
 	})
 
 	s.check("status shows a hand edit", []string{"status in sync"}, func(c *C) {
