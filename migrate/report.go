@@ -192,7 +192,7 @@ func (p entryPath) String() string {
 		ok = add("/") && add(names[i])
 	}
 	if ok && p.name != "" {
-		ok = add("/") && add(p.name)
+		_ = add("/") && add(p.name)
 	}
 	if n <= MaxShownPath {
 		return b.String()
