@@ -39,4 +39,5 @@ dist:
 # booted under QEMU with their own kernels; see docs/kernels.md.
 .PHONY: kernels
 kernels:
+	tests/setup-host
 	tests/vm/run bullseye bookworm trixie

@@ -4,5 +4,7 @@
 // exactly as an operator reaches a server. The tests deploy into it, drive
 // the instance lifecycle as the web app would, and migrate a host prepared
 // like the fuse-overlayfs era. See docs/testing.md, "End-to-end test on a
-// booted systemd host".
+// booted systemd host". With LEFT4ME_E2E_VM set (tests/vm/run does), the
+// hosts are QEMU guests of another Debian release's own kernel instead; see
+// docs/kernels.md.
 package e2e

@@ -57,7 +57,8 @@ var hostSeq atomic.Int32
 // a free loopback port with keys generated for this test, boots it, and
 // waits until systemd reports the boot finished. prepare, if not nil, may
 // change the rootfs before the boot. Everything is torn down in t.Cleanup,
-// also when the test fails.
+// also when the test fails. With VMEnv set the host is a QEMU guest
+// instead (bootVMHost).
 func bootHost(t *testing.T, label string, prepare func(root string)) *Host {
 	t.Helper()
 	if command := os.Getenv(VMEnv); command != "" {

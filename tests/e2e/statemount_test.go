@@ -124,7 +124,8 @@ rm -f `+stateDir+`/e2e-suid-id /usr/local/bin/e2e-suid-id`)
 	s.check("deferred while an instance is mounted", []string{"redeploy changed=0"}, func(c *C) {
 		h.MustRun(c, `set -eu
 mkdir -p /run/left4me; touch `+deferMarker+`
-systemctl stop `+stateMountUnit+`
+# What the last check ran may still hold the mount for a moment.
+for i in $(seq 20); do systemctl stop `+stateMountUnit+` && break; sleep 0.5; done
 rm -f `+deferMarker+`
 systemctl is-active `+stateMountUnit+` && exit 1 || true`)
 		if r := h.AsWeb("true"); r.Code == 0 {
