@@ -193,7 +193,7 @@ systemctl is-active `+stateMountUnit+` && exit 1 || true`)
 		// The stopped server's last processes may still hold the mount for a
 		// moment: the stop is retried.
 		if r := h.Run(context.Background(), "touch "+deferMarker+" && for i in $(seq 20); do systemctl stop "+stateMountUnit+" && break; sleep 0.5; done && "+
-			"! systemctl is-active "+stateMountUnit+" && systemctl start "+webUnit); r.Code != 0 {
+			"! systemctl is-active "+stateMountUnit+" && systemctl reset-failed "+webUnit+" && systemctl start "+webUnit); r.Code != 0 {
 			diag := h.Run(context.Background(), "journalctl -u "+stateMountUnit+" --no-pager -n 15; grep left4me /proc/1/mountinfo; for p in /proc/[0-9]*; do l=$(readlink $p/cwd; ls -l $p/fd 2>/dev/null | grep left4me); case \"$l\" in *left4me*) echo \"$p $(cat $p/comm) $l\";; esac; done; systemctl list-units --no-pager | grep -i left4me")
 			c.Fatalf("stop %s: %s\n%s", stateMountUnit, r, diag.Stdout+diag.Stderr)
 		}
