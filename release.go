@@ -98,7 +98,7 @@ func (s releaseStep) Run(ctx context.Context, g *steps.Gate) error {
 	if err != nil {
 		return err
 	}
-	deployerSum, err := sha256File(deployer)
+	deployerSum, err := release.FileSHA256(deployer)
 	if err != nil {
 		return fmt.Errorf("checksum %s: %w", deployer, err)
 	}
@@ -158,7 +158,7 @@ func (d *deployer) installedFiles() (map[string]string, error) {
 	}
 	files := map[string]string{}
 	for _, p := range paths {
-		sum, err := sha256File(d.path(p))
+		sum, err := release.FileSHA256(d.path(p))
 		if err != nil {
 			return nil, fmt.Errorf("checksum installed %s: %w", p, err)
 		}
@@ -278,19 +278,6 @@ func copyVerified(src, dst, want string) error {
 		return fmt.Errorf("%s changed while it was copied (sha256 %s, want %s)", src, got[:12], want[:12])
 	}
 	return nil
-}
-
-func sha256File(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // KeptPath is where a release directory keeps the file installed at

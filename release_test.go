@@ -51,7 +51,7 @@ func TestReleaseRecord(t *testing.T) {
 	want := []string{hostpath.OverlayHelper, hostpath.SystemctlHelper, hostpath.JournalHelper, hostpath.L4d2ctl, hostpath.SudoersFile,
 		hostpath.UnitDir + "/" + hostpath.WebUnit, hostpath.UnitDir + "/" + hostpath.ServerUnit}
 	for _, p := range want {
-		sum, err := sha256File(filepath.Join(root, p))
+		sum, err := release.FileSHA256(filepath.Join(root, p))
 		if err != nil || rec.Files[p] != sum {
 			t.Errorf("record of %s = %q, installed sha256 %q (%v)", p, rec.Files[p], sum, err)
 		}

@@ -54,7 +54,7 @@ func VerifyKept(dir string, r release.Release) error {
 		want[KeptPath(dir, p)] = sum
 	}
 	for p, sum := range want {
-		got, err := sha256File(p)
+		got, err := release.FileSHA256(p)
 		if err != nil {
 			return err
 		}

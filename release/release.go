@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"sort"
@@ -194,4 +195,19 @@ func Previous(hist []Release) (target, current Release, err error) {
 		}
 	}
 	return target, current, fmt.Errorf("%w: every recorded deploy installed release %s (%s); the history keeps the last %d", ErrNoPrevious, current.ID, current.Version, HistoryLength)
+}
+
+// FileSHA256 is the hex SHA-256 of the file at p, as release records and
+// the binaries' checksum lists write it.
+func FileSHA256(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("hash %s: %w", p, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/left4me/left4me-deploy/release"
 	"github.com/left4me/left4me-deploy/runner"
 )
 
@@ -260,7 +261,7 @@ func (c *Checkout) build(ctx context.Context, dir, goarch string) error {
 	}
 	var sums strings.Builder
 	for _, e := range entries {
-		h, err := fileSHA256(filepath.Join(out, e.Name()))
+		h, err := release.FileSHA256(filepath.Join(out, e.Name()))
 		if err != nil {
 			return fmt.Errorf("build host binaries: %w", err)
 		}
@@ -355,19 +356,6 @@ func (c *Checkout) sourceKey() (string, error) {
 
 // lookGo is exec.LookPath("go"), replaceable in tests.
 var lookGo = func() (string, error) { return lookPath("go") }
-
-func fileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("hash %s: %w", p, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
 
 // gitHead is the commit checked out at root, or "" outside git.
 func gitHead(root string) string {
