@@ -30,7 +30,7 @@ var (
 	ErrMoved = errors.New("instance directory changed during the operation")
 	// ErrNotMigrated: the host's migration to the kernel format has not run.
 	ErrNotMigrated = errors.New("not migrated to kernel overlayfs yet")
-	// ErrBusy: another helper held the instance's lock for LockWait.
+	// ErrBusy: another process held the instance's lock for LockWait.
 	ErrBusy = errors.New("instance busy")
 )
 
