@@ -30,7 +30,7 @@ var (
 	ErrMoved = errors.New("instance directory changed during the operation")
 	// ErrNotMigrated: the host's migration to the kernel format has not run.
 	ErrNotMigrated = errors.New("not migrated to kernel overlayfs yet")
-	// ErrBusy: another helper held the instance's lock for LockWait.
+	// ErrBusy: another process held the instance's lock for LockWait.
 	ErrBusy = errors.New("instance busy")
 )
 
@@ -604,8 +604,8 @@ func readMountinfo() ([]mountinfo.Entry, error) {
 }
 
 // ours reports why the mount whose root fd is pinned is not an overlay this
-// helper made ("" when it is): overlayfs by statfs magic, overlay in the
-// mount table, and the helper's source tag left4me-NAME. With exact set,
+// helper made ("" when it is): overlayfs by statfs magic, type overlay for
+// the kernel, and the helper's source tag left4me-NAME. With exact set,
 // the tag must name this instance (mount: an overlay of another instance's
 // layers is not "already mounted"); without, any instance's tag will do
 // (umount: the owner may have renamed runtime/OTHER to runtime/NAME, and the
@@ -615,24 +615,31 @@ func ours(fd int, id uint64, name string, exact bool) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("statfs: %w", err)
 	}
-	e, err := mountByID(id)
-	if err != nil {
-		return "", err
+	// The mount's type and source, asked of the kernel for exactly the
+	// mount fd pins (statmount with the source), else looked up by id in the
+	// mount table.
+	fsType, source, ok := fsat.MountSource(fd)
+	if !ok {
+		e, err := mountByID(id)
+		if err != nil {
+			return "", err
+		}
+		fsType, source = e.FSType, e.Source
 	}
-	if magic != unix.OVERLAYFS_SUPER_MAGIC || e.FSType != "overlay" {
-		return fmt.Sprintf("it is a %s mount", e.FSType), nil
+	if magic != unix.OVERLAYFS_SUPER_MAGIC || fsType != "overlay" {
+		return fmt.Sprintf("it is a %s mount", fsType), nil
 	}
-	if e.Source == Source(name) {
+	if source == Source(name) {
 		return "", nil
 	}
-	tagged, ok := strings.CutPrefix(e.Source, "left4me-")
+	tagged, ok := strings.CutPrefix(source, "left4me-")
 	if !exact && ok && instance.ValidateName(tagged) == nil {
 		return "", nil
 	}
 	if ok && instance.ValidateName(tagged) == nil {
 		return fmt.Sprintf("it is the overlay of instance %s (runtime/%s was renamed?): umount it first", tagged, tagged), nil
 	}
-	return fmt.Sprintf("its source is %q, not %q", e.Source, Source(name)), nil
+	return fmt.Sprintf("its source is %q, not %q", source, Source(name)), nil
 }
 
 // prepare pins and checks everything Mount needs.

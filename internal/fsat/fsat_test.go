@@ -428,3 +428,26 @@ func TestMountExists(t *testing.T) {
 		t.Fatalf("MountExists(unmounted) = %v, %v", exists, ok)
 	}
 }
+
+// TestMountSource: statmount's type and source of a mount are what the
+// mount table shows.
+func TestMountSource(t *testing.T) {
+	base, _ := tree(t)
+	mnt := filepath.Join(base, "mnt")
+	testenv.RequireNamespace(t)
+	mkdirAll(t, mnt)
+	if err := unix.Mount("l4m-src,with:odd chars", mnt, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(mnt, unix.MNT_DETACH) })
+	fsType, source, ok := MountSource(openPath(t, mnt))
+	if !ok {
+		testenv.Skip(t, "statmount(2) with STATMOUNT_SB_SOURCE needs a newer kernel")
+	}
+	if fsType != "tmpfs" || source != "l4m-src,with:odd chars" {
+		t.Errorf("MountSource = %q, %q; want tmpfs, %q", fsType, source, "l4m-src,with:odd chars")
+	}
+	if fsType, _, ok := MountSource(openPath(t, "/proc")); !ok || fsType != "proc" {
+		t.Errorf("MountSource(/proc) = %q, %v", fsType, ok)
+	}
+}

@@ -210,3 +210,47 @@ func MountExists(id uint64) (exists, ok bool) {
 	}
 	return false, false
 }
+
+const (
+	statmountFSType   = 0x20  // STATMOUNT_FS_TYPE, Linux 6.8
+	statmountSBSource = 0x200 // STATMOUNT_SB_SOURCE
+	statmountStrBase  = 512   // sizeof(struct statmount): its strings follow
+	offFSType         = 36    // struct statmount.fs_type
+	offSBSource       = 124   // struct statmount.sb_source
+)
+
+// MountSource returns the file system type and the source of the mount
+// whose root or inside fd pins, as the mount table shows them, asking the
+// kernel by the mount's unique id (statmount(2) with STATMOUNT_SB_SOURCE,
+// which 6.18 has and 6.8 lacks) instead of reading the mount table; ok is
+// false where the kernel cannot say.
+func MountSource(fd int) (fsType, source string, ok bool) {
+	id, ok := UniqueMountID(fd, "")
+	if !ok {
+		return "", "", false
+	}
+	req := mntIDReq{size: mntIDReqSize0, id: id, param: statmountFSType | statmountSBSource}
+	buf := make([]byte, 16<<10)
+	_, _, errno := unix.Syscall6(unix.SYS_STATMOUNT, uintptr(unsafe.Pointer(&req)), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0, 0, 0)
+	if errno != 0 {
+		return "", "", false
+	}
+	h := (*statmountHead)(unsafe.Pointer(&buf[0]))
+	if h.mask&(statmountFSType|statmountSBSource) != statmountFSType|statmountSBSource || int(h.size) > len(buf) {
+		return "", "", false
+	}
+	str := func(off int) (string, bool) {
+		o := statmountStrBase + int(*(*uint32)(unsafe.Pointer(&buf[off])))
+		if o >= int(h.size) {
+			return "", false
+		}
+		end := o
+		for end < int(h.size) && buf[end] != 0 {
+			end++
+		}
+		return string(buf[o:end]), end < int(h.size)
+	}
+	fsType, ok1 := str(offFSType)
+	source, ok2 := str(offSBSource)
+	return fsType, source, ok1 && ok2
+}
