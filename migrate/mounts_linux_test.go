@@ -150,47 +150,23 @@ func waitNamespace(t *testing.T, pid int) {
 	t.Fatalf("process %d never entered a mount namespace of its own", pid)
 }
 
-// TestUnmountsWithHugeMountTable: one overlay of 500 layers with long
-// paths makes a mount table line of more than 1 MiB; the migration still
-// reads the table and takes that overlay and another one down.
+// TestUnmountsWithHugeMountTable: a mount point path of over 1 MiB, and on
+// Linux 6.13+ also one overlay of 500 layers with long paths, make mount
+// table lines of more than 1 MiB; the migration still reads the table and
+// takes both overlays down.
 func TestUnmountsWithHugeMountTable(t *testing.T) {
 	testenv.RequireNamespace(t)
 	tr := newTree(t, "a", "big")
 	write(t, filepath.Join(tr.lower(), "f"), "f")
 	mountOverlay(t, tr.lower(), tr.upper("a"), tr.work("a"), tr.merged("a"))
 
-	long := strings.Repeat("d", 250)
-	deep := filepath.Join(long, long, long, long, long, long, long, long, long)
-	fsfd, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
-	if err != nil {
-		testenv.Skip(t, "needs fsopen(2) for overlay: %v", err)
+	if !mountHugeOverlay(t, tr, tr.merged("big")) {
+		// Before Linux 6.13 an overlay's line is bounded by the page its
+		// options fit in; "big" gets a plain overlay there.
+		mountOverlay(t, tr.lower(), tr.upper("big"), tr.work("big"), tr.merged("big"))
 	}
-	defer unix.Close(fsfd)
-	for i := 0; i < 500; i++ {
-		p := filepath.Join(tr.root.Join(hostpath.OverlaysDir), strconv.Itoa(i), deep)
-		mkdir(t, p)
-		fd, err := unix.Open(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = unix.FsconfigSetFd(fsfd, "lowerdir+", fd)
-		unix.Close(fd)
-		if err != nil {
-			testenv.Skip(t, "needs overlayfs layers by fd (Linux 6.13+): %v", err)
-		}
-	}
-	if err := unix.FsconfigCreate(fsfd); err != nil {
-		t.Fatal(err)
-	}
-	mfd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(mfd)
-	if err := unix.MoveMount(mfd, "", unix.AT_FDCWD, tr.merged("big"), unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Unmount(tr.merged("big"), unix.MNT_DETACH) })
+	// On every kernel: a mount point path of over 1 MiB, outside the tree.
+	mountAtDeepPath(t, t.TempDir(), 4300)
 	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		t.Fatal(err)
@@ -256,4 +232,91 @@ func TestUnmountsUsersFuseMount(t *testing.T) {
 		t.Error("the fuse mount is still there")
 	}
 	waitFuseGone(t)
+}
+
+// mountHugeOverlay mounts at merged an overlay of 500 layers, each nine
+// 250-byte names deep, passed as fds (Linux 6.13+), whose mount table line
+// is over 1 MiB. It reports false, having mounted nothing, where the
+// kernel cannot take layers as fds.
+func mountHugeOverlay(t *testing.T, tr *tree, merged string) bool {
+	t.Helper()
+	long := strings.Repeat("d", 250)
+	deep := filepath.Join(long, long, long, long, long, long, long, long, long)
+	fsfd, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fsfd)
+	for i := 0; i < 500; i++ {
+		p := filepath.Join(tr.root.Join(hostpath.OverlaysDir), strconv.Itoa(i), deep)
+		mkdir(t, p)
+		fd, err := unix.Open(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = unix.FsconfigSetFd(fsfd, "lowerdir+", fd)
+		unix.Close(fd)
+		if err != nil {
+			return false
+		}
+	}
+	if err := unix.FsconfigCreate(fsfd); err != nil {
+		t.Fatal(err)
+	}
+	mfd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(mfd)
+	if err := unix.MoveMount(mfd, "", unix.AT_FDCWD, merged, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(merged, unix.MNT_DETACH) })
+	return true
+}
+
+// mountAtDeepPath mounts a tmpfs on a directory levels deep below dir, each
+// level a 250-byte name, so that its mount point alone makes a mount table
+// line of levels*251 bytes. The path is walked by fds, as it is far longer
+// than PATH_MAX.
+func mountAtDeepPath(t *testing.T, dir string, levels int) {
+	t.Helper()
+	name := strings.Repeat("d", 250)
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < levels; i++ {
+		if err := unix.Mkdirat(fd, name, 0o755); err != nil {
+			t.Fatalf("mkdir at level %d: %v", i, err)
+		}
+		next, err := unix.Openat(fd, name, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		unix.Close(fd)
+		if err != nil {
+			t.Fatalf("open level %d: %v", i, err)
+		}
+		fd = next
+	}
+	if err := unix.Mount("tmpfs", "/proc/self/fd/"+strconv.Itoa(fd), "tmpfs", 0, "size=1m"); err != nil {
+		unix.Close(fd)
+		t.Fatalf("mount a tmpfs %d levels deep: %v", levels, err)
+	}
+	t.Cleanup(func() {
+		defer unix.Close(fd)
+		// The fd names the directory under the mount; its root is what a
+		// new lookup through the parent finds.
+		parent, err := unix.Openat(fd, "..", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return
+		}
+		defer unix.Close(parent)
+		root, err := unix.Openat(parent, name, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return
+		}
+		defer unix.Close(root)
+		if err := unix.Unmount("/proc/self/fd/"+strconv.Itoa(root), unix.MNT_DETACH); err != nil {
+			t.Errorf("unmount the deep tmpfs: %v", err)
+		}
+	})
 }

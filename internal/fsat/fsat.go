@@ -12,7 +12,8 @@
 //     openat2 with RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS|RESOLVE_BENEATH
 //     and O_NOFOLLOW; stats use AT_SYMLINK_NOFOLLOW|AT_NO_AUTOMOUNT.
 //   - Stat and FSMagic do not call into the file system they look at
-//     (AT_STATX_DONT_SYNC, statmount(2) where the kernel has it), so a
+//     (AT_STATX_DONT_SYNC; statmount(2) where the kernel has it, else the
+//     mount table entry of the statx mount id), so a
 //     stopped FUSE daemon cannot hold a caller that checks for FUSE.
 //   - With NoXdev, a lookup never crosses a mount point (RESOLVE_NO_XDEV).
 //   - A lookup that races a rename is retried a bounded number of times

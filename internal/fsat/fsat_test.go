@@ -221,12 +221,39 @@ func TestFSType(t *testing.T) {
 			t.Errorf("CheckLocalFS(%s) = %v, want a refusal", p, err)
 		}
 	}
-	// statmount and fstatfs agree where both exist.
-	fd := openPath(t, mnt)
-	if m, ok := statmountMagic(fd); ok {
+	// statmount, the mount table and fstatfs agree where they exist: the
+	// mount table is what kernels before 6.8 answer from.
+	for _, p := range []string{mnt, base, "/proc", "/sys"} {
+		fd := openPath(t, p)
 		var sfs unix.Statfs_t
-		if err := unix.Fstatfs(fd, &sfs); err != nil || int64(sfs.Type) != m {
-			t.Errorf("statmount magic %#x, fstatfs %#x (%v)", m, sfs.Type, err)
+		if err := unix.Fstatfs(fd, &sfs); err != nil {
+			t.Fatalf("fstatfs %s: %v", p, err)
+		}
+		want := int64(sfs.Type)
+		if m, ok := statmountMagic(fd); ok && m != want {
+			t.Errorf("%s: statmount magic %#x, fstatfs %#x", p, m, want)
+		}
+		m, ok, err := mountTableMagic(fd)
+		if !ok || err != nil {
+			t.Fatalf("mountTableMagic(%s) = %#x, %v, %v; want an answer", p, m, ok, err)
+		}
+		if m != want {
+			t.Errorf("%s: mount table gives %s (%#x), fstatfs %s (%#x)", p, FSName(m), m, FSName(want), want)
+		}
+	}
+}
+
+func TestMagicOfTypeName(t *testing.T) {
+	for name, want := range map[string]int64{
+		"ext4": unix.EXT4_SUPER_MAGIC, "ext3": unix.EXT4_SUPER_MAGIC, "tmpfs": unix.TMPFS_MAGIC,
+		"fuse": unix.FUSE_SUPER_MAGIC, "fuse.sshfs": unix.FUSE_SUPER_MAGIC, "fuseblk": unix.FUSE_SUPER_MAGIC,
+		"overlay": unix.OVERLAYFS_SUPER_MAGIC, "9p": unknownMagic, "": unknownMagic, "ext4x": unknownMagic,
+	} {
+		if got := magicOfTypeName(name); got != want {
+			t.Errorf("magicOfTypeName(%q) = %#x, want %#x", name, got, want)
+		}
+		if _, local := localFS[magicOfTypeName(name)]; local && want == unknownMagic {
+			t.Errorf("magicOfTypeName(%q) is on the allow-list", name)
 		}
 	}
 }

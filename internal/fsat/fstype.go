@@ -3,12 +3,15 @@
 package fsat
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/left4me/left4me-deploy/internal/mountinfo"
 )
 
 // localFS are the file systems a hostile tree may live on: disk and memory
@@ -49,16 +52,25 @@ func FSName(magic int64) string {
 	if n, ok := knownFS[magic]; ok {
 		return n
 	}
+	if magic == unknownMagic {
+		return "a file system this program does not know"
+	}
 	return fmt.Sprintf("file system %#x", magic)
 }
 
 // FSMagic returns the file system type (statfs f_type) of the mount fd is
-// on. Where the kernel has statmount(2) (Linux 6.8) it asks the mount by
-// its id, which never calls into the file system, so a FUSE daemon that is
-// stopped cannot hold the caller; otherwise it falls back to fstatfs.
+// on, without calling into that file system, so a FUSE daemon that is
+// stopped cannot hold the caller. Where the kernel has statmount(2) (Linux
+// 6.8) it asks the mount by its id; on older kernels it looks the mount id
+// (statx, Linux 5.8) up in the caller's mount table, which the kernel
+// writes from its own records. Only where neither answers does it fall back
+// to fstatfs.
 func FSMagic(fd int) (int64, error) {
 	if m, ok := statmountMagic(fd); ok {
 		return m, nil
+	}
+	if m, ok, err := mountTableMagic(fd); ok || err != nil {
+		return m, err
 	}
 	var sfs unix.Statfs_t
 	var err error
@@ -253,4 +265,70 @@ func MountSource(fd int) (fsType, source string, ok bool) {
 	fsType, ok1 := str(offFSType)
 	source, ok2 := str(offSBSource)
 	return fsType, source, ok1 && ok2
+}
+
+// mountTableFile is the calling thread's mount table: a thread that
+// entered another mount namespace (the mount helper's, with setns) sees
+// that namespace's mounts there, not its process's.
+const mountTableFile = "/proc/thread-self/mountinfo"
+
+// magicByName maps mount-table type names to statfs magic numbers, for the
+// file systems FSName knows. Anything else maps to unknownMagic, which no
+// allow-list holds.
+var magicByName = map[string]int64{
+	"ext2": unix.EXT4_SUPER_MAGIC, "ext3": unix.EXT4_SUPER_MAGIC, "ext4": unix.EXT4_SUPER_MAGIC,
+	"xfs": unix.XFS_SUPER_MAGIC, "btrfs": unix.BTRFS_SUPER_MAGIC, "tmpfs": unix.TMPFS_MAGIC,
+	"f2fs": unix.F2FS_SUPER_MAGIC, "zfs": 0x2fc12fc1,
+	"fuse": unix.FUSE_SUPER_MAGIC, "fuseblk": unix.FUSE_SUPER_MAGIC, "fusectl": unix.FUSE_SUPER_MAGIC,
+	"overlay": unix.OVERLAYFS_SUPER_MAGIC, "nfs": unix.NFS_SUPER_MAGIC, "nfs4": unix.NFS_SUPER_MAGIC,
+	"smb3": unix.SMB2_SUPER_MAGIC, "cifs": unix.CIFS_SUPER_MAGIC, "squashfs": unix.SQUASHFS_MAGIC,
+	"proc": unix.PROC_SUPER_MAGIC, "sysfs": unix.SYSFS_MAGIC, "ramfs": unix.RAMFS_MAGIC,
+}
+
+// unknownMagic stands for a type name magicByName lacks.
+const unknownMagic = -1
+
+// magicOfTypeName is magicByName with FUSE subtypes ("fuse.sshfs").
+func magicOfTypeName(t string) int64 {
+	if m, ok := magicByName[t]; ok {
+		return m
+	}
+	if strings.HasPrefix(t, "fuse.") || strings.HasPrefix(t, "fuseblk.") {
+		return unix.FUSE_SUPER_MAGIC
+	}
+	return unknownMagic
+}
+
+// errFound ends the mount-table walk at the entry sought.
+var errFound = errors.New("found")
+
+// mountTableMagic finds fd's mount by its statx mount id in the caller's
+// mount table. ok is false where statx gives no mount id or the table
+// cannot be read; an id missing from the table (the mount went away
+// meanwhile) is an error.
+func mountTableMagic(fd int) (magic int64, ok bool, err error) {
+	var sx unix.Statx_t
+	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_DONT_SYNC, unix.STATX_MNT_ID, &sx); err != nil || sx.Mask&unix.STATX_MNT_ID == 0 {
+		return 0, false, nil
+	}
+	f, err := os.Open(mountTableFile)
+	if err != nil {
+		return 0, false, nil
+	}
+	defer f.Close()
+	var fsType string
+	err = mountinfo.Each(f, func(e mountinfo.Entry) error {
+		if e.ID == sx.Mnt_id {
+			fsType = e.FSType
+			return errFound
+		}
+		return nil
+	})
+	switch {
+	case err == errFound:
+		return magicOfTypeName(fsType), true, nil
+	case err != nil:
+		return 0, false, nil
+	}
+	return 0, false, fmt.Errorf("mount %d is not in %s (unmounted meanwhile)", sx.Mnt_id, mountTableFile)
 }
