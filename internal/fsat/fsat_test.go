@@ -440,7 +440,15 @@ func TestMountExists(t *testing.T) {
 	bfd := openPath(t, base)
 	id, ok := UniqueMountID(bfd, "mnt")
 	if !ok {
-		testenv.Skip(t, "STATX_MNT_ID_UNIQUE needs Linux 6.8")
+		// STATX_MNT_ID_UNIQUE and statmount(2) came in Linux 6.8: before
+		// that both must say they cannot answer, so callers fall back.
+		if kernelAtLeast(t, 6, 8) {
+			t.Fatal("UniqueMountID: no unique mount id on Linux 6.8+")
+		}
+		if _, ok := MountExists(1); ok {
+			t.Fatal("MountExists answers on a kernel without statmount(2)")
+		}
+		return
 	}
 	if self, _ := UniqueMountID(bfd, ""); self == id {
 		t.Fatalf("UniqueMountID(mnt) = %d, the same as its parent's", id)
@@ -469,7 +477,13 @@ func TestMountSource(t *testing.T) {
 	t.Cleanup(func() { unix.Unmount(mnt, unix.MNT_DETACH) })
 	fsType, source, ok := MountSource(openPath(t, mnt))
 	if !ok {
-		testenv.Skip(t, "statmount(2) with STATMOUNT_SB_SOURCE needs a newer kernel")
+		// The source came to statmount(2) after it appeared in 6.8; where
+		// it is missing, MountSource says so and callers read the table.
+		if !kernelAtLeast(t, 6, 18) {
+			t.Logf("no statmount(2) source on this kernel: MountSource reports it cannot answer")
+			return
+		}
+		t.Fatal("MountSource: no answer on Linux 6.18+")
 	}
 	if fsType != "tmpfs" || source != "l4m-src,with:odd chars" {
 		t.Errorf("MountSource = %q, %q; want tmpfs, %q", fsType, source, "l4m-src,with:odd chars")
@@ -477,4 +491,18 @@ func TestMountSource(t *testing.T) {
 	if fsType, _, ok := MountSource(openPath(t, "/proc")); !ok || fsType != "proc" {
 		t.Errorf("MountSource(/proc) = %q, %v", fsType, ok)
 	}
+}
+
+// kernelAtLeast reports whether the running kernel is major.minor or newer.
+func kernelAtLeast(t *testing.T, major, minor int) bool {
+	t.Helper()
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		t.Fatal(err)
+	}
+	var ma, mi int
+	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &ma, &mi); err != nil {
+		t.Fatalf("kernel release %q: %v", unix.ByteSliceToString(u.Release[:]), err)
+	}
+	return ma > major || ma == major && mi >= minor
 }
