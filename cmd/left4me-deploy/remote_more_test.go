@@ -197,6 +197,11 @@ func testSudoTerminal(t *testing.T, bundle string) {
 		})
 		io.WriteString(ptm, password+"\r")
 		err := cmd.Wait()
+		// The program's last lines may still be on their way through the
+		// pty when it has exited: read on until the summary is there.
+		for deadline := time.Now().Add(10 * time.Second); err == nil && !strings.Contains(screen.String(), "failed=") && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+		}
 		if err != nil || !strings.Contains(screen.String(), "failed=0") {
 			t.Fatalf("deploy with the password typed on the terminal: %v\n%s", err, screen.String())
 		}
