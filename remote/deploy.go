@@ -103,38 +103,9 @@ func (r Result) Failed() bool {
 // Deploy deploys to every target, Parallel at a time; one host failing
 // does not stop the others. Results are in the order of targets. Each
 // connection is closed before Deploy returns, also when ctx is cancelled.
+// It is a Rollout with no batches and no failure limit.
 func (d *Deployer) Deploy(ctx context.Context, targets []Target) []Result {
-	results := make([]Result, len(targets))
-	dir, err := os.MkdirTemp("", "l4m-ssh-")
-	if err != nil {
-		for i, t := range targets {
-			results[i] = Result{Target: t, Err: fmt.Errorf("create a private directory for ssh control sockets: %w", err)}
-		}
-		return results
-	}
-	defer os.RemoveAll(dir)
-	n := d.Parallel
-	if n < 1 {
-		n = 1
-	}
-	sem := make(chan struct{}, n)
-	var wg sync.WaitGroup
-	for i, t := range targets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				results[i] = Result{Target: t, Err: fmt.Errorf("not started: %w", ctx.Err())}
-				return
-			}
-			defer func() { <-sem }()
-			results[i] = d.deployHost(ctx, dir, t, fmt.Sprintf("c%d", i))
-		}()
-	}
-	wg.Wait()
-	return results
+	return d.Rollout(ctx, nil, targets, Rollout{})
 }
 
 // hostRun is the state of one host's deploy.

@@ -4,10 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
+
+	"github.com/left4me/left4me-deploy/internal/textsafe"
 )
 
 // Rollout says how a deploy moves over many hosts: in batches, a canary
@@ -186,16 +187,16 @@ func (p *Printer) RolloutSummary(results []Result) {
 	fmt.Fprintln(p.W, "summary:")
 	tw := tabwriter.NewWriter(p.W, 0, 0, 2, ' ', 0)
 	for _, r := range results {
-		host := "  " + cleanText(r.Target.Spec) + ":"
+		host := "  " + textsafe.Line(r.Target.Spec) + ":"
 		switch {
 		case r.NotRun:
-			fmt.Fprintf(tw, "%s\tNOT RUN\t-\t-\t-\t%s\n", host, cleanText(r.Err.Error()))
+			fmt.Fprintf(tw, "%s\tNOT RUN\t-\t-\t-\t%s\n", host, textsafe.Line(r.Err.Error()))
 		case r.Summary == nil:
 			why := "no summary from the host"
 			if r.Err != nil {
 				why = r.Err.Error()
 			}
-			fmt.Fprintf(tw, "%s\tFAILED\t-\t%s\t-\t%s\n", host, r.Duration.Round(100*time.Millisecond), cleanText(why))
+			fmt.Fprintf(tw, "%s\tFAILED\t-\t%s\t-\t%s\n", host, r.Duration.Round(100*time.Millisecond), textsafe.Line(why))
 		default:
 			status := "ok"
 			if r.Failed() {
@@ -207,18 +208,8 @@ func (p *Printer) RolloutSummary(results []Result) {
 			}
 			s := r.Summary
 			fmt.Fprintf(tw, "%s\t%s\tchanged=%d\t%s\trelease %s\tok=%d failed=%d skipped=%d, binaries sent=%d cached=%d\n", host, status, s.Changed,
-				r.Duration.Round(100*time.Millisecond), cleanText(rel), s.OK, s.Failed, s.Skipped, r.Sent, r.Cached)
+				r.Duration.Round(100*time.Millisecond), textsafe.Line(rel), s.OK, s.Failed, s.Skipped, r.Sent, r.Cached)
 		}
 	}
 	tw.Flush()
-}
-
-// cleanText replaces control characters in text from a host.
-func cleanText(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r >= ' ' && r != 0x7f && !(r >= 0x80 && r < 0xa0) {
-			return r
-		}
-		return '?'
-	}, s)
 }

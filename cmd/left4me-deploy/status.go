@@ -12,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/left4me/left4me-deploy/internal/textsafe"
 	"github.com/left4me/left4me-deploy/release"
 	"github.com/left4me/left4me-deploy/remote"
 )
@@ -124,7 +125,7 @@ func printStatus(w io.Writer, rows []statusRow, asJSON bool) error {
 		for _, r := range rows {
 			st := r.Status
 			if st == nil {
-				fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\n", clean(r.Host), r.Result)
+				fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\n", textsafe.Line(r.Host), r.Result)
 				continue
 			}
 			rel, ver, commit, when := "none", "-", "-", "-"
@@ -136,13 +137,13 @@ func printStatus(w io.Writer, rows []statusRow, asJSON bool) error {
 			if st.Migration.Sentinel {
 				migrated = "yes"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", clean(r.Host), r.Result, clean(rel), clean(ver), clean(commit), when,
-				len(st.Drift), migrated, clean(st.Web), instanceSummary(st.Instances))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", textsafe.Line(r.Host), r.Result, textsafe.Line(rel), textsafe.Line(ver), textsafe.Line(commit), when,
+				len(st.Drift), migrated, textsafe.Line(st.Web), instanceSummary(st.Instances))
 		}
 		tw.Flush()
 		for _, r := range rows {
 			for _, l := range detailLines(r) {
-				fmt.Fprintf(w, "%s: %s\n", clean(r.Host), clean(l))
+				fmt.Fprintf(w, "%s: %s\n", textsafe.Line(r.Host), textsafe.Line(l))
 			}
 		}
 	}
@@ -196,14 +197,4 @@ func detailLines(r statusRow) []string {
 		out = append(out, fmt.Sprintf("instance %s: %s, %s %s", i.Name, m, i.Unit, i.State))
 	}
 	return out
-}
-
-// clean keeps a host's words from driving the operator's terminal.
-func clean(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '\t' || (r >= ' ' && r != 0x7f && !(r >= 0x80 && r < 0xa0)) {
-			return r
-		}
-		return '?'
-	}, s)
 }
