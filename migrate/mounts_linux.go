@@ -64,16 +64,9 @@ var (
 // errMoved: the mount is not (or no longer) at the path the table gave.
 var errMoved = errors.New("mount point moved")
 
-// mountMask is the statx request mask of the mount checks: nothing. The
-// kernel reports the mount id and STATX_ATTR_MOUNT_ROOT for every statx;
-// asking for no file attributes is what lets root stat the root of a FUSE
-// mount made without allow_other (fuse_getattr refuses any other request
-// with EACCES), and asks no FUSE daemon anything.
-const mountMask = 0
-
 // mountRoot pins the parent of e's mount point and checks that the name in
-// it is the root of mount e: statx on the pinned parent, never following
-// the last component and without asking a FUSE daemon (AT_STATX_DONT_SYNC).
+// it is the root of mount e (fsat.MountAt: never following the last
+// component, and asking a FUSE daemon nothing).
 // It returns the parent fd (to close) and the last component, or errMoved.
 func mountRoot(e mountinfo.Entry) (pfd int, base string, err error) {
 	p := filepath.Clean(e.MountPoint)
@@ -91,15 +84,12 @@ func mountRoot(e mountinfo.Entry) (pfd int, base string, err error) {
 		}
 		return -1, "", err
 	}
-	var sx unix.Statx_t
-	err = unix.Statx(pfd, base, unix.AT_SYMLINK_NOFOLLOW|unix.AT_NO_AUTOMOUNT|unix.AT_STATX_DONT_SYNC, mountMask, &sx)
+	id, root, err := fsat.MountAt(pfd, base)
 	switch {
 	case errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR):
 		err = errMoved
 	case err != nil:
-	case sx.Mask&unix.STATX_MNT_ID == 0:
-		err = fmt.Errorf("statx gave no mount id (Linux 5.8+ needed)")
-	case sx.Mnt_id != e.ID || sx.Attributes&unix.STATX_ATTR_MOUNT_ROOT == 0:
+	case id != e.ID || !root:
 		err = errMoved
 	}
 	if err != nil {
@@ -147,11 +137,11 @@ func unmountMount(e mountinfo.Entry) (lazy bool, err error) {
 			return false, errMoved
 		}
 		defer unix.Close(fd)
-		var sx unix.Statx_t
-		if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH|unix.AT_STATX_DONT_SYNC, mountMask, &sx); err != nil {
+		id, root, err := fsat.MountAt(fd, "")
+		if err != nil {
 			return false, pathErr("stat", e.MountPoint, err)
 		}
-		if sx.Mnt_id != e.ID || sx.Attributes&unix.STATX_ATTR_MOUNT_ROOT == 0 {
+		if id != e.ID || !root {
 			return false, errMoved
 		}
 		if err := unix.Unmount(fsat.ProcFD(fd), unix.MNT_DETACH); err != nil {

@@ -199,6 +199,32 @@ func Stat(dirfd int, name string) (Entry, error) {
 	return e, nil
 }
 
+// MountAt tells which mount name in dirfd ("" for dirfd itself) is on and
+// whether it is that mount's root, asking statx for no file attributes at
+// all. The kernel reports the mount id and STATX_ATTR_MOUNT_ROOT for every
+// statx, and an empty request is what lets root look at the root of a FUSE
+// mount made without allow_other (FUSE refuses any other request from a
+// process it does not allow with EACCES) without asking its daemon.
+func MountAt(dirfd int, name string) (id uint64, root bool, err error) {
+	flags := unix.AT_SYMLINK_NOFOLLOW | unix.AT_NO_AUTOMOUNT | unix.AT_STATX_DONT_SYNC
+	if name == "" {
+		flags |= unix.AT_EMPTY_PATH
+	}
+	var sx unix.Statx_t
+	for range Retries {
+		if err = unix.Statx(dirfd, name, flags, 0, &sx); err != unix.EINTR {
+			break
+		}
+	}
+	switch {
+	case err != nil:
+		return 0, false, err
+	case sx.Mask&unix.STATX_MNT_ID == 0 || sx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT == 0:
+		return 0, false, ErrNoMountID
+	}
+	return sx.Mnt_id, sx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0, nil
+}
+
 // StatMount is Stat that fails with ErrNoMountID when the kernel cannot
 // say which mount the inode is on and whether it is that mount's root.
 func StatMount(dirfd int, name string) (Entry, error) {

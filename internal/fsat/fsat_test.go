@@ -506,3 +506,31 @@ func kernelAtLeast(t *testing.T, major, minor int) bool {
 	}
 	return ma > major || ma == major && mi >= minor
 }
+
+// TestMountAt: the mount id and mount-root flag with an empty statx
+// request agree with Stat's.
+func TestMountAt(t *testing.T) {
+	base, _ := tree(t)
+	mnt := filepath.Join(base, "mnt")
+	mountTmpfs(t, mnt)
+	bfd := openPath(t, base)
+	for _, name := range []string{"mnt", "a", ""} {
+		id, root, err := MountAt(bfd, name)
+		if err != nil {
+			t.Fatalf("MountAt(%q) = %v", name, err)
+		}
+		e, err := StatMount(bfd, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id != e.MountID || root != e.MountRoot {
+			t.Errorf("MountAt(%q) = %d, %v; Stat says %d, %v", name, id, root, e.MountID, e.MountRoot)
+		}
+	}
+	if _, root, _ := MountAt(bfd, "mnt"); !root {
+		t.Error("MountAt(mnt) is not a mount root")
+	}
+	if _, _, err := MountAt(bfd, "missing"); err != unix.ENOENT {
+		t.Errorf("MountAt(missing) = %v, want ENOENT", err)
+	}
+}
