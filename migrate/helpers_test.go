@@ -330,3 +330,23 @@ func unmount(t *testing.T, p string) {
 		t.Fatalf("umount %s: %v", p, err)
 	}
 }
+
+// newWorldTree is a tree for instance name in a fresh 0755 directory under
+// the system temp dir (not t.TempDir, whose 0700 parents a fuse-overlayfs
+// user could not enter), with its lower, upper, work and merged dirs.
+func newWorldTree(t *testing.T, prefix, name string) *tree {
+	t.Helper()
+	base, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	if err := os.Chmod(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tr := &tree{root: hostpath.Root(base)}
+	for _, d := range []string{hostpath.InstallationDir, hostpath.Upper(name), hostpath.Work(name), hostpath.Merged(name)} {
+		mkdir(t, tr.root.Join(d))
+	}
+	return tr
+}

@@ -197,18 +197,7 @@ func TestUnmountsUsersFuseMount(t *testing.T) {
 	fusermount := testenv.RequireBinary(t, "fusermount3", "fuse3")
 	uid, gid := addFuseUser(t)
 	openDevFuse(t)
-	base, err := os.MkdirTemp("", "l4m-tmg-fuse-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(base) })
-	if err := os.Chmod(base, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	tr := &tree{root: hostpath.Root(base)}
-	for _, d := range []string{hostpath.InstallationDir, hostpath.Upper("a"), hostpath.Work("a"), hostpath.Merged("a")} {
-		mkdir(t, tr.root.Join(d))
-	}
+	tr := newWorldTree(t, "l4m-tmg-fuse-", "a")
 	write(t, filepath.Join(tr.lower(), "f"), "f")
 	if out, err := exec.Command("chown", "-R", strconv.Itoa(uid)+":"+strconv.Itoa(gid), tr.root.Join("/var")).CombinedOutput(); err != nil {
 		t.Fatalf("chown: %v: %s", err, out)

@@ -77,19 +77,9 @@ func TestTruthRealFuseOverlayfs(t *testing.T) {
 	uid, gid := addFuseUser(t)
 	openDevFuse(t)
 
-	base, err := os.MkdirTemp("", "l4m-tmg-truth-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(base) })
-	if err := os.Chmod(base, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	tr := &tree{root: hostpath.Root(base)}
 	const name = "truth"
-	for _, d := range []string{hostpath.InstallationDir, hostpath.Upper(name), hostpath.Work(name), hostpath.Merged(name)} {
-		mkdir(t, tr.root.Join(d))
-	}
+	tr := newWorldTree(t, "l4m-tmg-truth-", name)
+	base := string(tr.root)
 	for _, f := range lowerFiles {
 		write(t, filepath.Join(tr.lower(), f), "lower "+f+"\n")
 	}
