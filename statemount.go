@@ -21,8 +21,8 @@ import (
 // A bind mount over the state root hides whatever is mounted below it
 // (running instances' overlays, the old stack's fuse mounts that the
 // migration still has to take down), and those would then stay mounted
-// out of reach. So the unit is started only while nothing is mounted below
-// the state root. Otherwise the step writes artifacts.StateMountDeferred,
+// out of reach. So the unit is started only while none of those is mounted
+// below the state root (holdsStateMount). Otherwise the step writes artifacts.StateMountDeferred,
 // which keeps the unit from starting when the web or a server unit pulls
 // it in (systemd requires the mounts of a working directory), and the unit
 // starts at the next boot, when /run is empty again.
@@ -97,12 +97,13 @@ func (s units) holdStateMount(ctx context.Context, g *steps.Gate) error {
 	return err
 }
 
-// deferStateMount reports whether anything is mounted below the state root
+// deferStateMount reports whether anything the state root mount must not
+// hide is mounted below the state root
 // and, if so, makes sure the marker that keeps the state root mount from
 // starting is there (with write false it only notes that it is not).
 func (s units) deferStateMount(g *steps.Gate, write bool) (bool, error) {
 	d := s.d
-	below, err := mountsBelow(d.path(hostpath.StateDir))
+	below, err := mountsBelow(d.path(hostpath.StateDir), fileExists(d.path(hostpath.Sentinel)))
 	if err != nil || len(below) == 0 {
 		return false, err
 	}
@@ -122,21 +123,35 @@ func (s units) deferStateMount(g *steps.Gate, write bool) (bool, error) {
 	})
 }
 
-// mountsBelow lists the mount points strictly below dir in this process's
-// mount namespace, quoted for a message.
-func mountsBelow(dir string) ([]string, error) {
+// mountsBelow lists, quoted for a message, the mount points strictly below
+// dir in this process's mount namespace that the state root mount must not
+// hide (holdsStateMount).
+func mountsBelow(dir string, migrated bool) ([]string, error) {
 	table, err := mountinfo.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return nil, fmt.Errorf("list mounts: %w", err)
 	}
-	dir = filepath.Clean(dir)
 	var out []string
 	for _, m := range table {
-		if strings.HasPrefix(m.MountPoint, dir+"/") {
+		if holdsStateMount(m, dir, migrated) {
 			out = append(out, fmt.Sprintf("%q", m.MountPoint))
 		}
 	}
 	return out, nil
+}
+
+// holdsStateMount reports whether mount m, if below dir, keeps the state
+// root mount from starting: an instance's overlay (hiding it would take a
+// running server's files away and leave its overlay out of the helper's
+// reach), and before the migration also the old stack's FUSE mounts, which
+// the migration must find and take down. Anything else below the state root
+// can only be its owner's own doing (a FUSE mount through fusermount3), and
+// hiding it harms no one, so it cannot keep the mount off.
+func holdsStateMount(m mountinfo.Entry, dir string, migrated bool) bool {
+	if !strings.HasPrefix(m.MountPoint, filepath.Clean(dir)+"/") {
+		return false
+	}
+	return m.FSType == "overlay" || !migrated && (m.FSType == "fuse" || strings.HasPrefix(m.FSType, "fuse."))
 }
 
 // stateMountBeforeStart is the migration's BeforeStart hook: once the
@@ -159,7 +174,8 @@ func (d *deployer) stateMountBeforeStart(g *steps.Gate) func(context.Context) er
 		if err != nil || active {
 			return err
 		}
-		if below, err := mountsBelow(d.path(hostpath.StateDir)); err != nil || len(below) > 0 {
+		// The migration has taken the old stack's mounts down by now.
+		if below, err := mountsBelow(d.path(hostpath.StateDir), true); err != nil || len(below) > 0 {
 			return err
 		}
 		marker := d.path(artifacts.StateMountDeferred)
