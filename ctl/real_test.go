@@ -185,7 +185,7 @@ func TestRealStartStop(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(merged, "game.txt")); err != nil || string(b) != "from the installation\n" {
 		t.Fatalf("merged/game.txt = %q, %v; want the installation's file", b, err)
 	}
-	if got, want := strings.Join(e.calls(t), "\n"), "systemctl reset-failed left4me-server@a.service\nsystemctl start left4me-server@a.service\nsystemctl show --property=" + svchelper.ShowProperties + " left4me-server@a.service"; got != want {
+	if got, want := strings.Join(e.calls(t), "\n"), "systemctl reset-failed left4me-server@a.service\nsystemctl start left4me-server@a.service\nsystemctl show --property="+svchelper.ShowProperties+" left4me-server@a.service"; got != want {
 		t.Fatalf("systemctl calls = %q, want %q", got, want)
 	}
 

@@ -161,7 +161,7 @@ func TestRealSudo(t *testing.T) {
 	if b, err := os.ReadFile(hostpath.Merged("a") + "/game.txt"); err != nil || string(b) != "from the installation\n" {
 		t.Fatalf("merged/game.txt = %q, %v", b, err)
 	}
-	if got, want := calls(), "systemctl reset-failed left4me-server@a.service\nsystemctl start left4me-server@a.service\nsystemctl show --property=" + svchelper.ShowProperties + " left4me-server@a.service"; got != want {
+	if got, want := calls(), "systemctl reset-failed left4me-server@a.service\nsystemctl start left4me-server@a.service\nsystemctl show --property="+svchelper.ShowProperties+" left4me-server@a.service"; got != want {
 		t.Fatalf("systemctl calls through sudo = %q, want %q", got, want)
 	}
 	code, out, errOut := l4d2ctl("status", "a", "--json")
