@@ -10,7 +10,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/left4me/left4me-deploy/artifacts"
@@ -65,7 +64,8 @@ type Options struct {
 	// Diff emits a unified diff for every file that changes.
 	Diff bool
 	// BinDir holds the binaries to install; empty means the directory of
-	// the running executable.
+	// the running executable, or for the left4me-deploy installed on the
+	// host the binaries kept with its release (defaultBinDir).
 	BinDir string
 	// User and Group own the state root and run the units (left4me).
 	User, Group string
@@ -120,14 +120,11 @@ func (o *Options) fill() error {
 		o.Probe = RealProbe()
 	}
 	if o.BinDir == "" {
-		exe, err := os.Executable()
+		dir, err := defaultBinDir(o.Root)
 		if err != nil {
-			return fmt.Errorf("find the directory of the running program (set --bin-dir): %w", err)
+			return err
 		}
-		if exe, err = filepath.EvalSymlinks(exe); err != nil {
-			return fmt.Errorf("find the directory of the running program (set --bin-dir): %w", err)
-		}
-		o.BinDir = filepath.Dir(exe)
+		o.BinDir = dir
 	}
 	if o.Emit == nil {
 		o.Emit = func(steps.Event) {}
@@ -176,7 +173,13 @@ func Apply(ctx context.Context, o Options) (steps.Event, error) {
 // Render writes exactly the files the installer would install into the
 // directory dir, as a tree (dir/etc/sudoers.d/left4me, ...). Nothing on the
 // running system is touched; run as root, owners are set as on a host.
+// Without o.WebExec the web unit gets the ExecStart= a deploy on this
+// machine would give it: the one recorded under o.Root (empty: this
+// machine's /) by an earlier run, else the default.
 func Render(ctx context.Context, dir string, o Options) (steps.Event, error) {
+	if o.WebExec == "" {
+		o.WebExec = savedWebExec(o.Root.Join(hostpath.WebExecFile))
+	}
 	o.Root = hostpath.Root(dir)
 	o.Live = &Live{}
 	o.DryRun = false

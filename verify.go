@@ -47,6 +47,7 @@ func (s verify) Run(ctx context.Context, g *steps.Gate) error {
 	for _, b := range binaryNames {
 		check(b.dest, 0o755)
 	}
+	check(hostpath.DeployTool, 0o755)
 	check(hostpath.SudoersFile, 0o440)
 	if d.root.IsHost() && d.o.Live.Services {
 		if visudo, err := d.o.Probe.LookPath(sudoers.Visudo); err == nil {
