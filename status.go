@@ -50,6 +50,9 @@ func Status(ctx context.Context, o Options) (release.HostStatus, steps.Event, er
 		if st.Web = strings.TrimSpace(out); st.Web == "" {
 			st.Web = "unknown"
 		}
+		if st.Web != "active" {
+			st.WebReason = webReason(ctx, o.Runner)
+		}
 	}
 	st.Instances, err = listInstances(ctx, o)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/internal/textsafe"
 	"github.com/left4me/left4me-deploy/release"
 	"github.com/left4me/left4me-deploy/remote"
@@ -182,6 +183,11 @@ func detailLines(r statusRow) []string {
 	}
 	for _, d := range st.Drift {
 		out = append(out, "drift: "+d.Step+": "+d.Reason)
+	}
+	if st.WebReason != "" {
+		out = append(out, "web: "+st.WebReason)
+	} else if st.Web != "active" && !strings.HasPrefix(st.Web, "unknown (services not inspected") {
+		out = append(out, "web: "+hostpath.WebUnit+" is "+st.Web)
 	}
 	if st.Migration.Report != "" {
 		out = append(out, "migration report: "+st.Migration.Report)
