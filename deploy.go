@@ -28,7 +28,7 @@ func (d *deployer) plan() []steps.Step {
 		packages{d},      // apt-get or dnf: query first, install only what is missing
 		accounts{d},      // group and system user left4me
 		directories{d},   // state root and its subdirs, helper and unit dirs, with owners and modes
-		binaries{d},      // the three helpers and l4d2ctl, atomically, skipped when the checksum matches
+		binaries{d},      // the three helpers, l4d2ctl and left4me-deploy, atomically, skipped when the checksum matches
 		sudoersFile{d},   // render, visudo -c -f on the temporary file, atomic install
 		units{d},         // render, systemd-analyze verify, install, daemon-reload only on change
 		&migration{d: d}, // fuse-overlayfs upper dirs to the kernel format, once (sentinel-gated)

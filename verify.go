@@ -16,9 +16,9 @@ import (
 	"github.com/left4me/left4me-deploy/sudoers"
 )
 
-// verify checks the result: helpers and l4d2ctl root-owned 0755, sudoers
+// verify checks the result: helpers, l4d2ctl and left4me-deploy root-owned 0755, sudoers
 // 0440 and accepted by visudo together with the rest of the system's rules,
-// and the web unit active if this run restarted it.
+// and the web unit active if this run restarted or started it.
 type verify struct{ d *deployer }
 
 func (verify) Name() string { return "verify" }

@@ -19,7 +19,7 @@ import (
 // installFlags are shared by apply and render.
 func installFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "bin-dir", Usage: "take the helpers and l4d2ctl from `DIR` (default: the directory of this program)"},
+		&cli.StringFlag{Name: "bin-dir", Usage: "take the helpers and l4d2ctl from `DIR` (default: the directory of this program; on a host, its release's)"},
 		&cli.StringFlag{Name: "web-exec", Usage: "ExecStart= `COMMAND` of left4me-web.service (default: the one an earlier run was given, else " + artifacts.DefaultWebExec + ")"},
 		&cli.StringFlag{Name: "user", Value: hostpath.User, Usage: "the unprivileged `USER` (and group) that owns the state and runs the units", Hidden: true},
 		&cli.BoolFlag{Name: "diff", Usage: "show a unified diff of every file that changes"},

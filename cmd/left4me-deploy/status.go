@@ -36,7 +36,7 @@ func statusCommand(e *env) *cli.Command {
 		Flags: append(append(sshFlags(), hostFlags()...),
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object per host"},
 			&cli.BoolFlag{Name: "local", Usage: "inspect this machine instead of hosts over ssh"},
-			&cli.StringFlag{Name: "bin-dir", Usage: "with --local: compare with the binaries in `DIR` (default: the directory of this program)"},
+			&cli.StringFlag{Name: "bin-dir", Usage: "with --local: compare with the binaries in `DIR` (default: the directory of this program; on a host, its release's)"},
 		),
 		Action: func(c *cli.Context) error {
 			if c.Bool("local") {
