@@ -230,9 +230,11 @@ func (c *Ctl) startUnit(ctx context.Context, name string) error {
 }
 
 // unitReason returns left4me-systemctl status NAME's output (which exits
-// non-zero for a failed unit), for the error of a failed start.
+// non-zero for a failed unit) up to its journal lines, which journalTail
+// gives on their own, for the error of a failed start.
 func (c *Ctl) unitReason(ctx context.Context, name string) string {
 	out, err := c.unit(ctx, "status", name)
+	out, _, _ = strings.Cut(out, "\n\n")
 	out = strings.TrimRight(out, "\n")
 	if out == "" && err != nil {
 		return "(unit status unavailable: " + err.Error() + ")"

@@ -145,6 +145,8 @@ const failedStatus = `× left4me-server@a.service - Left 4 Dead 2 server a
      Loaded: loaded (/usr/local/lib/systemd/system/left4me-server@.service; static)
      Active: failed (Result: exit-code)
     Process: 42 ExecStart=/srv/srcds_run (code=exited, status=200/CHDIR)
+
+Nov 26 20:00:00 host systemd[1]: journal line of the status
 `
 
 func TestStartFailureUnmounts(t *testing.T) {
@@ -203,6 +205,9 @@ func TestStartFailureUnmounts(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("Start error %q lacks %q", err, w)
 				}
+			}
+			if strings.Contains(err.Error(), "journal line of the status") {
+				t.Errorf("Start error %q repeats the journal lines of systemctl status", err)
 			}
 			f.wantCommands(t, tt.want...)
 			if !strings.Contains(f.stdout.String(), "Step: start failed; unmounting runtime overlay...\n") {
