@@ -23,9 +23,25 @@ import (
 
 // Registry names every transcript and the test that makes it.
 var Registry = map[string]string{
+	"install-render":     "tests/e2e TestInstallTranscripts",
+	"install-demo":       "tests/e2e TestInstallTranscripts",
+	"install-hand-edits": "tests/e2e TestInstallTranscripts",
+	"install-live":       "tests/e2e TestInstallTranscripts",
+	"install-host":       "tests/e2e TestInstallTranscripts",
+	"install-host-diff":  "tests/e2e TestInstallTranscripts",
 	"l4d2ctl-by-hand":    "tests/e2e TestHostSide",
 	"l4d2ctl-crash-loop": "tests/e2e TestHostSide",
 	"ops-host-tool":      "tests/e2e TestHostSide",
+	"ops-versions":       "tests/e2e TestTranscript",
+	"ops-hosts":          "tests/e2e TestTranscript",
+	"ops-canary":         "tests/e2e TestTranscript",
+	"ops-max-fail":       "tests/e2e TestTranscript",
+	"ops-releases":       "tests/e2e TestTranscript",
+	"ops-status":         "tests/e2e TestTranscript",
+	"ops-status-drift":   "tests/e2e TestTranscript",
+	"ops-status-json":    "tests/e2e TestTranscript",
+	"ops-status-down":    "tests/e2e TestTranscript",
+	"ops-rollback":       "tests/e2e TestTranscript",
 	"ops-web-down":       "tests/e2e TestHostSide",
 }
 
@@ -140,12 +156,19 @@ var masks = []struct {
 	{regexp.MustCompile(`\b(Mon|Tue|Wed|Thu|Fri|Sat|Sun) TIME`), "TIME"},
 	{regexp.MustCompile(`\bby [a-z_][a-z0-9_-]*@[A-Za-z0-9_.:-]+`), "by USER@HOST"},
 	{regexp.MustCompile(`v\d+\.\d+\.\d+-[0-9.]*\d{14}-[0-9a-f]{12}(\+dirty)?`), "VERSION"},
-	{regexp.MustCompile(`\b[0-9a-f]{12,64}\b`), "HEX"},
+	// A build outside a git checkout (a worktree) has no version.
+	{regexp.MustCompile(`\(devel\)`), "VERSION"},
+	{regexp.MustCompile(`commit unknown`), "commit HEX"},
+	{regexp.MustCompile(`\b[0-9a-f]{12,64}\b(\+dirty)?`), "HEX"},
+	{regexp.MustCompile(`(VERSION +)unknown\b`), "${1}HEX"},
+	{regexp.MustCompile(`\(go1\.\d+(\.\d+)?\)`), "(GO)"},
 	{regexp.MustCompile(`127\.0\.0\.1:\d+`), "127.0.0.1:PORT"},
 	{regexp.MustCompile(`(-p |port |Port )\d{2,5}\b`), "${1}PORT"},
 	{regexp.MustCompile(`\b\d+(\.\d+)?(ns|µs|us|ms|s|m)\b`), "DURATION"},
 	{regexp.MustCompile(`\b(\d+m)?\d+(\.\d+)?s\b`), "DURATION"},
 	{regexp.MustCompile(`(PID |pid |PID: |Process: |\[)\d+(\]?)`), "${1}N$2"},
+	// The mount method follows the kernel (docs/kernels.md).
+	{regexp.MustCompile(`kernel \S+ mounts with method \S+`), "kernel KERNEL mounts with method METHOD"},
 	{regexp.MustCompile(`kernel \S+`), "kernel KERNEL"},
 	{regexp.MustCompile(`(\.tmp-|staging\.|\.in\.)[A-Za-z0-9]+`), "${1}X"},
 	{regexp.MustCompile(`l4me-e2e-\d+-\d+-`), "l4me-e2e-N-N-"},

@@ -161,5 +161,6 @@ var accountingLine = regexp.MustCompile(`(?m)^.*(CPU|Memory|Tasks|IP): .*\n`)
 func withoutJournal(s string) string {
 	s = journalLine.ReplaceAllString(s, "")
 	s = accountingLine.ReplaceAllString(s, "")
+	s = regexp.MustCompile(`(?m)^ *l4d2ctl: *\n`).ReplaceAllString(s, "")
 	return regexp.MustCompile(`last \d+ journal lines`).ReplaceAllString(s, "last N journal lines")
 }
