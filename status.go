@@ -7,9 +7,13 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/fsat"
 	"github.com/left4me/left4me-deploy/migrate"
 	"github.com/left4me/left4me-deploy/release"
 	"github.com/left4me/left4me-deploy/runner"
@@ -58,12 +62,25 @@ func Status(ctx context.Context, o Options) (release.HostStatus, steps.Event, er
 	return st, sum, planErr
 }
 
+// migrationState reads the sentinel and the report in the state root,
+// which belongs to its owner: through the state root's fd, not following a
+// link, crossing no mount, only a regular file, never waiting on the open,
+// at most stateFileMax bytes (fsat.ReadSmall).
 func migrationState(root hostpath.Root) release.Migration {
 	var m release.Migration
-	if fi, err := os.Lstat(root.Join(hostpath.Sentinel)); err == nil && fi.Mode().IsRegular() {
+	dirfd, err := openStateRoot(root)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return m
+	case err != nil:
+		m.Report = "unreadable: " + err.Error()
+		return m
+	}
+	defer unix.Close(dirfd)
+	if e, err := fsat.Stat(dirfd, filepath.Base(hostpath.Sentinel)); err == nil && e.IsReg() {
 		m.Sentinel = true
 	}
-	b, err := os.ReadFile(root.Join(migrate.ReportFile))
+	b, err := fsat.ReadSmall(dirfd, filepath.Base(migrate.ReportFile), root.Join(migrate.ReportFile), stateFileMax)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return m

@@ -61,8 +61,13 @@ const (
 	WebExecFile = DeployStateDir + "/web-exec"
 	// ReplacedDir keeps units moved out of EtcUnitDir.
 	ReplacedDir = DeployStateDir + "/replaced"
+	// DeployRunDir (root:root 0700, on the /run tmpfs, so empty after
+	// every boot) holds the installer's locks and markers. It is made and
+	// checked by internal/rootdir, never in a directory others can write
+	// (such as the 1777 /run/lock, where any user could plant the file).
+	DeployRunDir = "/run/left4me-deploy"
 	// DeployLock is the lock one left4me-deploy apply holds at a time.
-	DeployLock = "/run/lock/left4me-deploy.lock"
+	DeployLock = DeployRunDir + "/deploy.lock"
 	// EtcUnitDir holds units that shadow ours in UnitDir.
 	EtcUnitDir = "/etc/systemd/system"
 )
