@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/internal/bindmount"
@@ -45,15 +46,20 @@ func (s directories) Run(ctx context.Context, g *steps.Gate) error {
 		{filepath.Dir(hostpath.SudoersFile), steps.Dir{Mode: 0o750, Owner: root, KeepExisting: true}},
 		{hostpath.DeployStateDir, steps.Dir{Mode: 0o700, Owner: root}},
 	}
+	unknown := "" // a dry run's mount it would detach: what is below is not known
 	for _, x := range dirs {
 		dir := x.dir
 		dir.Path = d.path(x.host)
+		if unknown != "" && strings.HasPrefix(x.host, unknown+"/") {
+			continue
+		}
 		if dir.Guard != nil {
 			if cleared, err := clearOwnerMount(g, dir.Path, x.host); err != nil || !cleared {
 				if err != nil {
 					return err
 				}
-				continue // a dry run: what is under the mount is not known yet
+				unknown = x.host
+				continue
 			}
 		}
 		st, err := dir.Check()

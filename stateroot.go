@@ -3,6 +3,7 @@
 package deploy
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -43,24 +44,22 @@ func openStateRoot(root hostpath.Root) (int, error) {
 	return fd, nil
 }
 
-// notOwnerMount fails when the directory fd pins is the root of a FUSE
-// mount (one the state root's owner can make with fusermount3), so that
-// root neither reads nor changes anything through it. It asks only statx
-// (an empty request) and the mount table, never the file system.
+// notOwnerMount fails when the directory fd pins is on a FUSE mount (one
+// the state root's owner can make with fusermount3), its root or inside
+// it, so that root neither reads nor changes anything through it. It asks
+// only statx (an empty request) and the mount table, never the file
+// system.
 func notOwnerMount(fd int, path string) error {
-	id, isRoot, err := fsat.MountAt(fd, "")
+	id, _, err := fsat.MountAt(fd, "")
 	if err != nil {
 		return &os.PathError{Op: "statx", Path: path, Err: err}
-	}
-	if !isRoot {
-		return nil
 	}
 	m, _, ok, err := fsat.MountEntry(id)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return fmt.Errorf("%s: the mount on it (id %d) went away while looked at; run again", path, id)
+		return fmt.Errorf("%s: the mount it is on (id %d) went away while looked at; run again", path, id)
 	}
 	if fsat.IsFUSE(m.FSType) {
 		return fmt.Errorf("%s: %w", path, ownerMountError(m.FSType, m.Source))
@@ -69,7 +68,7 @@ func notOwnerMount(fd int, path string) error {
 }
 
 // errOwnerMount is wrapped by the refusal to act through a FUSE mount.
-var errOwnerMount = fmt.Errorf("a FUSE mount is on it")
+var errOwnerMount = errors.New("it is on a FUSE mount")
 
 func ownerMountError(fsType, source string) error {
 	return fmt.Errorf("%w (type %q, source %q): only the state root's owner can have made it; root does not act through it (umount -l it)", errOwnerMount, fsType, source)
