@@ -44,6 +44,17 @@ func openStateRoot(root hostpath.Root) (int, error) {
 	return fd, nil
 }
 
+// stateRootExists reports whether the state root is there (as a directory
+// that is not a FUSE mount), looked up without following a link.
+func stateRootExists(root hostpath.Root) bool {
+	fd, err := openStateRoot(root)
+	if err != nil {
+		return false
+	}
+	unix.Close(fd)
+	return true
+}
+
 // notOwnerMount fails when the directory fd pins is on a FUSE mount (one
 // the state root's owner can make with fusermount3), its root or inside
 // it, so that root neither reads nor changes anything through it. It asks
