@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/internal/sshdtest"
 	"github.com/left4me/left4me-deploy/remote"
 	"github.com/left4me/left4me-deploy/steps"
