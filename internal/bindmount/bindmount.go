@@ -31,7 +31,9 @@ type Verdict int
 const (
 	// Real: the directory's own bind mount, with nosuid and
 	// nodev: a mount of the same file system (device and type) as the one
-	// it sits on, whose root is the very directory it covers.
+	// it sits on, whose root is the very directory it covers; or a whole
+	// file system of its own mounted there with nosuid and nodev (an
+	// /etc/fstab line for it), which only root can mount.
 	Real Verdict = iota
 	// None: nothing is mounted on the directory (or it does not exist).
 	None
@@ -104,18 +106,27 @@ func JudgeFD(fd int, dir string) (Mount, error) {
 		return Mount{Verdict: Owner, What: "a FUSE mount (only the owner of the directory can have made it) is on " + dir + ": " + desc}, nil
 	}
 	var missing []string
-	if m.Device != under.Device || m.FSType != under.FSType {
-		missing = append(missing, fmt.Sprintf("not the file system below it (%s %s)", under.FSType, under.Device))
-	} else if want := bindRoot(under, dir); m.Root != want {
-		missing = append(missing, fmt.Sprintf("its root is not %q", want))
-	}
 	for _, opt := range []string{"nosuid", "nodev"} {
 		if !hasOpt(m.MountOpts, opt) {
 			missing = append(missing, "no "+opt)
 		}
 	}
+	own := m.Device == under.Device && m.FSType == under.FSType
+	switch {
+	case own && m.Root != bindRoot(under, dir):
+		missing = append([]string{fmt.Sprintf("its root is not %q", bindRoot(under, dir))}, missing...)
+	case !own && m.Root != "/":
+		missing = append([]string{fmt.Sprintf("neither the file system below it (%s %s) nor a whole file system", under.FSType, under.Device)}, missing...)
+	}
 	if len(missing) > 0 {
 		return Mount{Verdict: Other, What: fmt.Sprintf("the %s on %s is not the directory's own nosuid,nodev bind mount: %s", desc, dir, strings.Join(missing, ", "))}, nil
+	}
+	if !own {
+		// A file system of its own, such as an /etc/fstab line for the
+		// directory with nosuid,nodev: only root mounts one in this
+		// namespace (FUSE is the one kind its owner can, and is refused
+		// above), and its flags are what the bind mount would give.
+		return Mount{Verdict: Real, What: fmt.Sprintf("%s mounted on %s with nosuid,nodev (a file system of its own, %s)", m.FSType, dir, m.Source)}, nil
 	}
 	return Mount{Verdict: Real, What: fmt.Sprintf("the nosuid,nodev bind mount %d of %s onto itself (%s)", m.ID, dir, m.MountOpts)}, nil
 }

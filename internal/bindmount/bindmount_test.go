@@ -83,6 +83,15 @@ func fuseOn(t *testing.T, dir string) *os.Process {
 	}
 }
 
+// mountFS mounts a tmpfs of its own on dir with the flags given.
+func mountFS(t *testing.T, dir string, flags uintptr) {
+	t.Helper()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", flags, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+}
+
 func judge(t *testing.T, dir string) Mount {
 	t.Helper()
 	m, err := Judge(dir)
@@ -113,12 +122,17 @@ func TestJudge(t *testing.T) {
 			os.Mkdir(other, 0o755)
 			bindSelf(t, other, dir, unix.MS_NOSUID|unix.MS_NODEV)
 		}, Other, "its root is not"},
-		{"tmpfs", func(t *testing.T, dir string) {
-			if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "size=1m"); err != nil {
+		{"a file system of its own without the flags", func(t *testing.T, dir string) { mountFS(t, dir, 0) }, Other, "no nosuid, no nodev"},
+		{"a file system of its own nosuid,nodev (fstab)", func(t *testing.T, dir string) { mountFS(t, dir, unix.MS_NOSUID|unix.MS_NODEV) }, Real, "a file system of its own"},
+		{"a bind of a subdirectory of another file system", func(t *testing.T, dir string) {
+			other := t.TempDir()
+			if err := unix.Mount("tmpfs", other, "tmpfs", 0, "size=1m"); err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
-		}, Other, "not the file system below it"},
+			t.Cleanup(func() { unix.Unmount(other, unix.MNT_DETACH) })
+			os.Mkdir(other+"/sub", 0o755)
+			bindSelf(t, other+"/sub", dir, unix.MS_NOSUID|unix.MS_NODEV)
+		}, Other, "nor a whole file system"},
 		{"fuse", func(t *testing.T, dir string) { fuseOn(t, dir) }, Owner, "a FUSE mount"},
 		{"fuse over the real bind", func(t *testing.T, dir string) {
 			bindSelf(t, dir, dir, unix.MS_NOSUID|unix.MS_NODEV)
