@@ -239,6 +239,8 @@ systemctl is-active `+stateMountUnit+` && exit 1 || true`)
 	// the real one, and status must say it is missing until then.
 	s.check("owner's FUSE mount on the state root", []string{"started once nothing is mounted"}, func(c *C) {
 		h.MustRun(c, `set -eu
+# /dev/fuse for this container only (nspawn gives it its own /dev).
+[ -e /dev/fuse ] || mknod -m 0666 /dev/fuse c 10 229
 grep -qx user_allow_other /etc/fuse.conf 2>/dev/null || echo user_allow_other >>/etc/fuse.conf
 touch `+deferMarker+`
 for i in $(seq 40); do systemctl stop `+stateMountUnit+` 2>/dev/null && break; sleep 0.5; done
