@@ -168,3 +168,35 @@ func TestStatusReadsNoPlantedFile(t *testing.T) {
 		})
 	}
 }
+
+// TestClaimLegacyLock: before a rollback runs an installer that still locks
+// in /run/lock, what another user planted there (a file with a forged
+// holder and an flock held on it, a flocked FIFO) is replaced by a file
+// only root can open, so that installer's lock is its own.
+func TestClaimLegacyLock(t *testing.T) {
+	testenv.RequireRoot(t)
+	for _, fifo := range []bool{false, true} {
+		root := t.TempDir()
+		plantLock(t, root, fifo)
+		if err := ClaimLegacyLock(hostpath.Root(root)); err != nil {
+			t.Fatalf("ClaimLegacyLock (fifo %v) = %v", fifo, err)
+		}
+		p := filepath.Join(root, LegacyDeployLock)
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Uid != 0 || st.Mode&0o777 != 0o600 {
+			t.Fatalf("after ClaimLegacyLock %s: %v, mode %#o uid %d; want a root-owned 0600 file", p, err, st.Mode, st.Uid)
+		}
+		// What the old installer does: open, then a non-blocking flock.
+		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+			t.Errorf("the old installer's flock after ClaimLegacyLock (fifo %v) = %v", fifo, err)
+		}
+		f.Close()
+		if err := ClaimLegacyLock(hostpath.Root(root)); err != nil {
+			t.Fatalf("second ClaimLegacyLock = %v", err)
+		}
+	}
+}
