@@ -76,7 +76,7 @@ func TestApplyLocalJSON(t *testing.T) {
 			names = append(names, e.Step)
 		}
 	}
-	if got := strings.Join(names, ","); got != "preflight,packages,accounts,directories,binaries,sudoers,units,migration,restart,verify,release" {
+	if got := strings.Join(names, ","); got != "preflight,packages,accounts,directories,binaries,sudoers,units,migration,restart,verify,release,state mount" {
 		t.Fatalf("steps %s", got)
 	}
 	if sum := events[len(events)-1]; sum.Changed == 0 || sum.Failed != 0 {
