@@ -200,3 +200,28 @@ func TestClaimLegacyLock(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusReadsRootsReport: a migration keeps root's own copy of its
+// report, and status reads that one, not what the state root's owner put
+// in place of the state root's copy.
+func TestStatusReadsRootsReport(t *testing.T) {
+	requireTools(t)
+	root, bin := t.TempDir(), fakeBinDir(t)
+	if r := apply(t, baseOptions(t, root, bin)); r.err != nil {
+		t.Fatalf("apply: %v\n%s", r.err, r)
+	}
+	own := filepath.Join(root, hostpath.DeployMigrationReport)
+	var st unix.Stat_t
+	if err := unix.Lstat(own, &st); err != nil || st.Mode&0o777 != 0o600 || st.Uid != 0 {
+		t.Fatalf("root's copy of the migration report %s: %v, mode %#o uid %d; want root's 0600 file", own, err, st.Mode, st.Uid)
+	}
+	planted := filepath.Join(root, migrate.ReportFile)
+	os.Remove(planted)
+	if err := os.WriteFile(planted, []byte(`{"error":"FORGED","instances":[{},{},{}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, _, _ := Status(context.Background(), baseOptions(t, root, bin))
+	if got := s.Migration.Report; strings.Contains(got, "FORGED") || !strings.HasPrefix(got, "0 instances") {
+		t.Fatalf("status migration report = %q, want root's copy (0 instances), not the state root's", got)
+	}
+}

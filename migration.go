@@ -47,6 +47,7 @@ func (s *migration) run(ctx context.Context, g *steps.Gate, dryRun bool) error {
 		BeforeStart: d.stateMountBeforeStart(g)})
 	lw.Flush()
 	s.rep = rep
+	d.keepMigrationReport(g, dryRun, rep)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}

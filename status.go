@@ -62,10 +62,10 @@ func Status(ctx context.Context, o Options) (release.HostStatus, steps.Event, er
 	return st, sum, planErr
 }
 
-// migrationState reads the sentinel and the report in the state root,
-// which belongs to its owner: through the state root's fd, not following a
-// link, crossing no mount, only a regular file, never waiting on the open,
-// at most stateFileMax bytes (fsat.ReadSmall).
+// migrationState reads the sentinel in the state root, which belongs to its
+// owner, through the state root's fd (no link followed, no mount crossed),
+// and the last report: root's own copy, else the state root's, through
+// fsat.ReadSmall (readMigrationReport).
 func migrationState(root hostpath.Root) release.Migration {
 	var m release.Migration
 	dirfd, err := openStateRoot(root)
@@ -80,12 +80,12 @@ func migrationState(root hostpath.Root) release.Migration {
 	if e, err := fsat.Stat(dirfd, filepath.Base(hostpath.Sentinel)); err == nil && e.IsReg() {
 		m.Sentinel = true
 	}
-	b, err := fsat.ReadSmall(dirfd, filepath.Base(migrate.ReportFile), root.Join(migrate.ReportFile), stateFileMax)
+	b, found, err := readMigrationReport(root)
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return m
 	case err != nil:
 		m.Report = "unreadable: " + err.Error()
+		return m
+	case !found:
 		return m
 	}
 	var r migrate.Report

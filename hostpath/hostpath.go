@@ -59,6 +59,10 @@ const (
 	PendingRestart = DeployStateDir + "/pending-restart"
 	// WebExecFile keeps the web unit's ExecStart= given by --web-exec.
 	WebExecFile = DeployStateDir + "/web-exec"
+	// DeployMigrationReport is root's own copy of the last migration
+	// report, which status reads (the copy in the state root,
+	// MigrationReport, is for the web app and belongs to its user).
+	DeployMigrationReport = DeployStateDir + "/migration-report.json"
 	// ReplacedDir keeps units moved out of EtcUnitDir.
 	ReplacedDir = DeployStateDir + "/replaced"
 	// DeployRunDir (root:root 0700, on the /run tmpfs, so empty after
