@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -112,11 +113,21 @@ func TestTranscript(t *testing.T) {
 var hostLine = regexp.MustCompile(`^(\S+@\S+?:\d+): `)
 
 // groupByHost puts the lines that hosts deploying at once printed as they
-// came into one group per host, in the order each host first spoke, so a
-// transcript of parallel hosts does not depend on their timing. Lines that
-// belong to no host (the summary) stay where they are.
+// came into one group per host, in the order of the hosts in the summary
+// (the order they were given in), so a transcript of parallel hosts does
+// not depend on their timing. Within a group, the plan's own error lines
+// ("HOST:   left4me-deploy: ...", its stderr, which races its events) go
+// last. Lines that belong to no host (the summary) stay where they are.
 func groupByHost(s string) string {
 	lines := strings.SplitAfter(s, "\n")
+	rank := map[string]int{}
+	for _, l := range lines {
+		if m := summaryHost.FindStringSubmatch(l); m != nil {
+			if _, ok := rank[m[1]]; !ok {
+				rank[m[1]] = len(rank)
+			}
+		}
+	}
 	var out []string
 	for i := 0; i < len(lines); {
 		if hostLine.FindStringSubmatch(lines[i]) == nil {
@@ -125,23 +136,37 @@ func groupByHost(s string) string {
 			continue
 		}
 		groups := map[string][]string{}
+		errs := map[string][]string{}
 		var hosts []string
 		for ; i < len(lines); i++ {
 			m := hostLine.FindStringSubmatch(lines[i])
 			if m == nil {
 				break
 			}
-			if groups[m[1]] == nil {
+			if groups[m[1]] == nil && errs[m[1]] == nil {
 				hosts = append(hosts, m[1])
 			}
-			groups[m[1]] = append(groups[m[1]], lines[i])
+			if strings.HasPrefix(lines[i][len(m[0]):], "  left4me-deploy: ") {
+				errs[m[1]] = append(errs[m[1]], lines[i])
+			} else {
+				groups[m[1]] = append(groups[m[1]], lines[i])
+			}
 		}
+		sort.SliceStable(hosts, func(a, b int) bool {
+			ra, oka := rank[hosts[a]]
+			rb, okb := rank[hosts[b]]
+			return oka && (!okb || ra < rb)
+		})
 		for _, h := range hosts {
 			out = append(out, groups[h]...)
+			out = append(out, errs[h]...)
 		}
 	}
 	return strings.Join(out, "")
 }
+
+// summaryHost is a host's line in a rollout summary: "  HOST:  ok ...".
+var summaryHost = regexp.MustCompile(`^  (\S+@\S+?:\d+): `)
 
 func readFile(t *testing.T, p string) string {
 	b, err := os.ReadFile(p)
