@@ -157,6 +157,13 @@ func Apply(ctx context.Context, o Options) (steps.Event, error) {
 		return failEarly(o, "options", err)
 	}
 	if !o.DryRun {
+		// --root DIR installs into DIR, created if missing, as the
+		// directories step would; the lock lives below it.
+		if !o.Root.IsHost() {
+			if err := os.MkdirAll(string(o.Root), 0o755); err != nil {
+				return failEarly(o, "options", fmt.Errorf("create --root %s: %w", o.Root, err))
+			}
+		}
 		lock, err := acquireLock(o.Root, o.Command)
 		if err != nil {
 			return failEarly(o, "lock", err)

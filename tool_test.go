@@ -88,3 +88,17 @@ func TestDeployToolChangeNoRestart(t *testing.T) {
 		t.Errorf("restart step = %q, want no restart for a new installer alone", reason)
 	}
 }
+
+// apply --local --root DIR creates DIR when it does not exist yet (the
+// README's first look: --root /tmp/left4me-demo).
+func TestApplyIntoMissingRoot(t *testing.T) {
+	requireTools(t)
+	root := filepath.Join(t.TempDir(), "not", "yet")
+	r := apply(t, baseOptions(t, root, fakeBinDir(t)))
+	if r.err != nil {
+		t.Fatalf("apply into a missing --root: %v\n%s", r.err, r)
+	}
+	if _, err := os.Stat(filepath.Join(root, hostpath.L4d2ctl)); err != nil {
+		t.Fatalf("nothing installed under the new root: %v", err)
+	}
+}
