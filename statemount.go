@@ -67,14 +67,13 @@ func (s units) stateMount(ctx context.Context, g *steps.Gate) error {
 			return err
 		}
 	}
-	if err := g.Change("start "+unit, func() error { return d.o.Services.Start(ctx, unit) }); err != nil {
-		return err
-	}
 	// A running web app's mount namespace was copied before the state root
 	// got its own peer group; only a fresh one sees the overlays mounted
 	// under the new mount.
-	d.needRestart(g, "state root mounted nosuid,nodev")
-	return nil
+	if err := d.needRestart(g, "state root mounted nosuid,nodev"); err != nil {
+		return err
+	}
+	return g.Change("start "+unit, func() error { return d.o.Services.Start(ctx, unit) })
 }
 
 // holdStateMount runs before the units step installs anything: while the

@@ -107,8 +107,18 @@ func testStatusAndRollback(t *testing.T, bundle string) {
 	f.Close()
 	var out, errb bytes.Buffer
 	code = run(append([]string{"left4me-deploy", "status"}, append(base, host)...), strings.NewReader(""), &out, &errb)
-	if code != exitDrift || !strings.Contains(out.String(), host+": drift: sudoers: would install "+hostpath.SudoersFile) {
+	// Both questions: the host no longer runs what it recorded (exit 5
+	// outranks drift), and a deploy from here would change the file.
+	if code != exitDiverged || !strings.Contains(out.String(), host+": drift: sudoers: would install "+hostpath.SudoersFile) ||
+		!strings.Contains(out.String(), host+": recorded: installed files differ from the newest record: "+hostpath.SudoersFile) {
 		t.Fatalf("status after a hand edit: exit %d\n%s\n%s", code, out.String(), errb.String())
+	}
+	// The history no longer says what is installed: rollback refuses.
+	out.Reset()
+	errb.Reset()
+	code = run(append([]string{"left4me-deploy", "rollback"}, append(base, host)...), strings.NewReader(""), &out, &errb)
+	if code != 1 || !strings.Contains(out.String(), "not the newest recorded release") || !strings.Contains(out.String(), hostpath.SudoersFile) {
+		t.Fatalf("rollback after a hand edit: exit %d\n%s\n%s", code, out.String(), errb.String())
 	}
 	if r := deployJSON(t, []*sshdtest.Server{srv}, append(base, host)...); r.code != 0 {
 		t.Fatalf("redeploy: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
