@@ -44,33 +44,61 @@ func (s Systemctl) show(ctx context.Context, unit string, props ...string) (map[
 }
 
 // NeedDaemonReload implements Observer: one systemctl show for all units,
-// which prints one block of properties per unit, in order.
+// which prints one block of properties per loaded unit. A template
+// (NAME@.service) cannot be shown; its loaded instances (NAME@*.service)
+// are, under the template's name.
 func (s Systemctl) NeedDaemonReload(ctx context.Context, units ...string) ([]string, error) {
 	if len(units) == 0 {
 		return nil, nil
 	}
-	out, err := runner.Output(ctx, s.Runner, append([]string{s.bin(), "show", "-p", "Id", "-p", "NeedDaemonReload", "--"}, units...)...)
+	args := []string{s.bin(), "show", "-p", "Id", "-p", "NeedDaemonReload", "--"}
+	for _, u := range units {
+		if prefix, suffix, ok := strings.Cut(u, "@."); ok {
+			u = prefix + "@*." + suffix
+		}
+		args = append(args, u)
+	}
+	out, err := runner.Output(ctx, s.Runner, args...)
 	if err != nil {
 		return nil, fmt.Errorf("systemctl show NeedDaemonReload: %w", err)
 	}
-	var stale []string
-	blocks := strings.Split(strings.TrimSpace(out), "\n\n")
-	if len(blocks) != len(units) {
-		return nil, fmt.Errorf("systemctl show NeedDaemonReload: %d blocks for %d units", len(blocks), len(units))
-	}
-	for i, b := range blocks {
-		v := ""
+	return parseNeedReload(out, units)
+}
+
+// parseNeedReload reads systemctl show's blocks ("Id=...",
+// "NeedDaemonReload=yes|no") and returns those of units (an instance
+// counts as its template) that need a reload, in the order of units.
+func parseNeedReload(out string, units []string) ([]string, error) {
+	need := map[string]bool{}
+	for _, b := range strings.Split(strings.TrimSpace(out), "\n\n") {
+		id, v := "", ""
 		for _, l := range strings.Split(b, "\n") {
-			if rest, ok := strings.CutPrefix(l, "NeedDaemonReload="); ok {
+			if rest, ok := strings.CutPrefix(l, "Id="); ok {
+				id = rest
+			} else if rest, ok := strings.CutPrefix(l, "NeedDaemonReload="); ok {
 				v = rest
 			}
 		}
+		if id == "" && v == "" {
+			continue
+		}
 		switch v {
 		case "yes":
-			stale = append(stale, units[i])
+			if prefix, rest, ok := strings.Cut(id, "@"); ok {
+				if _, suffix, ok := strings.Cut(rest, "."); ok {
+					id = prefix + "@." + suffix
+				}
+			}
+			need[id] = true
 		case "no":
 		default:
-			return nil, fmt.Errorf("systemctl show %s: NeedDaemonReload=%q", units[i], v)
+			return nil, fmt.Errorf("systemctl show %s: NeedDaemonReload=%q", id, v)
+		}
+	}
+	var stale []string
+	for _, u := range units {
+		if need[u] {
+			stale = append(stale, u)
 		}
 	}
 	return stale, nil
