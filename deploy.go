@@ -239,6 +239,9 @@ type deployer struct {
 	// binarySums are the installed binaries' SHA-256 (hex) by host path,
 	// as the binaries step found or wrote them.
 	binarySums map[string]string
+	// observed holds what the steps asked systemd (followup.go), for
+	// status to reuse.
+	observed observations
 }
 
 func newDeployer(o Options) (*deployer, error) {

@@ -21,6 +21,15 @@ import (
 // written before the change: a run killed between a change and its
 // follow-up leaves a state the next run (and status) can see.
 
+// observations are what a run's steps learnt from systemd, kept so that
+// status asks once.
+type observations struct {
+	staleUnits    []string
+	staleUnitsSet bool
+	webStale      string
+	webStaleSet   bool
+}
+
 // webDependencies are the installed files the web app runs with: when one
 // changed after its main process started, it runs older files than those
 // installed.

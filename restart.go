@@ -31,6 +31,7 @@ func (s restart) Run(ctx context.Context, g *steps.Gate) error {
 		if err != nil {
 			return err
 		}
+		d.observed.webStale, d.observed.webStaleSet = stale, true
 		if stale != "" && len(d.restartReasons) == 0 {
 			d.restartReasons = append(d.restartReasons, stale)
 		}

@@ -57,11 +57,18 @@ func checkRecorded(ctx context.Context, d *deployer, last *release.Release) (*re
 	}
 	rec.Differ = release.Differ(recorded, installed)
 	if obs := d.observer(); obs != nil {
-		if rec.StaleUnits, err = staleUnits(ctx, obs, d.o); err != nil {
-			return nil, err
+		// The dry run's units and restart steps asked already, unless they
+		// did not get there or had other reasons.
+		rec.StaleUnits, rec.WebStale = d.observed.staleUnits, d.observed.webStale
+		if !d.observed.staleUnitsSet {
+			if rec.StaleUnits, err = staleUnits(ctx, obs, d.o); err != nil {
+				return nil, err
+			}
 		}
-		if rec.WebStale, err = webStale(ctx, obs, d.root, d.webDependencies()); err != nil {
-			return nil, err
+		if !d.observed.webStaleSet {
+			if rec.WebStale, err = webStale(ctx, obs, d.root, d.webDependencies()); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if b, err := os.ReadFile(d.path(hostpath.PendingRestart)); err == nil {

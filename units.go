@@ -203,6 +203,7 @@ func (s units) reload(ctx context.Context, g *steps.Gate, changed bool) error {
 		if err != nil {
 			return err
 		}
+		d.observed.staleUnits, d.observed.staleUnitsSet = stale, true
 		if len(stale) == 0 {
 			return nil
 		}
