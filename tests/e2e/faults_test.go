@@ -90,7 +90,15 @@ func TestFaults(t *testing.T) {
 	// Release A is this checkout, built as left4me-deploy builds it
 	// without --bundle (cached across the tier); B is a changed copy.
 	bundleA := ""
-	bundleB := buildBundle(t, changedSource(t), t.TempDir())
+	srcB := changedSource(t)
+	// B changes the sudoers rules too, so that every file is renamed.
+	sp := filepath.Join(srcB, "sudoers/left4me.sudoers.tmpl")
+	sb, err := os.ReadFile(sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, sp, strings.Replace(string(sb), "#\n", "# (release B)\n#\n", 1), 0o644)
+	bundleB := buildBundle(t, srcB, t.TempDir())
 	sumsB := bundleSums(t, bundleB)
 	ran := 0
 	for _, p := range faultPoints {
