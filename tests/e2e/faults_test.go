@@ -50,6 +50,9 @@ type faultPoint struct {
 	// rename: kill when the file named so is renamed into place (a host
 	// path: its directory is watched with inotify from outside).
 	rename string
+	// created: kill when a file whose name starts so is created (a host
+	// path: the temporary file of an atomic write, before its rename).
+	created string
 	// step: kill when the host reports this step finished.
 	step string
 	// drop cuts the connection (kills the local ssh master) instead of
@@ -67,6 +70,8 @@ var faultPoints = []faultPoint{
 	{name: "rename-web-unit", ci: true, rename: "/usr/local/lib/systemd/system/left4me-web.service"},
 	{name: "rename-pending-restart", rename: "/var/lib/left4me-deploy/pending-restart"},
 	{name: "rename-history", rename: "/var/lib/left4me-deploy/releases.jsonl"},
+	{name: "temp-l4d2ctl", created: "/usr/local/bin/.l4d2ctl"},
+	{name: "temp-web-unit", created: "/usr/local/lib/systemd/system/.left4me-web.service"},
 	{name: "step-binaries", ci: true, step: "binaries"},
 	{name: "step-sudoers", step: "sudoers"},
 	{name: "step-units", step: "units"},
@@ -249,7 +254,13 @@ func runFault(t *testing.T, h *Host, p faultPoint, bundleB string) faultRun {
 		}
 	}
 	if p.rename != "" {
-		stop := watchRename(t, filepath.Join(h.Dir, p.rename), fire)
+		name := filepath.Base(p.rename)
+		stop := watchDir(t, filepath.Join(h.Dir, filepath.Dir(p.rename)), unix.IN_MOVED_TO, func(n string) bool { return n == name }, fire)
+		defer stop()
+	}
+	if p.created != "" {
+		prefix := filepath.Base(p.created)
+		stop := watchDir(t, filepath.Join(h.Dir, filepath.Dir(p.created)), unix.IN_CREATE, func(n string) bool { return strings.HasPrefix(n, prefix) }, fire)
 		defer stop()
 	}
 	if p.full == "/var/lib/left4me-deploy" {
@@ -274,25 +285,25 @@ func runFault(t *testing.T, h *Host, p faultPoint, bundleB string) faultRun {
 		h.nspawn, h.done = nil, make(chan struct{})
 		h.boot(t)
 	}
-	if (p.rename != "" || p.step != "") && !fired {
+	if (p.rename != "" || p.created != "" || p.step != "") && !fired {
 		t.Fatalf("the fault point was never reached: %s", r)
 	}
 	return r
 }
 
-// watchRename calls fire the moment a file is renamed to path (inotify on
-// its directory, from outside the host); stop ends the watch.
-func watchRename(t *testing.T, path string, fire func()) (stop func()) {
+// watchDir calls fire the moment an event of mask (a rename into place,
+// a file created) happens in dir to a name that match accepts: inotify on
+// the host's directory, from outside the host. stop ends the watch.
+func watchDir(t *testing.T, dir string, mask uint32, match func(string) bool, fire func()) (stop func()) {
 	t.Helper()
 	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := unix.InotifyAddWatch(fd, filepath.Dir(path), unix.IN_MOVED_TO); err != nil {
+	if _, err := unix.InotifyAddWatch(fd, dir, mask); err != nil {
 		unix.Close(fd)
-		t.Fatalf("watch %s: %v", filepath.Dir(path), err)
+		t.Fatalf("watch %s: %v", dir, err)
 	}
-	name := filepath.Base(path)
 	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
@@ -315,7 +326,7 @@ func watchRename(t *testing.T, path string, fire func()) (stop func()) {
 			for off := 0; off+unix.SizeofInotifyEvent <= n; {
 				l := int(binary.NativeEndian.Uint32(buf[off+12:]))
 				nm := buf[off+unix.SizeofInotifyEvent : off+unix.SizeofInotifyEvent+l]
-				if strings.TrimRight(string(nm), "\x00") == name {
+				if match(strings.TrimRight(string(nm), "\x00")) {
 					fire()
 				}
 				off += unix.SizeofInotifyEvent + l
