@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"syscall"
 	"time"
 
 	"github.com/left4me/left4me-deploy/artifacts"
@@ -53,8 +52,8 @@ func (d *deployer) observer() service.Observer {
 
 // webStale says which installed file the running web app is older than
 // ("" when it is not running or runs what is installed): the newest
-// change time (ctime, which a rename into place sets) of its dependencies
-// against the start of its main process.
+// modification time of its dependencies against the start of its main
+// process.
 func webStale(ctx context.Context, obs service.Observer, root hostpath.Root, deps []string) (string, error) {
 	started, err := obs.MainStarted(ctx, hostpath.WebUnit)
 	if err != nil {
@@ -82,20 +81,16 @@ func webStale(ctx context.Context, obs service.Observer, root hostpath.Root, dep
 	return fmt.Sprintf("%s changed at %s, after %s started at %s", which, newest.UTC().Format(time.RFC3339), hostpath.WebUnit, started.UTC().Format(time.RFC3339)), nil
 }
 
+// changeTime is when the content of the file at p last changed: its
+// mtime, which a write sets and a rename into place keeps (the temporary
+// file was written just before). The ctime would also move on a copy that
+// keeps the content (a backup restored with cp -a) or a chmod.
 func changeTime(p string) (time.Time, error) {
 	fi, err := os.Lstat(p)
 	if err != nil {
 		return time.Time{}, err
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return fi.ModTime(), nil
-	}
-	ct := time.Unix(st.Ctim.Sec, st.Ctim.Nsec)
-	if fi.ModTime().After(ct) {
-		return fi.ModTime(), nil
-	}
-	return ct, nil
+	return fi.ModTime(), nil
 }
 
 // staleUnits lists the units the deploy installs that systemd holds loaded

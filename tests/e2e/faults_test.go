@@ -121,7 +121,7 @@ func TestFaults(t *testing.T) {
 			}
 			cut := runFault(t, h, p, bundleB)
 			t.Logf("%s: the cut deploy of B: exit %d, changed %d, %s", p.name, cut.code, cut.changed, lastLine(cut.out))
-			if p.full == "/var/lib/left4me-deploy" && !strings.Contains(cut.out, "No space left on device: sending") {
+			if p.full == "/var/lib/left4me-deploy" && !strings.Contains(cut.out, "No space left on device (exit status 1): sending") {
 				t.Errorf("an upload into a full state directory does not lead with the cause:\n%s", tail(cut.out, 20))
 			}
 			for _, l := range strings.Split(cut.out, "\n") {
@@ -528,7 +528,7 @@ s=$(systemctl show -p ExecMainStartTimestamp --timestamp=us+utc --value left4me-
 start=$(date -u -d "$s" +%s%N)
 for f in /usr/local/bin/l4d2ctl /usr/local/libexec/left4me/left4me-overlay /usr/local/libexec/left4me/left4me-systemctl \
 	/usr/local/libexec/left4me/left4me-journalctl /etc/sudoers.d/left4me /usr/local/lib/systemd/system/left4me-web.service; do
-	c=$(stat -c %.9Z "$f" | tr -d .)
+	c=$(stat -c %.9Y "$f" | tr -d .)
 	[ "$c" -le "$start" ] || echo "$f changed after the web app started"
 done
 systemctl is-active left4me-web.service >/dev/null || echo inactive`
