@@ -15,11 +15,13 @@ import (
 	"github.com/left4me/left4me-deploy/remote"
 )
 
-// The exit status sums up every host: failure outranks drift.
+// The exit status sums up every host: failure outranks a host unlike its
+// record, which outranks drift.
 func TestStatusExitCodes(t *testing.T) {
 	inSync := &release.HostStatus{Web: "active"}
 	drift := &release.HostStatus{Web: "active", Drift: []release.Drift{{Step: "units", Reason: "would install x"}}}
 	webDown := &release.HostStatus{Web: "failed"}
+	diverged := &release.HostStatus{Web: "active", Recorded: &release.Recorded{StaleUnits: []string{"left4me-web.service"}}}
 	cases := []struct {
 		name string
 		rows []statusRow
@@ -28,6 +30,8 @@ func TestStatusExitCodes(t *testing.T) {
 		{"all in sync", []statusRow{{Status: inSync}, {Status: inSync}}, exitInSync},
 		{"one drifted", []statusRow{{Status: inSync}, {Status: drift}}, exitDrift},
 		{"one unreachable", []statusRow{{Status: drift}, {Error: "host unreachable"}}, exitHostFailed},
+		{"one diverged from its record", []statusRow{{Status: drift}, {Status: diverged}, {Status: inSync}}, exitDiverged},
+		{"diverged and unreachable", []statusRow{{Status: diverged}, {Error: "host unreachable"}}, exitHostFailed},
 		{"web app not active", []statusRow{{Status: webDown}}, exitHostFailed},
 		{"a step could not be checked", []statusRow{{Status: &release.HostStatus{Web: "active", Failed: []release.Drift{{Step: "preflight"}}}}}, exitHostFailed},
 	}
