@@ -288,7 +288,21 @@ func runFault(t *testing.T, h *Host, p faultPoint, bundleB string) faultRun {
 	if (p.rename != "" || p.created != "" || p.step != "") && !fired {
 		t.Fatalf("the fault point was never reached: %s", r)
 	}
+	// After a dropped connection the host's plan runs on until its next
+	// write fails: what status and the checks see must not move under them.
+	for deadline := time.Now().Add(2 * time.Minute); len(planPIDs(h)) > 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the host-side plan still runs two minutes after the cut")
+		}
+	}
 	return r
+}
+
+// planPIDs lists the host-side plans (left4me-deploy apply --local) in h.
+func planPIDs(h *Host) []int {
+	return hostProcesses(h, func(argv []string) bool {
+		return len(argv) > 2 && filepath.Base(argv[0]) == "left4me-deploy" && argv[1] == "apply" && argv[2] == "--local"
+	})
 }
 
 // watchDir calls fire the moment an event of mask (a rename into place,
@@ -401,9 +415,7 @@ func hostProcesses(h *Host, match func(argv []string) bool) []int {
 
 // killPlan SIGKILLs the host-side plan (left4me-deploy apply --local).
 func killPlan(t *testing.T, h *Host) {
-	pids := hostProcesses(h, func(argv []string) bool {
-		return len(argv) > 2 && filepath.Base(argv[0]) == "left4me-deploy" && argv[1] == "apply" && argv[2] == "--local"
-	})
+	pids := planPIDs(h)
 	for _, pid := range pids {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
