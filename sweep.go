@@ -49,7 +49,7 @@ func tempNames(o Options) (map[string][]string, error) {
 	for _, u := range units {
 		m[hostpath.UnitDir] = append(m[hostpath.UnitDir], u.Name)
 	}
-	for _, p := range []string{hostpath.PendingRestart, hostpath.WebExecFile, HistoryFile} {
+	for _, p := range []string{hostpath.PendingRestart, hostpath.WebExecFile, hostpath.DeployMigrationReport, HistoryFile} {
 		m[filepath.Dir(p)] = append(m[filepath.Dir(p)], filepath.Base(p))
 	}
 	return m, nil
