@@ -35,6 +35,7 @@ func TestBinariesExecStandIn(t *testing.T) {
 	}{
 		{"systemctl start", sysBin, SystemctlEnv, []string{"start", "test-server"}, []string{standIn, "start", "left4me-server@test-server.service"}},
 		{"systemctl reset-failed", sysBin, SystemctlEnv, []string{"reset-failed", "x1"}, []string{standIn, "reset-failed", "left4me-server@x1.service"}},
+		{"systemctl list-units", sysBin, SystemctlEnv, []string{"list-units"}, []string{standIn, "list-units", "--all", "--plain", "--no-legend", "--full", "left4me-server@*.service"}},
 		{"journalctl -n -f", jBin, JournalctlEnv, []string{"x1", "-f", "-n", "20"}, []string{standIn, "-u", "left4me-server@x1.service", "--no-pager", "-n", "20", "-f"}},
 	}
 	for _, tt := range tests {
@@ -99,6 +100,8 @@ func TestBinariesRefuse(t *testing.T) {
 		{sysBin, []string{"start", "ssh.service"}, "invalid instance name"},
 		{sysBin, []string{"start", "a", "b"}, "want exactly VERB NAME"},
 		{sysBin, []string{"mask", "a"}, `verb "mask" not allowed`},
+		{sysBin, []string{"list-units", "a"}, `verb "list-units" not allowed`},
+		{sysBin, []string{"list-units", "--all", "x"}, "want exactly VERB NAME"},
 		{jBin, []string{"a", "-n", "0"}, `-n "0": want a number of lines from 1 to 10000`},
 		{jBin, []string{"a", "-u", "ssh"}, `argument "-u" not allowed`},
 		{jBin, []string{"../x"}, "invalid instance name"},
