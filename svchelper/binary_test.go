@@ -42,7 +42,7 @@ func TestBinariesExecStandIn(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			os.Remove(rec + ".argv")
 			cmd := exec.Command(tt.bin, tt.args...)
-			cmd.Env = []string{tt.envName + "=" + standIn, "SECRET_FROM_CALLER=1", "LD_PRELOAD=/nonexistent.so", "PATH=/tmp/evil:/usr/bin:/bin"}
+			cmd.Env = []string{tt.envName + "=" + standIn, FollowDirEnv + "=" + filepath.Join(dir, "follow"), "SECRET_FROM_CALLER=1", "LD_PRELOAD=/nonexistent.so", "PATH=/tmp/evil:/usr/bin:/bin"}
 			out, err := cmd.CombinedOutput()
 			if err != nil || strings.TrimSpace(string(out)) != "stand-in ran" {
 				t.Fatalf("%s %q = %v, output %q", filepath.Base(tt.bin), tt.args, err, out)
