@@ -43,4 +43,3 @@ func parseMaxMounts(s string) (int, error) {
 	}
 	return n, nil
 }
-
