@@ -118,3 +118,68 @@ func TestFollowLifetime(t *testing.T) {
 		t.Fatalf("follow with a 1s lifetime = %q (context: %v)", out, ctx.Err())
 	}
 }
+
+// TestFollowCap: follows beyond the host-wide cap are refused with a clear
+// error while the others run; once one ends, its slot is free again.
+func TestFollowCap(t *testing.T) {
+	testenv.RequireNamespace(t)
+	jBin := gobuild.Binary(t, "left4me-journalctl")
+	dir := t.TempDir()
+	standIn := filepath.Join(dir, "journalctl")
+	mustWriteMode(t, standIn, "#!/bin/sh\necho started >&2\nexec sleep 100000\n", 0o755)
+	env := []string{"PATH=/usr/bin:/bin", svchelper.JournalctlEnv + "=" + standIn,
+		svchelper.FollowDirEnv + "=" + filepath.Join(dir, "slots"), svchelper.MaxFollowsEnv + "=2"}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var running []*exec.Cmd
+	var outs []*strings.Builder
+	t.Cleanup(func() {
+		for _, c := range running {
+			c.Process.Kill()
+			c.Wait()
+		}
+	})
+	for range 2 {
+		c := exec.Command(jBin, "a", "-f")
+		c.Env = env
+		var b strings.Builder
+		c.Stderr = &b
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		running, outs = append(running, c), append(outs, &b)
+	}
+	third := func() string {
+		c := exec.CommandContext(ctx, jBin, "b", "-f")
+		c.Env = append(append([]string{}, env...), svchelper.FollowLifetimeEnv+"=1s")
+		out, _ := c.CombinedOutput()
+		return string(out)
+	}
+	// Wait until the two hold their slots: flocks on the slot files'
+	// inodes in /proc/locks (looking takes no lock a helper could meet).
+	held := func(slot string) bool {
+		var st unix.Stat_t
+		if unix.Stat(filepath.Join(dir, "slots", slot), &st) != nil {
+			return false
+		}
+		b, _ := os.ReadFile("/proc/locks")
+		for _, l := range strings.Split(string(b), "\n") {
+			f := strings.Fields(l)
+			if len(f) >= 6 && f[1] == "FLOCK" && strings.HasSuffix(f[5], ":"+strconv.FormatUint(st.Ino, 10)) {
+				return true
+			}
+		}
+		return false
+	}
+	if !waitFor(ctx, func() bool { return held("slot-0") && held("slot-1") }) {
+		t.Fatalf("the two follows never held their slots: %q, %q", outs[0].String(), outs[1].String())
+	}
+	if out := third(); !strings.Contains(out, "left4me-journalctl: 2 follows (-f) are running on this host already, the most there may be at once") {
+		t.Fatalf("a third follow beyond a cap of 2: %q; want it refused", out)
+	}
+	running[0].Process.Kill()
+	running[0].Wait()
+	if out := third(); !strings.Contains(out, "follow ended after 1s") {
+		t.Fatalf("a follow after one of the two ended = %q; want it to run (until its 1s lifetime)", out)
+	}
+}
