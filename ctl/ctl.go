@@ -107,6 +107,16 @@ func (c *Ctl) helperArgv(helper string, args ...string) []string {
 	return append(append(argv, helper), args...)
 }
 
+// verbArgv is the command line that runs "helper verb name": through sudo
+// -n, the entry point of that verb (hostpath.EntryPoint), which is what the
+// sudoers rules grant; without sudo, the helper itself.
+func (c *Ctl) verbArgv(helper, verb, name string) []string {
+	if c.Sudo != "" {
+		return []string{c.Sudo, "-n", hostpath.EntryPoint(helper, verb), name}
+	}
+	return []string{helper, verb, name}
+}
+
 func (c *Ctl) systemctlHelper() string {
 	if c.SystemctlHelper != "" {
 		return c.SystemctlHelper
@@ -124,7 +134,7 @@ func (c *Ctl) journalHelper() string {
 // unit runs left4me-systemctl VERB NAME and returns its standard output.
 func (c *Ctl) unit(ctx context.Context, verb, name string) (string, error) {
 	var out bytes.Buffer
-	err := c.Runner.Run(ctx, runner.Cmd{Argv: c.helperArgv(c.systemctlHelper(), verb, name), Stdout: &out})
+	err := c.Runner.Run(ctx, runner.Cmd{Argv: c.verbArgv(c.systemctlHelper(), verb, name), Stdout: &out})
 	return out.String(), err
 }
 

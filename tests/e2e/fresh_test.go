@@ -130,9 +130,10 @@ runuser -u left4me -- sh -eu -c 'mkdir -p `+dir+`/l `+dir+`/u `+dir+`/w `+dir+`/
 
 	s.check("helper refuses ../escape", web, func(c *C) {
 		before := overlayCount(c, h)
-		r := h.AsWeb("sudo", "-n", overlayHelper, "mount", "../escape")
+		// The web app's own call: the entry point sudo grants.
+		r := h.AsWeb("sudo", "-n", overlayHelper+"-mount", "../escape")
 		if r.Code == 0 {
-			c.Fatalf("left4me-overlay mount ../escape succeeded: %s", r)
+			c.Fatalf("left4me-overlay-mount ../escape succeeded: %s", r)
 		}
 		// The refusal must come from the helper's name check, not from sudo.
 		if !strings.Contains(r.Stderr, "left4me-overlay: invalid instance name") {

@@ -211,9 +211,9 @@ func viewInstance(c *C, h *Host, inst string) string {
 	if hostFSType(c, h, mergedDir(inst)) == "overlay" {
 		return viewAsLeft4me(c, h, mergedDir(inst))
 	}
-	h.MustRun(c, "runuser -u left4me -- sudo -n "+overlayHelper+" mount "+inst)
+	h.MustRun(c, "runuser -u left4me -- sudo -n "+overlayHelper+"-mount "+inst)
 	view := h.Run(context.Background(), "runuser -u left4me -- "+standinPath+" view "+mergedDir(inst))
-	h.MustRun(c, "runuser -u left4me -- sudo -n "+overlayHelper+" umount "+inst)
+	h.MustRun(c, "runuser -u left4me -- sudo -n "+overlayHelper+"-umount "+inst)
 	if view.Code != 0 {
 		c.Fatalf("view %s: %s", inst, view)
 	}
