@@ -33,9 +33,14 @@ func SudoKind(versionOutput string) (kind string, ok bool) {
 // diverted sudo-rs), where it leads. It is a note, not a check: both sudos
 // work, and the verify step asks the one found what it grants.
 func (d *deployer) sudoNote(ctx context.Context) string {
-	var out bytes.Buffer
-	if err := d.o.Runner.Run(ctx, runner.Cmd{Argv: []string{hostpath.Sudo, "--version"}, Env: sudoEnv, Stdout: &out}); err != nil {
+	// sudo prints its version on stdout, sudo-rs 0.2.5 on stderr. (Two
+	// buffers: one shared by both streams would lose what one writes.)
+	var out, stderr bytes.Buffer
+	if err := d.o.Runner.Run(ctx, runner.Cmd{Argv: []string{hostpath.Sudo, "--version"}, Env: sudoEnv, Stdout: &out, Stderr: &stderr}); err != nil {
 		return fmt.Sprintf("%s --version failed: %s", hostpath.Sudo, refusal(err))
+	}
+	if strings.TrimSpace(out.String()) == "" {
+		out = stderr
 	}
 	kind, ok := SudoKind(out.String())
 	if !ok {
