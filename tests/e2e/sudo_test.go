@@ -122,7 +122,8 @@ func sudoFaults(t *testing.T, h *Host, name, version string) {
 		}
 		for _, l := range strings.Split(d.Output, "\n") {
 			if i := strings.Index(l, "sudo is "); i >= 0 {
-				c.Note("%s", strings.TrimRight(l[i:], `"},`))
+				note, _, _ := strings.Cut(l[i:], `"`)
+				c.Note("%s", note)
 				break
 			}
 		}
