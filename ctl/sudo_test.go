@@ -269,7 +269,7 @@ func TestRealSudo(t *testing.T) {
 	}
 	for _, argv := range refusedBySudo {
 		code, _, errOut := asUser(argv...)
-		if code != 1 || !strings.HasPrefix(errOut, "sudo: ") {
+		if code != 1 || !(strings.HasPrefix(errOut, "sudo: ") || strings.HasPrefix(errOut, "sudo-rs: ")) {
 			t.Errorf("%q as %s = exit %d, %q; want sudo's refusal (exit 1)", argv, u.name, code, errOut)
 		}
 		if got := calls(); got != "" {
