@@ -150,10 +150,6 @@ func fresh(tarball string) bool {
 	return err == nil && time.Since(fi.ModTime()) < rootfsMaxAge
 }
 
-// cachedRootfs returns the path of the bookworm rootfs tarball, building
-// it with debootstrap first if the cache does not have it.
-func cachedRootfs(t *testing.T) string { return cachedRootfsOf(t, bookwormImage) }
-
 // cachedRootfsOf returns the path of the rootfs tarball of img, building it
 // first if the cache does not have it. Concurrent test runs serialise on a
 // lock file, so only one of them builds.
