@@ -23,7 +23,7 @@ func (d *deployer) helperParams() sudoers.Params {
 // 0755 beside the helpers; see package sudoers.
 type entryPoints struct{ d *deployer }
 
-func (entryPoints) Name() string { return "entry points" }
+func (entryPoints) Name() string { return "entrypoints" }
 
 func (s entryPoints) Run(ctx context.Context, g *steps.Gate) error {
 	d := s.d
