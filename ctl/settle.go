@@ -152,7 +152,7 @@ func (c *Ctl) settle(ctx context.Context, name string) error {
 // journalTail returns the unit's last JournalLines journal lines through
 // left4me-journalctl, each made printable, for the error of a failed start.
 func (c *Ctl) journalTail(ctx context.Context, name string) string {
-	out := &capped{max: 64 << 10}
+	out := &journalBuf{max: 64 << 10}
 	argv := c.helperArgv(c.journalHelper(), name, "-n", strconv.Itoa(JournalLines))
 	err := c.Runner.Run(ctx, runner.Cmd{Argv: argv, Stdout: out})
 	text := strings.TrimRight(out.b.String(), "\n")
@@ -179,13 +179,13 @@ func (c *Ctl) journalTail(ctx context.Context, name string) string {
 // server's output is the left4me user's to choose.
 const maxJournalLine = 300
 
-// capped keeps the first max bytes written to it and drops the rest.
-type capped struct {
+// journalBuf keeps the first max bytes written to it and drops the rest.
+type journalBuf struct {
 	b   strings.Builder
 	max int
 }
 
-func (c *capped) Write(p []byte) (int, error) {
+func (c *journalBuf) Write(p []byte) (int, error) {
 	if room := c.max - c.b.Len(); room > 0 {
 		c.b.Write(p[:min(len(p), room)])
 	}

@@ -2,10 +2,11 @@
 // units and nothing else. It runs as root through sudo:
 //
 //	left4me-systemctl start|stop|restart|status|is-active|reset-failed|show NAME
+//	left4me-systemctl list-units
 //
 // executes /usr/bin/systemctl VERB left4me-server@NAME.service (show with a
-// fixed property list) with a clean environment; any other argument is
-// refused.
+// fixed property list; list-units, one listing of every left4me-server@
+// unit) with a clean environment; any other argument is refused.
 package main
 
 import (

@@ -23,12 +23,17 @@ const fuseEraDir = "/usr/local/lib/left4me-e2e/fuse-era"
 func TestFuseEraHost(t *testing.T) {
 	requireHostTools(t)
 	t.Parallel()
-	s := newScenario(t, "fuse-era host",
+	runFuseEraHost(t, bookwormImage, "fuse-era host")
+}
+
+// runFuseEraHost is TestFuseEraHost on a host of img, as scenario name.
+func runFuseEraHost(t *testing.T, img *rootfsImage, name string) {
+	s := newScenario(t, name,
 		"boot", "prepare fuse-era host", "kernel misreads unconverted upper",
 		"deploy migrates", "sentinel present", "no fuse mounts left", "web unit replaced",
 		"alpha running again", "beta still stopped", "alpha view unchanged", "beta view unchanged",
 		"redeploy converges", "l4d2ctl stop and start alpha")
-	h := bootHost(t, "fuse-era", func(root string) {
+	h := bootHostOn(t, img, "fuse-era", func(root string) {
 		files, err := filepath.Glob("testdata/fuse-era/*")
 		if err != nil || len(files) == 0 {
 			t.Fatalf("fuse-era testdata missing: %v", err)
@@ -211,9 +216,9 @@ func viewInstance(c *C, h *Host, inst string) string {
 	if hostFSType(c, h, mergedDir(inst)) == "overlay" {
 		return viewAsLeft4me(c, h, mergedDir(inst))
 	}
-	h.MustRun(c, "runuser -u left4me -- sudo -n "+overlayHelper+" mount "+inst)
+	h.MustRun(c, "runuser -u left4me -- sudo -n "+overlayHelper+"-mount "+inst)
 	view := h.Run(context.Background(), "runuser -u left4me -- "+standinPath+" view "+mergedDir(inst))
-	h.MustRun(c, "runuser -u left4me -- sudo -n "+overlayHelper+" umount "+inst)
+	h.MustRun(c, "runuser -u left4me -- sudo -n "+overlayHelper+"-umount "+inst)
 	if view.Code != 0 {
 		c.Fatalf("view %s: %s", inst, view)
 	}
