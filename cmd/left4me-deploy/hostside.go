@@ -68,6 +68,9 @@ func localRollback(ctx context.Context, c *cli.Context, e *env, o deploy.Options
 		return exitError{1, "rollback: " + err.Error() + "; nothing changed"}
 	}
 	t := rb.Target
+	if c.Bool("json") {
+		emit(steps.Event{Type: steps.EventLog, Step: "release", Reason: rb.Current.Describe()})
+	}
 	emit(steps.Event{Type: steps.EventLog, Step: "rollback", Reason: fmt.Sprintf("from release %s, version %s, back to %s", rb.Current.ID, rb.Current.Version, t.Describe())})
 	emit(steps.Event{Type: steps.EventLog, Step: "rollback", Reason: "the migration is not undone: the sentinel stays and the upper dirs keep the kernel format"})
 	bin := filepath.Join(rb.Dir, "bin")
@@ -141,4 +144,15 @@ func rollbackLocal(c *cli.Context, e *env) error {
 		o.Emit = steps.TextPrinter(e.Stdout)
 	}
 	return localRollback(c.Context, c, e, o)
+}
+
+// noteRunning tells a JSON reader (the workstation over ssh) the release
+// the host runs before the plan starts, as the release step's own line
+// ("release ID: ..."), so a run that fails before its release step still
+// names the release the host is left on. The release step's line at the
+// end replaces it.
+func noteRunning(o deploy.Options) {
+	if last, err := release.Last(o.Root); err == nil && last != nil {
+		o.Emit(steps.Event{Type: steps.EventLog, Step: "release", Reason: last.Describe()})
+	}
 }
