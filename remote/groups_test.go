@@ -54,9 +54,9 @@ func TestLimit(t *testing.T) {
 		{limit: "eu", want: "root@eu1.example root@eu2.example:2202"},
 		{limit: "canary", want: "root@canary.example root@us1.example"},
 		{limit: "us,eu", want: "root@eu1.example root@eu2.example:2202 root@us1.example"}, // file order kept
-		{limit: "eu*.example", want: "root@eu1.example root@eu2.example:2202"},           // glob on host names
-		{limit: "root@us1.*", want: "root@us1.example"},                                  // glob on specs
-		{limit: "b?g", want: "root@eu2.example:2202 root@us1.example"},                   // glob on groups
+		{limit: "eu*.example", want: "root@eu1.example root@eu2.example:2202"},            // glob on host names
+		{limit: "root@us1.*", want: "root@us1.example"},                                   // glob on specs
+		{limit: "b?g", want: "root@eu2.example:2202 root@us1.example"},                    // glob on groups
 		{limit: "eu,asia", err: `"asia" matches no host and no group`},
 		{limit: "[", err: "bad pattern"},
 		{limit: " , ", err: "want a group or a host pattern"},

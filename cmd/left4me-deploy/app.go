@@ -40,9 +40,9 @@ func init() {
 
 func newApp(e *env) *cli.App {
 	app := &cli.App{
-		Name:      "left4me-deploy",
-		Version:   version.Read().String(),
-		Usage:     "install left4me (kernel overlayfs helpers, l4d2ctl, sudoers, units) on a host",
+		Name:    "left4me-deploy",
+		Version: version.Read().String(),
+		Usage:   "install left4me (kernel overlayfs helpers, l4d2ctl, sudoers, units) on a host",
 		UsageText: "left4me-deploy [flags] user@host[:port]... (or --hosts FILE)\n" +
 			"left4me-deploy status [flags] user@host[:port]...\n" +
 			"left4me-deploy rollback [flags] user@host[:port]...\n" +
