@@ -48,6 +48,7 @@ func parseEvents(t *testing.T, out string) []steps.Event {
 	var events []steps.Event
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
+		checkSchema(t, sc.Text())
 		var e struct {
 			Schema int `json:"schema"`
 			steps.Event

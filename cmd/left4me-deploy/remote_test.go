@@ -95,6 +95,7 @@ func parseHostEvents(t *testing.T, out string) []steps.Event {
 	var evs []steps.Event
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
+		checkSchema(t, sc.Text())
 		var ev steps.Event
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
 			t.Fatalf("--json printed a line that is not JSON: %q", sc.Text())

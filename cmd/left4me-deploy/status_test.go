@@ -54,6 +54,11 @@ func statusJSON(t *testing.T, args ...string) (int, []statusRow, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	code := run(append([]string{"left4me-deploy", "status", "--json"}, args...), strings.NewReader(""), &out, &errb)
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		if l != "" {
+			checkSchema(t, l)
+		}
+	}
 	var rows []statusRow
 	dec := json.NewDecoder(&out)
 	for dec.More() {
