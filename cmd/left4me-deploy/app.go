@@ -61,6 +61,7 @@ func newApp(e *env) *cli.App {
 			migrateCommand(e),
 			statusCommand(e),
 			rollbackCommand(e),
+			generateDocsCommand(e),
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError:   usageError,
