@@ -34,3 +34,19 @@ func TestSummaryNamesReleaseOfFailedHost(t *testing.T) {
 		t.Errorf("JSON summary of the not-run host:\n%s", lines[1])
 	}
 }
+
+// Progress goes to ErrW in text (stdout keeps the plan and the summary)
+// and is an event of its own in JSON.
+func TestProgress(t *testing.T) {
+	var out, errw bytes.Buffer
+	p := &Printer{W: &out, ErrW: &errw}
+	p.Progress("root@a.example", "ship", "sending l4d2ctl (3.0 MB)\nforged line")
+	if out.Len() != 0 || errw.String() != "root@a.example: ship: sending l4d2ctl (3.0 MB)\\nforged line\n" {
+		t.Errorf("text progress: stdout %q, stderr %q", out.String(), errw.String())
+	}
+	out.Reset()
+	(&Printer{W: &out, JSON: true}).Progress("root@a.example", "build", "building")
+	if out.String() != `{"schema":1,"type":"progress","host":"root@a.example","step":"build","reason":"building"}`+"\n" {
+		t.Errorf("JSON progress: %q", out.String())
+	}
+}
