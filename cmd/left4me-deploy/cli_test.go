@@ -68,6 +68,7 @@ func TestTypoReachesNoHost(t *testing.T) {
 		want string
 	}{
 		{[]string{"rolback", "root@h"}, `"rolback" is not a verb; did you mean "rollback"?`},
+		{[]string{"help", "rolback"}, `help: "rolback" is not a verb; did you mean "rollback"?`},
 		{[]string{"--bundle", bundle, "root@a.example", "stauts"}, `did you mean "status"?`},
 		{[]string{"status", "--bundle", bundle, "root@a.example", "rollbak"}, `did you mean "rollback"?`},
 		{[]string{"rollback", "--bundle", bundle, "-n", "game"}, `"game" is not a verb, and not a host`},

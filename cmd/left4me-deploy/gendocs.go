@@ -57,15 +57,6 @@ func generateDocsCommand(e *env) *cli.Command {
 // generatedDocs are the generated files by relative path.
 func generatedDocs(app *cli.App) (map[string]string, error) {
 	app.Setup()
-	// cli's help command keeps state from earlier runs in its subcommands
-	// (a loop after "help VERB"); the docs describe it themselves.
-	var cmds []*cli.Command
-	for _, c := range app.Commands {
-		if c.Name != "help" {
-			cmds = append(cmds, c)
-		}
-	}
-	app.Commands = cmds
 	man, err := app.ToManWithSection(1)
 	if err != nil {
 		return nil, fmt.Errorf("man page: %w", err)
@@ -117,12 +108,10 @@ func bashCompletion(app *cli.App) string {
 	for _, c := range visibleCommands(app) {
 		names = append(names, c.Name)
 	}
-	names = append(names, "help")
 	fmt.Fprintf(&b, "# bash completion for %s (generated from its command definitions)\n", app.Name)
 	b.WriteString("_left4me_deploy() {\n  local cur verb i\n  cur=${COMP_WORDS[COMP_CWORD]}\n  verb=\n")
 	fmt.Fprintf(&b, "  for ((i = 1; i < COMP_CWORD; i++)); do\n    case ${COMP_WORDS[i]} in\n      %s) verb=${COMP_WORDS[i]}; break ;;\n    esac\n  done\n", strings.Join(names, "|"))
 	b.WriteString("  local flags\n  case $verb in\n")
-	b.WriteString("    help) flags= ;;\n")
 	for _, c := range visibleCommands(app) {
 		fmt.Fprintf(&b, "    %s) flags=%q ;;\n", c.Name, strings.Join(append(spellings(c.Flags), "--help"), " "))
 	}
@@ -141,7 +130,6 @@ func zshCompletion(app *cli.App) string {
 	for _, c := range visibleCommands(app) {
 		fmt.Fprintf(&b, "    %s\n", zshQuote(c.Name+":"+c.Usage))
 	}
-	fmt.Fprintf(&b, "    %s\n", zshQuote("help:show the help of left4me-deploy or of one verb"))
 	b.WriteString("  )\n  local verb=${words[2]}\n  case $verb in\n")
 	for _, c := range visibleCommands(app) {
 		fmt.Fprintf(&b, "    %s)\n      _arguments %s '*:host:_hosts'\n      ;;\n", c.Name, zshFlags(c.Flags))
