@@ -74,6 +74,8 @@ func TestTypoReachesNoHost(t *testing.T) {
 		{[]string{"rollback", "--bundle", bundle, "-n", "game"}, `"game" is not a verb, and not a host`},
 		{[]string{"--bundle", bundle, "--hosts", hosts}, hosts + `: "staus" is not a verb; did you mean "status"?`},
 		{[]string{"aply", "--local"}, `did you mean "apply"?`},
+		{[]string{"deploy", "root@h"}, `"deploy" is not a verb: a deploy takes no verb`},
+		{[]string{"deplyo", "root@h"}, `"deplyo" is not a verb: a deploy takes no verb`},
 		{[]string{"--bundle", bundle, "--hosts", hosts, "--limit", "nosuch"}, `"staus" is not a verb`},
 	} {
 		code, out, errOut := runCLI(c.args...)

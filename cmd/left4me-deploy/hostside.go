@@ -63,6 +63,9 @@ func localRollback(ctx context.Context, c *cli.Context, e *env, o deploy.Options
 	emit := o.Emit
 	rb, err := deploy.PreviousRelease(o.Root)
 	if err != nil {
+		if c.Bool("json") {
+			noteRunning(o) // the release the host stays on
+		}
 		emit(steps.Event{Type: steps.EventStep, Step: "rollback", Status: steps.StatusFailed, Reason: err.Error() + "; nothing changed"})
 		emit(steps.Event{Type: steps.EventSummary, Failed: 1})
 		return exitError{1, "rollback: " + err.Error() + "; nothing changed"}

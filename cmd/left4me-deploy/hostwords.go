@@ -124,7 +124,9 @@ func (h *hostChecker) check(t remote.Target) error {
 		return nil
 	}
 	msg := fmt.Sprintf("%q is not a verb, and not a host: write hosts as user@host, host:port, a dotted name, an address, or an alias from your ssh_config", t.Spec)
-	if v := nearestVerb(t.Spec); v != "" {
+	if strings.EqualFold(t.Spec, "deploy") || nearestVerb(t.Spec) == "" && editDistance(strings.ToLower(t.Spec), "deploy") <= 2 {
+		msg = fmt.Sprintf("%q is not a verb: a deploy takes no verb (left4me-deploy [flags] user@host...)", t.Spec)
+	} else if v := nearestVerb(t.Spec); v != "" {
 		msg = fmt.Sprintf("%q is not a verb; did you mean %q? (hosts are user@host, host:port, a dotted name, an address, or an ssh_config alias)", t.Spec, v)
 	}
 	return fmt.Errorf("%s", msg)
