@@ -152,9 +152,9 @@ func testDeployDryRunDiffRedeploy(t *testing.T, bundle string) {
 	host := srv.Target("root")
 	base := append(srv.SSHFlags(), "--bundle", bundle, "--root", root)
 
-	// Dry run with diff on a fresh root: reports changes, writes nothing
+	// Dry run (-n, as on every verb) with diff on a fresh root: reports changes, writes nothing
 	// but the deploy's own cache.
-	r := deployJSON(t, []*sshdtest.Server{srv}, append(base, "--dry-run", "--diff", host)...)
+	r := deployJSON(t, []*sshdtest.Server{srv}, append(base, "-n", "--diff", host)...)
 	if r.code != 0 {
 		t.Fatalf("dry run: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}

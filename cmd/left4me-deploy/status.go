@@ -38,7 +38,7 @@ func statusCommand(e *env) *cli.Command {
 			if c.Bool("local") {
 				return localStatus(c, e)
 			}
-			d, targets, err := hostDeployer(c, &remote.Printer{W: io.Discard}, remote.ApplyFlags{Status: true})
+			d, targets, err := hostDeployer(c, &remote.Printer{W: io.Discard, ErrW: e.Stderr}, remote.ApplyFlags{Status: true})
 			if err != nil {
 				return usage(c, "%v", err)
 			}
