@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -65,6 +66,10 @@ func generatedDocs(app *cli.App) (map[string]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fish completion: %w", err)
 	}
+	// cli writes one-letter flags as long options (--p); ssh's spelling
+	// is -p. The placeholders' backquotes are for the help only.
+	fish = fishShort.ReplaceAllString(fish, "-s $1 ")
+	fish = strings.ReplaceAll(fish, "`", "")
 	return map[string]string{
 		"man/man1/left4me-deploy.1":                     man,
 		"bash-completion/completions/left4me-deploy":    bashCompletion(app),
@@ -160,5 +165,7 @@ func zshFlags(fs []cli.Flag) string {
 	}
 	return strings.Join(parts, " ")
 }
+
+var fishShort = regexp.MustCompile(`-l ([A-Za-z]) `)
 
 func zshQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

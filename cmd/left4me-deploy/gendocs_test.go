@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/left4me/left4me-deploy/internal/testenv"
 )
 
 // Every generated file names every verb and every flag of every verb;
@@ -72,4 +74,36 @@ func runCLIAny(args ...string) (int, string, string) {
 	var out, errb strings.Builder
 	code := run(append([]string{"left4me-deploy"}, args...), strings.NewReader(""), &out, &errb)
 	return code, out.String(), errb.String()
+}
+
+// The zsh and fish files parse, and fish (which can be asked what it would
+// complete) completes verbs and each verb's flags, ssh's one-letter flags
+// with one dash.
+func TestCompletionShells(t *testing.T) {
+	zsh := testenv.RequireBinary(t, "zsh", "zsh")
+	fish := testenv.RequireBinary(t, "fish", "fish")
+	dir := t.TempDir()
+	if code, _, errOut := runCLIAny("generate-docs", dir); code != 0 {
+		t.Fatalf("generate-docs: %d %s", code, errOut)
+	}
+	zf := filepath.Join(dir, "zsh/site-functions/_left4me-deploy")
+	ff := filepath.Join(dir, "fish/vendor_completions.d/left4me-deploy.fish")
+	if out, err := exec.Command(zsh, "-n", zf).CombinedOutput(); err != nil {
+		t.Errorf("zsh -n: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(fish, "-n", ff).CombinedOutput(); err != nil {
+		t.Errorf("fish -n: %v\n%s", err, out)
+	}
+	for line, want := range map[string]string{
+		"left4me-deploy rol":           "rollback\t",
+		"left4me-deploy status --li":   "--limit\t",
+		"left4me-deploy --max":         "--max-fail\t",
+		"left4me-deploy rollback --se": "--serial\t",
+		"left4me-deploy -":             "-p\t",
+	} {
+		out, err := exec.Command(fish, "--no-config", "-c", "source "+ff+"; complete -C '"+line+"'").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), want) {
+			t.Errorf("fish completes %q: %v\n%s\nwant %q", line, err, out, want)
+		}
+	}
 }
