@@ -8,6 +8,7 @@ package jsonschema
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"reflect"
 	"sort"
@@ -109,6 +110,9 @@ func (s *Schema) ValidateJSON(b []byte) error {
 	var v any
 	if err := dec.Decode(&v); err != nil {
 		return fmt.Errorf("not JSON: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("not one JSON value: more after it")
 	}
 	return s.validate(s.root, v, "$")
 }
