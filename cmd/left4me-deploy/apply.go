@@ -31,21 +31,21 @@ func applyCommand(e *env) *cli.Command {
 			append(installFlags(), hostSideFlags()...)...),
 		Action: func(c *cli.Context) error {
 			if !c.Bool("local") {
-				return exitError{2, "apply needs --local (it installs on this machine); to deploy to another host run left4me-deploy user@host"}
+				return usage(c, "apply needs --local (it installs on this machine); to deploy to another host run left4me-deploy user@host")
 			}
 			if c.NArg() > 0 {
-				return exitError{2, fmt.Sprintf("apply takes no arguments, got %q", c.Args().Slice())}
+				return usage(c, "apply takes no arguments, got %q", c.Args().Slice())
 			}
 			o, err := installOptions(c, e)
 			if err != nil {
-				return exitError{2, err.Error()}
+				return usage(c, "%v", err)
 			}
 			o.Root = hostpath.Root(c.String("root"))
 			o.DryRun = c.Bool("dry-run")
 			if s := c.String("live"); s != "" {
 				live, err := parseLive(s)
 				if err != nil {
-					return exitError{2, err.Error()}
+					return usage(c, "%v", err)
 				}
 				o.Live = &live
 			}
@@ -70,15 +70,15 @@ func renderCommand(e *env) *cli.Command {
 		Flags:     installFlags(),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
-				return exitError{2, "render needs exactly one argument, the output DIR"}
+				return usage(c, "render needs exactly one argument, the output DIR")
 			}
 			dir := c.Args().First()
 			if dir == "" || hostpath.Root(dir).IsHost() {
-				return exitError{2, fmt.Sprintf("render DIR must be a directory other than /, got %q", dir)}
+				return usage(c, "render DIR must be a directory other than /, got %q", dir)
 			}
 			o, err := installOptions(c, e)
 			if err != nil {
-				return exitError{2, err.Error()}
+				return usage(c, "%v", err)
 			}
 			_, err = deploy.Render(c.Context, dir, o)
 			return finish(err)

@@ -173,11 +173,16 @@ func TestUsageErrors(t *testing.T) {
 		{"apply"},
 		{"render"},
 		{"migrate", "extra"},
+		{"apply", "--local", "extra"},
+		{"apply", "--local", "--live", "bogus"},
+		{"render", "/"},
+		{"rollback", "--local", "root@h"},
+		{"help", "a", "b"},
 		{"--limit", "[", "root@h"},
 	} {
 		code, out, errOut := runCLI(args...)
-		if code != 2 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.HasPrefix(errOut, "left4me-deploy: ") {
-			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 2, nothing on stdout and one line on stderr", args, code, out, errOut)
+		if code != 2 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.HasPrefix(errOut, "left4me-deploy: ") || !strings.HasSuffix(errOut, " --help)\n") {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 2, nothing on stdout and one line on stderr ending in where the help is", args, code, out, errOut)
 		}
 	}
 	if conns := connections(calls()); len(conns) != 0 {

@@ -104,11 +104,11 @@ func localRollback(ctx context.Context, c *cli.Context, e *env, o deploy.Options
 // apply.
 func hostSide(c *cli.Context, e *env, o deploy.Options) (ok bool, err error) {
 	if _, err := releaseOptions(c); err != nil {
-		return true, exitError{2, err.Error()}
+		return true, usage(c, "%v", err)
 	}
 	switch {
 	case c.Bool("status") && c.Bool("rollback"):
-		return true, exitError{2, "--status and --rollback exclude each other"}
+		return true, usage(c, "--status and --rollback exclude each other")
 	case c.Bool("status"):
 		return true, hostStatus(c.Context, e, o)
 	case c.Bool("rollback"):
@@ -138,7 +138,7 @@ func localStatus(c *cli.Context, e *env) error {
 // rollbackLocal is rollback --local.
 func rollbackLocal(c *cli.Context, e *env) error {
 	if c.NArg() > 0 {
-		return exitError{2, "rollback --local takes no hosts"}
+		return usage(c, "rollback --local takes no hosts")
 	}
 	o := deploy.Options{Root: hostpath.Root(c.String("root")), Command: strings.Join(os.Args, " ")}
 	if c.Bool("json") {

@@ -21,7 +21,7 @@ func migrateCommand(e *env) *cli.Command {
 			boolFlag("verbose", "v", "list every changed path in the text report")),
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
-				return cli.Exit("migrate takes no arguments, got "+c.Args().First(), 2)
+				return usage(c, "migrate takes no arguments, got %q", c.Args().Slice())
 			}
 			opts := migrate.Options{
 				Root:       hostpath.Root(c.String("root")),
