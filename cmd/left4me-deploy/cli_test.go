@@ -116,11 +116,14 @@ Host edge-*
   Port 2222
 Host *
   ServerAliveInterval 15
+  BatchMode yes
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	h := &hostChecker{ctx: t.Context(), config: cfg}
-	for word, want := range map[string]bool{"game1": true, "game2": true, "game3": true, "edge-7": true, "rolback": false, "game": false} {
+	for word, want := range map[string]bool{"game1": true, "game2": true, "game3": true, "edge-7": true, "rolback": false, "game": false, "yes": false,
+		"15": true, // ssh reads it as the address 0.0.0.15
+	} {
 		got, err := h.isAlias(word)
 		if err != nil || got != want {
 			t.Errorf("isAlias(%q) = %v, %v; want %v", word, got, err, want)

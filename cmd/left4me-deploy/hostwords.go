@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/left4me/left4me-deploy/remote"
 )
@@ -56,8 +57,8 @@ func looksLikeHost(t remote.Target, spec string) bool {
 // word.
 type hostChecker struct {
 	ctx    context.Context
-	config string // ssh -F FILE
-	ref    []string
+	config string   // ssh -F FILE
+	ref    []string // ssh -G of referenceHost
 	refErr error
 	asked  bool
 }
@@ -69,45 +70,46 @@ func (h *hostChecker) args(name string) []string {
 	return []string{name}
 }
 
-// sshSettings is ssh -G's output for name with the name itself replaced by
-// the reference name, as sorted lines.
-func (h *hostChecker) sshSettings(name string) ([]string, string, error) {
-	out, err := sshConfigQuery(h.ctx, h.args(name))
+// sshSettings is ssh -G's output for name, lowercased, as sorted lines.
+func (h *hostChecker) sshSettings(name string) ([]string, error) {
+	ctx, cancel := context.WithTimeout(h.ctx, 30*time.Second)
+	defer cancel()
+	out, err := sshConfigQuery(ctx, h.args(name))
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	var lines []string
-	hostname := ""
 	for _, l := range strings.Split(strings.ToLower(string(out)), "\n") {
-		if v, ok := strings.CutPrefix(l, "hostname "); ok {
-			hostname = v
-			continue
-		}
-		if l != "" {
-			lines = append(lines, strings.ReplaceAll(l, strings.ToLower(name), referenceHost))
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
 		}
 	}
 	sort.Strings(lines)
-	return lines, hostname, nil
+	return lines, nil
 }
 
-// isAlias says whether the operator's ssh configuration knows name.
+// isAlias says whether the operator's ssh configuration knows name: its
+// settings differ from those of a name no block names, once that name is
+// replaced by this one (the host's own name appears in "host" and
+// "hostname" lines, and in any setting that expands it).
 func (h *hostChecker) isAlias(name string) (bool, error) {
 	if !h.asked {
 		h.asked = true
-		h.ref, _, h.refErr = h.sshSettings(referenceHost)
+		h.ref, h.refErr = h.sshSettings(referenceHost)
 	}
 	if h.refErr != nil {
 		return false, h.refErr
 	}
-	got, hostname, err := h.sshSettings(name)
+	got, err := h.sshSettings(name)
 	if err != nil {
 		return false, err
 	}
-	if hostname != strings.ToLower(name) {
-		return true, nil
+	want := make([]string, len(h.ref))
+	for i, l := range h.ref {
+		want[i] = strings.ReplaceAll(l, referenceHost, strings.ToLower(name))
 	}
-	return strings.Join(got, "\n") != strings.Join(h.ref, "\n"), nil
+	sort.Strings(want)
+	return strings.Join(got, "\n") != strings.Join(want, "\n"), nil
 }
 
 // check refuses a host word that is neither written as a host nor an alias
