@@ -3,6 +3,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -231,4 +232,24 @@ func TestHelpText(t *testing.T) {
 		}
 	}
 	var _ cli.Flag = flagDefs["dry-run"]()
+}
+
+// The refusal docs/remote.md shows is what the program prints.
+func TestDocsShowTheRefusal(t *testing.T) {
+	fakeSSH(t)
+	b, err := os.ReadFile("../../docs/remote.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const cmd = "$ left4me-deploy rolback root@game1\n"
+	doc := string(b)
+	i := strings.Index(doc, cmd)
+	if i < 0 {
+		t.Fatalf("docs/remote.md lacks %q", cmd)
+	}
+	shown, _, _ := strings.Cut(doc[i+len(cmd):], "\n```")
+	code, out, errOut := runCLI("rolback", "root@game1")
+	if got := fmt.Sprintf("%s%s(exit %d)", out, errOut, code); got != shown {
+		t.Errorf("docs/remote.md shows\n%s\nthe program prints\n%s", shown, got)
+	}
 }
