@@ -16,6 +16,7 @@ import (
 
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/internal/testenv"
+	"github.com/left4me/left4me-deploy/internal/treeview"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -57,6 +58,28 @@ func buildFallback(t *testing.T, tr *tree, name string) {
 	write(t, filepath.Join(up, "nest/.wh..wh..opq"), "")
 	setx(t, filepath.Join(up, "nest/inner"), xattrFuseOpq, "y")
 	write(t, filepath.Join(up, "nest/inner/.wh..wh..opq"), "")
+	// Whiteouts inside opaque dirs hide nothing, and the kernel lists them
+	// as names it cannot look up: fuse-overlayfs before 1.7 left one after
+	// "rm -rf a; mkdir -p a/b; mv a/b b" with a/b in a lower layer (its
+	// issue #306); one in a dir made opaque by the marker file only; a
+	// fallback one in an opaque dir; one in a dir an earlier migration
+	// made opaque; one two opaque levels down.
+	for _, f := range []string{"pre17/a/b/f", "opq2/old3", "kopq/w", "kopq/v"} {
+		write(t, filepath.Join(lo, f), "lower "+f+"\n")
+	}
+	mkdir(t, filepath.Join(up, "pre17/a"))
+	whiteout(t, filepath.Join(up, "pre17/a/b"))
+	whiteout(t, filepath.Join(up, "pre17/a/.wh..opq"))
+	write(t, filepath.Join(up, "pre17/a/.wh..wh..opq"), "")
+	setx(t, filepath.Join(up, "pre17/a"), xattrFuseOpq, "y")
+	mkdir(t, filepath.Join(up, "pre17/b"))
+	whiteout(t, filepath.Join(up, "opq2/old2"))
+	write(t, filepath.Join(up, "opq2/.wh.old3"), "")
+	mkdir(t, filepath.Join(up, "kopq"))
+	setx(t, filepath.Join(up, "kopq"), xattrKernelOpq, "y")
+	whiteout(t, filepath.Join(up, "kopq/w"))
+	write(t, filepath.Join(up, "kopq/v"), "upper v\n")
+	whiteout(t, filepath.Join(up, "nest/inner/old"))
 	// override_stat (the instance owner is root here, as the owner of
 	// runtime/NAME under --root): applied; set-id bits dropped; not applied
 	// to a file the instance owner does not own; not applied when it names
@@ -112,6 +135,11 @@ func TestFallbackFormat(t *testing.T) {
 	// Without migration, the kernel misreads the fuse-overlayfs upper.
 	mountOverlay(t, tr.lower(), tr.upper("plain"), tr.work("plain"), tr.merged("plain"))
 	plain := mustView(t, tr.merged("plain"), false)
+	probes, err := treeview.Probes(tr.lower(), tr.upper("plain"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plainAnomalies := anomalies(t, tr.merged("plain"), probes)
 	unmount(t, tr.merged("plain"))
 	if err := os.RemoveAll(tr.root.Join(hostpath.Instance("plain"))); err != nil {
 		t.Fatal(err)
@@ -123,7 +151,7 @@ func TestFallbackFormat(t *testing.T) {
 		t.Fatalf("report: changed=%v instances=%d", rep.Changed(), len(rep.Instances))
 	}
 	ir := rep.Instances[0]
-	wantCounts := map[Kind]int{KindWhiteout: 2, KindOpaque: 5, KindMarker: 8, KindXattr: 10, KindOwner: 2, KindWork: 1}
+	wantCounts := map[Kind]int{KindWhiteout: 2, KindOpaque: 6, KindMarker: 11, KindOpaqueWhiteout: 4, KindXattr: 11, KindOwner: 2, KindWork: 1}
 	if !reflect.DeepEqual(ir.Counts, wantCounts) {
 		t.Errorf("counts = %v, want %v", ir.Counts, wantCounts)
 	}
@@ -136,6 +164,12 @@ func TestFallbackFormat(t *testing.T) {
 
 	mountOverlay(t, tr.lower(), tr.upper("fb"), tr.work("fb"), tr.merged("fb"))
 	merged := mustView(t, tr.merged("fb"), false)
+	if a := anomalies(t, tr.merged("fb"), probes); len(a) != 0 {
+		t.Errorf("the kernel's view of the migrated upper has entries a consistent tree does not:\n%s", strings.Join(a, "\n"))
+	}
+	if len(plainAnomalies) == 0 {
+		t.Error("the plain kernel mount shows no unstatable entry: the anomaly check cannot fail")
+	}
 	unmount(t, tr.merged("fb"))
 	golden(t, "fallback-merged", merged)
 	if d := diffLines(plain, merged); d == "" {
@@ -143,6 +177,17 @@ func TestFallbackFormat(t *testing.T) {
 	} else {
 		t.Logf("plain kernel mount vs migrated (-plain +migrated):\n%s", d)
 	}
+}
+
+// anomalies are the entries of the view of dir that a consistent tree
+// does not have (see treeview.Anomalies).
+func anomalies(t *testing.T, dir string, probes []string) []string {
+	t.Helper()
+	v, err := treeview.Record(dir, treeview.Options{Probe: probes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return treeview.Anomalies(v)
 }
 
 // stateView is the whole state tree except the report, which a resumed run
