@@ -35,6 +35,14 @@ func TestMain(m *testing.M) {
 		fmt.Print(strings.Join(lines, "\n"))
 		os.Exit(0)
 	}
+	// Helper-process modes of the randomised truth test: run a workload
+	// in the current directory, print a treeview.
+	if file := os.Getenv("L4M_TMG_OPS"); file != "" {
+		os.Exit(runOps(file))
+	}
+	if dir := os.Getenv("L4M_TMG_TREEVIEW"); dir != "" {
+		os.Exit(printTreeview(dir, os.Getenv("L4M_TMG_PROBES")))
+	}
 	// Helper-process mode: migrate a tree and print the peak RSS (see
 	// migrateMeasured).
 	if root := os.Getenv("L4M_TMG_MEASURE"); root != "" {

@@ -25,6 +25,8 @@ const (
 	// Unlisted: lstat finds the name, readdir of its directory does not
 	// list it (the entry follows).
 	Unlisted = "unlisted"
+	// Unreadable: the directory cannot be read (the errno follows).
+	Unreadable = "unreadable"
 	// Duplicate: readdir lists the name more than once (the count follows).
 	Duplicate = "listed-times"
 )
@@ -41,8 +43,8 @@ type Options struct {
 
 // Record returns the view of the tree at root: one line per entry, sorted
 // by path, the root itself as ".". It fails only if the tree cannot be
-// read at all (root or a directory cannot be opened or read); whatever
-// the tree shows is in the lines.
+// looked up at all; whatever the tree shows, a directory that cannot be
+// read included, is in the lines.
 func Record(root string, o Options) ([]string, error) {
 	r := recorder{root: root, all: o.All, probe: map[string][]string{}}
 	for _, p := range o.Probe {
@@ -97,7 +99,8 @@ func join(dir, name string) string {
 func (r *recorder) dir(rel string) error {
 	names, err := readDir(r.path(rel))
 	if err != nil {
-		return fmt.Errorf("view %s: read directory %s: %w", r.root, rel, err)
+		r.lines = append(r.lines, rel+" "+Unreadable+" "+errText(err))
+		return nil
 	}
 	count := map[string]int{}
 	for _, n := range names {
@@ -326,4 +329,29 @@ func Diff(want, got []string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// SplitUnlisted returns the view without its unlisted entries and what
+// lies below them, and those entries. fuse-overlayfs can show such names
+// (its lookup finds lower names that its readdir, and a fresh mount,
+// hide); no kernel view of the same upper can, and a migration must not.
+func SplitUnlisted(lines []string) (kept, unlisted []string) {
+	var roots []string
+	for _, l := range lines {
+		if f := strings.Fields(l); len(f) >= 2 && f[1] == Unlisted {
+			roots = append(roots, f[0])
+			unlisted = append(unlisted, l)
+		}
+	}
+next:
+	for _, l := range lines {
+		p, _, _ := strings.Cut(l, " ")
+		for _, r := range roots {
+			if p == r || strings.HasPrefix(p, r+"/") {
+				continue next
+			}
+		}
+		kept = append(kept, l)
+	}
+	return kept, unlisted
 }
