@@ -39,11 +39,18 @@ func selectFuse(t *testing.T) fuseOverlayfs {
 	return probeFuse(t, []string{bin}, bin)
 }
 
-// releaseFuse is the fuse-overlayfs of Debian release suite: from the
-// rootfs RootfsEnv names if that is the suite's, else from the one
-// tests/fuse/rootfs builds (once, cached; debootstrap needs the mirror).
+// releaseFuse is the fuse-overlayfs of Debian release suite: this
+// machine's if it runs that release (a VM tier guest), else the one in
+// the rootfs RootfsEnv names if that is the suite's, else the one in the
+// rootfs tests/fuse/rootfs builds (once, cached; debootstrap needs the
+// mirror).
 func releaseFuse(t *testing.T, suite string) fuseOverlayfs {
 	t.Helper()
+	if b, err := os.ReadFile("/etc/os-release"); err == nil && regexp.MustCompile(`(?m)^VERSION_CODENAME=`+suite+`$`).Match(b) {
+		if bin, err := exec.LookPath("fuse-overlayfs"); err == nil {
+			return probeFuse(t, []string{bin}, bin+" (this "+suite+" machine's)")
+		}
+	}
 	if dir := os.Getenv(RootfsEnv); dir != "" && strings.Contains(dir, "/"+suite+"/") {
 		return rootfsFuse(t, dir)
 	}

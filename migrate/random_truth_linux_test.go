@@ -41,6 +41,9 @@ var pattern306 = []op{
 	{Op: "rename", P: "left4dead2/scripts/vscripts", To: "left4dead2/vscripts-moved"},
 }
 
+// longName is a name near the 255-byte limit.
+var longName = "long-" + strings.Repeat("x", 240)
+
 // shrunkSequences are failing sequences the randomised test found, shrunk
 // to a minimal one, kept as regression tests.
 var shrunkSequences = []struct {
@@ -55,6 +58,29 @@ var shrunkSequences = []struct {
 		{Op: "rmrf", P: "left4dead2"},
 		{Op: "mkdirp", P: "left4dead2/scripts"},
 		{Op: "rename", P: "srcds_run", To: "n29"},
+	}},
+	// fuse-overlayfs 1.4 leaves a whiteout of the old name whenever a dir
+	// is renamed out of an opaque dir, one it made itself included (it
+	// makes every new dir opaque): a new dir chain, long names, and a
+	// re-created lower dir renamed into a new dir.
+	{"rename out of a new dir", []op{
+		{Op: "mkdirp", P: "left4dead2/new/n5/n6/n7"},
+		{Op: "rename", P: "left4dead2/new/n5/n6", To: "left4dead2/new/n5/n16"},
+	}},
+	{"rename out of a new dir, long names", []op{
+		{Op: "mkdirp", P: "left4dead2/sound/deep/er/n3/" + longName + "/n5/n6/n7/" + longName},
+		{Op: "rename", P: "left4dead2/sound/deep/er/n3/" + longName + "/n5/n6", To: "left4dead2/sound/deep/er/n3/" + longName + "/n5/n16"},
+	}},
+	{"rename of a deep new dir out of a re-created dir", []op{
+		{Op: "rmrf", P: "left4dead2"},
+		{Op: "mkdirp", P: "left4dead2/n13/n14/n15/n16/n17/n18/n19/n20"},
+		{Op: "rename", P: "left4dead2/n13", To: "left4dead2/n22"},
+	}},
+	{"re-created lower dir renamed into a new dir", []op{
+		{Op: "mkdir", P: "left4dead2/addons/" + longName},
+		{Op: "rmrf", P: "left4dead2/sound"},
+		{Op: "mkdirp", P: "left4dead2/sound/deep"},
+		{Op: "rename", P: "left4dead2/sound/deep", To: "left4dead2/addons/" + longName + "/n2"},
 	}},
 	// A dir chmod'ed to a mode without the owner's x: both views of it
 	// must still be readable (the chmod op keeps rwx for dirs).
@@ -106,14 +132,17 @@ func TestRandomWorkload(t *testing.T) {
 func TestShrunkSequences(t *testing.T) {
 	e := newFuzzEnv(t, selectFuse(t))
 	for _, s := range shrunkSequences {
-		if out := e.run(s.ops); out.diff != "" {
+		out := e.run(s.ops)
+		if out.diff != "" {
 			t.Errorf("%s on fuse-overlayfs %s: kernel view differs (-fuse +kernel):\n%s\nop results:\n%s", s.name, e.fuse.version, out.diff, out.log)
 		}
+		t.Logf("%s: %d whiteouts in opaque dirs dropped", s.name, out.opaqueWhiteouts)
 	}
 	t.Logf("fuse-overlayfs %s: %d shrunk sequences pass", e.fuse.version, len(shrunkSequences))
 }
 
-// TestPre17Pattern runs fuse-overlayfs#306 on Debian 11's own
+// TestPre17Pattern runs fuse-overlayfs#306, then the regression table, on
+// Debian 11's own
 // fuse-overlayfs 1.4 (its root file system from tests/fuse/rootfs, built
 // once and cached): the upper it writes has a whiteout inside an opaque
 // dir, and the migrated upper shows the fuse view all the same.
@@ -129,6 +158,12 @@ func TestPre17Pattern(t *testing.T) {
 		t.Errorf("fuse-overlayfs %s left %d whiteouts in opaque dirs, want the 1 of its issue #306 (or this is not the release that has it): op results:\n%s", f.version, out.opaqueWhiteouts, out.log)
 	}
 	t.Logf("fuse-overlayfs %s (%s): #306 pattern left %d whiteout in an opaque dir; migrated view equal (%d entries)", f.version, f.label, out.opaqueWhiteouts, out.entries)
+	// The regression table on this release too: most of it comes from it.
+	for _, s := range shrunkSequences {
+		if out := e.run(s.ops); out.diff != "" {
+			t.Errorf("%s on fuse-overlayfs %s: kernel view differs (-fuse +kernel):\n%s\nop results:\n%s", s.name, f.version, out.diff, out.log)
+		}
+	}
 }
 
 func envInt(t *testing.T, name string, def int) int {

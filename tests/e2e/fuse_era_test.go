@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/left4me/left4me-deploy/internal/treeview"
 	"github.com/left4me/left4me-deploy/steps"
 )
 
@@ -53,13 +54,13 @@ func TestFuseEraHost(t *testing.T) {
 		h.MustRun(c, "runuser -u left4me -- "+fuseEraDir+"/workload.sh "+mergedDir("beta")+" small")
 
 		// beta was stopped before the upgrade: its view, then unmount.
-		preBeta = viewAsLeft4me(c, h, mergedDir("beta"))
+		preBeta = viewAsLeft4me(c, h, "beta", mergedDir("beta"))
 		h.MustRun(c, "runuser -u left4me -- fusermount3 -u "+mergedDir("beta"))
 
 		// alpha was running, from its fuse mount in the host's namespace.
 		h.MustRun(c, "systemctl start "+serverUnit("alpha"))
 		waitJournal(c, h, serverUnit("alpha"), "serving from "+mergedDir("alpha")+" (fstype fuse.fuse-overlayfs)", 1)
-		preAlpha = viewAsLeft4me(c, h, mergedDir("alpha"))
+		preAlpha = viewAsLeft4me(c, h, "alpha", mergedDir("alpha"))
 
 		// The uppers really are in fuse-overlayfs format.
 		marks := h.MustRun(c, "getfattr -R -d -m '^user\\.fuseoverlayfs\\.' --absolute-names "+stateDir+"/runtime/alpha/upper "+stateDir+"/runtime/beta/upper 2>/dev/null | grep -c '^user.fuseoverlayfs' || true")
@@ -84,7 +85,7 @@ cp -a `+stateDir+`/runtime/beta/upper $C/upper
 mkdir $C/work $C/merged
 . `+stateDir+`/runtime/beta/instance.env
 mount -t overlay overlay -o "lowerdir=$LOWERDIRS,upperdir=$C/upper,workdir=$C/work" $C/merged
-runuser -u left4me -- `+standinPath+` view $C/merged || { umount $C/merged; rm -rf $C; exit 1; }
+runuser -u left4me -- `+standinPath+` view -layers "$LOWERDIRS:$C/upper:`+stateDir+`/runtime/beta/upper" $C/merged || { umount $C/merged; rm -rf $C; exit 1; }
 umount $C/merged
 rm -rf $C`)
 		diff := lineDiff(preBeta, view)
@@ -209,10 +210,10 @@ rm -rf $C`)
 func viewInstance(c *C, h *Host, inst string) string {
 	c.Helper()
 	if hostFSType(c, h, mergedDir(inst)) == "overlay" {
-		return viewAsLeft4me(c, h, mergedDir(inst))
+		return viewAsLeft4me(c, h, inst, mergedDir(inst))
 	}
 	h.MustRun(c, "runuser -u left4me -- sudo -n "+overlayHelper+" mount "+inst)
-	view := h.Run(context.Background(), "runuser -u left4me -- "+standinPath+" view "+mergedDir(inst))
+	view := h.Run(context.Background(), "runuser -u left4me -- "+standinPath+" view -layers "+instanceLayers(inst)+" "+mergedDir(inst))
 	h.MustRun(c, "runuser -u left4me -- sudo -n "+overlayHelper+" umount "+inst)
 	if view.Code != 0 {
 		c.Fatalf("view %s: %s", inst, view)
@@ -220,11 +221,24 @@ func viewInstance(c *C, h *Host, inst string) string {
 	return view.Stdout
 }
 
-// viewAsLeft4me records dir's view as left4me (the fuse mounts of the old
-// stack are the mounting user's alone).
-func viewAsLeft4me(c *C, h *Host, dir string) string {
+// viewAsLeft4me records the view of inst's merged dir as left4me (the
+// fuse mounts of the old stack are the mounting user's alone): the
+// treeview, every listed name lstat'ed and every name of its layers
+// probed, so an entry listed but not stat-able, or found but not listed,
+// is in it. A view holding such an entry fails the check.
+func viewAsLeft4me(c *C, h *Host, inst, dir string) string {
 	c.Helper()
-	return h.MustRun(c, "runuser -u left4me -- "+standinPath+" view "+dir)
+	v := h.MustRun(c, "runuser -u left4me -- "+standinPath+" view -layers "+instanceLayers(inst)+" "+dir)
+	if a := treeview.Anomalies(strings.Split(strings.TrimRight(v, "\n"), "\n")); len(a) != 0 {
+		c.Fatalf("the view of %s has entries a consistent tree does not:\n%s", dir, strings.Join(a, "\n"))
+	}
+	return v
+}
+
+// instanceLayers are the layers of inst (layout.sh): its lower dirs, then
+// its upper.
+func instanceLayers(inst string) string {
+	return stateDir + "/overlays/cfg:" + stateDir + "/installation:" + stateDir + "/runtime/" + inst + "/upper"
 }
 
 // waitJournal waits until unit's journal holds want n times.
