@@ -115,6 +115,9 @@ func TestRandomWorkload(t *testing.T) {
 		if out.diff == "" {
 			passed++
 			dropped += out.opaqueWhiteouts
+			if out.opaqueWhiteouts != 0 {
+				t.Logf("seed %d: %d whiteouts in opaque dirs dropped", seed, out.opaqueWhiteouts)
+			}
 			continue
 		}
 		failures++
@@ -142,10 +145,10 @@ func TestShrunkSequences(t *testing.T) {
 }
 
 // TestPre17Pattern runs fuse-overlayfs#306, then the regression table, on
-// Debian 11's own
-// fuse-overlayfs 1.4 (its root file system from tests/fuse/rootfs, built
-// once and cached): the upper it writes has a whiteout inside an opaque
-// dir, and the migrated upper shows the fuse view all the same.
+// Debian 11's own fuse-overlayfs 1.4 (its root file system from
+// tests/fuse/rootfs, built once and cached): the upper it writes has a
+// whiteout inside an opaque dir, and the migrated upper shows the fuse
+// view all the same.
 func TestPre17Pattern(t *testing.T) {
 	testenv.RequireNamespace(t)
 	f := releaseFuse(t, "bullseye")

@@ -54,13 +54,13 @@ func TestFuseEraHost(t *testing.T) {
 		h.MustRun(c, "runuser -u left4me -- "+fuseEraDir+"/workload.sh "+mergedDir("beta")+" small")
 
 		// beta was stopped before the upgrade: its view, then unmount.
-		preBeta = viewAsLeft4me(c, h, "beta", mergedDir("beta"))
+		preBeta = viewAsLeft4me(c, h, "beta", mergedDir("beta"), true)
 		h.MustRun(c, "runuser -u left4me -- fusermount3 -u "+mergedDir("beta"))
 
 		// alpha was running, from its fuse mount in the host's namespace.
 		h.MustRun(c, "systemctl start "+serverUnit("alpha"))
 		waitJournal(c, h, serverUnit("alpha"), "serving from "+mergedDir("alpha")+" (fstype fuse.fuse-overlayfs)", 1)
-		preAlpha = viewAsLeft4me(c, h, "alpha", mergedDir("alpha"))
+		preAlpha = viewAsLeft4me(c, h, "alpha", mergedDir("alpha"), true)
 
 		// The uppers really are in fuse-overlayfs format.
 		marks := h.MustRun(c, "getfattr -R -d -m '^user\\.fuseoverlayfs\\.' --absolute-names "+stateDir+"/runtime/alpha/upper "+stateDir+"/runtime/beta/upper 2>/dev/null | grep -c '^user.fuseoverlayfs' || true")
@@ -210,7 +210,7 @@ rm -rf $C`)
 func viewInstance(c *C, h *Host, inst string) string {
 	c.Helper()
 	if hostFSType(c, h, mergedDir(inst)) == "overlay" {
-		return viewAsLeft4me(c, h, inst, mergedDir(inst))
+		return viewAsLeft4me(c, h, inst, mergedDir(inst), false)
 	}
 	h.MustRun(c, "runuser -u left4me -- sudo -n "+overlayHelper+" mount "+inst)
 	view := h.Run(context.Background(), "runuser -u left4me -- "+standinPath+" view -layers "+instanceLayers(inst)+" "+mergedDir(inst))
@@ -218,7 +218,7 @@ func viewInstance(c *C, h *Host, inst string) string {
 	if view.Code != 0 {
 		c.Fatalf("view %s: %s", inst, view)
 	}
-	return view.Stdout
+	return checkView(c, mergedDir(inst), view.Stdout, false)
 }
 
 // viewAsLeft4me records the view of inst's merged dir as left4me (the
@@ -226,13 +226,30 @@ func viewInstance(c *C, h *Host, inst string) string {
 // treeview, every listed name lstat'ed and every name of its layers
 // probed, so an entry listed but not stat-able, or found but not listed,
 // is in it. A view holding such an entry fails the check.
-func viewAsLeft4me(c *C, h *Host, inst, dir string) string {
+func viewAsLeft4me(c *C, h *Host, inst, dir string, fuse bool) string {
 	c.Helper()
-	v := h.MustRun(c, "runuser -u left4me -- "+standinPath+" view -layers "+instanceLayers(inst)+" "+dir)
-	if a := treeview.Anomalies(strings.Split(strings.TrimRight(v, "\n"), "\n")); len(a) != 0 {
+	return checkView(c, dir, h.MustRun(c, "runuser -u left4me -- "+standinPath+" view -layers "+instanceLayers(inst)+" "+dir), fuse)
+}
+
+// checkView fails on entries of view v that a consistent tree does not
+// have. Of a fuse-overlayfs view (fuse), names its lookup finds but its
+// readdir does not list are its own inconsistency (treeview.SplitUnlisted:
+// a fresh mount of the same upper does not show them): noted, and left out
+// of the view the migration must keep.
+func checkView(c *C, dir, v string, fuse bool) string {
+	c.Helper()
+	lines := strings.Split(strings.TrimRight(v, "\n"), "\n")
+	if fuse {
+		kept, unlisted := treeview.SplitUnlisted(lines)
+		if len(unlisted) != 0 {
+			c.Logf("%s: fuse-overlayfs finds %d names by lookup that its readdir does not list: %q", dir, len(unlisted), unlisted)
+		}
+		lines = kept
+	}
+	if a := treeview.Anomalies(lines); len(a) != 0 {
 		c.Fatalf("the view of %s has entries a consistent tree does not:\n%s", dir, strings.Join(a, "\n"))
 	}
-	return v
+	return strings.Join(lines, "\n") + "\n"
 }
 
 // instanceLayers are the layers of inst (layout.sh): its lower dirs, then
