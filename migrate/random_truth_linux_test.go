@@ -82,6 +82,21 @@ var shrunkSequences = []struct {
 		{Op: "mkdirp", P: "left4dead2/sound/deep"},
 		{Op: "rename", P: "left4dead2/sound/deep", To: "left4dead2/addons/" + longName + "/n2"},
 	}},
+	// Later releases (1.10, 1.13) too leave a whiteout of the name a lower
+	// file had in an opaque dir once it is renamed on from there.
+	{"lower file renamed into an opaque dir and on", []op{
+		{Op: "rmrf", P: "left4dead2"},
+		{Op: "mkdirp", P: "left4dead2/cfg"},
+		{Op: "rename", P: "srcds_run", To: "left4dead2/n6"},
+		{Op: "rename", P: "left4dead2/n6", To: "left4dead2/n1"},
+	}},
+	{"lower file renamed into a renamed opaque dir and out", []op{
+		{Op: "rmrf", P: "left4dead2"},
+		{Op: "mkdirp", P: "left4dead2/sound"},
+		{Op: "rename", P: "left4dead2/sound", To: "left4dead2/n3"},
+		{Op: "rename", P: "srcds_run", To: "left4dead2/n3/n4"},
+		{Op: "rename", P: "left4dead2/n3/n4", To: "left4dead2/n5"},
+	}},
 	// A dir chmod'ed to a mode without the owner's x: both views of it
 	// must still be readable (the chmod op keeps rwx for dirs).
 	{"chmod of a dir without x", []op{
