@@ -13,7 +13,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -298,7 +300,11 @@ func (e *fuzzEnv) run(ops []op) outcome {
 	}
 	cmd := userCmd(e.uid, e.gid, merged, e.self)
 	cmd.Env = append(cmd.Env, "L4M_TMG_OPS="+opsFile)
+	// A hang guard, not a timed assertion: an op that blocks (a FIFO
+	// opened without a partner, say) fails the test instead of stalling it.
+	timer := time.AfterFunc(5*time.Minute, func() { cmd.Process.Signal(syscall.SIGQUIT) })
 	logb, err := cmd.CombinedOutput()
+	timer.Stop()
 	if err != nil {
 		t.Fatalf("run ops as %s: %v\n%s", fuseUser, err, logb)
 	}

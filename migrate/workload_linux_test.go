@@ -81,6 +81,13 @@ func (o op) apply() error {
 	case "rm":
 		return os.Remove(o.P)
 	case "rmrf":
+		// os.RemoveAll opens the parent with a plain open, which blocks on
+		// a FIFO: rm -rf says ENOTDIR there.
+		if d := path.Dir(o.P); d != "." {
+			if fi, err := os.Lstat(d); err == nil && !fi.IsDir() {
+				return unix.ENOTDIR
+			}
+		}
 		return os.RemoveAll(o.P)
 	case "symlink":
 		return os.Symlink(o.Data, o.P)
