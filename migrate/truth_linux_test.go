@@ -298,21 +298,6 @@ func asUser(t *testing.T, uid, gid int, dir string, argv ...string) {
 	}
 }
 
-// viewAsUser records the view of dir in a helper process running as the
-// fuse user: a fuse mount without allow_other is closed even to root.
-func viewAsUser(t *testing.T, self string, uid, gid int, dir string) []string {
-	t.Helper()
-	cmd := userCmd(uid, gid, "/", self)
-	cmd.Env = append(cmd.Env, "L4M_TMG_VIEW="+dir)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("view %s as %s: %v\n%s", dir, fuseUser, err, stderr.String())
-	}
-	return strings.Split(string(out), "\n")
-}
-
 // waitFuseGone waits for the fuse-overlayfs daemon to exit after unmount,
 // so it cannot write the upper dir while the migration runs. This process
 // is PID 1 of its own namespace: /proc lists only the test's processes.
