@@ -63,7 +63,8 @@ func buildFallback(t *testing.T, tr *tree, name string) {
 	// "rm -rf a; mkdir -p a/b; mv a/b b" with a/b in a lower layer (its
 	// issue #306); one in a dir made opaque by the marker file only; a
 	// fallback one in an opaque dir; one in a dir an earlier migration
-	// made opaque; one two opaque levels down.
+	// made opaque; one two opaque levels down; one in a dir opaque by the
+	// xattr alone.
 	for _, f := range []string{"pre17/a/b/f", "opq2/old3", "kopq/w", "kopq/v"} {
 		write(t, filepath.Join(lo, f), "lower "+f+"\n")
 	}
@@ -80,6 +81,7 @@ func buildFallback(t *testing.T, tr *tree, name string) {
 	whiteout(t, filepath.Join(up, "kopq/w"))
 	write(t, filepath.Join(up, "kopq/v"), "upper v\n")
 	whiteout(t, filepath.Join(up, "nest/inner/old"))
+	whiteout(t, filepath.Join(up, "deep/d1/d2/f")) // opaque by xattr only
 	// override_stat (the instance owner is root here, as the owner of
 	// runtime/NAME under --root): applied; set-id bits dropped; not applied
 	// to a file the instance owner does not own; not applied when it names
@@ -151,7 +153,7 @@ func TestFallbackFormat(t *testing.T) {
 		t.Fatalf("report: changed=%v instances=%d", rep.Changed(), len(rep.Instances))
 	}
 	ir := rep.Instances[0]
-	wantCounts := map[Kind]int{KindWhiteout: 2, KindOpaque: 6, KindMarker: 11, KindOpaqueWhiteout: 4, KindXattr: 11, KindOwner: 2, KindWork: 1}
+	wantCounts := map[Kind]int{KindWhiteout: 2, KindOpaque: 6, KindMarker: 11, KindOpaqueWhiteout: 5, KindXattr: 11, KindOwner: 2, KindWork: 1}
 	if !reflect.DeepEqual(ir.Counts, wantCounts) {
 		t.Errorf("counts = %v, want %v", ir.Counts, wantCounts)
 	}
