@@ -177,7 +177,9 @@ func (m *migrator) convertDir(w *upperWalk, dfd int, rel *relPath, self entry) e
 			return err
 		}
 	}
-	opaque = opaque || kernelOpaque
+	// The upper's root is never opaque to the kernel: its whiteouts stay,
+	// whatever marks the owner put on it.
+	opaque = (opaque || kernelOpaque) && rel != nil
 	if err := m.convertXattrs(w, dir, here, self, xattrs); err != nil {
 		return err
 	}

@@ -192,6 +192,26 @@ func anomalies(t *testing.T, dir string, probes []string) []string {
 	return treeview.Anomalies(v)
 }
 
+// TestRootNotOpaque: marks of opacity on the upper's root do not make its
+// whiteouts go (the kernel never treats the root as opaque, so they still
+// hide lower names there).
+func TestRootNotOpaque(t *testing.T) {
+	testenv.RequireRoot(t)
+	tr := newTree(t, "r")
+	write(t, filepath.Join(tr.lower(), "gone"), "lower\n")
+	whiteout(t, filepath.Join(tr.upper("r"), "gone"))
+	write(t, filepath.Join(tr.upper("r"), markerOpaque), "")
+	setx(t, tr.upper("r"), xattrFuseOpq, "y")
+	rep := runMigrate(t, tr, Options{})
+	var st unix.Stat_t
+	if err := unix.Lstat(filepath.Join(tr.upper("r"), "gone"), &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR {
+		t.Fatalf("the root's whiteout: %v (mode %o), want it kept; report %v", err, st.Mode, rep.Instances[0].Counts)
+	}
+	if n := rep.Instances[0].Counts[KindOpaqueWhiteout]; n != 0 {
+		t.Errorf("%d whiteouts dropped at the root", n)
+	}
+}
+
 // stateView is the whole state tree except the report, which a resumed run
 // writes with only its own changes.
 func stateView(t *testing.T, tr *tree) []string {
