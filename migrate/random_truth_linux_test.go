@@ -31,7 +31,7 @@ import (
 const (
 	SequencesEnv     = "LEFT4ME_FUSE_SEQUENCES"
 	SeedEnv          = "LEFT4ME_FUSE_SEED"
-	defaultSequences = 30
+	defaultSequences = 20
 	maxShrinkRuns    = 150
 )
 
