@@ -280,6 +280,15 @@ func (h *hostRun) stdoutLine(line string) {
 		h.d.Out.Log(h.t.Spec, "", line)
 		return
 	}
+	// The status line is a release.HostStatus, not an Event: its "failed"
+	// is a list, which an Event (a count) cannot take.
+	var head struct {
+		Type steps.EventType `json:"type"`
+	}
+	if json.Unmarshal([]byte(line), &head) == nil && head.Type == steps.EventStatus {
+		h.res.Report = []byte(line)
+		return
+	}
 	var ev steps.Event
 	if err := json.Unmarshal([]byte(line), &ev); err != nil || ev.Type == "" {
 		h.d.Out.Log(h.t.Spec, "", line)
@@ -290,9 +299,6 @@ func (h *hostRun) stdoutLine(line string) {
 	case steps.EventStart:
 		h.running = ev.Step
 		return // the step's own event says how it ended
-	case steps.EventStatus:
-		h.res.Report = []byte(line)
-		return
 	case steps.EventLog:
 		h.res.noteRelease(ev)
 	case steps.EventStep:
