@@ -190,6 +190,14 @@ func TestRealSudo(t *testing.T) {
 		t.Fatalf("status --json through sudo = exit %d, %q, %q", code, out, errOut)
 	}
 	calls()
+	// list asks systemd once, through the list-units entry point (no
+	// argument), which the per-verb rules grant like the others.
+	if code, out, errOut := l4d2ctl("list", "--json"); code != 0 || !strings.Contains(out, `"a"`) {
+		t.Fatalf("list --json through sudo = exit %d, %q, %q", code, out, errOut)
+	}
+	if got := calls(); !strings.HasPrefix(got, "systemctl list-units ") || strings.Contains(got, "\n") {
+		t.Fatalf("systemctl calls of list through sudo = %q, want one list-units", got)
+	}
 	if code, out, errOut := l4d2ctl("logs", "a", "-n", "5"); code != 0 || !strings.Contains(out, "map c1m1_hotel") {
 		t.Fatalf("logs through sudo = exit %d, %q, %q", code, out, errOut)
 	}

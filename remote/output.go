@@ -17,6 +17,8 @@ import (
 type Printer struct {
 	W    io.Writer
 	JSON bool
+	// ErrW takes the text progress lines (Progress); nil drops them.
+	ErrW io.Writer
 
 	mu sync.Mutex
 }
@@ -82,20 +84,7 @@ func (p *Printer) Fail(host string, err error) {
 func (p *Printer) Summary(results []Result) {
 	if p.JSON {
 		for _, r := range results {
-			ev := steps.Event{Type: steps.EventSummary, Host: r.Target.Spec, Status: steps.StatusOK}
-			if r.Summary != nil {
-				ev.OK, ev.Changed, ev.Failed, ev.Skipped = r.Summary.OK, r.Summary.Changed, r.Summary.Failed, r.Summary.Skipped
-			}
-			if r.Failed() {
-				ev.Status = steps.StatusFailed
-				if ev.Failed == 0 {
-					ev.Failed = 1
-				}
-				if r.Err != nil {
-					ev.Reason = r.Err.Error()
-				}
-			}
-			p.json(ev)
+			p.jsonLine(hostSummaryOf(r))
 		}
 		return
 	}
@@ -122,10 +111,13 @@ func counts(ev steps.Event) string {
 	return fmt.Sprintf("ok=%d changed=%d failed=%d skipped=%d", ev.OK, ev.Changed, ev.Failed, ev.Skipped)
 }
 
-func (p *Printer) json(ev steps.Event) {
-	b, err := json.Marshal(ev)
+func (p *Printer) json(ev steps.Event) { p.jsonLine(ev) }
+
+// jsonLine prints v as one JSON line.
+func (p *Printer) jsonLine(v any) {
+	b, err := json.Marshal(v)
 	if err != nil {
-		b = []byte(fmt.Sprintf(`{"type":"error","host":%q,"reason":%q}`, ev.Host, err.Error()))
+		b = []byte(fmt.Sprintf(`{"schema":%d,"type":"error","reason":%q}`, steps.SchemaVersion, err.Error()))
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

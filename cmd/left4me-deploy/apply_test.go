@@ -48,13 +48,20 @@ func parseEvents(t *testing.T, out string) []steps.Event {
 	var events []steps.Event
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
-		var e steps.Event
+		checkSchema(t, sc.Text())
+		var e struct {
+			Schema int `json:"schema"`
+			steps.Event
+		}
 		dec := json.NewDecoder(strings.NewReader(sc.Text()))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&e); err != nil {
 			t.Fatalf("line %q is not a steps.Event: %v", sc.Text(), err)
 		}
-		events = append(events, e)
+		if e.Schema != steps.SchemaVersion {
+			t.Fatalf("line %q: schema %d, want %d", sc.Text(), e.Schema, steps.SchemaVersion)
+		}
+		events = append(events, e.Event)
 	}
 	if len(events) == 0 || events[len(events)-1].Type != "summary" {
 		t.Fatalf("stream does not end in a summary:\n%s", out)

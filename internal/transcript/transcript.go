@@ -23,6 +23,7 @@ import (
 
 // Registry names every transcript and the test that makes it.
 var Registry = map[string]string{
+	"remote-typo":        "cmd/left4me-deploy TestTypoTranscript",
 	"install-render":     "tests/e2e TestInstallTranscripts",
 	"install-demo":       "tests/e2e TestInstallTranscripts",
 	"install-hand-edits": "tests/e2e TestInstallTranscripts",
