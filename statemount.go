@@ -10,6 +10,7 @@ import (
 	"github.com/left4me/left4me-deploy/artifacts"
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/internal/mountinfo"
+	"github.com/left4me/left4me-deploy/internal/textsafe"
 	"github.com/left4me/left4me-deploy/service"
 	"github.com/left4me/left4me-deploy/steps"
 )
@@ -109,8 +110,12 @@ func (s units) deferStateMount(g *steps.Gate, write bool) (bool, error) {
 	}
 	unit := artifacts.StateMountUnit
 	marker := d.path(artifacts.StateMountDeferred)
+	shown := below
+	if len(shown) > maxMountsShown {
+		shown = append(shown[:maxMountsShown:maxMountsShown], fmt.Sprintf("and %d more", len(below)-maxMountsShown))
+	}
 	why := fmt.Sprintf("it would hide the %d mount(s) below %s (%s); it starts at the next boot, or at a deploy with nothing mounted there",
-		len(below), hostpath.StateDir, strings.Join(below, " "))
+		len(below), hostpath.StateDir, strings.Join(shown, " "))
 	if fileExists(marker) || !write {
 		g.Note("%s not started: %s", unit, why)
 		return true, nil
@@ -123,6 +128,10 @@ func (s units) deferStateMount(g *steps.Gate, write bool) (bool, error) {
 	})
 }
 
+// maxMountsShown is how many of the mounts below the state root the
+// deferral note names; the owner can make thousands.
+const maxMountsShown = 5
+
 // mountsBelow lists, quoted for a message, the mount points strictly below
 // dir in this process's mount namespace that the state root mount must not
 // hide (holdsStateMount).
@@ -134,7 +143,7 @@ func mountsBelow(dir string, migrated bool) ([]string, error) {
 	var out []string
 	for _, m := range table {
 		if holdsStateMount(m, dir, migrated) {
-			out = append(out, fmt.Sprintf("%q", m.MountPoint))
+			out = append(out, textsafe.Quote(m.MountPoint))
 		}
 	}
 	return out, nil

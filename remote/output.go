@@ -139,6 +139,6 @@ func (p *Printer) lines(host, prefix string, texts ...string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, t := range texts {
-		fmt.Fprintf(p.W, "%s: %s%s\n", textsafe.Line(host), prefix, textsafe.Line(t))
+		fmt.Fprintf(p.W, "%s: %s%s\n", textsafe.Quote(host), prefix, textsafe.Field(t))
 	}
 }

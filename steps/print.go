@@ -47,14 +47,14 @@ func FormatText(e Event) string {
 	case EventStep:
 		line := fmt.Sprintf("%s%-8s %s", host, textsafe.Line(string(e.Status)), textsafe.Line(e.Step))
 		if e.Reason != "" {
-			line += ": " + textsafe.Line(e.Reason)
+			line += ": " + textsafe.Field(e.Reason)
 		}
 		return line + "\n"
 	case EventDiff:
 		d := textsafe.Lines(strings.TrimSuffix(e.Diff, "\n"))
 		return d + "\n"
 	case EventLog:
-		return fmt.Sprintf("%s         %s: %s\n", host, textsafe.Line(e.Step), textsafe.Line(e.Reason))
+		return fmt.Sprintf("%s         %s: %s\n", host, textsafe.Line(e.Step), textsafe.Field(e.Reason))
 	case EventSummary:
 		return fmt.Sprintf("%sok=%d changed=%d failed=%d skipped=%d\n", host, e.OK, e.Changed, e.Failed, e.Skipped)
 	case EventStart:
