@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -16,6 +15,7 @@ import (
 
 	deploy "github.com/left4me/left4me-deploy"
 	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/release"
 	"github.com/left4me/left4me-deploy/steps"
 )
@@ -49,9 +49,9 @@ func releaseOptions(c *cli.Context) (deploy.ReleaseOptions, error) {
 // decides what drift means).
 func hostStatus(ctx context.Context, e *env, o deploy.Options) error {
 	st, sum, err := deploy.Status(ctx, o)
-	enc := json.NewEncoder(e.Stdout)
-	enc.Encode(st)
-	enc.Encode(sum)
+	w := protocol.NewWriter(e.Stdout)
+	w.Status(st)
+	w.Emit(sum)
 	return finish(err)
 }
 
@@ -136,7 +136,8 @@ func rollbackLocal(c *cli.Context, e *env) error {
 	}
 	o := deploy.Options{Root: hostpath.Root(c.String("root")), Command: strings.Join(os.Args, " ")}
 	if c.Bool("json") {
-		o.Emit = steps.JSONPrinter(e.Stdout)
+		w := protocol.NewWriter(e.Stdout)
+		o.Emit, o.OnRelease = w.Emit, w.SetRelease
 	} else {
 		o.Emit = steps.TextPrinter(e.Stdout)
 	}

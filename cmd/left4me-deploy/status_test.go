@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/internal/sshdtest"
 	"github.com/left4me/left4me-deploy/release"
 	"github.com/left4me/left4me-deploy/remote"
@@ -17,9 +18,9 @@ import (
 
 // The exit status sums up every host: failure outranks drift.
 func TestStatusExitCodes(t *testing.T) {
-	inSync := &release.HostStatus{Web: "active"}
-	drift := &release.HostStatus{Web: "active", Drift: []release.Drift{{Step: "units", Reason: "would install x"}}}
-	webDown := &release.HostStatus{Web: "failed"}
+	inSync := &protocol.HostStatus{Web: "active"}
+	drift := &protocol.HostStatus{Web: "active", Drift: []protocol.Drift{{Step: "units", Reason: "would install x"}}}
+	webDown := &protocol.HostStatus{Web: "failed"}
 	cases := []struct {
 		name string
 		rows []statusRow
@@ -29,7 +30,7 @@ func TestStatusExitCodes(t *testing.T) {
 		{"one drifted", []statusRow{{Status: inSync}, {Status: drift}}, exitDrift},
 		{"one unreachable", []statusRow{{Status: drift}, {Error: "host unreachable"}}, exitHostFailed},
 		{"web app not active", []statusRow{{Status: webDown}}, exitHostFailed},
-		{"a step could not be checked", []statusRow{{Status: &release.HostStatus{Web: "active", Failed: []release.Drift{{Step: "preflight"}}}}}, exitHostFailed},
+		{"a step could not be checked", []statusRow{{Status: &protocol.HostStatus{Web: "active", Failed: []protocol.Drift{{Step: "preflight"}}}}}, exitHostFailed},
 	}
 	for _, c := range cases {
 		for i := range c.rows {
