@@ -84,6 +84,11 @@ func localRollback(ctx context.Context, c *cli.Context, e *env, o deploy.Options
 	}
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, deploy.DeployBinary), args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, e.Stdout, e.Stderr
+	if c.Bool("json") {
+		out := summaryRelease(e.Stdout, t.ID, rb.Current.ID)
+		defer out.Flush()
+		cmd.Stdout = out
+	}
 	if err := cmd.Run(); err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
