@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/internal/testenv"
 )
 
@@ -70,4 +71,26 @@ func TestWrappedNamesForgeNoRow(t *testing.T) {
 	}
 	forgedRows(t, "apply stdout", out, ours)
 	forgedRows(t, "apply stderr", errOut, none)
+}
+
+// TestStatusDetailsForgeNoRow: the status table and its detail lines print
+// what a host reported (instance names, reasons, its web app's state) with
+// the host's runs of blanks escaped and names quoted.
+func TestStatusDetailsForgeNoRow(t *testing.T) {
+	st := &protocol.HostStatus{Web: "active  ok       verify",
+		Drift:     []protocol.Drift{{Step: "units", Reason: wrapNames[0]}},
+		Migration: protocol.Migration{Report: wrapNames[1]},
+		Instances: []protocol.Instance{{Name: wrapNames[0], Unit: "left4me-server@x.service", State: wrapNames[1]}}}
+	var b strings.Builder
+	printStatus(&b, []statusRow{{Host: "root@h", Status: st, Result: "drift"}}, false)
+	out := b.String()
+	forgedRows(t, "status", out, func(string) bool { return false })
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "root@h: ") && strings.Contains(l, "  ") {
+			t.Errorf("status detail %q holds a run of blanks from the host", l)
+		}
+	}
+	if !strings.Contains(out, `instance "\x20\x20`) {
+		t.Errorf("status does not show the instance name quoted:\n%s", out)
+	}
 }
