@@ -110,12 +110,8 @@ func (s units) deferStateMount(g *steps.Gate, write bool) (bool, error) {
 	}
 	unit := artifacts.StateMountUnit
 	marker := d.path(artifacts.StateMountDeferred)
-	shown := below
-	if len(shown) > maxMountsShown {
-		shown = append(shown[:maxMountsShown:maxMountsShown], fmt.Sprintf("and %d more", len(below)-maxMountsShown))
-	}
 	why := fmt.Sprintf("it would hide the %d mount(s) below %s (%s); it starts at the next boot, or at a deploy with nothing mounted there",
-		len(below), hostpath.StateDir, strings.Join(shown, " "))
+		len(below), hostpath.StateDir, namedMounts(below))
 	if fileExists(marker) || !write {
 		g.Note("%s not started: %s", unit, why)
 		return true, nil
@@ -127,10 +123,6 @@ func (s units) deferStateMount(g *steps.Gate, write bool) (bool, error) {
 		return os.WriteFile(marker, nil, 0o644)
 	})
 }
-
-// maxMountsShown is how many of the mounts below the state root the
-// deferral note names; the owner can make thousands.
-const maxMountsShown = 5
 
 // mountsBelow lists, quoted for a message, the mount points strictly below
 // dir in this process's mount namespace that the state root mount must not
