@@ -25,17 +25,18 @@ import (
 // decides, and changes only what differs, through its gate.
 func (d *deployer) plan() []steps.Step {
 	return []steps.Step{
-		preflight{d},     // root, systemd, overlay in the kernel, sudo, binaries: every problem at once
-		packages{d},      // apt-get or dnf: query first, install only what is missing
-		accounts{d},      // group and system user left4me
-		directories{d},   // state root and its subdirs, helper and unit dirs, with owners and modes
-		binaries{d},      // the three helpers and l4d2ctl, atomically, skipped when the checksum matches
-		sudoersFile{d},   // render, visudo -c -f on the temporary file, atomic install
-		units{d},         // render, systemd-analyze verify, install, daemon-reload only on change
-		&migration{d: d}, // fuse-overlayfs upper dirs to the kernel format, once (sentinel-gated)
-		restart{d},       // the web unit, when something it depends on changed (now or in a failed run)
-		verify{d},        // the installed result is what it should be
-		releaseStep{d},   // record what is installed, when something changed, and keep it for rollback
+		preflight{d},       // root, systemd, overlay in the kernel, sudo, binaries: every problem at once
+		packages{d},        // apt-get or dnf: query first, install only what is missing
+		accounts{d},        // group and system user left4me
+		directories{d},     // state root and its subdirs, helper and unit dirs, with owners and modes
+		binaries{d},        // the three helpers and l4d2ctl, atomically, skipped when the checksum matches
+		sudoersFile{d},     // render, visudo -c -f on the temporary file, atomic install
+		units{d},           // render, systemd-analyze verify, install, daemon-reload only on change
+		&migration{d: d},   // fuse-overlayfs upper dirs to the kernel format, once (sentinel-gated)
+		restart{d},         // the web unit, when something it depends on changed (now or in a failed run)
+		verify{d},          // the installed result is what it should be
+		releaseStep{d},     // record what is installed, when something changed, and keep it for rollback
+		stateMountCheck{d}, // the state root's own nosuid,nodev mount is really there (after the record: it fails the run if not)
 	}
 }
 
@@ -163,7 +164,7 @@ func Apply(ctx context.Context, o Options) (steps.Event, error) {
 		return failEarly(o, "options", err)
 	}
 	if !o.DryRun {
-		lock, err := acquireLock(o.Root.Join(hostpath.DeployLock), o.Command)
+		lock, err := acquireLock(o.Root, o.Command)
 		if err != nil {
 			return failEarly(o, "lock", err)
 		}

@@ -427,7 +427,7 @@ func TestMissingBinaryIsNamed(t *testing.T) {
 		t.Fatalf("preflight %+v, want failed", ev)
 	}
 	for rel := range snapshot(t, root) {
-		if rel != "." && rel != "run" && rel != "run/lock" {
+		if rel != "." && rel != "run" && rel != strings.TrimPrefix(hostpath.DeployRunDir, "/") {
 			t.Errorf("failed preflight left %s in the root", rel)
 		}
 	}
@@ -466,7 +466,7 @@ func TestPreflightReportsEveryProblem(t *testing.T) {
 // A second deploy while one runs fails at once, naming the holder.
 func TestLockNamesHolder(t *testing.T) {
 	root, bin := t.TempDir(), fakeBinDir(t)
-	lock, err := acquireLock(filepath.Join(root, hostpath.DeployLock), "left4me-deploy apply --local (first)")
+	lock, err := acquireLock(hostpath.Root(root), "left4me-deploy apply --local (first)")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,8 +6,10 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/bindmount"
 	"github.com/left4me/left4me-deploy/steps"
 )
 
@@ -27,23 +29,39 @@ func (s directories) Run(ctx context.Context, g *steps.Gate) error {
 		g.Note("%s", note)
 	}
 	root := d.rootOwner()
+	// The state tree's directories are never looked at or changed through
+	// a FUSE mount of their owner's (clearOwnerMount, notOwnerMount).
+	guard := notOwnerMount
 	dirs := []struct {
 		host string
 		dir  steps.Dir
 	}{
-		{hostpath.StateDir, steps.Dir{Mode: 0o750, Owner: state}},
-		{hostpath.InstallationDir, steps.Dir{Mode: 0o750, Owner: state}},
-		{hostpath.OverlaysDir, steps.Dir{Mode: 0o750, Owner: state}},
-		{hostpath.RuntimeDir, steps.Dir{Mode: 0o750, Owner: state}},
+		{hostpath.StateDir, steps.Dir{Mode: 0o750, Owner: state, Guard: guard}},
+		{hostpath.InstallationDir, steps.Dir{Mode: 0o750, Owner: state, Guard: guard}},
+		{hostpath.OverlaysDir, steps.Dir{Mode: 0o750, Owner: state, Guard: guard}},
+		{hostpath.RuntimeDir, steps.Dir{Mode: 0o750, Owner: state, Guard: guard}},
 		{hostpath.LibexecDir, steps.Dir{Mode: 0o755, Owner: root}},
 		{filepath.Dir(hostpath.L4d2ctl), steps.Dir{Mode: 0o755, Owner: root, KeepExisting: true}},
 		{hostpath.UnitDir, steps.Dir{Mode: 0o755, Owner: root, KeepExisting: true}},
 		{filepath.Dir(hostpath.SudoersFile), steps.Dir{Mode: 0o750, Owner: root, KeepExisting: true}},
 		{hostpath.DeployStateDir, steps.Dir{Mode: 0o700, Owner: root}},
 	}
+	unknown := "" // a dry run's mount it would detach: what is below is not known
 	for _, x := range dirs {
 		dir := x.dir
 		dir.Path = d.path(x.host)
+		if unknown != "" && strings.HasPrefix(x.host, unknown+"/") {
+			continue
+		}
+		if dir.Guard != nil {
+			if cleared, err := clearOwnerMount(g, dir.Path, x.host); err != nil || !cleared {
+				if err != nil {
+					return err
+				}
+				unknown = x.host
+				continue
+			}
+		}
 		st, err := dir.Check()
 		if err != nil {
 			return err
@@ -69,4 +87,20 @@ func ownerString(o steps.Owner) string {
 		return "(owner unmanaged)"
 	}
 	return fmt.Sprintf("%d:%d", o.UID, o.GID)
+}
+
+// clearOwnerMount detaches the FUSE mounts of the state root's owner on
+// dir (host path host), which only that owner can have made: root then
+// acts on the directory itself, not through the owner's daemon. It reports
+// false in a dry run that would detach one.
+func clearOwnerMount(g *steps.Gate, dir, host string) (bool, error) {
+	m, err := bindmount.Judge(dir)
+	if err != nil || m.Verdict != bindmount.Owner {
+		return true, err
+	}
+	err = g.Change("detach the owner's mount on "+host+" ("+m.What+")", func() error {
+		_, err := bindmount.DetachOwner(dir)
+		return err
+	})
+	return !g.DryRun(), err
 }

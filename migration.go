@@ -35,7 +35,7 @@ func (s *migration) DryRun(ctx context.Context, g *steps.Gate) error { return s.
 
 func (s *migration) run(ctx context.Context, g *steps.Gate, dryRun bool) error {
 	d := s.d
-	if dryRun && !fileExists(d.path(hostpath.StateDir)) {
+	if dryRun && !stateRootExists(d.root) {
 		// The real run creates the state dir first; a fresh one holds no
 		// instances, and the migration only writes its sentinel.
 		g.Changed("migrate 0 instance(s) of a fresh install (sentinel)")
@@ -47,6 +47,7 @@ func (s *migration) run(ctx context.Context, g *steps.Gate, dryRun bool) error {
 		BeforeStart: d.stateMountBeforeStart(g)})
 	lw.Flush()
 	s.rep = rep
+	d.keepMigrationReport(g, dryRun, rep)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}

@@ -1,15 +1,23 @@
+//go:build linux
+
 package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"os"
+	"io/fs"
 	"path/filepath"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/left4me/left4me-deploy/artifacts"
 	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/bindmount"
+	"github.com/left4me/left4me-deploy/internal/fsat"
 	"github.com/left4me/left4me-deploy/internal/mountinfo"
+	"github.com/left4me/left4me-deploy/internal/rootdir"
 	"github.com/left4me/left4me-deploy/internal/textsafe"
 	"github.com/left4me/left4me-deploy/service"
 	"github.com/left4me/left4me-deploy/steps"
@@ -19,6 +27,11 @@ import (
 // bind mount of the state root onto itself, when the service manager can
 // (see service.Enabler) and services are live. It is part of the units step.
 //
+// Whether the mount is there is judged by the mount itself
+// (stateMountNow), never by the unit being active: a FUSE mount of the
+// owner's on the state root makes systemd call the unit active. Such a
+// mount is detached first (bindmount.DetachOwner).
+//
 // A bind mount over the state root hides whatever is mounted below it
 // (running instances' overlays, the old stack's fuse mounts that the
 // migration still has to take down), and those would then stay mounted
@@ -26,7 +39,8 @@ import (
 // below the state root (holdsStateMount). Otherwise the step writes artifacts.StateMountDeferred,
 // which keeps the unit from starting when the web or a server unit pulls
 // it in (systemd requires the mounts of a working directory), and the unit
-// starts at the next boot, when /run is empty again.
+// starts at the next boot, when /run is empty again. The stateMountCheck
+// step at the end of the plan then reports the mount missing.
 func (s units) stateMount(ctx context.Context, g *steps.Gate) error {
 	d := s.d
 	e, ok := d.o.Services.(service.Enabler)
@@ -47,29 +61,34 @@ func (s units) stateMount(ctx context.Context, g *steps.Gate) error {
 				return err
 			}
 		}
-		active, err := d.o.Services.IsActive(ctx, unit)
-		if err != nil {
-			return fmt.Errorf("ask systemd whether %s is active: %w", unit, err)
-		}
-		if active {
-			return nil
-		}
 	} else {
 		g.Changed("enable " + unit)
+	}
+	m, err := s.clearStateRoot(ctx, g)
+	if err != nil || m.IsReal() {
+		return err
 	}
 	// In a dry run holdStateMount has already said it would defer.
 	deferred, err := s.deferStateMount(g, !g.DryRun())
 	if err != nil || deferred {
 		return err
 	}
-	marker := d.path(artifacts.StateMountDeferred)
-	if fileExists(marker) {
-		if err := g.Change("remove "+artifacts.StateMountDeferred, func() error { return os.Remove(marker) }); err != nil {
-			return err
-		}
+	if err := removeDeferral(d, g); err != nil {
+		return err
 	}
 	if err := g.Change("start "+unit, func() error { return d.o.Services.Start(ctx, unit) }); err != nil {
 		return err
+	}
+	// On the host, the mount must now really be there (systemd would
+	// have called a stale unit active and done nothing).
+	if !g.DryRun() && d.root.IsHost() {
+		after, err := d.stateMountNow(ctx)
+		if err != nil {
+			return err
+		}
+		if !after.IsReal() {
+			return fmt.Errorf("started %s, but %s", unit, after.What)
+		}
 	}
 	// A running web app's mount namespace was copied before the state root
 	// got its own peer group; only a fresh one sees the overlays mounted
@@ -78,8 +97,29 @@ func (s units) stateMount(ctx context.Context, g *steps.Gate) error {
 	return nil
 }
 
+// clearStateRoot judges the state root's mount and detaches the FUSE
+// mounts of its owner on it (in a dry run it says it would, and judges the
+// mount under them as missing).
+func (s units) clearStateRoot(ctx context.Context, g *steps.Gate) (bindmount.Mount, error) {
+	d := s.d
+	m, err := d.stateMountNow(ctx)
+	if err != nil || m.Verdict != bindmount.Owner {
+		return m, err
+	}
+	if err := g.Change("detach the owner's mount on "+hostpath.StateDir+" ("+m.What+")", func() error {
+		_, err := bindmount.DetachOwner(d.path(hostpath.StateDir))
+		return err
+	}); err != nil {
+		return m, err
+	}
+	if g.DryRun() {
+		return bindmount.Mount{Verdict: bindmount.None, What: m.What}, nil
+	}
+	return d.stateMountNow(ctx)
+}
+
 // holdStateMount runs before the units step installs anything: while the
-// state root mount is not active and something is mounted below the state
+// state root mount is not there and something is mounted below the state
 // root, it writes the marker that keeps the mount from starting, so that no
 // unit started meanwhile (a game server the web app starts) pulls it in.
 func (s units) holdStateMount(ctx context.Context, g *steps.Gate) error {
@@ -87,12 +127,9 @@ func (s units) holdStateMount(ctx context.Context, g *steps.Gate) error {
 	if _, ok := d.o.Services.(service.Enabler); !ok || !d.o.Live.Services {
 		return nil
 	}
-	active, err := d.o.Services.IsActive(ctx, artifacts.StateMountUnit)
-	if err != nil {
-		return fmt.Errorf("ask systemd whether %s is active: %w", artifacts.StateMountUnit, err)
-	}
-	if active {
-		return nil
+	m, err := d.stateMountNow(ctx)
+	if err != nil || m.IsReal() {
+		return err
 	}
 	_, err = s.deferStateMount(g, true)
 	return err
@@ -104,23 +141,94 @@ func (s units) holdStateMount(ctx context.Context, g *steps.Gate) error {
 // starting is there (with write false it only notes that it is not).
 func (s units) deferStateMount(g *steps.Gate, write bool) (bool, error) {
 	d := s.d
-	below, err := mountsBelow(d.path(hostpath.StateDir), fileExists(d.path(hostpath.Sentinel)))
-	if err != nil || len(below) == 0 {
+	why, err := d.stateMountHeld()
+	if err != nil || why == "" {
 		return false, err
 	}
 	unit := artifacts.StateMountUnit
-	marker := d.path(artifacts.StateMountDeferred)
-	why := fmt.Sprintf("it would hide the %d mount(s) below %s (%s); it starts at the next boot, or at a deploy with nothing mounted there",
-		len(below), hostpath.StateDir, namedMounts(below))
-	if fileExists(marker) || !write {
+	has, err := deferralMarked(d)
+	if err != nil {
+		return false, err
+	}
+	if has || !write {
 		g.Note("%s not started: %s", unit, why)
 		return true, nil
 	}
 	return true, g.Change(fmt.Sprintf("defer %s (%s): %s", unit, artifacts.StateMountDeferred, why), func() error {
-		if err := os.MkdirAll(filepath.Dir(marker), 0o755); err != nil {
+		dirfd, err := rootdir.Open(d.root, hostpath.DeployRunDir)
+		if err != nil {
 			return err
 		}
-		return os.WriteFile(marker, nil, 0o644)
+		defer unix.Close(dirfd)
+		fd, err := unix.Openat(dirfd, artifacts.StateMountDeferredName, unix.O_WRONLY|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0o600)
+		if err != nil {
+			return fmt.Errorf("create %s: %w", artifacts.StateMountDeferred, err)
+		}
+		return unix.Close(fd)
+	})
+}
+
+// stateMountHeld says why the state root mount cannot start now (the
+// mounts below the state root it would hide), or "" when it can.
+func (d *deployer) stateMountHeld() (string, error) {
+	below, err := mountsBelow(d.path(hostpath.StateDir), d.migrated())
+	if err != nil || len(below) == 0 {
+		return "", err
+	}
+	return fmt.Sprintf("it would hide the %d mount(s) below %s (%s); it starts at the next boot, or at a deploy with nothing mounted there",
+		len(below), hostpath.StateDir, namedMounts(below)), nil
+}
+
+// migrated reports whether the migration's sentinel is in the state root,
+// looked at through fsat (no link followed, no FUSE mount entered).
+func (d *deployer) migrated() bool {
+	fd, err := openStateRoot(d.root)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	e, err := fsat.Stat(fd, filepath.Base(hostpath.Sentinel))
+	return err == nil && e.IsReg()
+}
+
+// deferralMarked reports whether artifacts.StateMountDeferred is there, in
+// root's own directory.
+func deferralMarked(d *deployer) (bool, error) {
+	dirfd, err := rootdir.Lookup(d.root, hostpath.DeployRunDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer unix.Close(dirfd)
+	var st unix.Stat_t
+	switch err := unix.Fstatat(dirfd, artifacts.StateMountDeferredName, &st, unix.AT_SYMLINK_NOFOLLOW); {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, unix.ENOENT):
+		return false, nil
+	default:
+		return false, fmt.Errorf("stat %s: %w", artifacts.StateMountDeferred, err)
+	}
+}
+
+// removeDeferral removes artifacts.StateMountDeferred when it is there.
+func removeDeferral(d *deployer, g *steps.Gate) error {
+	has, err := deferralMarked(d)
+	if err != nil || !has {
+		return err
+	}
+	return g.Change("remove "+artifacts.StateMountDeferred, func() error {
+		dirfd, err := rootdir.Open(d.root, hostpath.DeployRunDir)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(dirfd)
+		if err := unix.Unlinkat(dirfd, artifacts.StateMountDeferredName, 0); err != nil && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("remove %s: %w", artifacts.StateMountDeferred, err)
+		}
+		return nil
 	})
 }
 
@@ -171,19 +279,16 @@ func (d *deployer) stateMountBeforeStart(g *steps.Gate) func(context.Context) er
 		if err != nil || !on {
 			return err
 		}
-		active, err := d.o.Services.IsActive(ctx, unit)
-		if err != nil || active {
+		m, err := d.stateMountNow(ctx)
+		if err != nil || m.IsReal() {
 			return err
 		}
 		// The migration has taken the old stack's mounts down by now.
 		if below, err := mountsBelow(d.path(hostpath.StateDir), true); err != nil || len(below) > 0 {
 			return err
 		}
-		marker := d.path(artifacts.StateMountDeferred)
-		if fileExists(marker) {
-			if err := g.Change("remove "+artifacts.StateMountDeferred, func() error { return os.Remove(marker) }); err != nil {
-				return err
-			}
+		if err := removeDeferral(d, g); err != nil {
+			return err
 		}
 		return g.Change("start "+unit, func() error { return d.o.Services.Start(ctx, unit) })
 	}

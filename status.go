@@ -7,9 +7,13 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/fsat"
 	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/migrate"
 	"github.com/left4me/left4me-deploy/release"
@@ -59,17 +63,30 @@ func Status(ctx context.Context, o Options) (protocol.HostStatus, steps.Event, e
 	return st, sum, planErr
 }
 
+// migrationState reads the sentinel in the state root, which belongs to its
+// owner, through the state root's fd (no link followed, no mount crossed),
+// and the last report: root's own copy, else the state root's, through
+// fsat.ReadSmall (readMigrationReport).
 func migrationState(root hostpath.Root) protocol.Migration {
 	var m protocol.Migration
-	if fi, err := os.Lstat(root.Join(hostpath.Sentinel)); err == nil && fi.Mode().IsRegular() {
-		m.Sentinel = true
-	}
-	b, err := os.ReadFile(root.Join(migrate.ReportFile))
+	dirfd, err := openStateRoot(root)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return m
 	case err != nil:
 		m.Report = "unreadable: " + err.Error()
+		return m
+	}
+	defer unix.Close(dirfd)
+	if e, err := fsat.Stat(dirfd, filepath.Base(hostpath.Sentinel)); err == nil && e.IsReg() {
+		m.Sentinel = true
+	}
+	b, found, err := readMigrationReport(root)
+	switch {
+	case err != nil:
+		m.Report = "unreadable: " + err.Error()
+		return m
+	case !found:
 		return m
 	}
 	var r migrate.Report

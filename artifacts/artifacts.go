@@ -28,10 +28,13 @@ var tmpl = template.Must(template.New("").Option("missingkey=error").ParseFS(tmp
 // web and server units are ordered after it.
 const StateMountUnit = "var-lib-left4me.mount"
 
-// StateMountDeferred is a root-owned marker in /run (gone at the next boot)
-// that keeps StateMountUnit from starting while mounts below the state root
-// would be hidden by it.
-const StateMountDeferred = "/run/left4me/state-mount-deferred"
+// StateMountDeferred is a marker in root's own hostpath.DeployRunDir (gone
+// at the next boot) that keeps StateMountUnit from starting while mounts
+// below the state root would be hidden by it.
+const StateMountDeferred = hostpath.DeployRunDir + "/" + StateMountDeferredName
+
+// StateMountDeferredName is StateMountDeferred's name in its directory.
+const StateMountDeferredName = "state-mount-deferred"
 
 // DefaultWebExec is the web app's command line unless the operator sets one.
 const DefaultWebExec = "/usr/local/bin/left4me-web"

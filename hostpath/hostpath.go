@@ -59,10 +59,19 @@ const (
 	PendingRestart = DeployStateDir + "/pending-restart"
 	// WebExecFile keeps the web unit's ExecStart= given by --web-exec.
 	WebExecFile = DeployStateDir + "/web-exec"
+	// DeployMigrationReport is root's own copy of the last migration
+	// report, which status reads (the copy in the state root,
+	// MigrationReport, is for the web app and belongs to its user).
+	DeployMigrationReport = DeployStateDir + "/migration-report.json"
 	// ReplacedDir keeps units moved out of EtcUnitDir.
 	ReplacedDir = DeployStateDir + "/replaced"
+	// DeployRunDir (root:root 0700, on the /run tmpfs, so empty after
+	// every boot) holds the installer's locks and markers. It is made and
+	// checked by internal/rootdir, never in a directory others can write
+	// (such as the 1777 /run/lock, where any user could plant the file).
+	DeployRunDir = "/run/left4me-deploy"
 	// DeployLock is the lock one left4me-deploy apply holds at a time.
-	DeployLock = "/run/lock/left4me-deploy.lock"
+	DeployLock = DeployRunDir + "/deploy.lock"
 	// EtcUnitDir holds units that shadow ours in UnitDir.
 	EtcUnitDir = "/etc/systemd/system"
 )

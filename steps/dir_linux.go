@@ -25,11 +25,18 @@ import (
 // The parent is trusted: every managed directory sits either in a
 // root-owned directory or directly in the state root, whose own entry lives
 // in root-owned /var/lib.
+//
+// Guard, when set, is called with an O_PATH handle of the directory (as
+// mounted: the root of whatever is mounted on it) before it is looked at
+// or changed through that handle; an error stops both. Callers refuse
+// mounts there they must not act through (a FUSE mount of the state
+// root's owner, whose daemon would answer the stat and receive the chown).
 type Dir struct {
 	Path         string
 	Mode         fs.FileMode
 	Owner        Owner
 	KeepExisting bool
+	Guard        func(fd int, path string) error
 }
 
 // DirState is what is on disk at a Dir's path.
@@ -43,7 +50,7 @@ type DirState struct {
 // Check inspects d.Path without following a symlink in its last component.
 // A symlink or non-directory there is an error: it is never replaced.
 func (d Dir) Check() (DirState, error) {
-	st, err := fsat.Stat(unix.AT_FDCWD, d.Path)
+	st, err := d.stat()
 	if errors.Is(err, unix.ENOENT) {
 		return DirState{}, nil
 	}
@@ -56,6 +63,23 @@ func (d Dir) Check() (DirState, error) {
 	ds := DirState{Exists: true, Mode: fs.FileMode(st.Mode & 0o7777), Owner: Owner{int(st.UID), int(st.GID)}}
 	ds.Same = d.KeepExisting || (ds.Mode == d.Mode.Perm()|d.Mode&fs.ModeSticky && ownerMatches(ds.Owner, d.Owner))
 	return ds, nil
+}
+
+// stat is fsat.Stat of d.Path, through a guarded handle when d.Guard is
+// set.
+func (d Dir) stat() (fsat.Entry, error) {
+	if d.Guard == nil {
+		return fsat.Stat(unix.AT_FDCWD, d.Path)
+	}
+	fd, err := unix.Open(d.Path, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fsat.Entry{}, err
+	}
+	defer unix.Close(fd)
+	if err := d.Guard(fd, d.Path); err != nil {
+		return fsat.Entry{}, err
+	}
+	return fsat.Stat(fd, "")
 }
 
 func ownerMatches(have, want Owner) bool {
@@ -85,11 +109,23 @@ func (d Dir) Ensure() error {
 	if d.KeepExisting && !created {
 		return nil
 	}
-	fd, err := fsat.OpenRaw(pfd, name, unix.O_RDONLY|unix.O_DIRECTORY, 0, 0)
+	pathfd, err := fsat.OpenRaw(pfd, name, unix.O_PATH|unix.O_DIRECTORY, 0, 0)
 	if err != nil {
 		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
 			return fmt.Errorf("%s is not a directory (a symlink?); refusing to follow it", d.Path)
 		}
+		return &os.PathError{Op: "open", Path: d.Path, Err: err}
+	}
+	defer unix.Close(pathfd)
+	if d.Guard != nil {
+		if err := d.Guard(pathfd, d.Path); err != nil {
+			return err
+		}
+	}
+	// Reopened through the handle's /proc link: the same inode on the same
+	// mount the guard judged, not a name looked up again.
+	fd, err := unix.Open(fsat.ProcFD(pathfd), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
 		return &os.PathError{Op: "open", Path: d.Path, Err: err}
 	}
 	defer unix.Close(fd)

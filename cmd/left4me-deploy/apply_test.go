@@ -76,7 +76,7 @@ func TestApplyLocalJSON(t *testing.T) {
 			names = append(names, e.Step)
 		}
 	}
-	if got := strings.Join(names, ","); got != "preflight,packages,accounts,directories,binaries,sudoers,units,migration,restart,verify,release" {
+	if got := strings.Join(names, ","); got != "preflight,packages,accounts,directories,binaries,sudoers,units,migration,restart,verify,release,state mount" {
 		t.Fatalf("steps %s", got)
 	}
 	if sum := events[len(events)-1]; sum.Changed == 0 || sum.Failed != 0 {
@@ -102,7 +102,7 @@ func TestApplyLocalText(t *testing.T) {
 		"changed  units: install /usr/local/lib/systemd/system/left4me-web.service",
 		"--- a/usr/local/lib/systemd/system/left4me-web.service",
 		"-ExecStart=/bin/false",
-		"ok=7 changed=1 failed=0 skipped=3\n",
+		"ok=7 changed=1 failed=0 skipped=4\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)

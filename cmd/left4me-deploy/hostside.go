@@ -82,6 +82,12 @@ func localRollback(ctx context.Context, c *cli.Context, e *env, o deploy.Options
 			args = append(args, "--"+f)
 		}
 	}
+	// An installer from before the lock moved to root's own directory
+	// locks in the 1777 /run/lock: what another user planted there must
+	// not refuse or hang it.
+	if err := deploy.ClaimLegacyLock(o.Root); err != nil {
+		return exitError{1, "rollback: " + err.Error() + "; nothing changed"}
+	}
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, deploy.DeployBinary), args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, e.Stdout, e.Stderr
 	if c.Bool("json") {

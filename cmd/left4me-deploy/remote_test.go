@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/internal/sshdtest"
 	"github.com/left4me/left4me-deploy/remote"
@@ -138,7 +139,7 @@ func filesUnder(t *testing.T, root string) []string {
 	filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
 		rel := strings.TrimPrefix(p, root)
 		// The deploy's own cache and the plan's lock are no installed files.
-		if err == nil && !fi.IsDir() && !strings.HasPrefix(rel, remote.StateDir+"/") && !strings.HasPrefix(rel, "/run/lock/") {
+		if err == nil && !fi.IsDir() && !strings.HasPrefix(rel, remote.StateDir+"/") && !strings.HasPrefix(rel, hostpath.DeployRunDir+"/") {
 			out = append(out, strings.TrimPrefix(p, root))
 		}
 		return nil

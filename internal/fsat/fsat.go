@@ -18,6 +18,9 @@
 //   - With NoXdev, a lookup never crosses a mount point (RESOLVE_NO_XDEV).
 //   - A lookup that races a rename is retried a bounded number of times
 //     (Retries), and so is one interrupted by a signal; then it fails.
+//   - ReadSmall reads only a regular file, opened without waiting
+//     (O_NONBLOCK, so a FIFO cannot hold it), up to a caller's cap checked
+//     on the open file before any byte is read.
 //   - Listings are bounded: directory names by a caller's cap, extended
 //     attribute names and values by the kernel's own limits (64 KiB).
 //   - RemoveAll never follows a link, never crosses or removes a mount

@@ -21,7 +21,7 @@ const ArchUnknown = "unknown"
 // failures before it (lock, options) and the rollback's own.
 var StepNames = []string{
 	"preflight", "packages", "accounts", "directories", "sudoers", "binaries",
-	"units", "migration", "restart", "verify", "release",
+	"units", "migration", "restart", "verify", "state mount", "release",
 	"lock", "options", "rollback",
 }
 

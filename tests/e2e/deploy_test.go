@@ -126,6 +126,16 @@ func (d deployResult) stepStatus(name string) steps.Status {
 	return ""
 }
 
+// stepReason is the reason the host reported for step name.
+func (d deployResult) stepReason(name string) string {
+	for _, e := range d.StepsRun {
+		if e.Step == name {
+			return e.Reason
+		}
+	}
+	return ""
+}
+
 // changedSteps names the steps that reported a change.
 func (d deployResult) changedSteps() []string {
 	var names []string

@@ -4,10 +4,13 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/left4me/left4me-deploy/internal/protocol"
 )
 
 const (
@@ -25,7 +28,8 @@ func TestStateRootMount(t *testing.T) {
 	s := newScenario(t, "state root mount",
 		"boot", "deploy over SSH", "mounted nosuid,nodev", "units ordered after it",
 		"set-uid not honoured", "device not honoured", "one entry per overlay", "redeploy changed=0",
-		"deferred while an instance is mounted", "started by a migration", "started once nothing is mounted")
+		"deferred while an instance is mounted", "started by a migration", "started once nothing is mounted",
+		"owner's FUSE mount on the state root")
 	h := bootHost(t, "statemnt", nil)
 	s.pass("boot", fmt.Sprintf("systemd %s, sshd on 127.0.0.1:%d", h.BootState, h.Port))
 
@@ -123,7 +127,7 @@ rm -f `+stateDir+`/e2e-suid-id /usr/local/bin/e2e-suid-id`)
 	// unit's restart pull the mount in over it.
 	s.check("deferred while an instance is mounted", []string{"redeploy changed=0"}, func(c *C) {
 		h.MustRun(c, `set -eu
-mkdir -p /run/left4me; touch `+deferMarker+`
+mkdir -p -m 0700 /run/left4me-deploy; touch `+deferMarker+`
 # What the last checks ran (a login of left4me, whose home is the state
 # root, a server's last processes) may still hold the mount for a while.
 for i in $(seq 40); do systemctl stop `+stateMountUnit+` 2>/dev/null && break; sleep 0.5; done
@@ -150,8 +154,10 @@ systemctl is-active `+stateMountUnit+` && exit 1 || true`)
 			c.Fatalf("l4d2ctl start %s: %s", smInst, r)
 		}
 		h.MustRun(c, "rm "+deferMarker)
+		// The deploy defers the mount, and says so: its last step fails
+		// with the reason, here and at every later deploy and status.
 		d := deploy(c.T, h)
-		requireDeployOK(c, d)
+		requireStateMountFailed(c, d, "deferred")
 		if got := d.changedSteps(); len(got) != 1 || got[0] != "units" {
 			c.Errorf("deploy changed %v, want only units (the marker)\n%s", got, d)
 		}
@@ -167,9 +173,13 @@ systemctl is-active `+stateMountUnit+` && exit 1 || true`)
 		if fs := hostFSType(c, h, mergedDir(smInst)); fs != "overlay" {
 			c.Fatalf("%s shows %q after the deploy, want the instance's overlay", mergedDir(smInst), fs)
 		}
-		if d := deploy(c.T, h); d.Code != 0 || d.Summary == nil || d.Summary.Changed != 0 {
+		d = deploy(c.T, h)
+		requireStateMountFailed(c, d, "deferred")
+		if d.Summary.Changed != 0 {
 			c.Fatalf("second deploy while deferred: want changed=0\n%s", d)
 		}
+		requireStatusFailed(c, h, "state mount", "deferred")
+		c.Note("%s", d.stepReason("state mount"))
 	})
 
 	// A migration (here forced by removing the sentinel, as the owner can)
@@ -220,9 +230,97 @@ systemctl is-active `+stateMountUnit+` && exit 1 || true`)
 			c.Fatalf("redeploy: want changed=0\n%s", d)
 		}
 	})
+
+	// With user_allow_other, the state root's owner mounts a FUSE file
+	// system of its own on the state root while the real mount is down
+	// (as after a deferral): systemd then calls the mount unit active. The
+	// deploy must judge the real mount, not the unit: detach the owner's
+	// mount (not chown or chmod the state root through its daemon), start
+	// the real one, and status must say it is missing until then.
+	s.check("owner's FUSE mount on the state root", []string{"started once nothing is mounted"}, func(c *C) {
+		h.MustRun(c, `set -eu
+# /dev/fuse for this container only (nspawn gives it its own /dev).
+[ -e /dev/fuse ] || mknod -m 0666 /dev/fuse c 10 229
+grep -qx user_allow_other /etc/fuse.conf 2>/dev/null || echo user_allow_other >>/etc/fuse.conf
+touch `+deferMarker+`
+for i in $(seq 40); do systemctl stop `+stateMountUnit+` 2>/dev/null && break; sleep 0.5; done
+if systemctl is-active -q `+stateMountUnit+`; then umount -l `+stateDir+`; systemctl stop `+stateMountUnit+` 2>/dev/null || true; fi
+rm -f `+deferMarker+`
+rm -rf /tmp/e2e-fuse; mkdir -p /tmp/e2e-fuse/l /tmp/e2e-fuse/u /tmp/e2e-fuse/w
+chmod 0777 /tmp/e2e-fuse/l; chown -R left4me:left4me /tmp/e2e-fuse
+runuser -u left4me -- fuse-overlayfs -o allow_other,lowerdir=/tmp/e2e-fuse/l,upperdir=/tmp/e2e-fuse/u,workdir=/tmp/e2e-fuse/w `+stateDir+`
+findmnt -n -o FSTYPE --mountpoint `+stateDir+` | tail -n1 | grep -qx fuse.fuse-overlayfs`)
+		if st := unitState(c, h, stateMountUnit); st != "active" {
+			c.Logf("%s is %s with the owner's FUSE mount on %s (systemd did not take it for the unit)", stateMountUnit, st, stateDir)
+		}
+		before := h.MustRun(c, "stat -c '%a %u:%g' /tmp/e2e-fuse/u /tmp/e2e-fuse/l")
+		requireStatusFailed(c, h, "state mount", "FUSE")
+
+		d := deploy(c.T, h)
+		requireDeployOK(c, d)
+		if r := d.stepReason("directories"); !strings.Contains(r, "detach the owner's mount on "+stateDir) {
+			c.Errorf("directories step %q, want it to detach the owner's mount\n%s", r, d)
+		}
+		if after := h.MustRun(c, "stat -c '%a %u:%g' /tmp/e2e-fuse/u /tmp/e2e-fuse/l"); after != before {
+			c.Errorf("the owner's FUSE layers changed under the deploy (chown or chmod through the FUSE mount):\nbefore %safter  %s", before, after)
+		}
+		top := strings.TrimSpace(h.MustRun(c, "nsenter --mount=/proc/1/ns/mnt -- findmnt -n -o FSTYPE,OPTIONS --mountpoint "+stateDir+" | tail -n1"))
+		if strings.HasPrefix(top, "fuse") || !strings.Contains(top, "nosuid") || !strings.Contains(top, "nodev") {
+			c.Fatalf("after the deploy %s shows %q, want the nosuid,nodev bind mount on top", stateDir, top)
+		}
+		if n := h.MustRun(c, "grep -c ' fuse.fuse-overlayfs ' /proc/1/mountinfo || true"); strings.TrimSpace(n) != "0" {
+			c.Errorf("%s FUSE mounts left in PID 1's namespace", strings.TrimSpace(n))
+		}
+		requireStatusFailed(c, h, "state mount", "")
+		checkWebUnit(c, h)
+		h.MustRun(c, "pkill -u left4me -x fuse-overlayfs || true; rm -rf /tmp/e2e-fuse")
+		c.Note("%s; now %s", d.stepReason("directories"), top)
+	})
 }
 
-const deferMarker = "/run/left4me/state-mount-deferred"
+const deferMarker = "/run/left4me-deploy/state-mount-deferred"
+
+// requireStateMountFailed fails c unless the deploy ran through and only
+// its last step, the state-root mount's check, failed, with want in its
+// reason.
+func requireStateMountFailed(c *C, d deployResult, want string) {
+	c.Helper()
+	if d.Summary == nil || d.Code == 0 || d.Summary.Failed != 1 || d.stepStatus("state mount") != "failed" {
+		c.Fatalf("deploy: want exit non-zero with only the state mount step failed\n%s", d)
+	}
+	if r := d.stepReason("state mount"); !strings.Contains(r, want) || !strings.Contains(r, "not mounted nosuid,nodev") {
+		c.Fatalf("state mount step %q, want %q in it", r, want)
+	}
+}
+
+// requireStatusFailed runs left4me-deploy status against h and fails c
+// unless the host's failed list holds step with want in its reason; with
+// want "" it fails c if step is there.
+func requireStatusFailed(c *C, h *Host, step, want string) {
+	c.Helper()
+	r := runDeployCLI(c.T, append(append([]string{"status", "--json"}, h.SSHOptions()...), "root@127.0.0.1")...)
+	var reason string
+	found := false
+	for _, line := range strings.Split(r.stdout, "\n") {
+		var row struct {
+			Status *protocol.HostStatus `json:"status"`
+		}
+		if json.Unmarshal([]byte(line), &row) != nil || row.Status == nil {
+			continue
+		}
+		for _, f := range row.Status.Failed {
+			if f.Step == step {
+				found, reason = true, f.Reason
+			}
+		}
+	}
+	switch {
+	case want == "" && found:
+		c.Fatalf("status reports %s failed: %s\n%s", step, reason, r.stdout)
+	case want != "" && (!found || !strings.Contains(reason, want)):
+		c.Fatalf("status: want %s failed with %q, got %v %q\nstdout: %s\nstderr: %s", step, want, found, reason, r.stdout, r.stderr)
+	}
+}
 
 func contains(list []string, s string) bool {
 	for _, x := range list {
