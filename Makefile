@@ -6,13 +6,14 @@
 #   make lint    gofmt, go vet (also for macOS), staticcheck, shellcheck
 #   make fuzz    every fuzz target, FUZZTIME each (default 10s)
 #   make e2e     only the end-to-end tier (boots Debian hosts; minutes)
+#   make faults  the fault tier: every point a deploy is cut off at (tests/e2e TestFaults)
 #   make try     deploy for real into a throwaway Debian host
 #   make dist    the release bundle in dist/ (see scripts/dist)
 
 GO ?= go
 FUZZTIME ?= 10s
 
-.PHONY: build test lint fuzz e2e try dist
+.PHONY: build test lint fuzz e2e faults try dist
 
 build:
 	$(GO) build -o bin/ ./cmd/...
@@ -28,6 +29,10 @@ fuzz:
 
 e2e:
 	$(GO) test -count=1 -timeout 60m ./tests/e2e/
+
+# CI (tests/run) runs TestFaults with its bounded sample of four points.
+faults:
+	LEFT4ME_FAULTS=all flock /tmp/left4me-tests.lock $(GO) test -count=1 -timeout 40m -run '^TestFaults$$' -v ./tests/e2e/
 
 try:
 	tests/setup-host && scripts/try-deploy

@@ -39,6 +39,9 @@ func (s binaries) Run(ctx context.Context, g *steps.Gate) error {
 		if err != nil {
 			return fmt.Errorf("checksum %s: %w", b.dest, err)
 		}
+		if st.Exists {
+			d.binarySums[b.dest] = hex.EncodeToString(st.InstalledSum[:])
+		}
 		if st.Same {
 			continue
 		}
@@ -51,10 +54,15 @@ func (s binaries) Run(ctx context.Context, g *steps.Gate) error {
 		default:
 			g.BinaryDiff(b.dest, "", hex.EncodeToString(st.SourceSum[:]))
 		}
+		if err := d.needRestart(g, "binaries changed"); err != nil {
+			return err
+		}
 		if err := g.Change(what, c.Write); err != nil {
 			return err
 		}
-		d.needRestart(g, "binaries changed")
+		if !g.DryRun() {
+			d.binarySums[b.dest] = hex.EncodeToString(st.SourceSum[:])
+		}
 	}
 	return nil
 }

@@ -160,22 +160,37 @@ func savedWebExec(path string) string {
 // fails at once, naming the holder of the lock. A dry run takes no lock and
 // writes nothing.
 func Apply(ctx context.Context, o Options) (steps.Event, error) {
+	sum, _, err := applyRun(ctx, o)
+	return sum, err
+}
+
+// applyRun is Apply, also returning the run's deployer (nil when the plan
+// did not start) for Status to read what the steps found.
+func applyRun(ctx context.Context, o Options) (steps.Event, *deployer, error) {
 	if err := o.fill(); err != nil {
-		return failEarly(o, "options", err)
+		sum, err := failEarly(o, "options", err)
+		return sum, nil, err
 	}
 	if !o.DryRun {
 		lock, err := acquireLock(o.Root, o.Command)
 		if err != nil {
-			return failEarly(o, "lock", err)
+			sum, err := failEarly(o, "lock", err)
+			return sum, nil, err
 		}
 		defer lock.release()
+		if err := sweep(o); err != nil {
+			sum, err := failEarly(o, "sweep", err)
+			return sum, nil, err
+		}
 	}
 	d, err := newDeployer(o)
 	if err != nil {
-		return failEarly(o, "options", err)
+		sum, err := failEarly(o, "options", err)
+		return sum, nil, err
 	}
 	e := &steps.Engine{DryRun: o.DryRun, Diff: o.Diff, Emit: d.watch(o.Emit)}
-	return e.Run(ctx, d.plan())
+	sum, err := e.Run(ctx, d.plan())
+	return sum, d, err
 }
 
 // Render writes exactly the files the installer would install into the
@@ -226,13 +241,19 @@ type deployer struct {
 	restarted bool
 	// changedSteps counts the steps that changed something (release.go).
 	changedSteps int
+	// binarySums are the installed binaries' SHA-256 (hex) by host path,
+	// as the binaries step found or wrote them.
+	binarySums map[string]string
+	// observed holds what the steps asked systemd (followup.go), for
+	// status to reuse.
+	observed observations
 }
 
 func newDeployer(o Options) (*deployer, error) {
 	if _, err := artifacts.WebExecPath(o.WebExec); err != nil {
 		return nil, err
 	}
-	d := &deployer{o: o, root: o.Root, manageOwners: o.Probe.Euid() == 0}
+	d := &deployer{o: o, root: o.Root, manageOwners: o.Probe.Euid() == 0, binarySums: map[string]string{}}
 	if o.Live.Services {
 		if err := d.loadPendingRestart(); err != nil {
 			return nil, err

@@ -39,8 +39,7 @@ func (s *migration) run(ctx context.Context, g *steps.Gate, dryRun bool) error {
 		// The real run creates the state dir first; a fresh one holds no
 		// instances, and the migration only writes its sentinel.
 		g.Changed("migrate 0 instance(s) of a fresh install (sentinel)")
-		d.needRestart(g, "migration ran")
-		return nil
+		return d.needRestart(g, "migration ran")
 	}
 	lw := &lines.Writer{Emit: func(l string) { g.Log("%s", l) }}
 	rep, err := migrate.Run(ctx, migrate.Options{Root: d.root, DryRun: dryRun, Services: d.o.Services, Mounter: d.o.Overlays, Log: lw,
@@ -53,8 +52,7 @@ func (s *migration) run(ctx context.Context, g *steps.Gate, dryRun bool) error {
 	}
 	if rep.Changed() {
 		g.Changed(strings.TrimPrefix(rep.Summary(), "would "))
-		d.needRestart(g, "migration ran")
-		return nil
+		return d.needRestart(g, "migration ran")
 	}
 	g.Note("%s", rep.Summary())
 	return nil

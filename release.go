@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/user"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/left4me/left4me-deploy/artifacts"
@@ -79,21 +81,46 @@ func (releaseStep) Name() string { return "release" }
 
 func (s releaseStep) Run(ctx context.Context, g *steps.Gate) error {
 	d := s.d
-	if d.changedSteps == 0 {
-		g.Note("nothing changed, nothing recorded")
-		if last, _ := release.Last(d.root); last != nil {
-			g.Log("%s", last.Describe())
-			d.released(last.ID)
-		}
-		return nil
-	}
-	if g.DryRun() {
-		g.Note("would record the release in %s", HistoryFile)
-		return nil
+	last, err := release.Last(d.root)
+	if err != nil {
+		return err
 	}
 	files, err := d.installedFiles()
 	if err != nil {
+		if g.DryRun() {
+			// Not installed yet: the real run installs first.
+			g.Note("would record the release in %s", HistoryFile)
+			return nil
+		}
 		return err
+	}
+	id := release.ContentID(files)
+	// The record must say what is installed, whatever this run did: a run
+	// that changed the host and died before this step left the files
+	// without their record, and the next run (which changes nothing)
+	// records them now.
+	matches := last != nil && last.ID == id
+	note := ""
+	if !matches && d.changedSteps == 0 {
+		if last == nil {
+			note = "installed files found without a record"
+		} else {
+			note = "installed files differ from release " + last.ID + " (" + strings.Join(release.Differ(last.Files, files), ", ") + "): an interrupted deploy or a change by hand"
+		}
+	}
+	if d.changedSteps == 0 && matches {
+		g.Note("nothing changed; the installed files are release %s", id)
+		g.Log("%s", last.Describe())
+		d.released(last.ID)
+		return nil
+	}
+	if g.DryRun() {
+		if note != "" {
+			g.Note("would record the installed files as release %s: %s", id, note)
+		} else {
+			g.Note("would record the release in %s", HistoryFile)
+		}
+		return nil
 	}
 	deployer, err := d.deployerBinary()
 	if err != nil {
@@ -105,7 +132,7 @@ func (s releaseStep) Run(ctx context.Context, g *steps.Gate) error {
 	}
 	info := version.Read()
 	r := release.Release{
-		ID:       release.ContentID(files),
+		ID:       id,
 		Kind:     d.o.Release.Kind,
 		Version:  info.Version,
 		Commit:   info.Commit,
@@ -118,6 +145,12 @@ func (s releaseStep) Run(ctx context.Context, g *steps.Gate) error {
 	}
 	if r.Kind == "" {
 		r.Kind = release.KindDeploy
+	}
+	if note != "" {
+		r.Kind, r.Note = release.KindReconciled, note
+		if last != nil {
+			r.From = last.ID
+		}
 	}
 	if r.By == "" {
 		r.By = LocalUser()
@@ -159,7 +192,8 @@ func (d *deployer) releaseFiles() ([]string, error) {
 	return paths, nil
 }
 
-// installedFiles hashes every file of the release as installed now.
+// installedFiles hashes every file of the release as installed now (a
+// binary's checksum as the binaries step found or wrote it).
 func (d *deployer) installedFiles() (map[string]string, error) {
 	paths, err := d.releaseFiles()
 	if err != nil {
@@ -167,6 +201,10 @@ func (d *deployer) installedFiles() (map[string]string, error) {
 	}
 	files := map[string]string{}
 	for _, p := range paths {
+		if sum, ok := d.binarySums[p]; ok {
+			files[p] = sum
+			continue
+		}
 		sum, err := release.FileSHA256(d.path(p))
 		if err != nil {
 			return nil, fmt.Errorf("checksum installed %s: %w", p, err)
@@ -222,11 +260,20 @@ func (d *deployer) keepRelease(r release.Release, deployer string) error {
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(filepath.Join(tmp, "release.json"), append(b, '\n'), 0o600); err != nil {
+		if err := writeSynced(filepath.Join(tmp, "release.json"), append(b, '\n'), 0o600); err != nil {
+			return fmt.Errorf("keep release %s: %w", r.ID, err)
+		}
+		// Every file was fsynced as it was written; now the directories
+		// that name them, then the rename that makes the release visible
+		// and the directory that holds it.
+		if err := syncTree(tmp); err != nil {
 			return fmt.Errorf("keep release %s: %w", r.ID, err)
 		}
 		os.RemoveAll(dir) // an incomplete or foreign leftover
 		if err := os.Rename(tmp, dir); err != nil {
+			return fmt.Errorf("keep release %s: %w", r.ID, err)
+		}
+		if err := steps.SyncDir(base); err != nil {
 			return fmt.Errorf("keep release %s: %w", r.ID, err)
 		}
 	}
@@ -277,6 +324,9 @@ func copyVerified(src, dst, want string) error {
 	}
 	h := sha256.New()
 	_, err = io.Copy(io.MultiWriter(out, h), in)
+	if err == nil {
+		err = out.Sync()
+	}
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}
@@ -310,4 +360,43 @@ func ReadKept(dir string) (release.Release, error) {
 	}
 	err = json.Unmarshal(b, &r)
 	return r, err
+}
+
+// writeSynced creates path with data and fsyncs it.
+func writeSynced(path string, data []byte, perm os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// syncTree fsyncs every directory under dir, deepest first, and dir.
+func syncTree(dir string) error {
+	var dirs []string
+	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if e.IsDir() {
+			dirs = append(dirs, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if err := steps.SyncDir(dirs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }

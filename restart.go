@@ -23,6 +23,19 @@ func (restart) Name() string { return "restart" }
 
 func (s restart) Run(ctx context.Context, g *steps.Gate) error {
 	d := s.d
+	// Besides what this run and the pending-restart record say, the host
+	// itself: a web app whose main process is older than a file it runs
+	// with missed a restart (a record lost, or a change by hand).
+	if obs := d.observer(); obs != nil {
+		stale, err := webStale(ctx, obs, d.root, d.webDependencies())
+		if err != nil {
+			return err
+		}
+		d.observed.webStale, d.observed.webStaleSet = stale, true
+		if stale != "" && len(d.restartReasons) == 0 {
+			d.restartReasons = append(d.restartReasons, stale)
+		}
+	}
 	if len(d.restartReasons) == 0 {
 		g.Note("nothing %s depends on changed", hostpath.WebUnit)
 		return nil
@@ -47,7 +60,7 @@ func (s restart) Run(ctx context.Context, g *steps.Gate) error {
 		if err := os.Remove(d.path(hostpath.PendingRestart)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("clear the pending restart: %w", err)
 		}
-		return nil
+		return steps.SyncDir(d.path(hostpath.DeployStateDir))
 	})
 }
 
@@ -56,23 +69,27 @@ func fileExists(p string) bool {
 	return err == nil
 }
 
-// needRestart records that the web unit must restart and why. On a real
-// run with services it is also written to the installer's own state, so a
-// run that fails before the restart step leaves it for the next run.
-func (d *deployer) needRestart(g *steps.Gate, reason string) {
+// needRestart records that the web unit must restart and why. Callers
+// call it before they make the change it follows from: on a real run with
+// services the reasons are first written to the installer's own state
+// (write-ahead, fsynced), so a run killed between the change and the
+// restart step leaves the restart to the next run. A failure to record it
+// is the step's failure: the change is then not made.
+func (d *deployer) needRestart(g *steps.Gate, reason string) error {
 	for _, r := range d.restartReasons {
 		if r == reason {
-			return
+			return nil
 		}
 	}
 	d.restartReasons = append(d.restartReasons, reason)
-	if g.DryRun() || !d.o.Live.Services {
-		return
+	if g.DryRun() || !d.o.Live.Services || d.rendering {
+		return nil
 	}
 	f := steps.File{Path: d.path(hostpath.PendingRestart), Data: []byte(strings.Join(d.restartReasons, "\n") + "\n"), Mode: 0o600, Owner: d.rootOwner()}
 	if err := f.Write(nil); err != nil {
-		g.Log("could not record the pending restart in %s: %v", hostpath.PendingRestart, err)
+		return fmt.Errorf("record the pending restart of %s in %s before the change (%s): %w", hostpath.WebUnit, hostpath.PendingRestart, reason, err)
 	}
+	return nil
 }
 
 // loadPendingRestart reads the reasons an earlier failed run left behind.

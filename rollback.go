@@ -11,6 +11,10 @@ import (
 	"github.com/left4me/left4me-deploy/release"
 )
 
+// ErrRecordMismatch means the installed files are not what the newest
+// release record says.
+var ErrRecordMismatch = errors.New("installed files differ from the release record")
+
 // Rollback names the release a rollback puts back and the one it replaces.
 type Rollback struct {
 	// Target is the release to install again; Dir keeps its files.
@@ -21,11 +25,24 @@ type Rollback struct {
 }
 
 // PreviousRelease finds the rollback target under root (release.Previous)
-// and checks that its kept files are present and intact.
+// and checks that its kept files are present and intact. The target is
+// computed from the history, so the history must say what is installed:
+// when the installed files differ from the newest record (an interrupted
+// deploy, a change by hand) it refuses, and a deploy records them first.
 func PreviousRelease(root hostpath.Root) (Rollback, error) {
 	hist, err := release.ReadHistory(root)
 	if err != nil {
 		return Rollback{}, err
+	}
+	if len(hist) > 0 {
+		newest := hist[len(hist)-1]
+		mismatch, err := RecordMismatch(root, newest)
+		if err != nil {
+			return Rollback{}, err
+		}
+		if mismatch != "" {
+			return Rollback{}, fmt.Errorf("%w: the installed files are not the newest recorded release, so \"previous\" is unknown: %s; run a deploy (it records what is installed) or put release %s back by hand, then roll back", ErrRecordMismatch, mismatch, newest.ID)
+		}
 	}
 	var rb Rollback
 	rb.Target, rb.Current, err = release.Previous(hist)

@@ -76,6 +76,12 @@ func (s units) stateMount(ctx context.Context, g *steps.Gate) error {
 	if err := removeDeferral(d, g); err != nil {
 		return err
 	}
+	// A running web app's mount namespace was copied before the state root
+	// got its own peer group; only a fresh one sees the overlays mounted
+	// under the new mount. The restart is recorded before the start.
+	if err := d.needRestart(g, "state root mounted nosuid,nodev"); err != nil {
+		return err
+	}
 	if err := g.Change("start "+unit, func() error { return d.o.Services.Start(ctx, unit) }); err != nil {
 		return err
 	}
@@ -90,10 +96,6 @@ func (s units) stateMount(ctx context.Context, g *steps.Gate) error {
 			return fmt.Errorf("started %s, but %s", unit, after.What)
 		}
 	}
-	// A running web app's mount namespace was copied before the state root
-	// got its own peer group; only a fresh one sees the overlays mounted
-	// under the new mount.
-	d.needRestart(g, "state root mounted nosuid,nodev")
 	return nil
 }
 

@@ -39,7 +39,7 @@ func Status(ctx context.Context, o Options) (protocol.HostStatus, steps.Event, e
 			st.Failed = append(st.Failed, protocol.Drift{Step: ev.Step, Reason: ev.Reason})
 		}
 	}
-	sum, planErr := Apply(ctx, o)
+	sum, d, planErr := applyRun(ctx, o)
 	// Apply filled in the defaults on its own copy.
 	if err := o.fill(); err != nil {
 		return st, sum, err
@@ -47,6 +47,11 @@ func Status(ctx context.Context, o Options) (protocol.HostStatus, steps.Event, e
 	var err error
 	if st.Release, err = release.Last(o.Root); err != nil {
 		st.Failed = append(st.Failed, protocol.Drift{Step: "release", Reason: err.Error()})
+	}
+	if d != nil {
+		if st.Recorded, err = checkRecorded(ctx, d, st.Release); err != nil {
+			st.Failed = append(st.Failed, protocol.Drift{Step: "recorded", Reason: err.Error()})
+		}
 	}
 	st.Migration = migrationState(o.Root)
 	st.Web = "unknown (services not inspected with --root)"

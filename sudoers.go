@@ -38,14 +38,13 @@ func (s sudoersFile) Run(ctx context.Context, g *steps.Gate) error {
 	if err != nil {
 		return fmt.Errorf("validate sudoers: %w", err)
 	}
+	if err := d.needRestart(g, "sudoers changed"); err != nil {
+		return err
+	}
 	err = g.Change("install "+hostpath.SudoersFile, func() error {
 		return f.Write(func(tmp string) error {
 			return sudoers.ValidateWith(ctx, d.o.Runner, visudo, tmp)
 		})
 	})
-	if err != nil {
-		return err
-	}
-	d.needRestart(g, "sudoers changed")
-	return nil
+	return err
 }

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/left4me/left4me-deploy/artifacts"
 	"github.com/left4me/left4me-deploy/hostpath"
@@ -36,6 +37,11 @@ func (s units) Run(ctx context.Context, g *steps.Gate) error {
 	if err != nil {
 		return err
 	}
+	// The command line is recorded before the unit that holds it is
+	// written: a run killed in between renders the same unit next time.
+	if err := s.recordWebExec(g); err != nil {
+		return err
+	}
 	installed, err := s.install(ctx, g, rendered)
 	if err != nil {
 		return err
@@ -45,23 +51,15 @@ func (s units) Run(ctx context.Context, g *steps.Gate) error {
 		return err
 	}
 	s.noteDropIns(g, rendered)
-	if err := s.recordWebExec(g); err != nil {
-		return err
-	}
 	changed := map[string]bool{}
 	for _, name := range append(installed, moved...) {
 		changed[name] = true
 	}
-	if changed[hostpath.WebUnit] {
-		d.needRestart(g, "web unit changed")
-	}
 	if changed[hostpath.ServerUnit] {
 		g.Note("running game servers pick up the new unit at their next start")
 	}
-	if len(changed) > 0 && d.o.Live.Services {
-		if err := g.Change("reload systemd", func() error { return d.o.Services.DaemonReload(ctx) }); err != nil {
-			return err
-		}
+	if err := s.reload(ctx, g, len(changed) > 0); err != nil {
+		return err
 	}
 	if err := s.enable(ctx, g); err != nil {
 		return err
@@ -99,6 +97,11 @@ func (s units) install(ctx context.Context, g *steps.Gate, rendered []artifacts.
 	}
 	var names []string
 	for _, p := range todo {
+		if p.u.Name == hostpath.WebUnit {
+			if err := d.needRestart(g, "web unit changed"); err != nil {
+				return nil, err
+			}
+		}
 		if err := g.Change("install "+p.host, func() error { return p.f.Write(nil) }); err != nil {
 			return nil, err
 		}
@@ -127,11 +130,22 @@ func (s units) unshadow(g *steps.Gate, rendered []artifacts.Unit) ([]string, err
 			continue
 		}
 		saved := hostpath.ReplacedDir + "/" + u.Name
+		if u.Name == hostpath.WebUnit {
+			if err := d.needRestart(g, "web unit changed"); err != nil {
+				return nil, err
+			}
+		}
 		err = g.Change(fmt.Sprintf("move %s, which shadows ours, to %s", host, saved), func() error {
 			if err := os.MkdirAll(d.path(hostpath.ReplacedDir), 0o700); err != nil {
 				return err
 			}
-			return os.Rename(d.path(host), d.path(saved))
+			if err := os.Rename(d.path(host), d.path(saved)); err != nil {
+				return err
+			}
+			if err := steps.SyncDir(d.path(hostpath.ReplacedDir)); err != nil {
+				return err
+			}
+			return steps.SyncDir(d.path(hostpath.EtcUnitDir))
 		})
 		if err != nil {
 			return nil, err
@@ -168,6 +182,34 @@ func (s units) recordWebExec(g *steps.Gate) error {
 		return nil
 	}
 	return g.Change("record web app command line in "+hostpath.WebExecFile, func() error { return setting.Write(nil) })
+}
+
+// reload runs systemctl daemon-reload when this run changed a unit or
+// systemd still holds one of ours loaded from an older file
+// (NeedDaemonReload): a run killed after installing a unit and before the
+// reload leaves that state, and the next run finishes the job.
+func (s units) reload(ctx context.Context, g *steps.Gate, changed bool) error {
+	d := s.d
+	if !d.o.Live.Services {
+		return nil
+	}
+	why := "units changed"
+	if !changed {
+		obs := d.observer()
+		if obs == nil {
+			return nil
+		}
+		stale, err := staleUnits(ctx, obs, d.o)
+		if err != nil {
+			return err
+		}
+		d.observed.staleUnits, d.observed.staleUnitsSet = stale, true
+		if len(stale) == 0 {
+			return nil
+		}
+		why = "systemd holds " + strings.Join(stale, ", ") + " loaded from older files"
+	}
+	return g.Change("reload systemd ("+why+")", func() error { return d.o.Services.DaemonReload(ctx) })
 }
 
 // enable makes the web unit start at boot, when the service manager can

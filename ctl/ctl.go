@@ -354,16 +354,36 @@ type Status struct {
 
 // Status returns the state of one instance. A missing instance returns its
 // Status (Exists false) together with an error wrapping ErrNotFound; a unit
-// state that cannot be read is "unknown" with an error.
+// state that cannot be read is "unknown" with an error. It ends within
+// ListTimeout.
 func (c *Ctl) Status(ctx context.Context, name string) (Status, error) {
 	if err := instance.ValidateName(name); err != nil {
 		return Status{}, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, ListTimeout)
+	defer cancel()
+	st, errs := c.localStatus(name)
+	state, err := c.unitState(ctx, name)
+	st.State = state
+	if err != nil {
+		errs = append(errs, fmt.Errorf("state of %s: %w", st.Unit, err))
+	}
+	if !st.Exists {
+		errs = append(errs, refuse(ErrNotFound, "instance %s not found: %s does not exist", name, c.path(hostpath.InstanceEnv(name))))
+	}
+	return st, errors.Join(errs...)
+}
+
+// localStatus is the part of Status read from the state dir: whether
+// instance.env exists and merged is a mount point. It never looks inside
+// a mount.
+func (c *Ctl) localStatus(name string) (Status, []error) {
 	st := Status{Name: name, Unit: hostpath.ServerUnitName(name)}
 	inst, err := c.openInstance(name)
 	if err != nil {
-		return st, err
+		return st, []error{err}
 	}
+	defer inst.close()
 	var errs []error
 	if inst.exists() {
 		if env, err := inst.entry("instance.env"); err != nil {
@@ -377,36 +397,7 @@ func (c *Ctl) Status(ctx context.Context, name string) (Status, error) {
 			st.Mounted = m.mountPoint
 		}
 	}
-	inst.close()
-	state, err := c.unitState(ctx, name)
-	st.State = state
-	if err != nil {
-		errs = append(errs, fmt.Errorf("state of %s: %w", st.Unit, err))
-	}
-	if !st.Exists {
-		errs = append(errs, refuse(ErrNotFound, "instance %s not found: %s does not exist", name, c.path(hostpath.InstanceEnv(name))))
-	}
-	return st, errors.Join(errs...)
-}
-
-// List returns the Status of every instance under runtime/, sorted by name:
-// every directory whose name is a valid instance name. Entries that are not
-// (stray files, symlinks, other names) are skipped.
-func (c *Ctl) List(ctx context.Context) ([]Status, error) {
-	names, err := c.instanceNames()
-	if err != nil {
-		return nil, err
-	}
-	list := []Status{}
-	var errs []error
-	for _, n := range names {
-		st, err := c.Status(ctx, n)
-		if err != nil && !errors.Is(err, ErrNotFound) {
-			errs = append(errs, err)
-		}
-		list = append(list, st)
-	}
-	return list, errors.Join(errs...)
+	return st, errs
 }
 
 // LogOptions are the options of logs.

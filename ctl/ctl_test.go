@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -371,6 +372,9 @@ func TestStatusAndList(t *testing.T) {
 		sudoSys + "is-active a":     ok("active\n"),
 		sudoSys + "is-active b":     {Stdout: "failed\n", Code: 3},
 		sudoSys + "is-active ghost": {Stdout: "inactive\n", Code: 3},
+		sudoSys + "list-units": ok("left4me-server@a.service loaded active running L4D2 a\n" +
+			"left4me-server@b.service loaded failed failed L4D2 b\n" +
+			"left4me-server@Bad.Name.service loaded active running forged\n"),
 	})
 	f.addInstance(t, "a")
 	f.addInstance(t, "b")
@@ -391,8 +395,45 @@ func TestStatusAndList(t *testing.T) {
 		t.Fatalf("Status(ghost) = %+v, %v; want not found, inactive", st, err)
 	}
 	list, err := f.ctl.List(ctx)
-	if err != nil || len(list) != 2 || list[0].Name != "a" || list[1].Name != "b" || list[1].State != "failed" {
+	if err != nil || len(list) != 2 || list[0].Name != "a" || list[0].State != "active" || list[1].Name != "b" || list[1].State != "failed" {
 		t.Fatalf("List = %+v, %v", list, err)
+	}
+	f.fake.Calls = nil
+	f.addInstance(t, "c") // not loaded: inactive
+	list, err = f.ctl.List(ctx)
+	if err != nil || len(list) != 3 || list[2].State != "inactive" {
+		t.Fatalf("List = %+v, %v; want c inactive", list, err)
+	}
+	if got := f.fake.Commands(); len(got) != 1 || got[0] != sudoSys+"list-units" {
+		t.Fatalf("List ran %q, want one list-units", got)
+	}
+}
+
+// TestListCapped: many instance directories cost one systemd query, and
+// list examines MaxList of them and counts the rest exactly.
+func TestListCapped(t *testing.T) {
+	f := newFixture(t, map[string]runner.FakeResponse{
+		sudoSys + "list-units": ok("left4me-server@i0000.service loaded active running x\n"),
+	})
+	const n = 2000
+	rt := f.p(hostpath.RuntimeDir)
+	if err := os.MkdirAll(rt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if err := os.Mkdir(filepath.Join(rt, fmt.Sprintf("i%04d", i)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, err := f.ctl.List(context.Background())
+	if !errors.Is(err, ErrTooManyInstances) || !strings.Contains(err.Error(), fmt.Sprintf("holds %d instance directories; list examined the first %d by name and not the other %d", n, MaxList, n-MaxList)) {
+		t.Fatalf("List error = %v; want ErrTooManyInstances with the exact counts", err)
+	}
+	if len(list) != MaxList || list[0].Name != "i0000" || list[0].State != "active" || list[MaxList-1].Name != fmt.Sprintf("i%04d", MaxList-1) || list[1].State != "inactive" {
+		t.Fatalf("List = %d entries, first %+v; want the first %d by name", len(list), list[0], MaxList)
+	}
+	if got := f.fake.Commands(); len(got) != 1 || got[0] != sudoSys+"list-units" {
+		t.Fatalf("List ran %d commands (first %q), want one list-units", len(got), got[:min(len(got), 3)])
 	}
 }
 

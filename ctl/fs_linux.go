@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/instance"
@@ -23,18 +24,37 @@ import (
 // maxNames bounds the names read from one directory of the hostile tree.
 const maxNames = 1 << 16
 
-// openStateDir opens the state dir itself. Its own path (and the root prefix)
-// is trusted: /var/lib is root's.
+// The owner can also mount file systems of its own in the tree (FUSE,
+// through the set-uid fusermount3) and stop their daemons, and a request to
+// such a file system then waits for ever. So no lookup here enters a mount
+// or asks a mounted file system anything: the state dir's type comes from
+// statmount(2) or the mount table (fsat.CheckLocalFS), every open below it
+// stops at a mount point (RESOLVE_NO_XDEV), and a mount point is told by a
+// statx that asks its file system nothing (fsat.MountAt).
+
+// openStateDir opens the state dir itself and checks that it is on a local
+// file system that only root mounts. Its own path (and the root prefix) is
+// trusted: /var/lib is root's; the state dir is its owner's, who may have
+// mounted something over it.
 func openStateDir(stateDir string) (int, error) {
 	fd, err := unix.Open(stateDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1, &os.PathError{Op: "open", Path: stateDir, Err: err}
 	}
+	if err := fsat.CheckLocalFS(fd, stateDir, "state dir"); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
 	return fd, nil
 }
 
+// ErrCrossesMount is wrapped by the error of a lookup that met a mount
+// point below the state dir: nothing there is looked at.
+var ErrCrossesMount = errors.New("a mount point is on the way; l4d2ctl never looks inside a mount below the state dir")
+
 // openBelow opens rel below the state dir (a pinned fd) as a directory,
-// refusing any symlink on the way. dirPath is rel's full path, for errors.
+// refusing any symlink and any mount point on the way. dirPath is rel's
+// full path, for errors.
 func openBelow(stateFd int, rel, dirPath string, readable bool) (int, error) {
 	flags := unix.O_DIRECTORY
 	if readable {
@@ -42,7 +62,10 @@ func openBelow(stateFd int, rel, dirPath string, readable bool) (int, error) {
 	} else {
 		flags |= unix.O_PATH
 	}
-	fd, err := fsat.OpenRaw(stateFd, rel, flags, 0, 0)
+	fd, err := fsat.OpenRaw(stateFd, rel, flags, 0, fsat.NoXdev)
+	if err == unix.EXDEV {
+		return -1, crossesMount(stateFd, rel, dirPath)
+	}
 	if err != nil {
 		if err == unix.ELOOP || err == unix.ENOTDIR {
 			err = fmt.Errorf("not a directory, or a symlink on the way; symlinks are never followed here (%w)", err)
@@ -50,6 +73,21 @@ func openBelow(stateFd int, rel, dirPath string, readable bool) (int, error) {
 		return -1, &os.PathError{Op: "open", Path: dirPath, Err: err}
 	}
 	return fd, nil
+}
+
+// crossesMount says where the lookup of rel below stateFd met a mount and
+// what is mounted there, found without entering it.
+func crossesMount(stateFd int, rel, dirPath string) error {
+	err := ErrCrossesMount
+	if at, magic, ok := fsat.MountOnPath(stateFd, rel); ok {
+		mp := strings.TrimSuffix(dirPath, strings.TrimPrefix(rel, at))
+		what := fsat.FSName(magic)
+		if magic == unix.FUSE_SUPER_MAGIC {
+			what += ", which any user can mount"
+		}
+		err = fmt.Errorf("%w: %s is a mount point (%s)", ErrCrossesMount, mp, what)
+	}
+	return &os.PathError{Op: "open", Path: dirPath, Err: err}
 }
 
 // entryState is what statx tells about one name in a directory, without
@@ -62,15 +100,28 @@ type entryState struct {
 
 // statEntry looks at name in dirfd (AT_SYMLINK_NOFOLLOW). mountPoint is set
 // when something is mounted on it.
+//
+// A mount point is told first by a statx that asks for no attributes:
+// the root of a FUSE mount made without allow_other refuses root anything
+// else (EACCES), and its type stays unknown (mode 0).
 func statEntry(dirfd int, name, fullPath string) (entryState, error) {
-	e, err := fsat.Stat(dirfd, name)
+	_, root, err := fsat.MountAt(dirfd, name)
 	if err == unix.ENOENT {
 		return entryState{}, nil
 	}
 	if err != nil {
 		return entryState{}, &os.PathError{Op: "statx", Path: fullPath, Err: err}
 	}
-	return entryState{exists: true, mode: e.Mode, mountPoint: e.MountRoot}, nil
+	e, err := fsat.Stat(dirfd, name)
+	switch {
+	case err == unix.ENOENT:
+		return entryState{}, nil
+	case err != nil && root:
+		return entryState{exists: true, mountPoint: true}, nil
+	case err != nil:
+		return entryState{}, &os.PathError{Op: "statx", Path: fullPath, Err: err}
+	}
+	return entryState{exists: true, mode: e.Mode, mountPoint: root || e.MountRoot}, nil
 }
 
 func (e entryState) isDir() bool     { return e.mode&unix.S_IFMT == unix.S_IFDIR }
@@ -175,38 +226,43 @@ func (c *Ctl) removeInstance(name string) error {
 }
 
 // instanceNames lists the directories in runtime/ whose names are valid
-// instance names, sorted.
-func (c *Ctl) instanceNames() ([]string, error) {
+// instance names, sorted, at most max of them (the first by name), and how
+// many there are in all. A mount point there counts as an instance (its
+// status then says why nothing below it is looked at).
+func (c *Ctl) instanceNames(max int) (names []string, total int, err error) {
 	runtimeDir := c.path(hostpath.RuntimeDir)
 	stateFd, err := openStateDir(c.path(hostpath.StateDir))
 	if errors.Is(err, unix.ENOENT) {
-		return nil, nil
+		return nil, 0, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer unix.Close(stateFd)
 	fd, err := openBelow(stateFd, "runtime", runtimeDir, true)
 	if errors.Is(err, unix.ENOENT) {
-		return nil, nil
+		return nil, 0, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer unix.Close(fd)
 	all, err := fsat.Names(fd, maxNames)
 	if err != nil {
-		return nil, &os.PathError{Op: "readdir", Path: runtimeDir, Err: err}
+		return nil, 0, &os.PathError{Op: "readdir", Path: runtimeDir, Err: err}
 	}
-	var names []string
+	// fsat.Names sorts: the first max valid ones are the first by name.
 	for _, n := range all {
 		if instance.ValidateName(n) != nil {
 			continue
 		}
-		if e, err := statEntry(fd, n, runtimeDir+"/"+n); err == nil && e.isDir() {
-			names = append(names, n)
+		if e, err := statEntry(fd, n, runtimeDir+"/"+n); err == nil && (e.isDir() || e.mountPoint) {
+			if total < max {
+				names = append(names, n)
+			}
+			total++
 		}
 	}
 	sort.Strings(names)
-	return names, nil
+	return names, total, nil
 }

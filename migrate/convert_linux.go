@@ -246,6 +246,10 @@ func (m *migrator) convertEntry(w *upperWalk, dfd int, rel *relPath, n string) e
 
 	case e.isDir():
 		cfd, err := openDirAt(dfd, n)
+		if errors.Is(err, unix.EXDEV) {
+			m.warn(w, "%s is a mount point: left alone", p)
+			return nil
+		}
 		if err != nil {
 			return pathErr("open directory", p.String(), err)
 		}

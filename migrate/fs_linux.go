@@ -61,10 +61,21 @@ func statSelf(fd int) (entry, error) {
 	return fromFsat("", e), nil
 }
 
+// errCrossesMount is what openDirAt returns for a name that is a mount
+// point: the migration never looks inside a mount, so a FUSE file system
+// the owner mounted, with its daemon stopped, cannot hold it.
+var errCrossesMount = fmt.Errorf("a mount point; the migration never looks inside a mount (%w)", unix.EXDEV)
+
 // openDirAt opens the directory name (one component) in dirfd for reading,
-// without following a symlink.
+// without following a symlink or crossing a mount (RESOLVE_NO_XDEV: the
+// lookup stops at the mount point and asks the mounted file system
+// nothing).
 func openDirAt(dirfd int, name string) (int, error) {
-	return fsat.OpenRaw(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY, 0, 0)
+	fd, err := fsat.OpenRaw(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY, 0, fsat.NoXdev)
+	if err == unix.EXDEV {
+		return -1, errCrossesMount
+	}
+	return fd, err
 }
 
 // readNames returns the names in the open directory fd, sorted; it can be

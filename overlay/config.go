@@ -46,6 +46,9 @@ type Config struct {
 	// PrintOnly makes Mount and Unmount resolve and check everything, then
 	// report the plan instead of changing anything.
 	PrintOnly bool
+	// MaxMounts overrides the host-wide cap on instance overlays (0: the
+	// one in MaxMountsFile, else DefaultMaxMounts).
+	MaxMounts int
 	// Release overrides the kernel release the method is picked (MethodAuto)
 	// or checked (a forced one) by ("" = uname).
 	Release string
@@ -63,7 +66,7 @@ func StartedBySudo(getenv func(string) (string, bool)) bool {
 // only reach the helper through sudo must not steer it with them. ignored
 // lists the test-only variables that were set but ignored for that reason.
 func ConfigFromEnv(getenv func(string) (string, bool)) (cfg Config, ignored []string, err error) {
-	testVars := []string{EnvRoot, EnvPrint, EnvMountNS, EnvMethod}
+	testVars := []string{EnvRoot, EnvPrint, EnvMountNS, EnvMethod, EnvMaxMounts}
 	if StartedBySudo(getenv) {
 		for _, k := range testVars {
 			if _, ok := getenv(k); ok {
@@ -92,6 +95,13 @@ func ConfigFromEnv(getenv func(string) (string, bool)) (cfg Config, ignored []st
 			return Config{}, nil, fmt.Errorf("%s=%q: want an absolute path to a mount-namespace file or %q", EnvMountNS, v, CurrentMountNS)
 		}
 		cfg.MountNS = v
+	}
+	if v, ok := getenv(EnvMaxMounts); ok && v != "" {
+		n, err := parseMaxMounts(v)
+		if err != nil {
+			return Config{}, nil, fmt.Errorf("%s: %v", EnvMaxMounts, err)
+		}
+		cfg.MaxMounts = n
 	}
 	if v, ok := getenv(EnvMethod); ok && v != "" {
 		m, err := ParseMethod(v)

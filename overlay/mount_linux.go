@@ -697,6 +697,9 @@ func (s *session) mount(name string) (Result, error) {
 	if plan.Mounted {
 		return Result{Message: fmt.Sprintf("%s is already mounted at %s (umount it first to pick up layer changes)", name, in.mergedHost)}, nil
 	}
+	if err := s.checkMountCap(); err != nil {
+		return Result{}, err
+	}
 	switch s.method {
 	case MethodFD, MethodLowerdirPlus:
 		err = s.mountNewAPI(in)

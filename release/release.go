@@ -16,6 +16,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -46,6 +47,11 @@ const (
 const (
 	KindDeploy   = "deploy"
 	KindRollback = "rollback"
+	// KindReconciled records what a run found installed when it differed
+	// from the newest record and the run itself changed nothing: an
+	// earlier run that died after its changes and before its record, or
+	// files changed by hand. Note says which.
+	KindReconciled = "reconciled"
 )
 
 // ErrNoPrevious means there is no release to roll back to.
@@ -75,6 +81,26 @@ type Release struct {
 	Files map[string]string `json:"files"`
 	// Deployer is the SHA-256 of the left4me-deploy that ran the plan.
 	Deployer string `json:"deployer,omitempty"`
+	// Note says how a reconciled record came about.
+	Note string `json:"note,omitempty"`
+}
+
+// Differ lists the paths whose checksums differ between a record's files
+// and installed (a path missing from either side differs), sorted.
+func Differ(recorded, installed map[string]string) []string {
+	var out []string
+	for p, sum := range recorded {
+		if installed[p] != sum {
+			out = append(out, p)
+		}
+	}
+	for p := range installed {
+		if _, ok := recorded[p]; !ok {
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // ContentID hashes a file map into a release ID (16 hex digits).
@@ -163,10 +189,26 @@ func Append(root hostpath.Root, r Release) error {
 		}
 		buf.Write(append(b, '\n'))
 	}
-	if err := renameio.WriteFile(root.Join(HistoryFile), buf.Bytes(), 0o600); err != nil {
+	if err := WriteDurable(root.Join(HistoryFile), buf.Bytes(), 0o600); err != nil {
 		return fmt.Errorf("write %s: %w", HistoryFile, err)
 	}
 	return nil
+}
+
+// WriteDurable replaces path with data: a temporary file beside it
+// (".NAME" and digits), fsynced, renamed over path, and the directory
+// fsynced, so that after a power loss path holds the old data or the new,
+// never a mix or nothing.
+func WriteDurable(path string, data []byte, perm fs.FileMode) error {
+	if err := renameio.WriteFile(path, data, perm, renameio.WithTempDir(filepath.Dir(path))); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // Previous picks the rollback target in a history: the newest release,

@@ -392,7 +392,10 @@ func (h *hostRun) interpret(ctx context.Context, err error) (reply, error) {
 			if h.res.Summary != nil && h.res.Summary.Failed > 0 {
 				return reply{}, fmt.Errorf("the plan failed on %s (%d failed steps)", h.t.Spec, h.res.Summary.Failed)
 			}
-			return reply{}, fmt.Errorf("the plan failed on %s while %s (exit %d): %s", h.t.Spec, h.phaseDesc(), runner.ExitCode(err), lastLines(stderr, 3))
+			if killedClient(err) {
+				return reply{}, quiet(err, "%s while %s on %s; the host may have finished or stopped the plan, rerun to converge", ending(err), h.phaseDesc(), h.t.Spec)
+			}
+			return reply{}, quiet(err, "%s: the plan failed on %s while %s", cause(err, stderr), h.t.Spec, h.phaseDesc())
 		}
 		if h.res.Summary == nil {
 			return reply{}, fmt.Errorf("the plan on %s ended without a summary (after step %q)", h.t.Spec, h.lastStep)
@@ -437,7 +440,7 @@ func (h *hostRun) interpret(ctx context.Context, err error) (reply, error) {
 		}
 	}
 	if err != nil {
-		return reply{}, fmt.Errorf("%s on %s: %w", h.phaseDesc(), h.t.Spec, err)
+		return reply{}, quiet(err, "%s: %s on %s failed before the host said anything", cause(err, stderr), h.phaseDesc(), h.t.Spec)
 	}
 	return reply{}, fmt.Errorf("%s on %s: the host said nothing we understand (marks: %v)", h.phaseDesc(), h.t.Spec, h.markKinds())
 }
@@ -517,7 +520,7 @@ func (h *hostRun) upload(ctx context.Context, bins []Binary, need []string) erro
 			if runner.ExitCode(err) == 255 && h.conn.Lost() {
 				return fmt.Errorf("%w to %s while %s; rerun to converge", ErrConnectionLost, h.t.Spec, h.phase)
 			}
-			return fmt.Errorf("send %s to %s (%s): %s", b.Name, h.t.Spec, b.Path, lastLines(stderr.String()+"\n"+err.Error(), 2))
+			return quiet(err, "%s: sending %s to %s failed", cause(err, stderr.String()), b.Name, h.t.Spec)
 		}
 		sent = append(sent, b.Name)
 	}

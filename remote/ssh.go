@@ -215,10 +215,7 @@ func classifyConnect(t Target, stderr string, err error) error {
 		strings.Contains(low, "connection reset"):
 		return fmt.Errorf("%w: cannot connect to %s: %s", ErrUnreachable, t.Host, said)
 	}
-	if said == "" {
-		said = err.Error()
-	}
-	return fmt.Errorf("connect to %s with ssh: %s", t.Spec, said)
+	return quiet(err, "%s: connecting to %s with ssh failed", cause(err, stderr), t.Spec)
 }
 
 // lastLines returns the last n non-empty lines of s, joined with "; ",

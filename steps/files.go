@@ -177,7 +177,12 @@ func writeAtomic(path string, mode fs.FileMode, owner Owner, fill func(io.Writer
 			return err
 		}
 	}
-	return t.CloseAtomicallyReplace()
+	// CloseAtomicallyReplace fsyncs the temporary file before renaming it;
+	// the directory's fsync makes the rename itself durable.
+	if err := t.CloseAtomicallyReplace(); err != nil {
+		return err
+	}
+	return SyncDir(filepath.Dir(path))
 }
 
 // MetaEqual reports whether fi has exactly mode (permission and set-id

@@ -35,13 +35,14 @@ func TestBinariesExecStandIn(t *testing.T) {
 	}{
 		{"systemctl start", sysBin, SystemctlEnv, []string{"start", "test-server"}, []string{standIn, "start", "left4me-server@test-server.service"}},
 		{"systemctl reset-failed", sysBin, SystemctlEnv, []string{"reset-failed", "x1"}, []string{standIn, "reset-failed", "left4me-server@x1.service"}},
+		{"systemctl list-units", sysBin, SystemctlEnv, []string{"list-units"}, []string{standIn, "list-units", "--all", "--plain", "--no-legend", "--full", "left4me-server@*.service"}},
 		{"journalctl -n -f", jBin, JournalctlEnv, []string{"x1", "-f", "-n", "20"}, []string{standIn, "-u", "left4me-server@x1.service", "--no-pager", "-n", "20", "-f"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			os.Remove(rec + ".argv")
 			cmd := exec.Command(tt.bin, tt.args...)
-			cmd.Env = []string{tt.envName + "=" + standIn, "SECRET_FROM_CALLER=1", "LD_PRELOAD=/nonexistent.so", "PATH=/tmp/evil:/usr/bin:/bin"}
+			cmd.Env = []string{tt.envName + "=" + standIn, FollowDirEnv + "=" + filepath.Join(dir, "follow"), "SECRET_FROM_CALLER=1", "LD_PRELOAD=/nonexistent.so", "PATH=/tmp/evil:/usr/bin:/bin"}
 			out, err := cmd.CombinedOutput()
 			if err != nil || strings.TrimSpace(string(out)) != "stand-in ran" {
 				t.Fatalf("%s %q = %v, output %q", filepath.Base(tt.bin), tt.args, err, out)
@@ -99,6 +100,8 @@ func TestBinariesRefuse(t *testing.T) {
 		{sysBin, []string{"start", "ssh.service"}, "invalid instance name"},
 		{sysBin, []string{"start", "a", "b"}, "want exactly VERB NAME"},
 		{sysBin, []string{"mask", "a"}, `verb "mask" not allowed`},
+		{sysBin, []string{"list-units", "a"}, `verb "list-units" not allowed`},
+		{sysBin, []string{"list-units", "--all", "x"}, "want exactly VERB NAME"},
 		{jBin, []string{"a", "-n", "0"}, `-n "0": want a number of lines from 1 to 10000`},
 		{jBin, []string{"a", "-u", "ssh"}, `argument "-u" not allowed`},
 		{jBin, []string{"../x"}, "invalid instance name"},

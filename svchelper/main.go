@@ -21,12 +21,17 @@ const (
 // Main is the whole of a helper's main: it builds the argv from args (the
 // helper's arguments without its own name) with build, prints what was
 // wrong and the usage line on stderr, or executes the real program with
-// CleanEnv. It returns the exit status only when nothing was executed.
+// CleanEnv. It returns the exit status only when nothing was executed. A
+// journal follow (-f) is not executed in place but run as a bounded child
+// (FollowLimits).
 func Main(prog, usage string, build func([]string, Getenv) ([]string, error), args []string, getenv Getenv, stderr io.Writer, exec Execer) int {
 	argv, err := build(args, getenv)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n%s\n", prog, err, usage)
 		return ExitUsage
+	}
+	if prog == "left4me-journalctl" && isFollow(argv) {
+		return follow(prog, argv, CleanEnv, getenv, stderr)
 	}
 	if exec == nil {
 		exec = syscall.Exec

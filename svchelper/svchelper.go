@@ -76,16 +76,32 @@ func program(getenv Getenv, env, def string) string {
 	return def
 }
 
+// ListUnits is the one left4me-systemctl verb without a NAME: it lists the
+// state of every loaded left4me-server@ unit in one systemd query, so that
+// l4d2ctl list costs one call however many instances there are.
+const ListUnits = "list-units"
+
+// ServerUnitPattern is the unit pattern ListUnits asks systemd about.
+const ServerUnitPattern = "left4me-server@*.service"
+
 // SystemctlUsage is the one-line usage of left4me-systemctl.
-const SystemctlUsage = "usage: left4me-systemctl start|stop|restart|status|is-active|reset-failed NAME"
+const SystemctlUsage = "usage: left4me-systemctl start|stop|restart|status|is-active|reset-failed NAME | left4me-systemctl list-units"
 
 // JournalctlUsage is the one-line usage of left4me-journalctl.
 const JournalctlUsage = "usage: left4me-journalctl NAME [-n N] [-f]   (N from 1 to 10000)"
 
 // SystemctlArgv checks the arguments of left4me-systemctl (without the
 // program name) and returns the argv to execute:
-// systemctl VERB left4me-server@NAME.service.
+// systemctl VERB left4me-server@NAME.service, or for list-units alone the
+// listing below.
+//
+// left4me-systemctl list-units returns systemctl list-units --all --plain
+// --no-legend --full left4me-server@*.service: one line per loaded unit,
+// "UNIT LOAD ACTIVE SUB DESCRIPTION".
 func SystemctlArgv(args []string, getenv Getenv) ([]string, error) {
+	if len(args) == 1 && args[0] == ListUnits {
+		return []string{program(getenv, SystemctlEnv, Systemctl), ListUnits, "--all", "--plain", "--no-legend", "--full", ServerUnitPattern}, nil
+	}
 	if len(args) != 2 {
 		return nil, fmt.Errorf("%w: want exactly VERB NAME, got %d arguments", ErrUsage, len(args))
 	}

@@ -121,6 +121,7 @@ func TestListOutput(t *testing.T) {
 	resp := map[string]runner.FakeResponse{
 		sys + "is-active a": {Stdout: "active\n"},
 		sys + "is-active b": {Stdout: "inactive\n", Code: 3},
+		sys + "list-units":  {Stdout: "left4me-server@a.service loaded active running x\n"},
 	}
 	r := runFake(t, root, resp, "list", "--json")
 	want := `[{"name":"a","exists":true,"mounted":false,"unit":"left4me-server@a.service","state":"active"},{"name":"b","exists":true,"mounted":false,"unit":"left4me-server@b.service","state":"inactive"}]` + "\n"

@@ -23,6 +23,7 @@ const (
 	exitInSync     = 0 // every host runs what a deploy would install, and its web app
 	exitDrift      = 3 // a deploy would change something on a host
 	exitHostFailed = 4 // a host is unreachable, could not be inspected, or its web app is not active
+	exitDiverged   = 5 // a host does not run what its units and its newest release record say
 )
 
 func statusCommand(e *env) *cli.Command {
@@ -31,7 +32,11 @@ func statusCommand(e *env) *cli.Command {
 		Usage:     "show each host's release, drift, migration, web app and game servers",
 		UsageText: "left4me-deploy status [ssh flags] [--json] [--hosts FILE] user@host[:port]...\nleft4me-deploy status --local [--root DIR] [--json]",
 		Description: "One ssh connection per host, hosts in parallel. Drift is what a deploy would change now (its dry run).\n" +
-			"Exit status: 0 every host in sync, 3 drift on a host, 4 a host unreachable, failing to report, or its web app not active, 2 usage.",
+			"Two questions per host: RECORDED says whether it still runs the release it recorded (its files, the units systemd loaded,\n" +
+			"the web app's start, no leftovers of an interrupted deploy; no bundle needed), DRIFT whether it runs what a deploy from here\n" +
+			"(this build, or --bundle) would install.\n" +
+			"Exit status: 0 every host in sync, 3 drift on a host, 5 a host that does not match its own record, 4 a host unreachable,\n" +
+			"failing to report, or its web app not active (the highest wins: 4, then 5, then 3), 2 usage.",
 		Flags: append(append(sshFlags(), hostFlags()...),
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object per host"},
 			&cli.BoolFlag{Name: "local", Usage: "inspect this machine instead of hosts over ssh"},
@@ -87,6 +92,8 @@ func judge(row statusRow) string {
 		return "failed"
 	case st.Web != "active" && !strings.HasPrefix(st.Web, "unknown (services not inspected"):
 		return "failed"
+	case st.Recorded != nil && !st.Recorded.Matches:
+		return "diverged"
 	case len(st.Drift) > 0:
 		return "drift"
 	}
@@ -100,6 +107,10 @@ func printStatus(w io.Writer, rows []statusRow, asJSON bool) error {
 		switch r.Result {
 		case "failed":
 			code = exitHostFailed
+		case "diverged":
+			if code != exitHostFailed {
+				code = exitDiverged
+			}
 		case "drift":
 			if code == exitInSync {
 				code = exitDrift
@@ -113,11 +124,11 @@ func printStatus(w io.Writer, rows []statusRow, asJSON bool) error {
 		}
 	} else {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "HOST\tRESULT\tRELEASE\tVERSION\tCOMMIT\tDEPLOYED\tDRIFT\tMIGRATED\tWEB\tINSTANCES")
+		fmt.Fprintln(tw, "HOST\tRESULT\tRELEASE\tVERSION\tCOMMIT\tDEPLOYED\tRECORDED\tDRIFT\tMIGRATED\tWEB\tINSTANCES")
 		for _, r := range rows {
 			st := r.Status
 			if st == nil {
-				fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\n", textsafe.Line(r.Host), r.Result)
+				fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\n", textsafe.Line(r.Host), r.Result)
 				continue
 			}
 			rel, ver, commit, when := "none", "-", "-", "-"
@@ -129,8 +140,15 @@ func printStatus(w io.Writer, rows []statusRow, asJSON bool) error {
 			if st.Migration.Sentinel {
 				migrated = "yes"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", textsafe.Line(r.Host), r.Result, textsafe.Quote(rel), textsafe.Quote(ver), textsafe.Quote(commit), when,
-				len(st.Drift), migrated, textsafe.Quote(st.Web), instanceSummary(st.Instances))
+			recorded := "-"
+			if st.Recorded != nil {
+				recorded = "yes"
+				if !st.Recorded.Matches {
+					recorded = "no"
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", textsafe.Line(r.Host), r.Result, textsafe.Quote(rel), textsafe.Quote(ver), textsafe.Quote(commit), when,
+				recorded, len(st.Drift), migrated, textsafe.Quote(st.Web), instanceSummary(st.Instances))
 		}
 		tw.Flush()
 		for _, r := range rows {
@@ -171,6 +189,11 @@ func detailLines(r statusRow) []string {
 	}
 	for _, f := range st.Failed {
 		out = append(out, "failed: "+f.Step+": "+textsafe.Field(f.Reason))
+	}
+	if st.Recorded != nil {
+		for _, p := range st.Recorded.Problems() {
+			out = append(out, "recorded: "+textsafe.Field(p))
+		}
 	}
 	for _, d := range st.Drift {
 		out = append(out, "drift: "+d.Step+": "+textsafe.Field(d.Reason))

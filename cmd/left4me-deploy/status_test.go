@@ -16,11 +16,13 @@ import (
 	"github.com/left4me/left4me-deploy/remote"
 )
 
-// The exit status sums up every host: failure outranks drift.
+// The exit status sums up every host: failure outranks a host unlike its
+// record, which outranks drift.
 func TestStatusExitCodes(t *testing.T) {
 	inSync := &protocol.HostStatus{Web: "active"}
 	drift := &protocol.HostStatus{Web: "active", Drift: []protocol.Drift{{Step: "units", Reason: "would install x"}}}
 	webDown := &protocol.HostStatus{Web: "failed"}
+	diverged := &protocol.HostStatus{Web: "active", Recorded: &protocol.Recorded{StaleUnits: []string{"left4me-web.service"}}}
 	cases := []struct {
 		name string
 		rows []statusRow
@@ -29,6 +31,8 @@ func TestStatusExitCodes(t *testing.T) {
 		{"all in sync", []statusRow{{Status: inSync}, {Status: inSync}}, exitInSync},
 		{"one drifted", []statusRow{{Status: inSync}, {Status: drift}}, exitDrift},
 		{"one unreachable", []statusRow{{Status: drift}, {Error: "host unreachable"}}, exitHostFailed},
+		{"one diverged from its record", []statusRow{{Status: drift}, {Status: diverged}, {Status: inSync}}, exitDiverged},
+		{"diverged and unreachable", []statusRow{{Status: diverged}, {Error: "host unreachable"}}, exitHostFailed},
 		{"web app not active", []statusRow{{Status: webDown}}, exitHostFailed},
 		{"a step could not be checked", []statusRow{{Status: &protocol.HostStatus{Web: "active", Failed: []protocol.Drift{{Step: "preflight"}}}}}, exitHostFailed},
 	}
@@ -108,8 +112,18 @@ func testStatusAndRollback(t *testing.T, bundle string) {
 	f.Close()
 	var out, errb bytes.Buffer
 	code = run(append([]string{"left4me-deploy", "status"}, append(base, host)...), strings.NewReader(""), &out, &errb)
-	if code != exitDrift || !strings.Contains(out.String(), host+": drift: sudoers: would install "+hostpath.SudoersFile) {
+	// Both questions: the host no longer runs what it recorded (exit 5
+	// outranks drift), and a deploy from here would change the file.
+	if code != exitDiverged || !strings.Contains(out.String(), host+": drift: sudoers: would install "+hostpath.SudoersFile) ||
+		!strings.Contains(out.String(), host+": recorded: installed files differ from the newest record: "+hostpath.SudoersFile) {
 		t.Fatalf("status after a hand edit: exit %d\n%s\n%s", code, out.String(), errb.String())
+	}
+	// The history no longer says what is installed: rollback refuses.
+	out.Reset()
+	errb.Reset()
+	code = run(append([]string{"left4me-deploy", "rollback"}, append(base, host)...), strings.NewReader(""), &out, &errb)
+	if code != 1 || !strings.Contains(out.String(), "not the newest recorded release") || !strings.Contains(out.String(), hostpath.SudoersFile) {
+		t.Fatalf("rollback after a hand edit: exit %d\n%s\n%s", code, out.String(), errb.String())
 	}
 	if r := deployJSON(t, []*sshdtest.Server{srv}, append(base, host)...); r.code != 0 {
 		t.Fatalf("redeploy: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)

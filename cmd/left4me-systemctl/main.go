@@ -2,8 +2,10 @@
 // units and nothing else. It runs as root through sudo:
 //
 //	left4me-systemctl start|stop|restart|status|is-active|reset-failed NAME
+//	left4me-systemctl list-units
 //
-// executes /usr/bin/systemctl VERB left4me-server@NAME.service with a clean
+// executes /usr/bin/systemctl VERB left4me-server@NAME.service (or, for
+// list-units, one listing of every left4me-server@ unit) with a clean
 // environment; any other argument is refused.
 package main
 

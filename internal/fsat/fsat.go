@@ -25,8 +25,10 @@
 //     attribute names and values by the kernel's own limits (64 KiB).
 //   - RemoveAll never follows a link, never crosses or removes a mount
 //     point (mount id of every directory it opened, and RESOLVE_NO_XDEV),
-//     is bounded in depth (MaxDepth) and holds one batch of names per
-//     level, so time and memory stay linear in the size of the tree.
+//     removes a tree of any depth with at most HoldDepth+1 fds (deeper
+//     subtrees are moved up into the top directory first) and holds one
+//     batch of names per level held, so time stays linear in the size of
+//     the tree and memory bounded.
 //   - Functions given a path for messages (Open, OpenDir, RemoveAll,
 //     CheckLocalFS) return *os.PathError values naming that path and the
 //     operation, wrapping the errno or one of the sentinels below; the
@@ -52,8 +54,6 @@ import (
 var (
 	// ErrMountPoint: the entry is a mount point, or lies on another mount.
 	ErrMountPoint = errors.New("is a mount point; refusing to remove through it")
-	// ErrTooDeep: a walk went deeper than MaxDepth.
-	ErrTooDeep = fmt.Errorf("more than %d levels deep", MaxDepth)
 	// ErrTooMany: a directory holds more names than the caller's cap.
 	ErrTooMany = errors.New("too many entries")
 	// ErrNoMountID: the kernel reports no mount id or mount-root attribute
@@ -65,8 +65,6 @@ const (
 	// Retries bounds the retries of a lookup that raced a rename (EAGAIN
 	// from RESOLVE_BENEATH) or was interrupted (EINTR).
 	Retries = 16
-	// MaxDepth bounds RemoveAll's walk, which holds one fd per level.
-	MaxDepth = 256
 	// XattrMax is the kernel's cap on an xattr name list and on a value
 	// (XATTR_LIST_MAX, XATTR_SIZE_MAX).
 	XattrMax = 64 << 10

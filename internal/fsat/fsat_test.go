@@ -62,7 +62,15 @@ func mountTmpfs(t testing.TB, p string) {
 	if err := unix.Mount("tmpfs", p, "tmpfs", 0, "size=4m"); err != nil {
 		t.Fatalf("mount tmpfs at %s: %v", p, err)
 	}
-	t.Cleanup(func() { unix.Unmount(p, unix.MNT_DETACH) })
+	// Unmount through an fd of the mount's root: a test may move it.
+	fd, err := unix.Open(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		unix.Unmount(fmt.Sprintf("/proc/self/fd/%d", fd), unix.MNT_DETACH)
+		unix.Close(fd)
+	})
 }
 
 // tree makes base/{a/b/c, file, link -> /etc, dotdot -> .., a/up -> ../..}
@@ -361,11 +369,33 @@ func TestRemoveAll(t *testing.T) {
 			}
 		}, nil, true},
 		{"deep", func(t *testing.T, v string) {
-			mkdirAll(t, filepath.Join(v, strings.Repeat("d/", MaxDepth-1)))
+			mkdirAll(t, filepath.Join(v, strings.Repeat("d/", HoldDepth+1)))
 		}, nil, true},
-		{"too deep", func(t *testing.T, v string) {
-			mkdirAll(t, filepath.Join(v, strings.Repeat("d/", MaxDepth+1)))
-		}, ErrTooDeep, false},
+		{"5000 levels", func(t *testing.T, v string) { deepTree(t, v, 5000) }, nil, true},
+		{"20000 levels, files and a link out at the bottom", func(t *testing.T, v string) {
+			fd := deepTree(t, v, 20000)
+			defer unix.Close(fd)
+			if err := unix.Symlinkat("/", fd, "root"); err != nil {
+				t.Fatal(err)
+			}
+			if err := unix.Symlinkat(strings.Repeat("../", 30)+"outside", fd, "up"); err != nil {
+				t.Fatal(err)
+			}
+			f, err := unix.Openat(fd, "f", unix.O_CREAT|unix.O_WRONLY|unix.O_CLOEXEC, 0o644)
+			if err != nil {
+				t.Fatal(err)
+			}
+			unix.Close(f)
+		}, nil, true},
+		{"names like the moved ones", func(t *testing.T, v string) {
+			mkdirAll(t, filepath.Join(v, movedPrefix+"1", strings.Repeat("d/", HoldDepth+2)))
+			write(t, filepath.Join(v, movedPrefix+"2"), "x")
+			mkdirAll(t, filepath.Join(v, strings.Repeat("d/", 2*HoldDepth+3)))
+		}, nil, true},
+		{"mount below the held depth", func(t *testing.T, v string) {
+			mountTmpfs(t, filepath.Join(v, strings.Repeat("d/", 2*HoldDepth+5), "mnt"))
+			write(t, filepath.Join(v, strings.Repeat("d/", 2*HoldDepth+5), "mnt/keep"), "k")
+		}, ErrMountPoint, false},
 		{"mount inside", func(t *testing.T, v string) {
 			mountTmpfs(t, filepath.Join(v, "x/mnt"))
 			write(t, filepath.Join(v, "x/mnt/keep"), "k")
@@ -409,6 +439,29 @@ func TestRemoveAll(t *testing.T) {
 			}
 		})
 	}
+}
+
+// deepTree makes victim and a chain of depth directories below it, fd by fd
+// (the path is far longer than PATH_MAX), and returns an fd of the deepest.
+func deepTree(t *testing.T, victim string, depth int) int {
+	t.Helper()
+	mkdirAll(t, victim)
+	fd, err := unix.Open(victim, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range depth {
+		if err := unix.Mkdirat(fd, "d", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		next, err := unix.Openat(fd, "d", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		unix.Close(fd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fd = next
+	}
+	return fd
 }
 
 func TestMountOnPath(t *testing.T) {

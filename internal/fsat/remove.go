@@ -5,13 +5,24 @@ package fsat
 import (
 	"errors"
 	"os"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
 )
 
-// removeBatch is how many names RemoveAll holds per level at a time.
-const removeBatch = 1024
+const (
+	// removeBatch is how many names RemoveAll holds per level at a time.
+	removeBatch = 1024
+	// HoldDepth is how many directory levels RemoveAll holds open at once.
+	// A non-empty directory this deep below the top is moved up into the
+	// top directory (a rename under the pinned fds, on the same mount) and
+	// emptied from there on a later pass, so any depth is removed with at
+	// most HoldDepth+1 fds and as many batches of names.
+	HoldDepth = 128
+	// movedPrefix starts the names RemoveAll gives the subtrees it moves up.
+	movedPrefix = ".left4me-rm-"
+)
 
 // RemoveAll removes name in dirfd and, if it is a directory, everything
 // below it; a missing name is success. path names name in errors.
@@ -19,20 +30,27 @@ const removeBatch = 1024
 // It never follows a symlink (a symlink is unlinked itself), never removes
 // or enters a mount point: name itself and every directory below must be
 // on dirfd's mount (checked by mount id on the fd it opened, and every open
-// uses RESOLVE_NO_XDEV), and the kernel refuses to unlink a mount point
-// (EBUSY). It stops with ErrTooDeep below MaxDepth levels.
+// uses RESOLVE_NO_XDEV), and the kernel refuses to unlink or rename a mount
+// point (EBUSY). Depth is not limited: see HoldDepth.
 func RemoveAll(dirfd int, name, path string) error {
 	self, err := Stat(dirfd, "")
 	if err != nil {
 		return &os.PathError{Op: "stat", Path: parentOf(path), Err: err}
 	}
-	r := remover{mnt: self.MountID, known: self.MountKnown}
+	r := remover{mnt: self.MountID, known: self.MountKnown, top: -1}
 	return r.remove(dirfd, name, &frame{name: path}, 0)
 }
 
 type remover struct {
 	mnt   uint64
 	known bool
+	// top is the fd of the directory being removed, once it is open; the
+	// subtrees moved up go into it.
+	top int
+	// seq numbers the moved subtrees; moved counts the moves of the top's
+	// current pass, which then needs another one.
+	seq   uint64
+	moved int
 }
 
 // frame is one level of the walk; paths are built only for errors, so a
@@ -84,8 +102,8 @@ func (r *remover) remove(dirfd int, name string, at *frame, depth int) error {
 	} else if errors.Is(err, ErrMountPoint) {
 		return err
 	}
-	if depth >= MaxDepth {
-		return fail("remove", at, ErrTooDeep)
+	if depth >= HoldDepth && r.top >= 0 {
+		return r.moveUp(dirfd, name, at)
 	}
 	for attempt := 0; ; attempt++ {
 		fd, err := OpenRaw(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY, 0, NoXdev)
@@ -100,7 +118,13 @@ func (r *remover) remove(dirfd int, name string, at *frame, depth int) error {
 		case err != nil:
 			return fail("open", at, err)
 		}
+		if depth == 0 {
+			r.top = fd
+		}
 		err = r.empty(fd, at, depth)
+		if depth == 0 {
+			r.top = -1
+		}
 		unix.Close(fd)
 		if err != nil {
 			return err
@@ -119,8 +143,35 @@ func (r *remover) remove(dirfd int, name string, at *frame, depth int) error {
 	}
 }
 
+// moveUp renames the directory name in dirfd into the top directory under
+// a fresh name, for the top's next pass. The rename does not follow a link
+// (an entry swapped for one moves the link itself) and the kernel refuses
+// to move a mount point.
+func (r *remover) moveUp(dirfd int, name string, at *frame) error {
+	for range Retries {
+		r.seq++
+		to := movedPrefix + strconv.FormatUint(r.seq, 10)
+		err := unix.Renameat2(dirfd, name, r.top, to, unix.RENAME_NOREPLACE)
+		switch {
+		case err == nil:
+			r.moved++
+			return nil
+		case err == unix.ENOENT:
+			return nil
+		case err == unix.EEXIST:
+			continue // a name of the owner's: take the next one
+		case err == unix.EBUSY || err == unix.EXDEV:
+			return fail("remove", at, ErrMountPoint)
+		default:
+			return fail("rename", at, err)
+		}
+	}
+	return fail("rename", at, unix.EEXIST)
+}
+
 // empty removes everything in the open directory fd, a batch of names at a
-// time, after checking that fd is on the walk's mount.
+// time, after checking that fd is on the walk's mount. The top directory
+// is read again while the last pass moved subtrees up into it.
 func (r *remover) empty(fd int, at *frame, depth int) error {
 	self, err := Stat(fd, "")
 	if err != nil {
@@ -130,16 +181,22 @@ func (r *remover) empty(fd int, at *frame, depth int) error {
 		return fail("remove", at, ErrMountPoint)
 	}
 	for {
+		if depth == 0 {
+			r.moved = 0
+		}
 		names, more, err := readNames(fd, removeBatch)
 		if err != nil {
 			return fail("readdir", at, err)
+		}
+		if len(names) == 0 {
+			return nil
 		}
 		for _, n := range names {
 			if err := r.remove(fd, n, &frame{parent: at, name: n}, depth+1); err != nil {
 				return err
 			}
 		}
-		if !more {
+		if !more && (depth != 0 || r.moved == 0) {
 			return nil
 		}
 	}

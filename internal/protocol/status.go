@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/left4me/left4me-deploy/release"
 )
@@ -17,7 +18,13 @@ type HostStatus struct {
 	Type EventType `json:"type"`
 	// Release is the newest record, nil when none was recorded.
 	Release *release.Release `json:"release"`
-	// Drift lists the steps the dry run says would change, with what.
+	// Recorded answers "does this host still run the release it
+	// recorded?" from the host alone (no bundle): nil when it could not
+	// be checked (Failed says why).
+	Recorded *Recorded `json:"recorded,omitempty"`
+	// Drift answers "is it the release I would ship from here?": the
+	// steps the dry run of the offered binaries (the workstation's build
+	// or --bundle) says would change, with what.
 	Drift []Drift `json:"drift"`
 	// Failed lists the steps the dry run could not check.
 	Failed    []Drift   `json:"failed,omitempty"`
@@ -74,5 +81,58 @@ func (st *HostStatus) check() error {
 	if len(st.Instances) > MaxInstances {
 		return refuse("instance count", strconv.Itoa(len(st.Instances)), "at most 65536")
 	}
+	if r := st.Recorded; r != nil && r.Installed != "" {
+		if err := CheckRelease(r.Installed); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// Recorded is the host measured against its own newest release record and
+// against what systemd runs.
+type Recorded struct {
+	// Matches is true when every list below is empty: the installed
+	// files are the newest record's, systemd holds every unit as
+	// installed, the web app runs the installed files, no restart is
+	// pending and no interrupted run left anything behind.
+	Matches bool `json:"matches"`
+	// Installed is the content ID of the installed files (Release.ID).
+	Installed string `json:"installed,omitempty"`
+	// Differ are the files whose checksum is not the newest record's
+	// (every file when there is no record).
+	Differ []string `json:"differ,omitempty"`
+	// StaleUnits are our units systemd holds loaded from older files
+	// (NeedDaemonReload=yes).
+	StaleUnits []string `json:"stale_units,omitempty"`
+	// WebStale says which installed file changed after the web app's
+	// main process started.
+	WebStale string `json:"web_stale,omitempty"`
+	// PendingRestart are the reasons an earlier run recorded for a web
+	// app restart that has not happened yet.
+	PendingRestart []string `json:"pending_restart,omitempty"`
+	// Leftovers are files an interrupted run left (the next run removes
+	// them).
+	Leftovers []string `json:"leftovers,omitempty"`
+}
+
+// Problems says in words what keeps r from matching, one line each.
+func (r Recorded) Problems() []string {
+	var out []string
+	if len(r.Differ) > 0 {
+		out = append(out, "installed files differ from the newest record: "+strings.Join(r.Differ, ", "))
+	}
+	if len(r.StaleUnits) > 0 {
+		out = append(out, "systemd holds older versions of "+strings.Join(r.StaleUnits, ", ")+" (daemon-reload pending)")
+	}
+	if r.WebStale != "" {
+		out = append(out, "the web app runs older files: "+r.WebStale)
+	}
+	if len(r.PendingRestart) > 0 {
+		out = append(out, "web app restart pending: "+strings.Join(r.PendingRestart, ", "))
+	}
+	if len(r.Leftovers) > 0 {
+		out = append(out, "left by an interrupted run: "+strings.Join(r.Leftovers, ", "))
+	}
+	return out
 }

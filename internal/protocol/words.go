@@ -18,11 +18,12 @@ const ArchUnknown = "unknown"
 
 // StepNames are the step names a host's events may carry: the steps of
 // the plan (deploy.go; a test there keeps the two in step), the early
-// failures before it (lock, options) and the rollback's own.
+// failures and the cleanup before it (lock, options, sweep), the
+// rollback's own, and status's check of the host against its record.
 var StepNames = []string{
 	"preflight", "packages", "accounts", "directories", "sudoers", "binaries",
 	"units", "migration", "restart", "verify", "state mount", "release",
-	"lock", "options", "rollback",
+	"lock", "options", "sweep", "rollback", "recorded",
 }
 
 // Statuses are the outcomes a step event may carry.

@@ -409,21 +409,24 @@ func TestFleet(t *testing.T) {
 
 	s.check("status shows a hand edit", []string{"status in sync"}, func(c *C) {
 		f.hosts[2].MustRun(c, "echo '# hand edit' >> /etc/sudoers.d/left4me")
+		// The host no longer runs what it recorded (exit 5), and a deploy
+		// of A would repair it (drift).
 		r, rows := fleetStatus(c.T, f, bundleA, all...)
-		if r.code != 3 {
-			c.Fatalf("want exit 3 (drift): %s", r)
+		if r.code != 5 {
+			c.Fatalf("want exit 5 (diverged from its record): %s", r)
 		}
 		for i, host := range []string{f.target(0), f.target(1), f.target(2), f.target(3)} {
 			want := "in-sync"
 			if i == 2 {
-				want = "drift"
+				want = "diverged"
 			}
 			if rows[host]["result"] != want {
 				c.Errorf("%s: result %v, want %s", host, rows[host]["result"], want)
 			}
 		}
 		text := runDeployCLI(c.T, append(append([]string{"status"}, f.ssh...), "--bundle", bundleA, f.target(2))...)
-		if text.code != 3 || !strings.Contains(text.stdout, f.target(2)+": drift: sudoers: would install /etc/sudoers.d/left4me") {
+		if text.code != 5 || !strings.Contains(text.stdout, f.target(2)+": drift: sudoers: would install /etc/sudoers.d/left4me") ||
+			!strings.Contains(text.stdout, f.target(2)+": recorded: installed files differ from the newest record: /etc/sudoers.d/left4me") {
 			c.Errorf("status text: %s", text)
 		}
 	})

@@ -1,0 +1,286 @@
+//go:build linux
+
+package deploy
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/release"
+	"github.com/left4me/left4me-deploy/steps"
+)
+
+// observingServices is fakeServices that also answers what systemd holds
+// (service.Observer): the units it has loaded stale and when the web
+// app's main process started.
+type observingServices struct {
+	*fakeServices
+	stale   []string
+	started time.Time
+}
+
+func (o *observingServices) NeedDaemonReload(ctx context.Context, units ...string) ([]string, error) {
+	var out []string
+	for _, u := range units {
+		for _, s := range o.stale {
+			if s == u {
+				out = append(out, u)
+			}
+		}
+	}
+	return out, nil
+}
+
+func (o *observingServices) MainStarted(ctx context.Context, unit string) (time.Time, error) {
+	if unit != hostpath.WebUnit || !o.active[unit] {
+		return time.Time{}, nil
+	}
+	return o.started, nil
+}
+
+func (o *observingServices) Restart(ctx context.Context, units ...string) error {
+	if err := o.fakeServices.Restart(ctx, units...); err != nil {
+		return err
+	}
+	o.started = time.Now()
+	return nil
+}
+
+func (o *observingServices) DaemonReload(ctx context.Context) error {
+	o.stale = nil
+	return o.fakeServices.DaemonReload(ctx)
+}
+
+func liveOptions(t *testing.T, root, bin string, svc *observingServices) Options {
+	o := baseOptions(t, root, bin)
+	o.Live = &Live{Services: true}
+	o.Services = svc
+	o.WebExec = hostpath.L4d2ctl
+	probe := RealProbe()
+	probe.SystemdBooted = func() bool { return true }
+	o.Probe = probe
+	os.MkdirAll(filepath.Join(root, hostpath.StateDir), 0o750)
+	os.WriteFile(filepath.Join(root, hostpath.Sentinel), nil, 0o644)
+	return o
+}
+
+// A run killed after a unit landed and before its daemon-reload, or after
+// a binary landed and before the restart, leaves a state the next run
+// sees on the host itself: systemd's NeedDaemonReload, a web app older
+// than its files. The next run finishes the job; the one after changes
+// nothing.
+func TestFollowUpsFromHostState(t *testing.T) {
+	requireTools(t)
+	root, bin := t.TempDir(), fakeBinDir(t)
+	svc := &observingServices{fakeServices: &fakeServices{active: map[string]bool{hostpath.WebUnit: true}}}
+	o := liveOptions(t, root, bin, svc)
+	if r := apply(t, o); r.err != nil {
+		t.Fatalf("first run: %v\n%s", r.err, r)
+	}
+	if r := apply(t, o); r.err != nil || r.sum.Changed != 0 {
+		t.Fatalf("second run: %v, changed %d\n%s", r.err, r.sum.Changed, r)
+	}
+	svc.take()
+
+	// The unit file is what we render, but systemd still holds the old one.
+	svc.stale = []string{hostpath.WebUnit}
+	r := apply(t, o)
+	if r.err != nil || strings.Join(r.changedSteps(), ",") != "units" || !strings.Contains(r.byStep()["units"].Reason, "reload systemd (systemd holds left4me-web.service loaded from older files)") {
+		t.Fatalf("run with a stale unit: %v\n%s", r.err, r)
+	}
+	if !strings.Contains(svc.take(), "daemon-reload") {
+		t.Fatal("no daemon-reload for a unit systemd holds stale")
+	}
+
+	// The web app started before l4d2ctl was last replaced.
+	svc.started = time.Now().Add(-time.Hour)
+	r = apply(t, o)
+	if r.err != nil || strings.Join(r.changedSteps(), ",") != "restart" || !strings.Contains(r.byStep()["restart"].Reason, "after left4me-web.service started") {
+		t.Fatalf("run with a web app older than its files: %v\n%s", r.err, r)
+	}
+	if r := apply(t, o); r.err != nil || r.sum.Changed != 0 {
+		t.Fatalf("run after the follow-ups: %v, changed %d\n%s", r.err, r.sum.Changed, r)
+	}
+}
+
+// The restart is recorded before the change it follows from, and a
+// failure to record it fails the step before the change is made.
+func TestPendingRestartIsWriteAhead(t *testing.T) {
+	requireTools(t)
+	root := t.TempDir()
+	svc := &observingServices{fakeServices: &fakeServices{active: map[string]bool{hostpath.WebUnit: true}}, started: time.Now().Add(time.Hour)}
+	o := liveOptions(t, root, binDirWith(t, "A"), svc)
+	if r := apply(t, o); r.err != nil {
+		t.Fatalf("first run: %v\n%s", r.err, r)
+	}
+	state := filepath.Join(root, hostpath.DeployStateDir)
+	if err := setImmutable(state, true); err != nil {
+		t.Skipf("cannot make %s immutable here (FS_IOC_SETFLAGS): %v", state, err)
+	}
+	t.Cleanup(func() { setImmutable(state, false) })
+	before, _ := os.ReadFile(filepath.Join(root, hostpath.L4d2ctl))
+	o.BinDir = binDirWith(t, "B")
+	r := apply(t, o)
+	if r.err == nil || r.byStep()["binaries"].Status != steps.StatusFailed || !strings.Contains(r.err.Error(), "record the pending restart") {
+		t.Fatalf("run whose restart cannot be recorded = %v, want the binaries step to fail\n%s", r.err, r)
+	}
+	if after, _ := os.ReadFile(filepath.Join(root, hostpath.L4d2ctl)); string(after) != string(before) {
+		t.Fatal("l4d2ctl was replaced although its restart could not be recorded")
+	}
+	setImmutable(state, false)
+	svc.take()
+	if r := apply(t, o); r.err != nil || !strings.Contains(svc.take(), "restart "+hostpath.WebUnit) {
+		t.Fatalf("run after the state dir is writable again: %v\n%s", r.err, r)
+	}
+	if _, err := os.Stat(filepath.Join(root, hostpath.PendingRestart)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("pending restart left after the restart: %v", err)
+	}
+}
+
+func setImmutable(path string, on bool) error {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	flags, err := unix.IoctlGetUint32(fd, unix.FS_IOC_GETFLAGS)
+	if err != nil {
+		return err
+	}
+	if on {
+		flags |= fsImmutableFL
+	} else {
+		flags &^= fsImmutableFL
+	}
+	v := int(flags)
+	return unix.IoctlSetPointerInt(fd, unix.FS_IOC_SETFLAGS, v)
+}
+
+// Files installed without their record (a run that died after its
+// changes, before its release step) are recorded by the next run, which
+// says how the record came about; rollback refuses while the history does
+// not say what is installed.
+func TestReleaseReconciled(t *testing.T) {
+	requireTools(t)
+	root := t.TempDir()
+	o := baseOptions(t, root, binDirWith(t, "A"))
+	if r := apply(t, o); r.err != nil {
+		t.Fatalf("deploy A: %v\n%s", r.err, r)
+	}
+	a, _ := release.Last(hostpath.Root(root))
+	binB := binDirWith(t, "B")
+	// What a run of B killed before its release step leaves: B's l4d2ctl
+	// in place, no record.
+	c := steps.CopyFile{Source: filepath.Join(binB, "l4d2ctl"), Path: filepath.Join(root, hostpath.L4d2ctl), Mode: 0o755, Owner: steps.RootOwner}
+	if err := c.Write(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := PreviousRelease(hostpath.Root(root)); !errors.Is(err, ErrRecordMismatch) || !strings.Contains(err.Error(), hostpath.L4d2ctl) {
+		t.Fatalf("PreviousRelease with files unlike the record = %v, want ErrRecordMismatch naming l4d2ctl", err)
+	}
+	// The rerun (B everywhere else too) changes the other binaries, so
+	// make them B by hand as well: then the run itself changes nothing.
+	for _, b := range binaryNames {
+		c := steps.CopyFile{Source: filepath.Join(binB, b.name), Path: filepath.Join(root, b.dest), Mode: 0o755, Owner: steps.RootOwner}
+		if err := c.Write(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o.BinDir = binB
+	r := apply(t, o)
+	if r.err != nil || r.sum.Changed != 0 {
+		t.Fatalf("rerun: %v, changed %d\n%s", r.err, r.sum.Changed, r)
+	}
+	hist, _ := release.ReadHistory(hostpath.Root(root))
+	last := hist[len(hist)-1]
+	if len(hist) != 2 || last.Kind != release.KindReconciled || last.From != a.ID || !strings.Contains(last.Note, hostpath.L4d2ctl) {
+		t.Fatalf("history after the rerun: %d records, last %+v", len(hist), last)
+	}
+	if m, err := RecordMismatch(hostpath.Root(root), last); m != "" || err != nil {
+		t.Fatalf("after reconciling: %q, %v", m, err)
+	}
+	rb, err := PreviousRelease(hostpath.Root(root))
+	if err != nil || rb.Target.ID != a.ID || rb.Current.ID != last.ID {
+		t.Fatalf("PreviousRelease after reconciling = %s from %s, %v; want %s", rb.Target.ID, rb.Current.ID, err, a.ID)
+	}
+	if r := apply(t, o); r.err != nil || r.sum.Changed != 0 {
+		t.Fatalf("third run: %v, changed %d\n%s", r.err, r.sum.Changed, r)
+	}
+	if hist2, _ := release.ReadHistory(hostpath.Root(root)); len(hist2) != 2 {
+		t.Fatalf("a matching run recorded again: %d records", len(hist2))
+	}
+}
+
+// The sweep removes exactly the temporary names a killed run leaves, in
+// root-only directories, and nothing else.
+func TestSweepRemovesLeftovers(t *testing.T) {
+	requireTools(t)
+	root, bin := t.TempDir(), fakeBinDir(t)
+	o := baseOptions(t, root, bin)
+	if r := apply(t, o); r.err != nil {
+		t.Fatalf("deploy: %v\n%s", r.err, r)
+	}
+	old := time.Now().Add(-time.Hour)
+	put := func(p string, dir bool, uid int, mtime time.Time) string {
+		full := filepath.Join(root, p)
+		os.MkdirAll(filepath.Dir(full), 0o700)
+		if dir {
+			os.MkdirAll(filepath.Join(full, "bin"), 0o700)
+		} else if err := os.WriteFile(full, []byte("partial"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		os.Lchown(full, uid, uid)
+		if !mtime.IsZero() {
+			os.Chtimes(full, mtime, mtime)
+		}
+		return p
+	}
+	gone := []string{
+		put(hostpath.LibexecDir+"/.left4me-overlay5577006791947779410", false, 0, time.Time{}),
+		put("/usr/local/bin/.l4d2ctl8674665223082153551", false, 0, time.Time{}),
+		put(hostpath.UnitDir+"/."+hostpath.WebUnit+"6129484611666145821", false, 0, time.Time{}),
+		put("/etc/sudoers.d/.left4me4037200794235010051", false, 0, time.Time{}),
+		put(hostpath.DeployStateDir+"/.pending-restart3916589616287113937", false, 0, time.Time{}),
+		put(hostpath.DeployStateDir+"/.web-exec605394647632969758", false, 0, time.Time{}),
+		put(ReleasesDir+"/.tmp-1443635317", true, 0, time.Time{}),
+		put(hostpath.DeployStateDir+"/cache/.in.Ab12Cd", false, 0, old),
+	}
+	kept := []string{
+		put(hostpath.LibexecDir+"/.left4me-overlay-notours", false, 0, time.Time{}),
+		put(hostpath.LibexecDir+"/.something1234", false, 0, time.Time{}),
+		put("/usr/local/bin/.l4d2ctl1234", false, 1234, time.Time{}), // not root's
+		put(hostpath.DeployStateDir+"/cache/.in.Fresh1", false, 0, time.Time{}),
+	}
+	found, err := Leftovers(o)
+	if err != nil || len(found) != len(gone) {
+		t.Fatalf("Leftovers = %v, %v; want %v", found, err, gone)
+	}
+	r := apply(t, o)
+	if r.err != nil || r.sum.Changed != 0 {
+		t.Fatalf("run after a killed one: %v, changed %d\n%s", r.err, r.sum.Changed, r)
+	}
+	for _, p := range gone {
+		if _, err := os.Lstat(filepath.Join(root, p)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s is still there after the sweep (%v)", p, err)
+		}
+		if !strings.Contains(r.String(), "removed "+p+", left by an interrupted run") {
+			t.Errorf("the sweep did not say it removed %s\n%s", p, r)
+		}
+	}
+	for _, p := range kept {
+		if _, err := os.Lstat(filepath.Join(root, p)); err != nil {
+			t.Errorf("the sweep removed %s, which is not a leftover of ours: %v", p, err)
+		}
+	}
+}
+
+// fsImmutableFL is FS_IMMUTABLE_FL of linux/fs.h.
+const fsImmutableFL = 0x00000010
