@@ -41,8 +41,11 @@ dist:
 	scripts/dist dist
 
 # make kernels: the VM tier, Debian 11, 12 and 13 (Linux 5.10, 6.1, 6.12)
-# booted under QEMU with their own kernels; see docs/kernels.md.
+# booted under QEMU with their own kernels; see docs/kernels.md. Then the
+# randomised migration truth test at length (300 sequences) on each
+# release's own fuse-overlayfs (tests/fuse/random; docs/migration.md).
 .PHONY: kernels
 kernels:
 	tests/setup-host
 	tests/vm/run bullseye bookworm trixie
+	tests/fuse/random bullseye bookworm trixie

@@ -30,6 +30,7 @@ func (d *deployer) plan() []steps.Step {
 		accounts{d},        // group and system user left4me
 		directories{d},     // state root and its subdirs, helper and unit dirs, with owners and modes
 		binaries{d},        // the three helpers and l4d2ctl, atomically, skipped when the checksum matches
+		entryPoints{d},     // the programs sudo grants, one per helper verb, beside the helpers
 		sudoersFile{d},     // render, visudo -c -f on the temporary file, atomic install
 		units{d},           // render, systemd-analyze verify, install, daemon-reload only on change
 		&migration{d: d},   // fuse-overlayfs upper dirs to the kernel format, once (sentinel-gated)
@@ -43,7 +44,7 @@ func (d *deployer) plan() []steps.Step {
 // renderPlan is the part of the plan that writes files: what Render puts
 // into a directory tree.
 func (d *deployer) renderPlan() []steps.Step {
-	return []steps.Step{directories{d}, binaries{d}, sudoersFile{d}, units{d}}
+	return []steps.Step{directories{d}, binaries{d}, entryPoints{d}, sudoersFile{d}, units{d}}
 }
 
 // Live says which steps act on the running system rather than on files

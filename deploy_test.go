@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -23,6 +24,7 @@ import (
 	"github.com/left4me/left4me-deploy/migrate"
 	"github.com/left4me/left4me-deploy/runner"
 	"github.com/left4me/left4me-deploy/steps"
+	"github.com/left4me/left4me-deploy/sudoers"
 )
 
 // requireTools skips (fails in CI) unless the test can install for real:
@@ -626,10 +628,18 @@ func TestRenderTree(t *testing.T) {
 	want := []string{hostpath.SudoersFile, hostpath.L4d2ctl, hostpath.UnitDir + "/" + hostpath.ServerUnit,
 		hostpath.UnitDir + "/" + hostpath.WebUnit, hostpath.UnitDir + "/" + artifacts.StateMountUnit,
 		hostpath.JournalHelper, hostpath.OverlayHelper, hostpath.SystemctlHelper}
+	helpers := []string{hostpath.OverlayHelper, hostpath.SystemctlHelper, hostpath.JournalHelper}
+	for _, e := range sudoers.EntryPoints(sudoers.Params{User: hostpath.User, OverlayHelper: hostpath.OverlayHelper,
+		SystemctlHelper: hostpath.SystemctlHelper, JournalHelper: hostpath.JournalHelper}) {
+		want = append(want, e.Path)
+		helpers = append(helpers, e.Path)
+	}
+	sort.Strings(files)
+	sort.Strings(want)
 	if strings.Join(files, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("rendered files:\n%s\nwant:\n%s", strings.Join(files, "\n"), strings.Join(want, "\n"))
 	}
-	for _, h := range []string{hostpath.OverlayHelper, hostpath.SystemctlHelper, hostpath.JournalHelper} {
+	for _, h := range helpers {
 		fi, err := os.Stat(filepath.Join(dir, h))
 		if err != nil {
 			t.Fatal(err)

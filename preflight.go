@@ -128,6 +128,11 @@ func (s preflight) Run(ctx context.Context, g *steps.Gate) error {
 			}
 		}
 	}
+	if d.root.IsHost() {
+		if _, err := p.LookPath("sudo"); err == nil {
+			g.Note("%s", d.sudoNote(ctx))
+		}
+	}
 	for _, b := range binaryNames {
 		src := filepath.Join(d.o.BinDir, b.name)
 		if fi, err := os.Stat(src); err != nil || !fi.Mode().IsRegular() {

@@ -19,6 +19,7 @@ import (
 	"github.com/left4me/left4me-deploy/internal/version"
 	"github.com/left4me/left4me-deploy/release"
 	"github.com/left4me/left4me-deploy/steps"
+	"github.com/left4me/left4me-deploy/sudoers"
 )
 
 // Where the installer keeps its release records (package release).
@@ -180,6 +181,9 @@ func (d *deployer) releaseFiles() ([]string, error) {
 	var paths []string
 	for _, b := range binaryNames {
 		paths = append(paths, b.dest)
+	}
+	for _, e := range sudoers.EntryPoints(d.helperParams()) {
+		paths = append(paths, e.Path)
 	}
 	paths = append(paths, hostpath.SudoersFile)
 	units, err := artifacts.Render(artifacts.Params{User: d.o.User, Group: d.o.Group, WebExec: d.o.WebExec})

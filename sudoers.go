@@ -19,8 +19,7 @@ func (sudoersFile) Name() string { return "sudoers" }
 
 func (s sudoersFile) Run(ctx context.Context, g *steps.Gate) error {
 	d := s.d
-	data, err := sudoers.Render(sudoers.Params{User: d.o.User, OverlayHelper: hostpath.OverlayHelper,
-		SystemctlHelper: hostpath.SystemctlHelper, JournalHelper: hostpath.JournalHelper})
+	data, err := sudoers.Render(d.helperParams())
 	if err != nil {
 		return err
 	}

@@ -16,9 +16,11 @@ import (
 	"github.com/left4me/left4me-deploy/sudoers"
 )
 
-// verify checks the result: helpers and l4d2ctl root-owned 0755, sudoers
-// 0440 and accepted by visudo together with the rest of the system's rules,
-// and the web unit active if this run restarted it.
+// verify checks the result: helpers, entry points and l4d2ctl root-owned
+// 0755, sudoers 0440 and accepted by visudo together with the rest of the
+// system's rules, the host's own sudo granting the web app's user exactly
+// the helpers' contract (verify_sudo.go), and the web unit active if this
+// run restarted it.
 type verify struct{ d *deployer }
 
 func (verify) Name() string { return "verify" }
@@ -47,6 +49,9 @@ func (s verify) Run(ctx context.Context, g *steps.Gate) error {
 	for _, b := range binaryNames {
 		check(b.dest, 0o755)
 	}
+	for _, e := range sudoers.EntryPoints(d.helperParams()) {
+		check(e.Path, 0o755)
+	}
 	check(hostpath.SudoersFile, 0o440)
 	if d.root.IsHost() && d.o.Live.Services {
 		if visudo, err := d.o.Probe.LookPath(sudoers.Visudo); err == nil {
@@ -54,6 +59,7 @@ func (s verify) Run(ctx context.Context, g *steps.Gate) error {
 				problems = append(problems, "the system's sudoers as a whole: "+err.Error())
 			}
 		}
+		problems = append(problems, d.sudoGrants(ctx, g)...)
 	}
 	if d.o.Live.Services {
 		if d.restarted {

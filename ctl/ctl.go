@@ -107,6 +107,25 @@ func (c *Ctl) helperArgv(helper string, args ...string) []string {
 	return append(append(argv, helper), args...)
 }
 
+// verbArgv is the command line that runs "helper verb name": through sudo
+// -n, the entry point of that verb (hostpath.EntryPoint), which is what the
+// sudoers rules grant; without sudo, the helper itself.
+func (c *Ctl) verbArgv(helper, verb, name string) []string {
+	if c.Sudo != "" {
+		return []string{c.Sudo, "-n", hostpath.EntryPoint(helper, verb), name}
+	}
+	return []string{helper, verb, name}
+}
+
+// listArgv is the command line of left4me-systemctl list-units: through sudo
+// -n its entry point, which takes no argument; without sudo, the helper.
+func (c *Ctl) listArgv() []string {
+	if c.Sudo != "" {
+		return []string{c.Sudo, "-n", hostpath.EntryPoint(c.systemctlHelper(), svchelper.ListUnits)}
+	}
+	return []string{c.systemctlHelper(), svchelper.ListUnits}
+}
+
 func (c *Ctl) systemctlHelper() string {
 	if c.SystemctlHelper != "" {
 		return c.SystemctlHelper
@@ -124,7 +143,7 @@ func (c *Ctl) journalHelper() string {
 // unit runs left4me-systemctl VERB NAME and returns its standard output.
 func (c *Ctl) unit(ctx context.Context, verb, name string) (string, error) {
 	var out bytes.Buffer
-	err := c.Runner.Run(ctx, runner.Cmd{Argv: c.helperArgv(c.systemctlHelper(), verb, name), Stdout: &out})
+	err := c.Runner.Run(ctx, runner.Cmd{Argv: c.verbArgv(c.systemctlHelper(), verb, name), Stdout: &out})
 	return out.String(), err
 }
 

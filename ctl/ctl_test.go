@@ -38,8 +38,8 @@ func TestMain(m *testing.M) {
 
 // Command lines of the helpers as l4d2ctl runs them through sudo.
 const (
-	sudoSys     = "/usr/bin/sudo -n /usr/local/libexec/left4me/left4me-systemctl "
-	sudoOverlay = "/usr/bin/sudo -n /usr/local/libexec/left4me/left4me-overlay "
+	sudoSys     = "/usr/bin/sudo -n /usr/local/libexec/left4me/left4me-systemctl-"
+	sudoOverlay = "/usr/bin/sudo -n /usr/local/libexec/left4me/left4me-overlay-"
 	sudoJournal = "/usr/bin/sudo -n /usr/local/libexec/left4me/left4me-journalctl "
 )
 

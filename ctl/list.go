@@ -81,7 +81,7 @@ func (c *Ctl) List(ctx context.Context) ([]Status, error) {
 // the active state of every loaded left4me-server@ unit, by unit name.
 func (c *Ctl) unitStates(ctx context.Context) (map[string]string, error) {
 	out := &capped{max: maxUnitList}
-	err := c.Runner.Run(ctx, runner.Cmd{Argv: c.helperArgv(c.systemctlHelper(), svchelper.ListUnits), Stdout: out})
+	err := c.Runner.Run(ctx, runner.Cmd{Argv: c.listArgv(), Stdout: out})
 	if out.over {
 		return nil, fmt.Errorf("the unit listing is longer than %d bytes", maxUnitList)
 	}

@@ -87,12 +87,32 @@ func TestRealSudo(t *testing.T) {
 	testenv.RequireBinary(t, "visudo", "sudo")
 	u := newTestUser(t)
 
+	// The helpers and their entry points, in a directory of their own as
+	// on a host (the entry points name the helpers by absolute path).
+	libexec, err := os.MkdirTemp("", "l4m-tct-libexec-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(libexec) })
+	os.Chmod(libexec, 0o755)
 	bin := map[string]string{}
 	for _, n := range []string{"l4d2ctl", "left4me-overlay", "left4me-systemctl", "left4me-journalctl"} {
-		bin[n] = gobuild.Binary(t, n)
+		bin[n] = filepath.Join(libexec, n)
+		copyExecutable(t, gobuild.Binary(t, n), bin[n])
 	}
-	rules, err := sudoers.Render(sudoers.Params{User: u.name, OverlayHelper: bin["left4me-overlay"],
-		SystemctlHelper: bin["left4me-systemctl"], JournalHelper: bin["left4me-journalctl"]})
+	params := sudoers.Params{User: u.name, OverlayHelper: bin["left4me-overlay"],
+		SystemctlHelper: bin["left4me-systemctl"], JournalHelper: bin["left4me-journalctl"]}
+	for _, e := range sudoers.EntryPoints(params) {
+		script, err := sudoers.Script(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(e.Path, script, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ov, sys := bin["left4me-overlay"], bin["left4me-systemctl"]
+	rules, err := sudoers.Render(params)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,6 +190,14 @@ func TestRealSudo(t *testing.T) {
 		t.Fatalf("status --json through sudo = exit %d, %q, %q", code, out, errOut)
 	}
 	calls()
+	// list asks systemd once, through the list-units entry point (no
+	// argument), which the per-verb rules grant like the others.
+	if code, out, errOut := l4d2ctl("list", "--json"); code != 0 || !strings.Contains(out, `"a"`) {
+		t.Fatalf("list --json through sudo = exit %d, %q, %q", code, out, errOut)
+	}
+	if got := calls(); !strings.HasPrefix(got, "systemctl list-units ") || strings.Contains(got, "\n") {
+		t.Fatalf("systemctl calls of list through sudo = %q, want one list-units", got)
+	}
 	if code, out, errOut := l4d2ctl("logs", "a", "-n", "5"); code != 0 || !strings.Contains(out, "map c1m1_hotel") {
 		t.Fatalf("logs through sudo = exit %d, %q, %q", code, out, errOut)
 	}
@@ -184,34 +212,36 @@ func TestRealSudo(t *testing.T) {
 	}
 	calls()
 
-	// Every allowed systemctl verb, straight through sudo, reaches exactly
-	// systemctl VERB left4me-server@a.service.
+	// Every allowed systemctl verb, straight through sudo to its entry
+	// point, reaches exactly systemctl VERB left4me-server@a.service.
 	for _, verb := range svchelper.Verbs {
-		asUser(sudo, "-n", bin["left4me-systemctl"], verb, "a")
+		asUser(sudo, "-n", sys+"-"+verb, "a")
 		if got, want := calls(), "systemctl "+verb+" left4me-server@a.service"; got != want {
-			t.Errorf("sudo left4me-systemctl %s a ran %q, want %q", verb, got, want)
+			t.Errorf("sudo left4me-systemctl-%s a ran %q, want %q", verb, got, want)
 		}
 	}
 	// "start ssh" can only ever mean the instance named ssh.
-	asUser(sudo, "-n", bin["left4me-systemctl"], "start", "ssh")
+	asUser(sudo, "-n", sys+"-start", "ssh")
 	if got, want := calls(), "systemctl start left4me-server@ssh.service"; got != want {
-		t.Errorf("sudo left4me-systemctl start ssh ran %q, want %q", got, want)
+		t.Errorf("sudo left4me-systemctl-start ssh ran %q, want %q", got, want)
 	}
 
-	// Refused by the helpers (sudo's wildcard lets them through; the
-	// helpers are the parser of record): a failure exit with the reason,
-	// nothing run, nothing mounted.
+	// Refused by the entry points and the helpers (sudo grants the entry
+	// points with any arguments; they and the helpers are the parser of
+	// record): a failure exit with the reason, nothing run, nothing
+	// mounted.
 	refusedByHelper := []struct {
 		argv []string
 		want string
 	}{
-		{[]string{bin["left4me-overlay"], "mount", "../x"}, "invalid instance name"},
-		{[]string{bin["left4me-overlay"], "mount", "a", "b"}, "want exactly 2 arguments"},
-		{[]string{bin["left4me-overlay"], "umount", "/etc"}, "invalid instance name"},
-		{[]string{bin["left4me-systemctl"], "start", "ssh.service"}, "invalid instance name"},
-		{[]string{bin["left4me-systemctl"], "start", "a", "ssh"}, "want exactly VERB NAME"},
-		{[]string{bin["left4me-systemctl"], "enable", "a"}, `verb "enable" not allowed`},
-		{[]string{bin["left4me-systemctl"], "start", "a", "--no-block"}, "want exactly VERB NAME"},
+		{[]string{ov + "-mount", "../x"}, "invalid instance name"},
+		{[]string{ov + "-mount", "a", "b"}, "want exactly one argument"},
+		{[]string{ov + "-mount"}, "want exactly one argument"},
+		{[]string{ov + "-umount", "/etc"}, "invalid instance name"},
+		{[]string{sys + "-start", "ssh.service"}, "invalid instance name"},
+		{[]string{sys + "-start", "a", "ssh"}, "want exactly one argument"},
+		{[]string{sys + "-start", "a", "--no-block"}, "want exactly one argument"},
+		{[]string{sys + "-stop", "--no-block"}, "invalid instance name"},
 		{[]string{bin["left4me-journalctl"], "a", "-n", "0"}, "want a number of lines"},
 		{[]string{bin["left4me-journalctl"], "a", "--file=/etc/shadow"}, `argument "--file=/etc/shadow" not allowed`},
 		{[]string{bin["left4me-journalctl"], "a", "-u", "ssh.service"}, `argument "-u" not allowed`},
@@ -232,19 +262,21 @@ func TestRealSudo(t *testing.T) {
 	// Refused by sudo itself: other verbs of the overlay helper, other
 	// programs, and environment the user would set.
 	refusedBySudo := [][]string{
-		{sudo, "-n", bin["left4me-overlay"], "status", "a"},
-		{sudo, "-n", bin["left4me-overlay"]},
+		{sudo, "-n", ov, "mount", "a"},
+		{sudo, "-n", ov, "status", "a"},
+		{sudo, "-n", ov},
+		{sudo, "-n", sys, "start", "a"},
+		{sudo, "-n", sys + "-enable", "a"},
 		{sudo, "-n", "/usr/bin/systemctl", "start", "ssh"},
 		{sudo, "-n", "/bin/sh", "-c", "id"},
 		{sudo, "-n", bin["l4d2ctl"], "list"},
-		{sudo, "-n", "LEFT4ME_ROOT=/tmp", bin["left4me-overlay"], "mount", "a"},
-		{sudo, "-n", "LEFT4ME_SYSTEMCTL=/bin/sh", bin["left4me-systemctl"], "start", "a"},
-		{sudo, "-n", "-E", bin["left4me-systemctl"], "start", "a"},
-		{sudo, "-n", "-u", "nobody", bin["left4me-systemctl"], "start", "a"},
+		{sudo, "-n", "LEFT4ME_ROOT=/tmp", ov + "-mount", "a"},
+		{sudo, "-n", "LEFT4ME_SYSTEMCTL=/bin/sh", sys + "-start", "a"},
+		{sudo, "-n", "-u", "nobody", sys + "-start", "a"},
 	}
 	for _, argv := range refusedBySudo {
 		code, _, errOut := asUser(argv...)
-		if code != 1 || !strings.HasPrefix(errOut, "sudo: ") {
+		if code != 1 || !(strings.HasPrefix(errOut, "sudo: ") || strings.HasPrefix(errOut, "sudo-rs: ")) {
 			t.Errorf("%q as %s = exit %d, %q; want sudo's refusal (exit 1)", argv, u.name, code, errOut)
 		}
 		if got := calls(); got != "" {
@@ -253,6 +285,19 @@ func TestRealSudo(t *testing.T) {
 	}
 	if got := mountsAt(t, hostpath.Merged("a")); len(got) != 0 {
 		t.Fatalf("refused calls left a mount: %q", got)
+	}
+
+	// -E (keep the caller's environment): sudo 1.9 refuses it; sudo-rs 0.2.5
+	// ignores it with a warning and runs the call with a reset environment.
+	// Either way the caller's environment (LEFT4ME_SYSTEMCTL=/bin/false)
+	// does not reach the helper: if the call runs, it runs systemctl.
+	code, _, errOut = asUser(sudo, "-n", "-E", sys+"-start", "a")
+	switch got := calls(); {
+	case code == 1 && got == "":
+	case code == 0 && got == "systemctl start left4me-server@a.service" && strings.Contains(errOut, "--preserve-env"):
+		t.Logf("sudo -E: %s", strings.TrimSpace(errOut))
+	default:
+		t.Errorf("sudo -n -E %s-start a as %s = exit %d, %q, ran %q; want a refusal, or -E ignored and systemctl run", sys, u.name, code, errOut, got)
 	}
 
 	// delete as the user removes everything, including the kernel's
@@ -268,5 +313,17 @@ func TestRealSudo(t *testing.T) {
 	}
 	if _, err := os.Stat(hostpath.InstallationDir + "/game.txt"); err != nil {
 		t.Fatalf("delete removed the installation's file: %v", err)
+	}
+}
+
+// copyExecutable copies the program at src to dst, mode 0755.
+func copyExecutable(t *testing.T, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, 0o755); err != nil {
+		t.Fatal(err)
 	}
 }

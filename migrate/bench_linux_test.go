@@ -17,14 +17,27 @@ import (
 	"github.com/left4me/left4me-deploy/hostpath"
 )
 
+// synth is the shape of a synthetic upper (buildSynthetic).
+type synth int
+
+const (
+	synthFuse110 synth = iota
+	synthPre17
+	synthFallback
+)
+
 // buildSynthetic fills dir with a fuse-overlayfs-format upper of about n
 // entries: 100 per directory, of which 70 plain files, 10 copied-up files
 // with an origin xattr, 15 0/0 whiteouts and 5 symlinks; every tenth
-// directory is opaque (xattr, .wh..wh..opq, .wh..opq). That is what
-// fuse-overlayfs 1.10 writes here. With fallback, 5 of the 15 whiteouts
+// directory is opaque (xattr, .wh..wh..opq, .wh..opq) and holds plain
+// files in place of the whiteouts. That is what fuse-overlayfs 1.10 writes
+// here (synthFuse110). With synthPre17, the opaque dirs hold their 15
+// whiteouts too, as fuse-overlayfs before 1.7 left them (its issue #306):
+// the migration removes each. With synthFallback, 5 of the 15 whiteouts
 // per directory are fallback .wh.NAME files instead, the format older
 // kernels made it write: each costs a new inode and an unlink.
-func buildSynthetic(b *testing.B, dir string, n int, fallback bool) int {
+func buildSynthetic(b *testing.B, dir string, n int, shape synth) int {
+	fallback := shape == synthFallback
 	b.Helper()
 	entries := 0
 	for d := 0; entries < n; d++ {
@@ -33,7 +46,8 @@ func buildSynthetic(b *testing.B, dir string, n int, fallback bool) int {
 			b.Fatal(err)
 		}
 		entries++
-		if d%10 == 0 {
+		opaque := d%10 == 0
+		if opaque {
 			if err := unix.Setxattr(sub, xattrFuseOpq, []byte("y"), 0); err != nil {
 				b.Fatal(err)
 			}
@@ -48,7 +62,7 @@ func buildSynthetic(b *testing.B, dir string, n int, fallback bool) int {
 			switch {
 			case i < 70:
 				mkfile(b, p, []byte("content"))
-			case i < 80:
+			case i < 80 || opaque && i < 95 && shape == synthFuse110:
 				mkfile(b, p, []byte("copied up"))
 				if err := unix.Setxattr(p, "user.fuseoverlayfs.origin", []byte("some/lower/path"), 0); err != nil {
 					b.Fatal(err)
@@ -88,17 +102,19 @@ func median(d []time.Duration) time.Duration {
 // migration. It reports the medians and their ratio; run it with
 // -benchtime=5x, as docs/benchmarks.md says.
 func BenchmarkMigrate100k(b *testing.B) {
-	b.Run("fuse-1.10", func(b *testing.B) { benchMigrate(b, 100_000, false) })
-	b.Run("fallback", func(b *testing.B) { benchMigrate(b, 100_000, true) })
+	b.Run("fuse-1.10", func(b *testing.B) { benchMigrate(b, 100_000, synthFuse110) })
+	b.Run("fuse-1.4", func(b *testing.B) { benchMigrate(b, 100_000, synthPre17) })
+	b.Run("fallback", func(b *testing.B) { benchMigrate(b, 100_000, synthFallback) })
 }
 
 // BenchmarkMigrate10k is the same at a tenth of the size, for quick runs.
 func BenchmarkMigrate10k(b *testing.B) {
-	b.Run("fuse-1.10", func(b *testing.B) { benchMigrate(b, 10_000, false) })
-	b.Run("fallback", func(b *testing.B) { benchMigrate(b, 10_000, true) })
+	b.Run("fuse-1.10", func(b *testing.B) { benchMigrate(b, 10_000, synthFuse110) })
+	b.Run("fuse-1.4", func(b *testing.B) { benchMigrate(b, 10_000, synthPre17) })
+	b.Run("fallback", func(b *testing.B) { benchMigrate(b, 10_000, synthFallback) })
 }
 
-func benchMigrate(b *testing.B, size int, fallback bool) {
+func benchMigrate(b *testing.B, size int, shape synth) {
 	if os.Geteuid() != 0 {
 		b.Skipf("needs root for trusted.overlay.* xattrs: running as uid %d", os.Geteuid())
 	}
@@ -111,7 +127,7 @@ func benchMigrate(b *testing.B, size int, fallback bool) {
 	for i := 0; i < b.N; i++ {
 		root := b.TempDir()
 		up := filepath.Join(root, hostpath.Upper("bench"))
-		n := buildSynthetic(b, up, size, fallback)
+		n := buildSynthetic(b, up, size, shape)
 		mkdir(b, root+hostpath.Work("bench"))
 		walk := func() time.Duration {
 			start := time.Now()

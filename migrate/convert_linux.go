@@ -163,19 +163,23 @@ func (m *migrator) convertDir(w *upperWalk, dfd int, rel *relPath, self entry) e
 			}
 		}
 	}
-	if opaque {
-		v, ok, err := dir.get(xattrKernelOpq)
-		if err != nil {
-			return pathErr("read xattr "+xattrKernelOpq, here.String(), err)
-		}
-		if !ok || string(v) != "y" {
-			if err := m.do(w.ir, KindOpaque, here, xattrKernelOpq+"=y", func() error {
-				return dir.set(xattrKernelOpq, []byte("y"))
-			}); err != nil {
-				return err
-			}
+	// The kernel's own mark counts too: a rerun after a crash finds it
+	// where the fuse markers are already gone.
+	v, kernelOpaque, err := dir.get(xattrKernelOpq)
+	if err != nil {
+		return pathErr("read xattr "+xattrKernelOpq, here.String(), err)
+	}
+	kernelOpaque = kernelOpaque && string(v) == "y"
+	if opaque && !kernelOpaque {
+		if err := m.do(w.ir, KindOpaque, here, xattrKernelOpq+"=y", func() error {
+			return dir.set(xattrKernelOpq, []byte("y"))
+		}); err != nil {
+			return err
 		}
 	}
+	// The upper's root is never opaque to the kernel: its whiteouts stay,
+	// whatever marks the owner put on it.
+	opaque = (opaque || kernelOpaque) && rel != nil
 	if err := m.convertXattrs(w, dir, here, self, xattrs); err != nil {
 		return err
 	}
@@ -184,15 +188,16 @@ func (m *migrator) convertDir(w *upperWalk, dfd int, rel *relPath, self entry) e
 		if w.failed.Load() {
 			return errStopped
 		}
-		if err := m.convertEntry(w, dfd, rel, n); err != nil {
+		if err := m.convertEntry(w, dfd, rel, n, opaque); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// convertEntry converts one entry of the directory dfd.
-func (m *migrator) convertEntry(w *upperWalk, dfd int, rel *relPath, n string) error {
+// convertEntry converts one entry of the directory dfd; opaque says that
+// the directory is opaque (its trusted.overlay.opaque is set by now).
+func (m *migrator) convertEntry(w *upperWalk, dfd int, rel *relPath, n string, opaque bool) error {
 	p := w.at(rel, n)
 	e, err := statAt(dfd, n)
 	if errors.Is(err, unix.ENOENT) {
@@ -221,6 +226,10 @@ func (m *migrator) convertEntry(w *upperWalk, dfd int, rel *relPath, n string) e
 			m.warn(w, "%s: whiteout of a name fuse-overlayfs never shows: left alone", p)
 			return nil
 		}
+		if opaque {
+			// Nothing below an opaque directory needs hiding.
+			return m.do(w.ir, KindMarker, p, "", unlink)
+		}
 		_, err := statAt(dfd, target)
 		switch {
 		case errors.Is(err, unix.ENOENT):
@@ -243,6 +252,12 @@ func (m *migrator) convertEntry(w *upperWalk, dfd int, rel *relPath, n string) e
 	case strings.HasPrefix(n, whPrefix):
 		m.warn(w, "%s: a %s named like a whiteout: left alone", p, typeName(e.mode))
 		return nil
+
+	case opaque && e.isWhiteout():
+		// It hides nothing (the opacity does), and kernel overlayfs would
+		// list it as a name that cannot be looked up. The directory's
+		// opacity was recorded before we got here.
+		return m.do(w.ir, KindOpaqueWhiteout, p, "", unlink)
 
 	case e.isDir():
 		cfd, err := openDirAt(dfd, n)

@@ -24,16 +24,13 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// Helper-process mode: print the view of a directory as the
-	// unprivileged fuse-overlayfs user (see viewAsUser).
-	if dir := os.Getenv("L4M_TMG_VIEW"); dir != "" {
-		lines, err := view(dir, false)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		fmt.Print(strings.Join(lines, "\n"))
-		os.Exit(0)
+	// Helper-process modes of the randomised truth test: run a workload
+	// in the current directory, print a treeview.
+	if file := os.Getenv("L4M_TMG_OPS"); file != "" {
+		os.Exit(runOps(file))
+	}
+	if dir := os.Getenv("L4M_TMG_TREEVIEW"); dir != "" {
+		os.Exit(printTreeview(dir, os.Getenv("L4M_TMG_PROBES")))
 	}
 	// Helper-process mode: migrate a tree and print the peak RSS (see
 	// migrateMeasured).

@@ -16,6 +16,7 @@ import (
 
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/internal/testenv"
+	"github.com/left4me/left4me-deploy/internal/treeview"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -57,6 +58,30 @@ func buildFallback(t *testing.T, tr *tree, name string) {
 	write(t, filepath.Join(up, "nest/.wh..wh..opq"), "")
 	setx(t, filepath.Join(up, "nest/inner"), xattrFuseOpq, "y")
 	write(t, filepath.Join(up, "nest/inner/.wh..wh..opq"), "")
+	// Whiteouts inside opaque dirs hide nothing, and the kernel lists them
+	// as names it cannot look up: fuse-overlayfs before 1.7 left one after
+	// "rm -rf a; mkdir -p a/b; mv a/b b" with a/b in a lower layer (its
+	// issue #306); one in a dir made opaque by the marker file only; a
+	// fallback one in an opaque dir; one in a dir an earlier migration
+	// made opaque; one two opaque levels down; one in a dir opaque by the
+	// xattr alone.
+	for _, f := range []string{"pre17/a/b/f", "opq2/old3", "kopq/w", "kopq/v"} {
+		write(t, filepath.Join(lo, f), "lower "+f+"\n")
+	}
+	mkdir(t, filepath.Join(up, "pre17/a"))
+	whiteout(t, filepath.Join(up, "pre17/a/b"))
+	whiteout(t, filepath.Join(up, "pre17/a/.wh..opq"))
+	write(t, filepath.Join(up, "pre17/a/.wh..wh..opq"), "")
+	setx(t, filepath.Join(up, "pre17/a"), xattrFuseOpq, "y")
+	mkdir(t, filepath.Join(up, "pre17/b"))
+	whiteout(t, filepath.Join(up, "opq2/old2"))
+	write(t, filepath.Join(up, "opq2/.wh.old3"), "")
+	mkdir(t, filepath.Join(up, "kopq"))
+	setx(t, filepath.Join(up, "kopq"), xattrKernelOpq, "y")
+	whiteout(t, filepath.Join(up, "kopq/w"))
+	write(t, filepath.Join(up, "kopq/v"), "upper v\n")
+	whiteout(t, filepath.Join(up, "nest/inner/old"))
+	whiteout(t, filepath.Join(up, "deep/d1/d2/f")) // opaque by xattr only
 	// override_stat (the instance owner is root here, as the owner of
 	// runtime/NAME under --root): applied; set-id bits dropped; not applied
 	// to a file the instance owner does not own; not applied when it names
@@ -112,6 +137,11 @@ func TestFallbackFormat(t *testing.T) {
 	// Without migration, the kernel misreads the fuse-overlayfs upper.
 	mountOverlay(t, tr.lower(), tr.upper("plain"), tr.work("plain"), tr.merged("plain"))
 	plain := mustView(t, tr.merged("plain"), false)
+	probes, err := treeview.Probes(tr.lower(), tr.upper("plain"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plainAnomalies := anomalies(t, tr.merged("plain"), probes)
 	unmount(t, tr.merged("plain"))
 	if err := os.RemoveAll(tr.root.Join(hostpath.Instance("plain"))); err != nil {
 		t.Fatal(err)
@@ -123,7 +153,7 @@ func TestFallbackFormat(t *testing.T) {
 		t.Fatalf("report: changed=%v instances=%d", rep.Changed(), len(rep.Instances))
 	}
 	ir := rep.Instances[0]
-	wantCounts := map[Kind]int{KindWhiteout: 2, KindOpaque: 5, KindMarker: 8, KindXattr: 10, KindOwner: 2, KindWork: 1}
+	wantCounts := map[Kind]int{KindWhiteout: 2, KindOpaque: 6, KindMarker: 11, KindOpaqueWhiteout: 5, KindXattr: 11, KindOwner: 2, KindWork: 1}
 	if !reflect.DeepEqual(ir.Counts, wantCounts) {
 		t.Errorf("counts = %v, want %v", ir.Counts, wantCounts)
 	}
@@ -136,12 +166,49 @@ func TestFallbackFormat(t *testing.T) {
 
 	mountOverlay(t, tr.lower(), tr.upper("fb"), tr.work("fb"), tr.merged("fb"))
 	merged := mustView(t, tr.merged("fb"), false)
+	if a := anomalies(t, tr.merged("fb"), probes); len(a) != 0 {
+		t.Errorf("the kernel's view of the migrated upper has entries a consistent tree does not:\n%s", strings.Join(a, "\n"))
+	}
+	if len(plainAnomalies) == 0 {
+		t.Error("the plain kernel mount shows no unstatable entry: the anomaly check cannot fail")
+	}
 	unmount(t, tr.merged("fb"))
 	golden(t, "fallback-merged", merged)
 	if d := diffLines(plain, merged); d == "" {
 		t.Error("a plain kernel mount of the unconverted upper shows the same view: the test cannot fail")
 	} else {
 		t.Logf("plain kernel mount vs migrated (-plain +migrated):\n%s", d)
+	}
+}
+
+// anomalies are the entries of the view of dir that a consistent tree
+// does not have (see treeview.Anomalies).
+func anomalies(t *testing.T, dir string, probes []string) []string {
+	t.Helper()
+	v, err := treeview.Record(dir, treeview.Options{Probe: probes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return treeview.Anomalies(v)
+}
+
+// TestRootNotOpaque: marks of opacity on the upper's root do not make its
+// whiteouts go (the kernel never treats the root as opaque, so they still
+// hide lower names there).
+func TestRootNotOpaque(t *testing.T) {
+	testenv.RequireRoot(t)
+	tr := newTree(t, "r")
+	write(t, filepath.Join(tr.lower(), "gone"), "lower\n")
+	whiteout(t, filepath.Join(tr.upper("r"), "gone"))
+	write(t, filepath.Join(tr.upper("r"), markerOpaque), "")
+	setx(t, tr.upper("r"), xattrFuseOpq, "y")
+	rep := runMigrate(t, tr, Options{})
+	var st unix.Stat_t
+	if err := unix.Lstat(filepath.Join(tr.upper("r"), "gone"), &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR {
+		t.Fatalf("the root's whiteout: %v (mode %o), want it kept; report %v", err, st.Mode, rep.Instances[0].Counts)
+	}
+	if n := rep.Instances[0].Counts[KindOpaqueWhiteout]; n != 0 {
+		t.Errorf("%d whiteouts dropped at the root", n)
 	}
 }
 

@@ -22,6 +22,11 @@ const (
 	// KindMarker: a fuse-overlayfs marker (".wh..wh..opq", ".wh..opq",
 	// a converted ".wh.NAME") was removed.
 	KindMarker Kind = "marker"
+	// KindOpaqueWhiteout: a 0/0 whiteout inside an opaque directory was
+	// removed. It hides nothing there (the opacity does), but kernel
+	// overlayfs lists it as a name that cannot be looked up; fuse-overlayfs
+	// before 1.7 left such whiteouts (its issue #306).
+	KindOpaqueWhiteout Kind = "opaque-whiteout"
 	// KindXattr: a fuse-overlayfs xattr (user.fuseoverlayfs.*,
 	// user.containers.override_stat) was removed.
 	KindXattr Kind = "xattr"
@@ -33,7 +38,7 @@ const (
 	KindUpperReset Kind = "upper-reset"
 )
 
-var kindOrder = []Kind{KindWhiteout, KindOpaque, KindMarker, KindXattr, KindOwner, KindWork, KindUpperReset}
+var kindOrder = []Kind{KindWhiteout, KindOpaque, KindMarker, KindOpaqueWhiteout, KindXattr, KindOwner, KindWork, KindUpperReset}
 
 // Change is one change to one path (a host path, also with --root).
 type Change struct {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/internal/testenv"
+	"github.com/left4me/left4me-deploy/internal/treeview"
 	"github.com/left4me/left4me-deploy/overlay"
 )
 
@@ -71,8 +72,8 @@ var lowerFiles = []string{
 // could not fail.
 func TestTruthRealFuseOverlayfs(t *testing.T) {
 	testenv.RequireNamespace(t)
-	fuseBin := testenv.RequireBinary(t, "fuse-overlayfs", "fuse-overlayfs")
-	fusermount := testenv.RequireBinary(t, "fusermount3", "fuse3")
+	fuse := selectFuse(t)
+	testenv.RequireBinary(t, "fusermount3", "fuse3")
 	testenv.RequireBinary(t, "setfattr", "attr")
 	uid, gid := addFuseUser(t)
 	openDevFuse(t)
@@ -95,17 +96,13 @@ func TestTruthRealFuseOverlayfs(t *testing.T) {
 	self := copySelf(t, base)
 
 	merged := tr.merged(name)
-	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", tr.lower(), tr.upper(name), tr.work(name))
-	asUser(t, uid, gid, "", fuseBin, "-o", opts, merged)
-	t.Cleanup(func() { exec.Command(fusermount, "-u", "-z", merged).Run() })
-	if !isFuseMounted(t, merged) {
-		t.Fatal("fuse-overlayfs did not mount")
-	}
+	fm := fuse.mount(t, uid, gid, tr.lower(), tr.upper(name), tr.work(name), merged)
 	asUser(t, uid, gid, merged, "sh", "-c", workload)
-	fuseView := viewAsUser(t, self, uid, gid, merged)
+	// Every name of any layer is probed as well as listed (treeview).
+	probes := probeFile(t, base, tr.lower(), tr.upper(name))
+	fuseView := treeviewAsUser(t, self, uid, gid, merged, probes)
 	// fusermount3 works in this namespace: the user unmounts its own mount.
-	asUser(t, uid, gid, "", fusermount, "-u", merged)
-	waitFuseGone(t)
+	fm.unmount(t)
 
 	// A copy of the unconverted upper for the plain kernel mount.
 	plain := filepath.Join(base, "plain")
@@ -137,19 +134,20 @@ func TestTruthRealFuseOverlayfs(t *testing.T) {
 		t.Logf("  %s %s %s", c.Kind, c.Path, c.Detail)
 	}
 
+	probes = probeFile(t, base, tr.lower(), tr.upper(name), filepath.Join(plain, "upper"))
 	mountOverlay(t, tr.lower(), tr.upper(name), tr.work(name), merged)
-	kernelView := viewAsUser(t, self, uid, gid, merged)
+	kernelView := treeviewAsUser(t, self, uid, gid, merged, probes)
 	unmount(t, merged)
 
 	// The mount helper accepts the migrated upper and shows the same view.
 	if res, err := helper.Mount(name); err != nil || !res.Changed {
 		t.Fatalf("left4me-overlay mount of the migrated upper: %+v, %v", res, err)
 	}
-	helperView := viewAsUser(t, self, uid, gid, merged)
+	helperView := treeviewAsUser(t, self, uid, gid, merged, probes)
 	if _, err := helper.Unmount(name); err != nil {
 		t.Fatalf("left4me-overlay umount: %v", err)
 	}
-	if d := diffLines(fuseView, helperView); d != "" {
+	if d := treeview.Diff(fuseView, helperView); d != "" {
 		t.Errorf("the mount helper's overlay of the migrated upper differs from fuse-overlayfs (-fuse +helper):\n%s", d)
 	}
 
@@ -174,13 +172,16 @@ func TestTruthRealFuseOverlayfs(t *testing.T) {
 	}
 
 	mountOverlay(t, tr.lower(), filepath.Join(plain, "upper"), filepath.Join(plain, "work"), filepath.Join(plain, "merged"))
-	plainView := viewAsUser(t, self, uid, gid, filepath.Join(plain, "merged"))
+	plainView := treeviewAsUser(t, self, uid, gid, filepath.Join(plain, "merged"), probes)
 	unmount(t, filepath.Join(plain, "merged"))
 
-	if d := diffLines(fuseView, kernelView); d != "" {
-		t.Errorf("kernel overlayfs on the migrated upper differs from fuse-overlayfs (-fuse +kernel):\n%s", d)
+	if d := treeview.Diff(fuseView, kernelView); d != "" {
+		t.Errorf("kernel overlayfs on the migrated upper differs from fuse-overlayfs %s (-fuse +kernel):\n%s", fuse.version, d)
 	}
-	if d := diffLines(fuseView, plainView); d == "" {
+	if a := treeview.Anomalies(append(append([]string{}, fuseView...), kernelView...)); len(a) != 0 {
+		t.Errorf("entries listed but not stat-able, or stat-able but not listed:\n%s", strings.Join(a, "\n"))
+	}
+	if d := treeview.Diff(fuseView, plainView); d == "" {
 		t.Error("a plain kernel mount without migration shows the fuse view too: the test cannot fail")
 	} else {
 		t.Logf("plain kernel mount without migration (-fuse +plain):\n%s", d)
@@ -188,12 +189,34 @@ func TestTruthRealFuseOverlayfs(t *testing.T) {
 	if len(fuseView) < len(lowerFiles) {
 		t.Fatalf("fuse view has only %d entries: the workload did not run", len(fuseView))
 	}
-	t.Logf("fuse view, %d entries, equal under kernel overlayfs after migration", len(fuseView))
+	t.Logf("fuse-overlayfs %s (%s): fuse view, %d entries, equal under kernel overlayfs after migration", fuse.version, fuse.label, len(fuseView))
 
 	rep2, err := Run(context.Background(), Options{Root: tr.root})
 	if err != nil || !rep2.Skipped || rep2.Changed() {
 		t.Errorf("second run: %v skipped=%v changed=%v, want ok with nothing changed", err, rep2.Skipped, rep2.Changed())
 	}
+}
+
+// probeFile writes the names of every entry of the layers (treeview.Probes)
+// into a file in dir that the fuse user can read, and returns its path.
+func probeFile(t *testing.T, dir string, layers ...string) string {
+	t.Helper()
+	probes, err := treeview.Probes(layers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.CreateTemp(dir, "probes-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(strings.Join(probes, "\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Chmod(0o644); err != nil {
+		t.Fatal(err)
+	}
+	return f.Name()
 }
 
 type testLog struct{ t *testing.T }
@@ -273,21 +296,6 @@ func asUser(t *testing.T, uid, gid int, dir string, argv ...string) {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("as %s: %s: %v\n%s", fuseUser, strings.Join(argv, " "), err, out.String())
 	}
-}
-
-// viewAsUser records the view of dir in a helper process running as the
-// fuse user: a fuse mount without allow_other is closed even to root.
-func viewAsUser(t *testing.T, self string, uid, gid int, dir string) []string {
-	t.Helper()
-	cmd := userCmd(uid, gid, "/", self)
-	cmd.Env = append(cmd.Env, "L4M_TMG_VIEW="+dir)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("view %s as %s: %v\n%s", dir, fuseUser, err, stderr.String())
-	}
-	return strings.Split(string(out), "\n")
 }
 
 // waitFuseGone waits for the fuse-overlayfs daemon to exit after unmount,

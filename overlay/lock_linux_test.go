@@ -114,6 +114,7 @@ func TestCallerCannotParkHelper(t *testing.T) {
 		t.Fatal(err)
 	}
 	uid, gid := testenv.AddUser(t, sudoTestUser, "")
+	writeEntryPoints(t, helper)
 	rules, err := sudoers.Render(sudoers.Params{User: sudoTestUser, OverlayHelper: helper, SystemctlHelper: "/bin/false", JournalHelper: "/bin/false"})
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +154,7 @@ func TestCallerCannotParkHelper(t *testing.T) {
 						t.Fatalf("root's mount: %v %s", err, o)
 					}
 				}
-				cmd := exec.Command(sudo, "-n", helper, verb, "a")
+				cmd := exec.Command(sudo, "-n", helper+"-"+verb, "a")
 				cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 				cmd.Dir = "/"
 				cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}

@@ -16,14 +16,16 @@ import (
 const DefaultSudo = hostpath.Sudo
 
 // SudoMounter is the Mounter for unprivileged callers such as l4d2ctl: it
-// runs `sudo -n /usr/local/libexec/left4me/left4me-overlay VERB NAME`; an
-// invalid NAME never reaches sudo. The zero value is ready to use.
+// runs `sudo -n /usr/local/libexec/left4me/left4me-overlay-VERB NAME`, the
+// entry point that runs left4me-overlay VERB NAME; an invalid NAME never
+// reaches sudo. The zero value is ready to use.
 type SudoMounter struct {
 	// Runner runs the command; nil means runner.Exec{}.
 	Runner runner.Runner
 	// Sudo is the sudo binary; "" means DefaultSudo.
 	Sudo string
-	// Helper is the helper's path as the sudoers rule names it; "" means
+	// Helper is the helper's path; its entry points (Helper-mount,
+	// Helper-umount) are what the sudoers rules name. "" means
 	// hostpath.OverlayHelper.
 	Helper string
 	// Stderr, if set, receives the helper's stderr as it is written; it is
@@ -97,7 +99,9 @@ func (m SudoMounter) run(ctx context.Context, verb, name string) error {
 	if helper == "" {
 		helper = hostpath.OverlayHelper
 	}
-	err := r.Run(ctx, runner.Cmd{Argv: []string{sudo, "-n", helper, verb, name}, Stdout: io.Discard, Stderr: m.Stderr})
+	// The rules grant the entry point of each verb, not the helper with
+	// arguments (see package sudoers).
+	err := r.Run(ctx, runner.Cmd{Argv: []string{sudo, "-n", hostpath.EntryPoint(helper, verb), name}, Stdout: io.Discard, Stderr: m.Stderr})
 	if err == nil {
 		return nil
 	}

@@ -54,7 +54,8 @@ func TestSudoMounterRealSudo(t *testing.T) {
 	uid, gid := testenv.AddUser(t, sudoTestUser, "")
 
 	rules := "Defaults:" + sudoTestUser + ` env_keep += "LEFT4ME_ROOT LEFT4ME_OVERLAY_PRINT LEFT4ME_OVERLAY_MOUNTNS"` + "\n" +
-		sudoTestUser + " ALL=(root) NOPASSWD: " + helper + " mount *, " + helper + " umount *\n"
+		sudoTestUser + " ALL=(root) NOPASSWD: " + helper + "-mount, " + helper + "-umount\n"
+	writeEntryPoints(t, helper)
 	tmp := filepath.Join(t.TempDir(), "sudoers")
 	writeFile(t, tmp, rules)
 	if out, err := exec.Command(visudo, "-cf", tmp).CombinedOutput(); err != nil {

@@ -55,9 +55,9 @@ func TestSudoMounterArgv(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		"/usr/bin/sudo -n /usr/local/libexec/left4me/left4me-overlay mount s1",
-		"/usr/bin/sudo -n /usr/local/libexec/left4me/left4me-overlay umount s1",
-		"/opt/sudo -n /opt/helper mount s2",
+		"/usr/bin/sudo -n /usr/local/libexec/left4me/left4me-overlay-mount s1",
+		"/usr/bin/sudo -n /usr/local/libexec/left4me/left4me-overlay-umount s1",
+		"/opt/sudo -n /opt/helper-mount s2",
 	}
 	if got := f.Commands(); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("commands = %q, want %q", got, want)
@@ -78,7 +78,7 @@ func TestSudoMounterArgv(t *testing.T) {
 func TestSudoMounterPassesStderr(t *testing.T) {
 	msg := "left4me-overlay: mount s1: refused /var/lib/left4me/runtime/s1/upper: it or a directory on its path is a symlink\n"
 	f := &runner.Fake{Responses: map[string]runner.FakeResponse{
-		"/usr/bin/sudo -n /usr/local/libexec/left4me/left4me-overlay mount s1": {Stderr: msg, Code: 1},
+		"/usr/bin/sudo -n /usr/local/libexec/left4me/left4me-overlay-mount s1": {Stderr: msg, Code: 1},
 	}}
 	var live bytes.Buffer
 	err := SudoMounter{Runner: f, Stderr: &live}.Mount(context.Background(), "s1")

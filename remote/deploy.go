@@ -426,13 +426,12 @@ func (h *hostRun) interpret(ctx context.Context, err error) (reply, error) {
 	// failed before it.
 	if m, ok := h.mark(protocol.MarkSudo); ok {
 		user := m.User
-		low := strings.ToLower(stderr)
-		switch {
-		case strings.Contains(low, "a password is required"):
+		switch readSudo(stderr) {
+		case sudoWantsPassword:
 			return reply{kind: "password"}, nil
-		case strings.Contains(low, "incorrect password"), strings.Contains(low, "sorry, try again"), strings.Contains(low, "no password was provided"):
-			return reply{}, fmt.Errorf("%w: sudo on %s: incorrect password for %s", ErrSudoRefused, h.t.Spec, user)
-		case strings.Contains(low, "not in the sudoers"), strings.Contains(low, "not allowed to"), strings.Contains(low, "may not run sudo"):
+		case sudoBadPassword:
+			return reply{}, fmt.Errorf("%w: sudo on %s: incorrect password for %s (or log in as root, or allow %s passwordless sudo: NOPASSWD)", ErrSudoRefused, h.t.Spec, user, user)
+		case sudoNotAllowed:
 			return reply{}, fmt.Errorf("%w: %s may not run commands as root with sudo on %s: %s", ErrSudoRefused, user, h.t.Spec, lastLines(stderr, 2))
 		}
 		if err != nil {

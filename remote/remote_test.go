@@ -225,6 +225,10 @@ func TestDeployErrorsFromTheHost(t *testing.T) {
 		{"no sudo", &scriptedConn{stdout: "L4M nosudo alice\n"}, nil, ErrSudoRefused, "sudo is not installed"},
 		{"password, no terminal", &scriptedConn{stdout: "L4M sudo alice\n", stderr: "sudo: a password is required\n", code: 1}, nil, ErrSudoNoTerminal, "sudo on root@h needs a password for alice and there is no terminal"},
 		{"refused", &scriptedConn{stdout: "L4M sudo alice\n", stderr: "alice is not in the sudoers file.\n", code: 1}, nil, ErrSudoRefused, "may not run commands as root"},
+		// sudo-rs words them its own way (0.2.5, Debian 13; Ubuntu's /usr/bin/sudo).
+		{"sudo-rs password, no terminal", &scriptedConn{stdout: "L4M sudo alice\n", stderr: "sudo-rs: interactive authentication is required\n", code: 1}, nil, ErrSudoNoTerminal, "allow alice passwordless sudo (NOPASSWD)"},
+		{"sudo-rs refused", &scriptedConn{stdout: "L4M sudo alice\n", stderr: "sudo-rs: I'm sorry alice. I'm afraid I can't do that\n", code: 1}, nil, ErrSudoRefused, "may not run commands as root"},
+		{"sudo-rs wrong password", &scriptedConn{stdout: "L4M sudo alice\n", stderr: "sudo: Authentication failed, try again.\nsudo-rs: Maximum 3 incorrect authentication attempts\n", code: 1}, nil, ErrSudoRefused, "incorrect password for alice"},
 		{"lost", &scriptedConn{stdout: "L4M host Linux x86_64 amd64\nL4M apply\n{\"type\":\"step\",\"step\":\"packages\",\"status\":\"ok\"}\n", code: 255, lost: true}, nil, ErrConnectionLost, `the step after "packages"`},
 		{"lost in a step", &scriptedConn{stdout: "L4M host Linux x86_64 amd64\nL4M apply\n{\"type\":\"step\",\"step\":\"packages\",\"status\":\"ok\"}\n{\"type\":\"start\",\"step\":\"accounts\"}\n", code: 255, lost: true}, nil, ErrConnectionLost, `step "accounts"`},
 	} {

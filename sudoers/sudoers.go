@@ -1,16 +1,19 @@
 // Package sudoers renders the sudo rules that let the web app's user run the
-// privileged helpers, validates a rendered file with visudo, and installs it
-// atomically so that a file visudo rejects never reaches /etc/sudoers.d.
+// privileged helpers, and the entry points they grant; validates a rendered
+// file with visudo, and installs it atomically so that a file visudo rejects
+// never reaches /etc/sudoers.d.
 //
-// The rules use sudo's shell-style wildcards, not the regular expressions
-// sudo 1.9.10 added: RHEL 9 still ships sudo 1.9.5, where a "^...$" argument
-// would be taken literally and lock the web app out. A wildcard also matches
-// spaces, so "left4me-overlay mount *" admits any number of arguments; that
-// is safe only because every helper takes its input from argv alone, accepts
-// exactly one instance name that it checks with instance.ValidateName, and
-// rejects everything else. The helpers, not sudoers, are the parser of
-// record; duplicating the name rule as a sudo regex would be a second copy
-// that can drift.
+// The rules must mean the same to sudo 1.9 and to sudo-rs, which some hosts
+// have as /usr/bin/sudo (Ubuntu 26.04; Debian 13 offers it). sudo-rs 0.2.5
+// matches a "*" in a command's arguments only literally and later releases
+// accept only a final one, so no rule carries an argument pattern. Instead
+// each verb of a helper has its own entry point (left4me-overlay-mount,
+// left4me-systemctl-start, ...), granted as a bare command, which both sudos
+// read as "with any arguments"; the entry point passes exactly one argument
+// on to its helper with the verb fixed, and the helper validates the name.
+// The helpers, not sudoers, stay the parser of record: a name rule written
+// as a sudo pattern would be a second copy that can drift, and could not be
+// written for sudo-rs at all.
 package sudoers
 
 import (
@@ -62,15 +65,32 @@ func Render(p Params) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %q (want lowercase letters, digits, '-' or '_', at most 32)", ErrBadUser, p.User)
 	}
 	for _, h := range []string{p.OverlayHelper, p.SystemctlHelper, p.JournalHelper} {
-		if !pathRE.MatchString(h) || filepath.Clean(h) != h {
-			return nil, fmt.Errorf("%w: %q (want a clean absolute path of letters, digits and ./_+-)", ErrBadPath, h)
+		if err := checkPath(h); err != nil {
+			return nil, err
 		}
 	}
+	var overlay, systemctl []string
+	for _, e := range EntryPoints(p) {
+		if e.Helper == p.OverlayHelper {
+			overlay = append(overlay, e.Path)
+		} else {
+			systemctl = append(systemctl, e.Path)
+		}
+	}
+	data := struct{ User, Overlay, Systemctl, Journal string }{p.User,
+		strings.Join(overlay, ", "), strings.Join(systemctl, ", "), p.JournalHelper}
 	var b bytes.Buffer
-	if err := tmpl.Execute(&b, p); err != nil {
+	if err := tmpl.Execute(&b, data); err != nil {
 		return nil, fmt.Errorf("render sudoers: %w", err)
 	}
 	return b.Bytes(), nil
+}
+
+func checkPath(h string) error {
+	if !pathRE.MatchString(h) || filepath.Clean(h) != h {
+		return fmt.Errorf("%w: %q (want a clean absolute path of letters, digits and ./_+-)", ErrBadPath, h)
+	}
+	return nil
 }
 
 // Visudo is the command that checks a sudoers file; tests may point it

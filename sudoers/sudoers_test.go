@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,9 +51,13 @@ func TestRenderLinesExact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	const dir = "/usr/local/libexec/left4me/"
 	want := []string{
-		"left4me ALL=(root) NOPASSWD: /usr/local/libexec/left4me/left4me-overlay mount *, /usr/local/libexec/left4me/left4me-overlay umount *",
-		"left4me ALL=(root) NOPASSWD: /usr/local/libexec/left4me/left4me-systemctl *, /usr/local/libexec/left4me/left4me-journalctl *",
+		"left4me ALL=(root) NOPASSWD: " + dir + "left4me-overlay-mount, " + dir + "left4me-overlay-umount",
+		"left4me ALL=(root) NOPASSWD: " + dir + "left4me-systemctl-start, " + dir + "left4me-systemctl-stop, " +
+			dir + "left4me-systemctl-restart, " + dir + "left4me-systemctl-status, " + dir + "left4me-systemctl-is-active, " +
+			dir + "left4me-systemctl-reset-failed, " + dir + "left4me-systemctl-list-units",
+		"left4me ALL=(root) NOPASSWD: " + dir + "left4me-journalctl",
 	}
 	if lines := Lines(got); strings.Join(lines, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("rule lines:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
@@ -209,52 +214,182 @@ func TestInstallIdempotentAndRestoresMode(t *testing.T) {
 	}
 }
 
-// The rendered rules installed for a real (test) user allow exactly the
-// helper verbs, as sudo itself decides.
-func TestRealSudoAllowsOnlyHelpers(t *testing.T) {
-	testenv.RequireRoot(t)
-	requireVisudo(t)
-	testenv.RequireBinary(t, "sudo", "sudo")
-	const name = "l4m-tin-sudo"
-	const dropIn = "/etc/sudoers.d/left4me-test-sudoers"
-	testenv.AddUser(t, name, "")
+// installRulesFor installs the rendered rules for user with the helpers
+// (stand-in scripts) and the real entry points in a new directory, as a
+// drop-in removed when the test ends, and returns the params.
+func installRulesFor(t *testing.T, user, dropIn string) Params {
+	t.Helper()
 	t.Cleanup(func() { os.Remove(dropIn) })
-
-	// sudo -l resolves the command, so the helpers must exist.
+	// sudo -l resolves the command, so the programs must exist.
 	dir := t.TempDir()
 	os.Chmod(dir, 0o755)
-	p := Params{User: name, OverlayHelper: dir + "/left4me-overlay", SystemctlHelper: dir + "/left4me-systemctl", JournalHelper: dir + "/left4me-journalctl"}
+	p := Params{User: user, OverlayHelper: dir + "/left4me-overlay", SystemctlHelper: dir + "/left4me-systemctl", JournalHelper: dir + "/left4me-journalctl"}
 	data, err := Render(p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, h := range []string{p.OverlayHelper, p.SystemctlHelper, p.JournalHelper} {
-		if err := os.WriteFile(h, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		if err := os.WriteFile(h, []byte("#!/bin/sh\necho \"$0 $*\"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, e := range EntryPoints(p) {
+		script, err := Script(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(e.Path, script, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if _, err := Install(context.Background(), runner.Exec{}, dropIn, data); err != nil {
 		t.Fatal(err)
 	}
-	tests := []struct {
+	return p
+}
+
+// sudoAllows asks the real sudo whether user may run argv as root:
+// "sudo -l -U user CMD..." answers that (exit 0: allowed) for sudo 1.9 and
+// sudo-rs alike.
+func sudoAllows(user string, argv ...string) bool {
+	return exec.Command("sudo", append([]string{"-n", "-l", "-U", user}, argv...)...).Run() == nil
+}
+
+// The rendered rules installed for a real (test) user allow exactly the
+// contract's calls, as sudo itself decides: every probe the deploy's verify
+// asks gets the contract's answer.
+func TestRealSudoAllowsOnlyHelpers(t *testing.T) {
+	testenv.RequireRoot(t)
+	requireVisudo(t)
+	testenv.RequireBinary(t, "sudo", "sudo")
+	const name = "l4m-tin-sudo"
+	testenv.AddUser(t, name, "")
+	p := installRulesFor(t, name, "/etc/sudoers.d/left4me-test-sudoers")
+	probes := Probes(p)
+	if len(probes) < 12 {
+		t.Fatalf("Probes = %d calls, want every granted program and the refusals", len(probes))
+	}
+	extra := []Probe{
+		{Argv: []string{p.OverlayHelper}},
+		{Argv: []string{p.OverlayHelper + "-status", "test-server"}},
+		{Argv: []string{"/usr/bin/systemctl", "start", "x"}},
+	}
+	for _, pr := range append(probes, extra...) {
+		if allowed := sudoAllows(name, pr.Argv...); allowed != pr.Allow {
+			t.Errorf("sudo -l -U %s %s: allowed=%v, want %v", name, strings.Join(pr.Argv, " "), allowed, pr.Allow)
+		}
+	}
+}
+
+// What the rules rely on, asked of the real sudo: a command without
+// arguments in sudoers admits any arguments, `CMD ""` admits none, and
+// sudo 1.9 matches "*" across spaces (which sudo-rs does not; the e2e
+// sudo-rs host asks it the same).
+func TestRealSudoCommandForms(t *testing.T) {
+	testenv.RequireRoot(t)
+	requireVisudo(t)
+	testenv.RequireBinary(t, "sudo", "sudo")
+	const name = "l4m-tin-forms"
+	const dropIn = "/etc/sudoers.d/left4me-test-forms"
+	testenv.AddUser(t, name, "")
+	t.Cleanup(func() { os.Remove(dropIn) })
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	bare, none, star := dir+"/bare", dir+"/none", dir+"/star"
+	for _, f := range []string{bare, none, star} {
+		os.WriteFile(f, []byte("#!/bin/sh\n"), 0o755)
+	}
+	rules := fmt.Sprintf("%[1]s ALL=(root) NOPASSWD: %[2]s\n%[1]s ALL=(root) NOPASSWD: %[3]s \"\"\n%[1]s ALL=(root) NOPASSWD: %[4]s mount *\n", name, bare, none, star)
+	if _, err := Install(context.Background(), runner.Exec{}, dropIn, []byte(rules)); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := exec.Command("sudo", "--version").Output()
+	t.Logf("%s", firstLine(string(out)))
+	for _, tt := range []struct {
 		argv  []string
 		allow bool
 	}{
-		{[]string{p.OverlayHelper, "mount", "test-server"}, true},
-		{[]string{p.OverlayHelper, "umount", "test-server"}, true},
-		{[]string{p.SystemctlHelper, "start", "test-server"}, true},
-		{[]string{p.JournalHelper, "test-server"}, true},
-		{[]string{p.OverlayHelper, "status", "test-server"}, false},
-		{[]string{p.OverlayHelper}, false},
-		{[]string{"/bin/sh", "-c", "id"}, false},
-		{[]string{"/usr/bin/systemctl", "start", "x"}, false},
-	}
-	for _, tt := range tests {
-		// "sudo -l -U user CMD" asks sudo's policy whether user may run CMD.
-		args := append([]string{"-n", "-l", "-U", name}, tt.argv...)
-		err := exec.Command("sudo", args...).Run()
-		if allowed := err == nil; allowed != tt.allow {
+		{[]string{bare}, true},
+		{[]string{bare, "a"}, true},
+		{[]string{bare, "a", "b c"}, true},
+		{[]string{none}, true},
+		{[]string{none, "a"}, false},
+		{[]string{star, "mount", "a"}, true},
+		{[]string{star, "mount", "a", "b"}, true},
+		{[]string{star, "umount", "a"}, false},
+	} {
+		if allowed := sudoAllows(name, tt.argv...); allowed != tt.allow {
 			t.Errorf("sudo -l -U %s %s: allowed=%v, want %v", name, strings.Join(tt.argv, " "), allowed, tt.allow)
 		}
 	}
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
+}
+
+// Each entry point runs its helper with its verb and the one argument it
+// got, and refuses any other number of arguments without running it.
+func TestEntryPointScripts(t *testing.T) {
+	dir := t.TempDir()
+	p := Params{User: "x", OverlayHelper: dir + "/left4me-overlay", SystemctlHelper: dir + "/left4me-systemctl", JournalHelper: dir + "/left4me-journalctl"}
+	for _, h := range []string{p.OverlayHelper, p.SystemctlHelper} {
+		os.WriteFile(h, []byte("#!/bin/sh\nprintf '%s|' \"$0\" \"$@\"\n"), 0o755)
+	}
+	eps := EntryPoints(p)
+	if len(eps) != 9 {
+		t.Fatalf("EntryPoints = %d, want 2 overlay verbs, 6 systemctl verbs and list-units", len(eps))
+	}
+	for _, e := range eps {
+		script, err := Script(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(e.Path, script, 0o755)
+		if e.NoName {
+			// list-units runs its helper with no argument and refuses any.
+			out, err := exec.Command(e.Path).Output()
+			if want := e.Helper + "|" + e.Verb + "|"; err != nil || string(out) != want {
+				t.Errorf("%s = %q, %v; want %q", e.Path, out, err, want)
+			}
+			for _, args := range [][]string{{"a"}, {""}, {"a", "b"}} {
+				cmd := exec.Command(e.Path, args...)
+				var stderr bytes.Buffer
+				cmd.Stderr = &stderr
+				out, err := cmd.Output()
+				if code := exitCode(err); code != 2 || len(out) != 0 || !strings.Contains(stderr.String(), "takes no arguments") {
+					t.Errorf("%s %q = exit %d, stdout %q, stderr %q; want exit 2, the helper not run", e.Path, args, code, out, stderr.String())
+				}
+			}
+			continue
+		}
+		out, err := exec.Command(e.Path, "a b;$(id)").Output()
+		if want := e.Helper + "|" + e.Verb + "|a b;$(id)|"; err != nil || string(out) != want {
+			t.Errorf("%s 'a b;$(id)' = %q, %v; want %q", e.Path, out, err, want)
+		}
+		for _, args := range [][]string{nil, {"a", "b"}, {"a", ""}} {
+			cmd := exec.Command(e.Path, args...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if code := exitCode(err); code != 2 || len(out) != 0 || !strings.Contains(stderr.String(), "want exactly one argument") {
+				t.Errorf("%s %q = exit %d, stdout %q, stderr %q; want exit 2, the helper not run", e.Path, args, code, out, stderr.String())
+			}
+		}
+	}
+	if _, err := Script(Entry{Path: dir + "/x y", Helper: p.OverlayHelper, Verb: "mount"}); !errors.Is(err, ErrBadPath) {
+		t.Fatalf("Script(path with space) = %v, want ErrBadPath", err)
+	}
+}
+
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
 }

@@ -50,7 +50,7 @@ func addInstance(t *testing.T, root, name string) {
 	}
 }
 
-const sys = "/usr/bin/sudo -n /usr/local/libexec/left4me/left4me-systemctl "
+const sys = "/usr/bin/sudo -n /usr/local/libexec/left4me/left4me-systemctl-"
 
 func TestUsage(t *testing.T) {
 	tests := []struct {
@@ -157,9 +157,9 @@ func TestGlobalSettings(t *testing.T) {
 	root := t.TempDir()
 	addInstance(t, root, "a")
 	resp := map[string]runner.FakeResponse{
-		"/t/sudo -n /t/ov mount a":      {},
-		"/t/sudo -n /t/sys start a":     {},
-		"/t/sudo -n /t/sys is-active a": {Stdout: "active\n"},
+		"/t/sudo -n /t/ov-mount a":      {},
+		"/t/sudo -n /t/sys-start a":     {},
+		"/t/sudo -n /t/sys-is-active a": {Stdout: "active\n"},
 	}
 	r := runFake(t, root, resp, "--sudo", "/t/sudo", "--overlay-helper", "/t/ov", "--systemctl-helper", "/t/sys", "start", "a")
 	if r.code != 0 {
@@ -176,7 +176,7 @@ func TestErrorsOnStderrWithExitCode(t *testing.T) {
 	root := t.TempDir()
 	addInstance(t, root, "a")
 	resp := map[string]runner.FakeResponse{
-		"/usr/bin/sudo -n /usr/local/libexec/left4me/left4me-overlay mount a": {Stderr: "sudo: a password is required", Code: 1},
+		"/usr/bin/sudo -n /usr/local/libexec/left4me/left4me-overlay-mount a": {Stderr: "sudo: a password is required", Code: 1},
 	}
 	r := runFake(t, root, resp, "start", "a")
 	if r.code != ctl.ExitFailed || !strings.HasPrefix(r.stderr, "l4d2ctl: mount runtime overlay of a: ") || !strings.Contains(r.stderr, "a password is required") {

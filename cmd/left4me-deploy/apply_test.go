@@ -76,7 +76,7 @@ func TestApplyLocalJSON(t *testing.T) {
 			names = append(names, e.Step)
 		}
 	}
-	if got := strings.Join(names, ","); got != "preflight,packages,accounts,directories,binaries,sudoers,units,migration,restart,verify,release,state mount" {
+	if got := strings.Join(names, ","); got != "preflight,packages,accounts,directories,binaries,entrypoints,sudoers,units,migration,restart,verify,release,state mount" {
 		t.Fatalf("steps %s", got)
 	}
 	if sum := events[len(events)-1]; sum.Changed == 0 || sum.Failed != 0 {
@@ -102,7 +102,7 @@ func TestApplyLocalText(t *testing.T) {
 		"changed  units: install /usr/local/lib/systemd/system/left4me-web.service",
 		"--- a/usr/local/lib/systemd/system/left4me-web.service",
 		"-ExecStart=/bin/false",
-		"ok=7 changed=1 failed=0 skipped=4\n",
+		"ok=8 changed=1 failed=0 skipped=4\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -156,7 +156,7 @@ func TestRender(t *testing.T) {
 		t.Fatalf("render = %d\n%s%s", code, out, errOut)
 	}
 	data, err := os.ReadFile(filepath.Join(dir, hostpath.SudoersFile))
-	if err != nil || !bytes.Contains(data, []byte("left4me ALL=(root) NOPASSWD: /usr/local/libexec/left4me/left4me-overlay mount *")) {
+	if err != nil || !bytes.Contains(data, []byte("left4me ALL=(root) NOPASSWD: /usr/local/libexec/left4me/left4me-overlay-mount, ")) {
 		t.Fatalf("rendered sudoers %q, %v", data, err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, hostpath.UnitDir, hostpath.ServerUnit)); err != nil {

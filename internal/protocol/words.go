@@ -22,7 +22,7 @@ const ArchUnknown = "unknown"
 // rollback's own, and status's check of the host against its record.
 var StepNames = []string{
 	"preflight", "packages", "accounts", "directories", "sudoers", "binaries",
-	"units", "migration", "restart", "verify", "state mount", "release",
+	"entrypoints", "units", "migration", "restart", "verify", "state mount", "release",
 	"lock", "options", "sweep", "rollback", "recorded",
 }
 

@@ -61,10 +61,17 @@ var hostSeq atomic.Int32
 // instead (bootVMHost).
 func bootHost(t *testing.T, label string, prepare func(root string)) *Host {
 	t.Helper()
+	return bootHostOn(t, bookwormImage, label, prepare)
+}
+
+// bootHostOn is bootHost for a host of img. With VMEnv set the guest is
+// whatever the VM tier boots, whatever img says.
+func bootHostOn(t *testing.T, img *rootfsImage, label string, prepare func(root string)) *Host {
+	t.Helper()
 	if command := os.Getenv(VMEnv); command != "" {
 		return bootVMHost(t, label, command, prepare)
 	}
-	tarball := cachedRootfs(t)
+	tarball := cachedRootfsOf(t, img)
 	removeStaleHosts(t)
 	work, err := os.MkdirTemp(hostsDir, fmt.Sprintf("%s%d-%s-", hostPrefix, os.Getpid(), label))
 	if err != nil {

@@ -117,7 +117,7 @@ func printSummary(w io.Writer) {
 	if len(results) == 0 {
 		return
 	}
-	hosts := "a booted Debian bookworm host"
+	hosts := "booted Debian hosts (bookworm; trixie with sudo-rs in the sudo-rs scenarios)"
 	if c := os.Getenv(VMEnv); c != "" {
 		hosts = "QEMU guests of " + c
 	}

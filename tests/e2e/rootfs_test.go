@@ -49,27 +49,37 @@ func cacheDir() string {
 	return "/var/cache/left4me-e2e"
 }
 
-// rootfsKey names a tarball by everything that goes into it.
-func rootfsKey() string {
+// rootfsKey names the bookworm tarball by everything that goes into it.
+func rootfsKey() string { return bookwormImage.key() }
+
+// key names the tarball of img by everything that goes into it.
+func (img *rootfsImage) key() string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%s\n%s\n%s\n", rootfsSuite, rootfsVariant, strings.Join(rootfsPackages, ","), rootfsFormat)
+	fmt.Fprintf(h, "%s\n%s\n%s\n%s\n", img.Suite, rootfsVariant, strings.Join(img.packages(), ","), rootfsFormat)
+	if img.Post != "" {
+		fmt.Fprintf(h, "post\n%s", img.Post)
+	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
 // aptMirror returns the Debian mirror this machine's apt uses for the
-// rootfs suite, so debootstrap goes where apt already may go. Set
+// bookworm rootfs, so debootstrap goes where apt already may go. Set
 // LEFT4ME_E2E_MIRROR to override.
-func aptMirror() string {
+func aptMirror() string { return aptMirrorFor(rootfsSuite) }
+
+// aptMirrorFor is aptMirror for suite; a suite this machine's apt does
+// not name gets the mirror of deb.debian.org.
+func aptMirrorFor(suite string) string {
 	if m := os.Getenv("LEFT4ME_E2E_MIRROR"); m != "" {
 		return m
 	}
-	if m := mirrorFromSources(); m != "" {
+	if m := mirrorFromSources(suite); m != "" {
 		return m
 	}
 	return "http://deb.debian.org/debian"
 }
 
-func mirrorFromSources() string {
+func mirrorFromSources(rootfsSuite string) string {
 	files, _ := filepath.Glob("/etc/apt/sources.list.d/*.sources")
 	for _, f := range files {
 		b, err := os.ReadFile(f)
@@ -140,16 +150,16 @@ func fresh(tarball string) bool {
 	return err == nil && time.Since(fi.ModTime()) < rootfsMaxAge
 }
 
-// cachedRootfs returns the path of the rootfs tarball, building it with
-// debootstrap first if the cache does not have it. Concurrent test runs
-// serialise on a lock file, so only one of them builds.
-func cachedRootfs(t *testing.T) string {
+// cachedRootfsOf returns the path of the rootfs tarball of img, building it
+// first if the cache does not have it. Concurrent test runs serialise on a
+// lock file, so only one of them builds.
+func cachedRootfsOf(t *testing.T, img *rootfsImage) string {
 	t.Helper()
 	dir := cacheDir()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatalf("create rootfs cache dir: %v", err)
 	}
-	tarball := filepath.Join(dir, fmt.Sprintf("%s-%s-%s.tar", rootfsSuite, rootfsVariant, rootfsKey()))
+	tarball := filepath.Join(dir, fmt.Sprintf("%s-%s-%s.tar", img.Name, rootfsVariant, img.key()))
 	if fresh(tarball) {
 		return tarball
 	}
@@ -173,12 +183,12 @@ func cachedRootfs(t *testing.T) string {
 	}
 
 	start := time.Now()
-	if err := buildRootfs(t, dir, tarball); err != nil {
-		t.Fatalf("build the %s rootfs: %v", rootfsSuite, err)
+	if err := buildRootfs(t, img, dir, tarball); err != nil {
+		t.Fatalf("build the %s rootfs: %v", img.Name, err)
 	}
-	t.Logf("built and cached the %s rootfs in %s: %s", rootfsSuite, time.Since(start).Round(time.Second), tarball)
+	t.Logf("built and cached the %s rootfs in %s: %s", img.Name, time.Since(start).Round(time.Second), tarball)
 	// Tarballs of other package lists are from older versions of this test.
-	old, _ := filepath.Glob(filepath.Join(dir, rootfsSuite+"-"+rootfsVariant+"-*.tar"))
+	old, _ := filepath.Glob(filepath.Join(dir, img.Name+"-"+rootfsVariant+"-*.tar"))
 	for _, o := range old {
 		if o != tarball {
 			os.Remove(o)
@@ -187,18 +197,18 @@ func cachedRootfs(t *testing.T) string {
 	return tarball
 }
 
-func buildRootfs(t *testing.T, cache, tarball string) error {
+func buildRootfs(t *testing.T, img *rootfsImage, cache, tarball string) error {
 	build, err := os.MkdirTemp(cache, "build-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(build)
 	root := filepath.Join(build, "rootfs")
-	mirror := aptMirror()
+	mirror := aptMirrorFor(img.Suite)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	args := []string{"--variant=" + rootfsVariant, "--include=" + strings.Join(rootfsPackages, ","), rootfsSuite, root, mirror}
+	args := []string{"--variant=" + rootfsVariant, "--include=" + strings.Join(img.packages(), ","), img.Suite, root, mirror}
 	t.Logf("debootstrap %s (mirror %s)", strings.Join(args[:2], " "), mirror)
 	var out bytes.Buffer
 	cmd := exec.CommandContext(ctx, "debootstrap", args...)
@@ -209,6 +219,15 @@ func buildRootfs(t *testing.T, cache, tarball string) error {
 			logTail += "\n--- debootstrap.log:\n" + tail(string(b), 20)
 		}
 		return fmt.Errorf("debootstrap %s: %w\n%s", strings.Join(args, " "), err, logTail)
+	}
+
+	if img.Post != "" {
+		out.Reset()
+		post := exec.CommandContext(ctx, "chroot", root, "sh", "-euc", img.Post)
+		post.Stdout, post.Stderr = &out, &out
+		if err := post.Run(); err != nil {
+			return fmt.Errorf("prepare the %s rootfs (chroot %s sh -euc ...): %w\n%s", img.Name, root, err, out.String())
+		}
 	}
 
 	// Per-boot identity is made fresh for every test host: no SSH host

@@ -16,8 +16,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -29,11 +27,10 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 
-	"golang.org/x/sys/unix"
+	"github.com/left4me/left4me-deploy/internal/treeview"
 )
 
 // DefaultSocket is where the web stand-in serves when started as
@@ -178,105 +175,35 @@ func call(args []string) (int, error) {
 	return resp.Code, nil
 }
 
-// view prints one line per entry under DIR, sorted by path: path, type,
-// permission bits, owner, symlink target, SHA-256 of the content, and user.*
-// extended attributes. It is what a user of the merged view can observe;
-// link counts and times are left out because overlayfs copy-up changes them.
+// view prints the treeview of DIR (internal/treeview): one line per entry,
+// sorted by path, with type, permission bits, owner, size, symlink
+// target, SHA-256 of the content and user.* xattrs, every name readdir
+// lists lstat'ed on its own (a listed name that cannot be found is a line
+// too). With -layers L1:L2:..., every name that exists in one of those
+// layers is looked up as well, so a name found but not listed shows.
 func view(args []string, w io.Writer) error {
-	if len(args) != 1 {
-		return errors.New("view: usage: view DIR")
+	set := flag.NewFlagSet("view", flag.ContinueOnError)
+	layers := set.String("layers", "", "colon-separated layer dirs whose names are probed")
+	if err := set.Parse(args); err != nil {
+		return err
 	}
-	root := args[0]
-	var lines []string
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+	if set.NArg() != 1 {
+		return errors.New("view: usage: view [-layers DIR:DIR...] DIR")
+	}
+	var probes []string
+	if *layers != "" {
+		p, err := treeview.Probes(strings.Split(*layers, ":")...)
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(root, p)
-		var st unix.Stat_t
-		if err := unix.Lstat(p, &st); err != nil {
-			return &fs.PathError{Op: "lstat", Path: p, Err: err}
-		}
-		kind, extra := "?", ""
-		switch st.Mode & unix.S_IFMT {
-		case unix.S_IFDIR:
-			kind = "dir"
-		case unix.S_IFREG:
-			kind = "file"
-			sum, err := hashFile(p)
-			if err != nil {
-				return err
-			}
-			extra = "sha256=" + sum
-		case unix.S_IFLNK:
-			kind = "symlink"
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			extra = "target=" + target
-		case unix.S_IFCHR:
-			kind = fmt.Sprintf("char(%d,%d)", unix.Major(st.Rdev), unix.Minor(st.Rdev))
-		case unix.S_IFBLK:
-			kind = "block"
-		case unix.S_IFIFO:
-			kind = "fifo"
-		case unix.S_IFSOCK:
-			kind = "socket"
-		}
-		xattrs, err := userXattrs(p)
-		if err != nil {
-			return err
-		}
-		lines = append(lines, fmt.Sprintf("%s %s %04o %d:%d %s %s", rel, kind, st.Mode&07777, st.Uid, st.Gid, extra, xattrs))
-		return nil
-	})
+		probes = p
+	}
+	lines, err := treeview.Record(set.Arg(0), treeview.Options{Probe: probes})
 	if err != nil {
-		return fmt.Errorf("view %s: %w", root, err)
+		return err
 	}
-	sort.Strings(lines)
 	for _, l := range lines {
 		fmt.Fprintln(w, l)
 	}
 	return nil
-}
-
-func hashFile(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("read %s: %w", p, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// userXattrs returns the user.* attributes of p as "name=value" pairs in a
-// stable order. Other namespaces belong to the filesystems, not the user.
-func userXattrs(p string) (string, error) {
-	buf := make([]byte, 64<<10)
-	n, err := unix.Llistxattr(p, buf)
-	if err != nil {
-		if errors.Is(err, unix.ENOTSUP) {
-			return "", nil
-		}
-		return "", &fs.PathError{Op: "llistxattr", Path: p, Err: err}
-	}
-	var pairs []string
-	for _, name := range strings.Split(string(buf[:n]), "\x00") {
-		if !strings.HasPrefix(name, "user.") {
-			continue
-		}
-		val := make([]byte, 64<<10)
-		m, err := unix.Lgetxattr(p, name, val)
-		if err != nil {
-			return "", &fs.PathError{Op: "lgetxattr " + name, Path: p, Err: err}
-		}
-		pairs = append(pairs, fmt.Sprintf("%s=%q", name, val[:m]))
-	}
-	sort.Strings(pairs)
-	return "xattrs[" + strings.Join(pairs, ",") + "]", nil
 }

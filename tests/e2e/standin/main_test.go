@@ -36,7 +36,7 @@ func TestView(t *testing.T) {
 		return out.String()
 	}
 	ref := build(t, nil)
-	for _, want := range []string{"sub dir 0755", "sub/f file 0644", "link symlink 0777", "target=sub/f"} {
+	for _, want := range []string{"sub dir 0755", "sub/f file 0644", "link symlink 0777", "-> sub/f"} {
 		if !strings.Contains(ref, want) {
 			t.Errorf("view lacks %q:\n%s", want, ref)
 		}

@@ -17,6 +17,8 @@ echo m1 >$I/left4dead2/maps/c1m1.bsp
 echo m2 >$I/left4dead2/maps/c1m2.bsp
 echo x >$I/left4dead2/nested/outer/inner/x
 echo y >$I/left4dead2/nested/outer/y
+mkdir -p $I/left4dead2/scripts/vscripts
+echo nut >$I/left4dead2/scripts/vscripts/a.nut
 
 C=$L/overlays/cfg
 mkdir -p $C/left4dead2/cfg $C/left4dead2/addons
