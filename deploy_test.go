@@ -817,6 +817,12 @@ func TestPackagesQueryFirst(t *testing.T) {
 			if tt.install != (sum.Changed == 1) {
 				t.Fatalf("summary %+v", sum)
 			}
+			// apt-get can take minutes: a progress line says so before it
+			// runs (the step's own line comes when it is done).
+			progress := len(events) > 1 && events[1].Type == steps.EventLog && strings.HasPrefix(events[1].Reason, "running apt-get to install ")
+			if tt.install != progress {
+				t.Fatalf("install %v, progress line %v; events %+v", tt.install, progress, events)
+			}
 			if strings.Contains(cmds, "fuse") {
 				t.Fatalf("commands name fuse-overlayfs:\n%s", cmds)
 			}

@@ -108,6 +108,7 @@ func (s packages) Run(ctx context.Context, g *steps.Gate) error {
 	}
 	what := fmt.Sprintf("install %s (%s)", strings.Join(missing, " "), pm.Name)
 	return g.Change(what, func() error {
+		g.Log("running %s to %s; this can take minutes", pm.Name, strings.TrimSuffix(what, " ("+pm.Name+")"))
 		if pm.Name == "dnf" {
 			return r.Run(ctx, runner.Cmd{Argv: append([]string{"dnf", "install", "-y", "-q"}, missing...)})
 		}

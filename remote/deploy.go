@@ -192,6 +192,9 @@ func (h *hostRun) deploy(ctx context.Context) error {
 			}
 			asked["offer"] = true
 			h.phase = "building the host binaries for linux/" + h.res.Arch
+			if _, build := h.d.Source.(*Checkout); build {
+				h.d.Out.Progress(h.t.Spec, "build", h.phase+" from the checkout with go build (the first time takes a while)")
+			}
 			bins, err := h.d.Source.Binaries(ctx, h.res.Arch)
 			if err != nil {
 				return err
@@ -329,7 +332,10 @@ func (h *hostRun) stdoutLine(line string) {
 	switch ev.Type {
 	case protocol.EventStart:
 		h.running = ev.Step
-		return // the step's own event says how it ended
+		if h.d.Out.JSON {
+			h.d.Out.Event(ev) // a consumer can tell the step a host is in
+		}
+		return // in text the step's own line says how it ended
 	case protocol.EventStatus:
 		h.res.Report = st
 		return
@@ -496,6 +502,7 @@ func (h *hostRun) upload(ctx context.Context, bins []Binary, need []string) erro
 		}
 		want[b.SHA256] = false
 		h.phase = "sending " + b.Name
+		h.d.Out.Progress(h.t.Spec, "ship", fmt.Sprintf("sending %s (%s)", b.Name, sizeOf(b.Path)))
 		f, err := os.Open(b.Path)
 		if err != nil {
 			return fmt.Errorf("send %s to %s: %w", b.Name, h.t.Spec, err)

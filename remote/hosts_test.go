@@ -59,7 +59,9 @@ deploy@b.example
 		t.Fatalf("ReadHosts parsed %+v", got)
 	}
 	for _, c := range []struct{ file, err string }{
-		{"a\nb c\n", "hosts.txt:2:"},
+		{"a\nb c d\n", "hosts.txt:2:"},
+		{"a g/x\n", "hosts.txt:1: group"},
+		{"[bad name]\na\n", "hosts.txt:1: group"},
 		{"a\n\na # again\n", "hosts.txt:3: a is listed already on line 1"},
 		{"root@h:99999\n", "hosts.txt:1:"},
 		{"-F/etc/passwd\n", "hosts.txt:1:"},

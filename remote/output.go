@@ -18,6 +18,8 @@ import (
 type Printer struct {
 	W    io.Writer
 	JSON bool
+	// ErrW takes the text progress lines (Progress); nil drops them.
+	ErrW io.Writer
 
 	mu sync.Mutex
 }
@@ -83,20 +85,7 @@ func (p *Printer) Fail(host string, err error) {
 func (p *Printer) Summary(results []Result) {
 	if p.JSON {
 		for _, r := range results {
-			ev := protocol.Event{Type: protocol.EventSummary, Host: r.Target.Spec, Status: steps.StatusOK, Release: r.Release}
-			if r.Summary != nil {
-				ev.OK, ev.Changed, ev.Failed, ev.Skipped = r.Summary.OK, r.Summary.Changed, r.Summary.Failed, r.Summary.Skipped
-			}
-			if r.Failed() {
-				ev.Status = steps.StatusFailed
-				if ev.Failed == 0 {
-					ev.Failed = 1
-				}
-				if r.Err != nil {
-					ev.Reason = r.Err.Error()
-				}
-			}
-			p.json(ev)
+			p.jsonLine(hostSummaryOf(r))
 		}
 		return
 	}
@@ -123,10 +112,13 @@ func counts(ev protocol.Event) string {
 	return fmt.Sprintf("ok=%d changed=%d failed=%d skipped=%d", ev.OK, ev.Changed, ev.Failed, ev.Skipped)
 }
 
-func (p *Printer) json(ev protocol.Event) {
-	b, err := json.Marshal(ev)
+func (p *Printer) json(ev protocol.Event) { p.jsonLine(ev) }
+
+// jsonLine prints v as one JSON line.
+func (p *Printer) jsonLine(v any) {
+	b, err := json.Marshal(v)
 	if err != nil {
-		b = []byte(fmt.Sprintf(`{"type":"error","host":%q,"reason":%q}`, ev.Host, err.Error()))
+		b = []byte(fmt.Sprintf(`{"schema":%d,"type":"error","reason":%q}`, steps.SchemaVersion, err.Error()))
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -196,7 +196,11 @@ func (p *Printer) RolloutSummary(results []Result) {
 			if r.Err != nil {
 				why = r.Err.Error()
 			}
-			fmt.Fprintf(tw, "%s\tFAILED\t-\t%s\t-\t%s\n", host, r.Duration.Round(100*time.Millisecond), textsafe.Field(why))
+			rel := "-"
+			if r.Release != "" {
+				rel = "release " + r.Release
+			}
+			fmt.Fprintf(tw, "%s\tFAILED\t-\t%s\t%s\t%s\n", host, r.Duration.Round(100*time.Millisecond), textsafe.Quote(rel), textsafe.Field(why))
 		default:
 			status := "ok"
 			if r.Failed() {

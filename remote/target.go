@@ -14,6 +14,9 @@ type Target struct {
 	// Port is the ssh port of this host (ParseHost's host:port); empty
 	// means the -p flag, else ssh's default.
 	Port string
+	// Groups are the host's groups in the hosts file (ReadHosts), for
+	// --limit.
+	Groups []string
 }
 
 // ParseTarget parses "[user@]host". It refuses what ssh would read as an

@@ -11,7 +11,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	deploy "github.com/left4me/left4me-deploy"
-	"github.com/left4me/left4me-deploy/artifacts"
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/steps"
@@ -19,49 +18,44 @@ import (
 
 // installFlags are shared by apply and render.
 func installFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "bin-dir", Usage: "take the helpers and l4d2ctl from `DIR` (default: the directory of this program)"},
-		&cli.StringFlag{Name: "web-exec", Usage: "ExecStart= `COMMAND` of left4me-web.service (default: the one an earlier run was given, else " + artifacts.DefaultWebExec + ")"},
-		&cli.StringFlag{Name: "user", Value: hostpath.User, Usage: "the unprivileged `USER` (and group) that owns the state and runs the units", Hidden: true},
-		&cli.BoolFlag{Name: "diff", Usage: "show a unified diff of every file that changes"},
-		&cli.BoolFlag{Name: "json", Usage: "print one JSON event per line"},
-	}
+	return append(flags("bin-dir", "web-exec", "diff", "json"),
+		&cli.StringFlag{Name: "user", Value: hostpath.User, Usage: "the unprivileged `USER` (and group) that owns the state and runs the units", Hidden: true})
 }
 
 func applyCommand(e *env) *cli.Command {
 	return &cli.Command{
 		Name:      "apply",
 		Usage:     "run the install plan on this machine",
-		UsageText: "left4me-deploy apply --local [--root DIR] [--dry-run] [--diff] [--json] [--bin-dir DIR] [--web-exec CMD]",
-		Flags: append([]cli.Flag{
-			&cli.BoolFlag{Name: "local", Usage: "install on this machine (required; to deploy to another host run left4me-deploy user@host)"},
-			&cli.StringFlag{Name: "root", Usage: "put every file under `DIR` instead of /; packages, accounts and services are then only reported"},
-			&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "report what would change, change nothing"},
-			&cli.StringFlag{Name: "live", Usage: "comma list of packages,accounts,services that act on the running system even with --root (or none)", Hidden: true},
-		}, append(installFlags(), hostSideFlags()...)...),
+		UsageText: "left4me-deploy apply --local [--root DIR] [-n|--dry-run] [--diff] [--json] [--bin-dir DIR] [--web-exec CMD]",
+		Flags: append(append(flags("local", "root", "dry-run"),
+			&cli.StringFlag{Name: "live", Usage: "comma list of packages,accounts,services that act on the running system even with --root (or none)", Hidden: true}),
+			append(installFlags(), hostSideFlags()...)...),
 		Action: func(c *cli.Context) error {
 			if !c.Bool("local") {
-				return exitError{2, "apply needs --local (it installs on this machine); to deploy to another host run left4me-deploy user@host"}
+				return usage(c, "apply needs --local (it installs on this machine); to deploy to another host run left4me-deploy user@host")
 			}
 			if c.NArg() > 0 {
-				return exitError{2, fmt.Sprintf("apply takes no arguments, got %q", c.Args().Slice())}
+				return usage(c, "apply takes no arguments, got %q", c.Args().Slice())
 			}
 			o, err := installOptions(c, e)
 			if err != nil {
-				return exitError{2, err.Error()}
+				return usage(c, "%v", err)
 			}
 			o.Root = hostpath.Root(c.String("root"))
 			o.DryRun = c.Bool("dry-run")
 			if s := c.String("live"); s != "" {
 				live, err := parseLive(s)
 				if err != nil {
-					return exitError{2, err.Error()}
+					return usage(c, "%v", err)
 				}
 				o.Live = &live
 			}
 			o = withRelease(c, o)
 			if ok, err := hostSide(c, e, o); ok {
 				return err
+			}
+			if c.Bool("json") {
+				noteRunning(o)
 			}
 			_, err = deploy.Apply(c.Context, o)
 			return finish(err)
@@ -77,15 +71,15 @@ func renderCommand(e *env) *cli.Command {
 		Flags:     installFlags(),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
-				return exitError{2, "render needs exactly one argument, the output DIR"}
+				return usage(c, "render needs exactly one argument, the output DIR")
 			}
 			dir := c.Args().First()
 			if dir == "" || hostpath.Root(dir).IsHost() {
-				return exitError{2, fmt.Sprintf("render DIR must be a directory other than /, got %q", dir)}
+				return usage(c, "render DIR must be a directory other than /, got %q", dir)
 			}
 			o, err := installOptions(c, e)
 			if err != nil {
-				return exitError{2, err.Error()}
+				return usage(c, "%v", err)
 			}
 			_, err = deploy.Render(c.Context, dir, o)
 			return finish(err)

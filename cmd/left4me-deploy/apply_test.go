@@ -14,6 +14,7 @@ import (
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/internal/testenv"
+	"github.com/left4me/left4me-deploy/steps"
 )
 
 func requireInstallTools(t *testing.T) {
@@ -48,13 +49,20 @@ func parseEvents(t *testing.T, out string) []protocol.Event {
 	var events []protocol.Event
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
-		var e protocol.Event
+		checkSchema(t, sc.Text())
+		var e struct {
+			Schema int `json:"schema"`
+			protocol.Event
+		}
 		dec := json.NewDecoder(strings.NewReader(sc.Text()))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&e); err != nil {
 			t.Fatalf("line %q is not a protocol.Event: %v", sc.Text(), err)
 		}
-		events = append(events, e)
+		if e.Schema != steps.SchemaVersion {
+			t.Fatalf("line %q: schema %d, want %d", sc.Text(), e.Schema, steps.SchemaVersion)
+		}
+		events = append(events, e.Event)
 	}
 	if len(events) == 0 || events[len(events)-1].Type != "summary" {
 		t.Fatalf("stream does not end in a summary:\n%s", out)

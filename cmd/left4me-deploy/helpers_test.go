@@ -3,6 +3,7 @@
 package main
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -20,6 +21,16 @@ func makeDist(t testing.TB) string {
 	cmd := exec.Command("../../scripts/dist", dir)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("scripts/dist: %v\n%s", err, out)
+	}
+	// The bundle ships the generated man page and completions.
+	files, err := generatedDocs(newApp(&env{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range files {
+		if got, err := os.ReadFile(filepath.Join(dir, "share", name)); err != nil || string(got) != want {
+			t.Errorf("bundle share/%s: %v (or it differs from the generated one)", name, err)
+		}
 	}
 	return dir
 }

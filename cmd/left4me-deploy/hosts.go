@@ -12,31 +12,24 @@ import (
 	"github.com/left4me/left4me-deploy/remote"
 )
 
-// sshFlags are ssh's own flags, as every verb that reaches hosts takes them.
-func sshFlags() []cli.Flag {
-	var out []cli.Flag
-	for _, f := range remoteFlags() {
-		switch f.Names()[0] {
-		case "p", "i", "J", "o", "F":
-			out = append(out, f)
+// targetsFrom reads the hosts of the command line and of --hosts FILE, in
+// that order, and keeps those --limit selects; a host given twice is an
+// error. The whole list is checked (hostChecker) before any host starts.
+func targetsFrom(c *cli.Context) ([]remote.Target, error) {
+	targets, err := readTargets(c)
+	if err != nil {
+		return nil, err
+	}
+	if l := str(c, "limit"); l != "" {
+		if targets, err = remote.Limit(targets, l); err != nil {
+			return nil, err
 		}
 	}
-	return out
+	return targets, nil
 }
 
-// hostFlags choose the hosts and how many at once.
-func hostFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "hosts", Usage: "read hosts from `FILE`: one user@host[:port] per line, # comments, blank lines"},
-		&cli.IntFlag{Name: "parallel", Value: 4, Usage: "work on `N` hosts at once"},
-		&cli.StringFlag{Name: "bundle", Usage: "ship the host binaries of the release bundle in `DIR` (default: the bundle this program is part of, else build them from this source checkout)"},
-		&cli.StringFlag{Name: "root", Usage: "act under `DIR` on the hosts instead of / (tests, staging trees)"},
-	}
-}
-
-// targetsFrom reads the hosts of the command line and of --hosts FILE, in
-// that order; a host given twice is an error.
-func targetsFrom(c *cli.Context) ([]remote.Target, error) {
+func readTargets(c *cli.Context) ([]remote.Target, error) {
+	check := &hostChecker{ctx: c.Context, config: str(c, "F")}
 	var targets []remote.Target
 	seen := map[string]bool{}
 	add := func(t remote.Target) error {
@@ -50,6 +43,9 @@ func targetsFrom(c *cli.Context) ([]remote.Target, error) {
 	for _, a := range c.Args().Slice() {
 		t, err := remote.ParseHost(a)
 		if err != nil {
+			return nil, err
+		}
+		if err := check.check(t); err != nil {
 			return nil, err
 		}
 		if err := add(t); err != nil {
@@ -67,6 +63,9 @@ func targetsFrom(c *cli.Context) ([]remote.Target, error) {
 			return nil, err
 		}
 		for _, t := range list {
+			if err := check.check(t); err != nil {
+				return nil, fmt.Errorf("%s: %w", file, err)
+			}
 			if err := add(t); err != nil {
 				return nil, fmt.Errorf("%s: %w", file, err)
 			}

@@ -63,11 +63,20 @@ func localRollback(ctx context.Context, c *cli.Context, e *env, o deploy.Options
 	emit := o.Emit
 	rb, err := deploy.PreviousRelease(o.Root)
 	if err != nil {
+		if c.Bool("json") {
+			noteRunning(o) // the release the host stays on
+		}
 		emit(steps.Event{Type: steps.EventStep, Step: "rollback", Status: steps.StatusFailed, Reason: err.Error() + "; nothing changed"})
 		emit(steps.Event{Type: steps.EventSummary, Failed: 1})
 		return exitError{1, "rollback: " + err.Error() + "; nothing changed"}
 	}
 	t := rb.Target
+	if c.Bool("json") {
+		emit(steps.Event{Type: steps.EventLog, Step: "release", Reason: rb.Current.Describe()})
+		if o.OnRelease != nil {
+			o.OnRelease(rb.Current.ID)
+		}
+	}
 	emit(steps.Event{Type: steps.EventLog, Step: "rollback", Reason: fmt.Sprintf("from release %s, version %s, back to %s", rb.Current.ID, rb.Current.Version, t.Describe())})
 	emit(steps.Event{Type: steps.EventLog, Step: "rollback", Reason: "the migration is not undone: the sentinel stays and the upper dirs keep the kernel format"})
 	bin := filepath.Join(rb.Dir, "bin")
@@ -109,11 +118,11 @@ func localRollback(ctx context.Context, c *cli.Context, e *env, o deploy.Options
 // apply.
 func hostSide(c *cli.Context, e *env, o deploy.Options) (ok bool, err error) {
 	if _, err := releaseOptions(c); err != nil {
-		return true, exitError{2, err.Error()}
+		return true, usage(c, "%v", err)
 	}
 	switch {
 	case c.Bool("status") && c.Bool("rollback"):
-		return true, exitError{2, "--status and --rollback exclude each other"}
+		return true, usage(c, "--status and --rollback exclude each other")
 	case c.Bool("status"):
 		return true, hostStatus(c.Context, e, o)
 	case c.Bool("rollback"):
@@ -143,7 +152,7 @@ func localStatus(c *cli.Context, e *env) error {
 // rollbackLocal is rollback --local.
 func rollbackLocal(c *cli.Context, e *env) error {
 	if c.NArg() > 0 {
-		return exitError{2, "rollback --local takes no hosts"}
+		return usage(c, "rollback --local takes no hosts")
 	}
 	o := deploy.Options{Root: hostpath.Root(c.String("root")), Command: strings.Join(os.Args, " ")}
 	if c.Bool("json") {
@@ -153,4 +162,18 @@ func rollbackLocal(c *cli.Context, e *env) error {
 		o.Emit = steps.TextPrinter(e.Stdout)
 	}
 	return localRollback(c.Context, c, e, o)
+}
+
+// noteRunning tells a JSON reader (the workstation over ssh) the release
+// the host runs before the plan starts: as a line for the reader, and on
+// the summary (Options.OnRelease), so a run that fails before its release
+// step still names the release the host is left on. The release step
+// replaces it.
+func noteRunning(o deploy.Options) {
+	if last, err := release.Last(o.Root); err == nil && last != nil {
+		o.Emit(steps.Event{Type: steps.EventLog, Step: "release", Reason: last.Describe()})
+		if o.OnRelease != nil {
+			o.OnRelease(last.ID)
+		}
+	}
 }

@@ -15,17 +15,13 @@ func migrateCommand(e *env) *cli.Command {
 	return &cli.Command{
 		Name:      "migrate",
 		Usage:     "convert fuse-overlayfs upper dirs to kernel overlayfs (sentinel-gated)",
-		UsageText: "left4me-deploy migrate [--root DIR] [--dry-run] [--json] [--reset-upper]",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "root", Usage: "work on the left4me tree under `DIR`; service stops and starts are only reported", EnvVars: []string{hostpath.RootEnv}},
-			&cli.BoolFlag{Name: "dry-run", Usage: "list what would change and change nothing"},
-			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON, every changed path included"},
-			&cli.BoolFlag{Name: "reset-upper", Usage: "instead of converting, move each upper/ aside to upper.pre-kernel-overlay.N and start empty"},
-			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "list every changed path in the text report"},
-		},
+		UsageText: "left4me-deploy migrate [--root DIR] [-n|--dry-run] [--json] [--reset-upper] [-v]",
+		Flags: append(migrateRoot(flags("root", "dry-run", "json")),
+			boolFlag("reset-upper", "", "instead of converting, move each upper/ aside to upper.pre-kernel-overlay.N and start empty"),
+			boolFlag("verbose", "v", "list every changed path in the text report")),
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
-				return cli.Exit("migrate takes no arguments, got "+c.Args().First(), 2)
+				return usage(c, "migrate takes no arguments, got %q", c.Args().Slice())
 			}
 			opts := migrate.Options{
 				Root:       hostpath.Root(c.String("root")),
@@ -51,4 +47,11 @@ func migrateCommand(e *env) *cli.Command {
 			return err
 		},
 	}
+}
+
+// migrateRoot makes migrate's --root also read the environment, as the
+// mount helper's tests and staging trees set it.
+func migrateRoot(fs []cli.Flag) []cli.Flag {
+	fs[0].(*cli.StringFlag).EnvVars = []string{hostpath.RootEnv}
+	return fs
 }

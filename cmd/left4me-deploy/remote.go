@@ -25,38 +25,24 @@ func (m *multiFlag) String() string     { return strings.Join(*m, " ") }
 // them; splitSSHFlags accepts them glued to their value too (-p2222).
 const sshValueFlags = "pioJF"
 
-func remoteFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "p", Usage: "ssh: `PORT` to connect to on the hosts"},
-		&cli.GenericFlag{Name: "i", Value: &multiFlag{}, Usage: "ssh: identity (private key) `FILE`; repeatable"},
-		&cli.StringFlag{Name: "J", Usage: "ssh: connect through the jump host `[user@]host[:port]` (ProxyJump)"},
-		&cli.GenericFlag{Name: "o", Value: &multiFlag{}, Usage: "ssh: `OPTION=VALUE` as in ssh_config; repeatable"},
-		&cli.StringFlag{Name: "F", Usage: "ssh: use this ssh_config `FILE` instead of ~/.ssh/config"},
-		&cli.BoolFlag{Name: "dry-run", Usage: "report what would change on the hosts; change nothing"},
-		&cli.BoolFlag{Name: "diff", Usage: "show a diff of every file that changes (or would)"},
-		&cli.BoolFlag{Name: "json", Usage: "print one JSON event per line, each with its host"},
-		&cli.StringFlag{Name: "root", Usage: "install under `DIR` on the hosts instead of / (tests, staging trees)"},
-		&cli.StringFlag{Name: "web-exec", Usage: "ExecStart= `COMMAND` of left4me-web.service on the hosts (default: the one an earlier deploy set, else the installer's)"},
-		&cli.IntFlag{Name: "parallel", Value: 4, Usage: "deploy to `N` hosts at once"},
-		&cli.StringFlag{Name: "bundle", Usage: "ship the host binaries of the release bundle in `DIR` (default: the bundle this program is part of, else build them from this source checkout)"},
-		&cli.StringFlag{Name: "hosts", Usage: "read hosts from `FILE`: one user@host[:port] per line, # comments, blank lines"},
-		rolloutFlags()[0], rolloutFlags()[1], rolloutFlags()[2],
-	}
-}
+// deployFlagNames are the flags of a plain deploy (left4me-deploy HOST...).
+var deployFlagNames = join(sshFlagNames, []string{"dry-run", "diff", "json", "web-exec"}, hostFlagNames, rolloutFlagNames)
+
+func remoteFlags() []cli.Flag { return flags(deployFlagNames...) }
 
 func remoteAction(e *env) cli.ActionFunc {
 	return func(c *cli.Context) error {
 		if c.NArg() == 0 && c.String("hosts") == "" {
-			return cli.ShowAppHelp(c)
+			return usage(c, "no hosts: give user@host[:port] arguments, --hosts FILE, or a verb")
 		}
 		r, err := rolloutFrom(c)
 		if err != nil {
-			return cli.Exit(err.Error(), 2)
+			return usage(c, "%v", err)
 		}
-		out := &remote.Printer{W: e.Stdout, JSON: c.Bool("json")}
+		out := &remote.Printer{W: e.Stdout, JSON: c.Bool("json"), ErrW: e.Stderr}
 		d, targets, err := hostDeployer(c, out, remote.ApplyFlags{DryRun: c.Bool("dry-run"), Diff: c.Bool("diff"), WebExec: c.String("web-exec")})
 		if err != nil {
-			return cli.Exit(err.Error(), 2)
+			return usage(c, "%v", err)
 		}
 		return rollout(c, e, d, out, targets, r, "deploy")
 	}

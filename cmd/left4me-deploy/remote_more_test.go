@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/internal/sshdtest"
 	"github.com/left4me/left4me-deploy/internal/testenv"
 	"github.com/left4me/left4me-deploy/remote"
@@ -45,6 +46,21 @@ func testFromCheckout(t *testing.T, bundle string) {
 	}
 	if got := r.shipped(host); !strings.HasPrefix(got, "sent 5 of 5") {
 		t.Errorf("first deploy shipped %q, want all 5 binaries", got)
+	}
+	// The slow phases say so as they begin: the build, each upload; and
+	// every step's start comes back over ssh.
+	progress := map[string]int{}
+	starts := 0
+	for _, ev := range r.events {
+		switch {
+		case string(ev.Type) == string(remote.EventProgress) && ev.Host == host:
+			progress[ev.Step]++
+		case ev.Type == protocol.EventStart && ev.Host == host:
+			starts++
+		}
+	}
+	if progress["build"] != 1 || progress["ship"] != 5 || starts == 0 {
+		t.Errorf("progress events %v and %d start events, want one build, five ship and the steps' starts\n%s", progress, starts, r.stdout)
 	}
 	builds, _ := filepath.Glob(filepath.Join(cache, "left4me-deploy", "build", "linux-*"))
 	if len(builds) != 1 {

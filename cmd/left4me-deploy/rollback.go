@@ -13,29 +13,24 @@ func rollbackCommand(e *env) *cli.Command {
 	return &cli.Command{
 		Name:  "rollback",
 		Usage: "put the previous release back on each host (the migration is never undone)",
-		UsageText: "left4me-deploy rollback [ssh flags] [--dry-run] [--diff] [--json] [--hosts FILE] user@host[:port]...\n" +
-			"left4me-deploy rollback --local [--root DIR] [--dry-run] [--diff] [--json]",
+		UsageText: "left4me-deploy rollback [ssh flags] [-n|--dry-run] [--diff] [--json] [--bundle DIR] [--parallel N] [--serial N] [--canary] [--max-fail K] [--hosts FILE] [--limit GROUP|PATTERN] user@host[:port]...\n" +
+			"left4me-deploy rollback --local [--root DIR] [-n|--dry-run] [--diff] [--json]",
 		Description: "Each deploy that changes a host keeps its binaries and artifacts there (the last " + fmt.Sprint(release.Kept) + " releases, in " + release.Dir + ").\n" +
 			"rollback runs the previous release's own installer over them: the same steps and checks as a deploy, restarting only what changed.\n" +
 			"Running it again changes nothing. The fuse-overlayfs migration is never undone: its sentinel stays.",
-		Flags: append(append(append(sshFlags(), hostFlags()...), rolloutFlags()...),
-			&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "report what would change, change nothing"},
-			&cli.BoolFlag{Name: "diff", Usage: "show a diff of every file that changes (or would)"},
-			&cli.BoolFlag{Name: "json", Usage: "print one JSON event per line"},
-			&cli.BoolFlag{Name: "local", Usage: "roll back this machine instead of hosts over ssh"},
-		),
+		Flags: flags(join(sshFlagNames, []string{"dry-run", "diff", "json", "local"}, hostFlagNames, rolloutFlagNames)...),
 		Action: func(c *cli.Context) error {
 			if c.Bool("local") {
 				return rollbackLocal(c, e)
 			}
 			r, err := rolloutFrom(c)
 			if err != nil {
-				return exitError{2, err.Error()}
+				return usage(c, "%v", err)
 			}
-			out := &remote.Printer{W: e.Stdout, JSON: c.Bool("json")}
+			out := &remote.Printer{W: e.Stdout, JSON: c.Bool("json"), ErrW: e.Stderr}
 			d, targets, err := hostDeployer(c, out, remote.ApplyFlags{DryRun: c.Bool("dry-run"), Diff: c.Bool("diff"), Rollback: true})
 			if err != nil {
-				return exitError{2, err.Error()}
+				return usage(c, "%v", err)
 			}
 			return rollout(c, e, d, out, targets, r, "rollback")
 		},

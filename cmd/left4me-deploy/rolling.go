@@ -6,20 +6,12 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/left4me/left4me-deploy/remote"
 )
-
-// rolloutFlags move a deploy (or rollback) over many hosts.
-func rolloutFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.IntFlag{Name: "serial", Usage: "deploy in batches of `N` hosts, each batch after the one before finished (default: all hosts, --parallel at a time)"},
-		&cli.BoolFlag{Name: "canary", Usage: "deploy to the first host alone first; the others start only if it succeeded"},
-		&cli.IntFlag{Name: "max-fail", Usage: "after `K` failed hosts start no other host (default: never stop)"},
-	}
-}
 
 func rolloutFrom(c *cli.Context) (remote.Rollout, error) {
 	r := remote.Rollout{Serial: c.Int("serial"), Canary: c.Bool("canary"), MaxFail: c.Int("max-fail")}
@@ -53,8 +45,16 @@ func rollout(c *cli.Context, e *env, d *remote.Deployer, out *remote.Printer, ta
 		case <-done:
 		}
 	}()
+	began := time.Now()
 	results := d.Rollout(ctx, stop, targets, r)
+	retry, werr := writeRetry(str(c, "retry-file"), verb, results)
 	out.RolloutSummary(results)
+	out.RolloutEnd(verb, results, time.Since(began), retry)
+	if werr != nil {
+		fmt.Fprintf(e.Stderr, "left4me-deploy: %v\n", werr)
+	} else if retry != "" && !out.JSON {
+		fmt.Fprintf(e.Stderr, "left4me-deploy: the failed and not-run hosts are listed in %s: retry them with --hosts %s\n", retry, retry)
+	}
 	failed, notRun := 0, 0
 	for _, res := range results {
 		switch {

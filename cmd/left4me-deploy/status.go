@@ -15,6 +15,7 @@ import (
 	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/internal/textsafe"
 	"github.com/left4me/left4me-deploy/remote"
+	"github.com/left4me/left4me-deploy/steps"
 )
 
 // Exit statuses of status, for monitoring jobs. A host that cannot be
@@ -30,25 +31,21 @@ func statusCommand(e *env) *cli.Command {
 	return &cli.Command{
 		Name:      "status",
 		Usage:     "show each host's release, drift, migration, web app and game servers",
-		UsageText: "left4me-deploy status [ssh flags] [--json] [--hosts FILE] user@host[:port]...\nleft4me-deploy status --local [--root DIR] [--json]",
+		UsageText: "left4me-deploy status [ssh flags] [--json] [--bundle DIR] [--parallel N] [--hosts FILE] [--limit GROUP|PATTERN] user@host[:port]...\nleft4me-deploy status --local [--root DIR] [--json]",
 		Description: "One ssh connection per host, hosts in parallel. Drift is what a deploy would change now (its dry run).\n" +
 			"Two questions per host: RECORDED says whether it still runs the release it recorded (its files, the units systemd loaded,\n" +
 			"the web app's start, no leftovers of an interrupted deploy; no bundle needed), DRIFT whether it runs what a deploy from here\n" +
 			"(this build, or --bundle) would install.\n" +
 			"Exit status: 0 every host in sync, 3 drift on a host, 5 a host that does not match its own record, 4 a host unreachable,\n" +
 			"failing to report, or its web app not active (the highest wins: 4, then 5, then 3), 2 usage.",
-		Flags: append(append(sshFlags(), hostFlags()...),
-			&cli.BoolFlag{Name: "json", Usage: "print one JSON object per host"},
-			&cli.BoolFlag{Name: "local", Usage: "inspect this machine instead of hosts over ssh"},
-			&cli.StringFlag{Name: "bin-dir", Usage: "with --local: compare with the binaries in `DIR` (default: the directory of this program)"},
-		),
+		Flags: flags(join(sshFlagNames, hostFlagNames, []string{"json", "local", "bin-dir"})...),
 		Action: func(c *cli.Context) error {
 			if c.Bool("local") {
 				return localStatus(c, e)
 			}
-			d, targets, err := hostDeployer(c, &remote.Printer{W: io.Discard}, remote.ApplyFlags{Status: true})
+			d, targets, err := hostDeployer(c, &remote.Printer{W: io.Discard, ErrW: e.Stderr}, remote.ApplyFlags{Status: true})
 			if err != nil {
-				return exitError{2, err.Error()}
+				return usage(c, "%v", err)
 			}
 			if !c.IsSet("parallel") {
 				// Status only reads: every host at once, within reason.
@@ -67,6 +64,8 @@ func statusCommand(e *env) *cli.Command {
 
 // statusRow is one host's line of the status table (and its JSON object).
 type statusRow struct {
+	Schema int                  `json:"schema"` // steps.SchemaVersion
+	Type   string               `json:"type"`   // "status"
 	Host   string               `json:"host"`
 	Status *protocol.HostStatus `json:"status,omitempty"`
 	Error  string               `json:"error,omitempty"`
@@ -120,6 +119,7 @@ func printStatus(w io.Writer, rows []statusRow, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(w)
 		for _, r := range rows {
+			r.Schema, r.Type = steps.SchemaVersion, string(protocol.EventStatus)
 			enc.Encode(r)
 		}
 	} else {

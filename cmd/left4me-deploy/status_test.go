@@ -59,6 +59,11 @@ func statusJSON(t *testing.T, args ...string) (int, []statusRow, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	code := run(append([]string{"left4me-deploy", "status", "--json"}, args...), strings.NewReader(""), &out, &errb)
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		if l != "" {
+			checkSchema(t, l)
+		}
+	}
 	var rows []statusRow
 	dec := json.NewDecoder(&out)
 	for dec.More() {
@@ -144,6 +149,35 @@ func testStatusAndRollback(t *testing.T, bundle string) {
 	}
 	if now, _ := os.ReadFile(hist); !bytes.Equal(now, was) {
 		t.Fatalf("a refused rollback wrote the history")
+	}
+	// Failed summaries name the release the host runs, not "-": the
+	// refused rollback, and a deploy whose plan fails (a directory where
+	// the sudoers file goes).
+	running := "release " + st.Release.ID
+	if !strings.Contains(out.String(), running) || strings.Contains(out.String(), "release -") {
+		t.Errorf("the refused rollback's summary does not name %s:\n%s", running, out.String())
+	}
+	sudoers := filepath.Join(root, hostpath.SudoersFile)
+	if err := os.Remove(sudoers); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(sudoers, "in-the-way"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	code = run(append([]string{"left4me-deploy"}, append(base, host)...), strings.NewReader(""), &out, &errb)
+	if code != 1 || !strings.Contains(out.String(), "FAILED") || !strings.Contains(out.String(), running) || strings.Contains(out.String(), "release -") {
+		t.Errorf("a failed deploy: exit %d, want 1 and a summary naming %s:\n%s", code, running, out.String())
+	}
+	r := deployJSON(t, []*sshdtest.Server{srv}, append(base, host)...)
+	if s := r.summary(t, host); r.code != 1 || !strings.Contains(r.stdout, `"release":"`+st.Release.ID+`"`) || s.Status != "failed" {
+		t.Errorf("a failed deploy in JSON: exit %d, want 1 and release %s in its summary:\n%s", r.code, st.Release.ID, r.stdout)
+	}
+	if err := os.RemoveAll(sudoers); err != nil {
+		t.Fatal(err)
+	}
+	if r := deployJSON(t, []*sshdtest.Server{srv}, append(base, host)...); r.code != 0 {
+		t.Fatalf("the deploy after the repair: exit %d\n%s", r.code, r.stdout)
 	}
 
 	// A host nobody listens on: exit 4, and the other host still reported.

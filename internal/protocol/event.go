@@ -130,3 +130,27 @@ func (ev Event) check() error {
 	}
 	return nil
 }
+
+// eventJSON is Event as printed (steps.SchemaVersion): the schema version
+// first, the release and the counters only on a summary.
+type eventJSON struct {
+	Schema  int          `json:"schema"`
+	Type    EventType    `json:"type"`
+	Host    string       `json:"host,omitempty"`
+	Step    string       `json:"step,omitempty"`
+	Status  steps.Status `json:"status,omitempty"`
+	Reason  string       `json:"reason,omitempty"`
+	Path    string       `json:"path,omitempty"`
+	Diff    string       `json:"diff,omitempty"`
+	Release string       `json:"release,omitempty"`
+	*steps.Counts
+}
+
+// MarshalJSON prints ev as schema steps.SchemaVersion says.
+func (ev Event) MarshalJSON() ([]byte, error) {
+	j := eventJSON{Schema: steps.SchemaVersion, Type: ev.Type, Host: ev.Host, Step: ev.Step, Status: ev.Status, Reason: ev.Reason, Path: ev.Path, Diff: ev.Diff, Release: ev.Release}
+	if ev.Type == EventSummary {
+		j.Counts = &steps.Counts{OK: ev.OK, Changed: ev.Changed, Failed: ev.Failed, Skipped: ev.Skipped}
+	}
+	return json.Marshal(j)
+}

@@ -8,7 +8,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -45,6 +47,8 @@ func deploy(t *testing.T, h *Host) deployResult {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin(t, "left4me-deploy"), args...)
 	cmd.Dir = moduleRoot() // as an operator runs it, from the checkout
+	// A failed run's retry list goes to a temporary file, not the checkout.
+	cmd.Env = append(os.Environ(), "LEFT4ME_DEPLOY_RETRY_FILE="+filepath.Join(t.TempDir(), "left4me-deploy.retry"))
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()

@@ -109,6 +109,11 @@ func runDeployCLIDir(t *testing.T, dir string, args ...string) cliRun {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin(t, "left4me-deploy"), args...)
 	cmd.Dir = dir
+	if dir == moduleRoot() {
+		// A failed run's retry list goes to a temporary file, not the
+		// checkout.
+		cmd.Env = append(os.Environ(), "LEFT4ME_DEPLOY_RETRY_FILE="+filepath.Join(t.TempDir(), "left4me-deploy.retry"))
+	}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	start := time.Now()
