@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -35,6 +36,9 @@ type ApplyFlags struct {
 	// WebExec is the web unit's ExecStart= (--web-exec); empty keeps the
 	// one an earlier deploy set, else the installer's default.
 	WebExec string
+	// MaxMounts is the host's cap on instance overlays (--max-mounts); 0
+	// keeps the one an earlier deploy set.
+	MaxMounts int
 	// By names the workstation user@host in the host's release record.
 	By string
 	// Status reports the host's state instead of deploying (--status);
@@ -55,6 +59,9 @@ func (a ApplyFlags) args() []string {
 	}
 	if a.WebExec != "" {
 		out = append(out, "--web-exec", a.WebExec)
+	}
+	if a.MaxMounts > 0 {
+		out = append(out, "--max-mounts", strconv.Itoa(a.MaxMounts))
 	}
 	return append(out, a.hostSideArgs()...)
 }

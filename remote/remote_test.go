@@ -257,9 +257,9 @@ func TestPrinterText(t *testing.T) {
 }
 
 func TestApplyFlagsArgs(t *testing.T) {
-	a := ApplyFlags{Root: "/t r", DryRun: true, Diff: true, WebExec: "/usr/bin/env FOO=1 /opt/web --port 8080"}
+	a := ApplyFlags{Root: "/t r", DryRun: true, Diff: true, WebExec: "/usr/bin/env FOO=1 /opt/web --port 8080", MaxMounts: 8}
 	got := strings.Join(a.args(), "|")
-	want := "--root|/t r|--dry-run|--diff|--web-exec|/usr/bin/env FOO=1 /opt/web --port 8080"
+	want := "--root|/t r|--dry-run|--diff|--web-exec|/usr/bin/env FOO=1 /opt/web --port 8080|--max-mounts|8"
 	if got != want {
 		t.Fatalf("ApplyFlags.args() = %q, want %q", got, want)
 	}
