@@ -87,6 +87,10 @@ type Options struct {
 	Overlays overlay.Mounter
 	// Emit receives every event as it happens.
 	Emit func(steps.Event)
+	// OnRelease, if set, learns the id of the release the host runs
+	// after the plan (recorded now or before), before the summary is
+	// emitted (protocol.Writer.SetRelease).
+	OnRelease func(id string)
 	// Probe reads facts about the running system for the preflight; nil
 	// means the real ones.
 	Probe *Probe

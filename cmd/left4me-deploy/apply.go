@@ -13,6 +13,7 @@ import (
 
 	deploy "github.com/left4me/left4me-deploy"
 	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/overlay"
 	"github.com/left4me/left4me-deploy/steps"
 )
@@ -104,7 +105,8 @@ func installOptions(c *cli.Context, e *env) (deploy.Options, error) {
 		o.MaxMounts = n
 	}
 	if c.Bool("json") {
-		o.Emit = steps.JSONPrinter(e.Stdout)
+		w := protocol.NewWriter(e.Stdout)
+		o.Emit, o.OnRelease = w.Emit, w.SetRelease
 	} else {
 		o.Emit = steps.TextPrinter(e.Stdout)
 	}
