@@ -29,7 +29,7 @@ func (d *deployer) plan() []steps.Step {
 		accounts{d},        // group and system user left4me
 		directories{d},     // state root and its subdirs, helper and unit dirs, with owners and modes
 		binaries{d},        // the three helpers, l4d2ctl and left4me-deploy, atomically, skipped when the checksum matches
-		entryPoints{d},     // the programs sudo grants, one per helper verb, beside the helpers
+		entryPoints{d},     // the programs sudo grants, one per helper verb, beside the helpers; the cap on their mounts
 		sudoersFile{d},     // render, visudo -c -f on the temporary file, atomic install
 		units{d},           // render, systemd-analyze verify, install, daemon-reload only on change
 		&migration{d: d},   // fuse-overlayfs upper dirs to the kernel format, once (sentinel-gated)
@@ -87,11 +87,19 @@ type Options struct {
 	Overlays overlay.Mounter
 	// Emit receives every event as it happens.
 	Emit func(steps.Event)
+	// OnRelease, if set, learns the id of the release the host runs
+	// after the plan (recorded now or before), before the summary is
+	// emitted (protocol.Writer.SetRelease).
+	OnRelease func(id string)
 	// Probe reads facts about the running system for the preflight; nil
 	// means the real ones.
 	Probe *Probe
 	// Command describes the running command for the lock's holder message.
 	Command string
+	// MaxMounts is the host-wide cap on instance overlays left4me-overlay
+	// mounts (overlay.MaxMountsFile); 0 keeps the one an earlier run
+	// wrote, else overlay.DefaultMaxMounts.
+	MaxMounts int
 	// Release says how a run that changes something is recorded.
 	Release ReleaseOptions
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/internal/testenv"
 	"github.com/left4me/left4me-deploy/migrate"
+	"github.com/left4me/left4me-deploy/overlay"
 	"github.com/left4me/left4me-deploy/runner"
 	"github.com/left4me/left4me-deploy/steps"
 	"github.com/left4me/left4me-deploy/sudoers"
@@ -627,7 +628,7 @@ func TestRenderTree(t *testing.T) {
 	})
 	want := []string{hostpath.SudoersFile, hostpath.L4d2ctl, hostpath.UnitDir + "/" + hostpath.ServerUnit,
 		hostpath.UnitDir + "/" + hostpath.WebUnit, hostpath.UnitDir + "/" + artifacts.StateMountUnit,
-		hostpath.JournalHelper, hostpath.OverlayHelper, hostpath.SystemctlHelper, hostpath.DeployTool}
+		hostpath.JournalHelper, hostpath.OverlayHelper, hostpath.SystemctlHelper, overlay.MaxMountsFile, hostpath.DeployTool}
 	helpers := []string{hostpath.OverlayHelper, hostpath.SystemctlHelper, hostpath.JournalHelper}
 	for _, e := range sudoers.EntryPoints(sudoers.Params{User: hostpath.User, OverlayHelper: hostpath.OverlayHelper,
 		SystemctlHelper: hostpath.SystemctlHelper, JournalHelper: hostpath.JournalHelper}) {

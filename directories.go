@@ -10,6 +10,7 @@ import (
 
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/internal/bindmount"
+	"github.com/left4me/left4me-deploy/overlay"
 	"github.com/left4me/left4me-deploy/steps"
 )
 
@@ -46,6 +47,7 @@ func (s directories) Run(ctx context.Context, g *steps.Gate) error {
 		{hostpath.UnitDir, steps.Dir{Mode: 0o755, Owner: root, KeepExisting: true}},
 		{filepath.Dir(hostpath.SudoersFile), steps.Dir{Mode: 0o750, Owner: root, KeepExisting: true}},
 		{hostpath.DeployStateDir, steps.Dir{Mode: 0o700, Owner: root}},
+		{filepath.Dir(overlay.MaxMountsFile), steps.Dir{Mode: 0o755, Owner: root}},
 	}
 	unknown := "" // a dry run's mount it would detach: what is below is not known
 	for _, x := range dirs {

@@ -20,7 +20,8 @@ func (d *deployer) helperParams() sudoers.Params {
 
 // entryPoints installs the programs sudo grants the web app, one per helper
 // verb (left4me-overlay-mount, left4me-systemctl-start, ...), each root:root
-// 0755 beside the helpers; see package sudoers.
+// 0755 beside the helpers (see package sudoers), and the host-wide cap on
+// the overlays they may mount (overlay.MaxMountsFile).
 type entryPoints struct{ d *deployer }
 
 func (entryPoints) Name() string { return "entrypoints" }
@@ -46,5 +47,5 @@ func (s entryPoints) Run(ctx context.Context, g *steps.Gate) error {
 			return err
 		}
 	}
-	return nil
+	return d.installMaxMounts(g)
 }

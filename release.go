@@ -112,6 +112,7 @@ func (s releaseStep) Run(ctx context.Context, g *steps.Gate) error {
 	if d.changedSteps == 0 && matches {
 		g.Note("nothing changed; the installed files are release %s", id)
 		g.Log("%s", last.Describe())
+		d.released(last.ID)
 		return nil
 	}
 	if g.DryRun() {
@@ -163,7 +164,15 @@ func (s releaseStep) Run(ctx context.Context, g *steps.Gate) error {
 	}
 	g.Note("record the release in %s", HistoryFile)
 	g.Log("%s", r.Describe())
+	d.released(r.ID)
 	return nil
+}
+
+// released tells Options.OnRelease which release the host runs.
+func (d *deployer) released(id string) {
+	if d.o.OnRelease != nil {
+		d.o.OnRelease(id)
+	}
 }
 
 // releaseFiles are the host paths a release consists of: the installed

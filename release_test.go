@@ -36,6 +36,8 @@ func TestReleaseRecord(t *testing.T) {
 	bin := binDirWith(t, "A")
 	o := baseOptions(t, root, bin)
 	o.Release.By = "alice@laptop"
+	var told []string
+	o.OnRelease = func(id string) { told = append(told, id) }
 	r := apply(t, o)
 	if r.err != nil {
 		t.Fatalf("apply: %v\n%s", r.err, r)
@@ -59,6 +61,9 @@ func TestReleaseRecord(t *testing.T) {
 	if rec.ID != release.ContentID(rec.Files) {
 		t.Errorf("ID %s is not the content ID of its files", rec.ID)
 	}
+	if len(told) != 1 || told[0] != rec.ID {
+		t.Errorf("OnRelease was told %q, want [%s]", told, rec.ID)
+	}
 	kept := filepath.Join(root, ReleasesDir, rec.ID)
 	if err := VerifyKept(kept, rec); err != nil {
 		t.Fatalf("kept release: %v", err)
@@ -72,9 +77,14 @@ func TestReleaseRecord(t *testing.T) {
 		t.Errorf("release step said %q", r.byStep()["release"].Reason)
 	}
 
-	// Unchanged: nothing written, changed=0.
+	// Unchanged: nothing written, changed=0, and the release the host
+	// runs is still named.
 	before := snapshot(t, root)
+	told = nil
 	again := apply(t, o)
+	if len(told) != 1 || told[0] != rec.ID {
+		t.Errorf("unchanged run: OnRelease was told %q, want [%s]", told, rec.ID)
+	}
 	if again.err != nil || again.sum.Changed != 0 {
 		t.Fatalf("second apply: %v changed=%d\n%s", again.err, again.sum.Changed, again)
 	}

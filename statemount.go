@@ -18,6 +18,7 @@ import (
 	"github.com/left4me/left4me-deploy/internal/fsat"
 	"github.com/left4me/left4me-deploy/internal/mountinfo"
 	"github.com/left4me/left4me-deploy/internal/rootdir"
+	"github.com/left4me/left4me-deploy/internal/textsafe"
 	"github.com/left4me/left4me-deploy/service"
 	"github.com/left4me/left4me-deploy/steps"
 )
@@ -177,7 +178,7 @@ func (d *deployer) stateMountHeld() (string, error) {
 		return "", err
 	}
 	return fmt.Sprintf("it would hide the %d mount(s) below %s (%s); it starts at the next boot, or at a deploy with nothing mounted there",
-		len(below), hostpath.StateDir, strings.Join(below, " ")), nil
+		len(below), hostpath.StateDir, namedMounts(below)), nil
 }
 
 // migrated reports whether the migration's sentinel is in the state root,
@@ -244,7 +245,7 @@ func mountsBelow(dir string, migrated bool) ([]string, error) {
 	var out []string
 	for _, m := range table {
 		if holdsStateMount(m, dir, migrated) {
-			out = append(out, fmt.Sprintf("%q", m.MountPoint))
+			out = append(out, textsafe.Quote(m.MountPoint))
 		}
 	}
 	return out, nil

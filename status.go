@@ -14,6 +14,7 @@ import (
 
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/internal/fsat"
+	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/migrate"
 	"github.com/left4me/left4me-deploy/release"
 	"github.com/left4me/left4me-deploy/runner"
@@ -23,8 +24,8 @@ import (
 // Status inspects the host (files under o.Root): the plan's dry run for
 // the drift, and the release, migration, web app and instances. It
 // changes nothing and takes no lock. The returned summary is the dry run's.
-func Status(ctx context.Context, o Options) (release.HostStatus, steps.Event, error) {
-	st := release.HostStatus{Type: string(steps.EventStatus), Drift: []release.Drift{}, Instances: []release.Instance{}}
+func Status(ctx context.Context, o Options) (protocol.HostStatus, steps.Event, error) {
+	st := protocol.HostStatus{Type: protocol.EventStatus, Drift: []protocol.Drift{}, Instances: []protocol.Instance{}}
 	o.DryRun = true
 	o.Diff = false
 	o.Emit = func(ev steps.Event) {
@@ -33,9 +34,9 @@ func Status(ctx context.Context, o Options) (release.HostStatus, steps.Event, er
 		}
 		switch ev.Status {
 		case steps.StatusChanged:
-			st.Drift = append(st.Drift, release.Drift{Step: ev.Step, Reason: ev.Reason})
+			st.Drift = append(st.Drift, protocol.Drift{Step: ev.Step, Reason: ev.Reason})
 		case steps.StatusFailed:
-			st.Failed = append(st.Failed, release.Drift{Step: ev.Step, Reason: ev.Reason})
+			st.Failed = append(st.Failed, protocol.Drift{Step: ev.Step, Reason: ev.Reason})
 		}
 	}
 	sum, d, planErr := applyRun(ctx, o)
@@ -45,11 +46,11 @@ func Status(ctx context.Context, o Options) (release.HostStatus, steps.Event, er
 	}
 	var err error
 	if st.Release, err = release.Last(o.Root); err != nil {
-		st.Failed = append(st.Failed, release.Drift{Step: "release", Reason: err.Error()})
+		st.Failed = append(st.Failed, protocol.Drift{Step: "release", Reason: err.Error()})
 	}
 	if d != nil {
 		if st.Recorded, err = checkRecorded(ctx, d, st.Release); err != nil {
-			st.Failed = append(st.Failed, release.Drift{Step: "recorded", Reason: err.Error()})
+			st.Failed = append(st.Failed, protocol.Drift{Step: "recorded", Reason: err.Error()})
 		}
 	}
 	st.Migration = migrationState(o.Root)
@@ -74,8 +75,8 @@ func Status(ctx context.Context, o Options) (release.HostStatus, steps.Event, er
 // owner, through the state root's fd (no link followed, no mount crossed),
 // and the last report: root's own copy, else the state root's, through
 // fsat.ReadSmall (readMigrationReport).
-func migrationState(root hostpath.Root) release.Migration {
-	var m release.Migration
+func migrationState(root hostpath.Root) protocol.Migration {
+	var m protocol.Migration
 	dirfd, err := openStateRoot(root)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -113,10 +114,10 @@ func migrationState(root hostpath.Root) release.Migration {
 }
 
 // listInstances runs the installed l4d2ctl list --json.
-func listInstances(ctx context.Context, o Options) ([]release.Instance, error) {
+func listInstances(ctx context.Context, o Options) ([]protocol.Instance, error) {
 	ctl := o.Root.Join(hostpath.L4d2ctl)
 	if _, err := os.Stat(ctl); err != nil {
-		return []release.Instance{}, fmt.Errorf("l4d2ctl is not installed: %w", err)
+		return []protocol.Instance{}, fmt.Errorf("l4d2ctl is not installed: %w", err)
 	}
 	var env []string
 	if !o.Root.IsHost() {
@@ -124,10 +125,10 @@ func listInstances(ctx context.Context, o Options) ([]release.Instance, error) {
 	}
 	var out strings.Builder
 	runErr := o.Runner.Run(ctx, runner.Cmd{Argv: []string{ctl, "list", "--json"}, Env: env, Stdout: &out})
-	list := []release.Instance{}
+	list := []protocol.Instance{}
 	if s := strings.TrimSpace(out.String()); s != "" {
 		if err := json.Unmarshal([]byte(s), &list); err != nil {
-			return []release.Instance{}, fmt.Errorf("l4d2ctl list --json: %w", err)
+			return []protocol.Instance{}, fmt.Errorf("l4d2ctl list --json: %w", err)
 		}
 	}
 	if runErr != nil {

@@ -12,13 +12,14 @@ import (
 	"time"
 
 	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/release"
 )
 
 // checkRecorded measures the host against its own newest record and what
-// systemd runs (release.Recorded); it needs no bundle. d is the status's
+// systemd runs (protocol.Recorded); it needs no bundle. d is the status's
 // dry-run deployer, whose binaries step has hashed the installed binaries.
-func checkRecorded(ctx context.Context, d *deployer, last *release.Release) (*release.Recorded, error) {
+func checkRecorded(ctx context.Context, d *deployer, last *release.Release) (*protocol.Recorded, error) {
 	paths, err := d.releaseFiles()
 	if err != nil {
 		return nil, err
@@ -47,7 +48,7 @@ func checkRecorded(ctx context.Context, d *deployer, last *release.Release) (*re
 	for p, s := range more {
 		installed[p] = s
 	}
-	rec := &release.Recorded{}
+	rec := &protocol.Recorded{}
 	if len(installed) > 0 {
 		rec.Installed = release.ContentID(installed)
 	}

@@ -382,7 +382,7 @@ func (r *Report) WriteText(w io.Writer, verbose bool) {
 		pr("services: %s %s", startVerb, strings.Join(started, " "))
 	}
 	for _, f := range sv.Failed {
-		pr("services: not started again: %s: %s", f.Unit, f.Error)
+		pr("services: not started again: %s: %s", textsafe.Quote(f.Unit), textsafe.Field(f.Error))
 	}
 	if r.Services.Note != "" {
 		pr("services: %s", r.Services.Note)
@@ -392,15 +392,15 @@ func (r *Report) WriteText(w io.Writer, verbose bool) {
 		if u.Lazy {
 			lazy = " (busy: detached lazily)"
 		}
-		pr("unmount %s %s%s", u.FSType, u.Path, lazy)
+		pr("unmount %s %s%s", textsafe.Quote(u.FSType), textsafe.Quote(u.Path), lazy)
 	}
 	for _, ir := range r.Instances {
-		pr("instance %s: %s", ir.Name, countsString(ir.Counts))
+		pr("instance %s: %s", textsafe.Quote(ir.Name), countsString(ir.Counts))
 		if ir.MovedAside != "" {
-			pr("  old upper kept at %s", ir.MovedAside)
+			pr("  old upper kept at %s", textsafe.Quote(ir.MovedAside))
 		}
 		for _, wn := range ir.Warnings {
-			pr("  warning: %s", wn)
+			pr("  warning: %s", textsafe.Field(wn))
 		}
 		if len(ir.Omitted) > 0 || ir.WarningsOmitted > 0 {
 			omitted := countsString(ir.Omitted)
@@ -412,9 +412,9 @@ func (r *Report) WriteText(w io.Writer, verbose bool) {
 		if verbose {
 			for _, c := range ir.Changes {
 				if c.Detail != "" {
-					pr("  %-11s %s (%s)", c.Kind, c.Path, c.Detail)
+					pr("  %-11s %s (%s)", c.Kind, textsafe.Quote(c.Path), textsafe.Field(c.Detail))
 				} else {
-					pr("  %-11s %s", c.Kind, c.Path)
+					pr("  %-11s %s", c.Kind, textsafe.Quote(c.Path))
 				}
 			}
 		}

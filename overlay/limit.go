@@ -34,6 +34,12 @@ const (
 // ErrTooManyMounts: MaxMounts instance overlays are mounted already.
 var ErrTooManyMounts = errors.New("too many instance overlays mounted")
 
+// ParseMaxMounts parses the cap as MaxMountsFile holds it: 1 to 100000,
+// digits only, surrounding blanks ignored. The deploy checks --max-mounts
+// with it before writing the file, so the helper never meets a value it
+// refuses.
+func ParseMaxMounts(s string) (int, error) { return parseMaxMounts(s) }
+
 // parseMaxMounts parses the cap: 1 to 100000, digits only.
 func parseMaxMounts(s string) (int, error) {
 	s = strings.TrimSpace(s)

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/release"
 	"github.com/left4me/left4me-deploy/runner"
 )
@@ -41,7 +42,7 @@ type Source interface {
 }
 
 // Architectures are the Linux architectures hosts may run, as GOARCH.
-var Architectures = []string{"amd64", "arm64"}
+var Architectures = protocol.Architectures
 
 // SumsFile lists "SHA256  linux-ARCH/NAME" lines in a bundle and in every
 // cached build.
@@ -195,8 +196,12 @@ func (c *Checkout) Ready() map[string][]Binary {
 	return out
 }
 
-// Binaries implements Source.
+// Binaries implements Source. goarch must be one of Architectures: it
+// becomes part of a path in the cache and of the build's environment.
 func (c *Checkout) Binaries(ctx context.Context, goarch string) ([]Binary, error) {
+	if err := protocol.CheckArch(goarch); err != nil {
+		return nil, fmt.Errorf("%w: build host binaries: %w", ErrUnsupported, err)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	key, err := c.sourceKey()

@@ -7,20 +7,21 @@ package remote
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/internal/lines"
+	"github.com/left4me/left4me-deploy/internal/protocol"
+	"github.com/left4me/left4me-deploy/internal/textsafe"
 	"github.com/left4me/left4me-deploy/runner"
-	"github.com/left4me/left4me-deploy/steps"
 )
 
 // StateDir is the host directory (root:root 0700) holding the binary cache
@@ -35,6 +36,9 @@ type ApplyFlags struct {
 	// WebExec is the web unit's ExecStart= (--web-exec); empty keeps the
 	// one an earlier deploy set, else the installer's default.
 	WebExec string
+	// MaxMounts is the host's cap on instance overlays (--max-mounts); 0
+	// keeps the one an earlier deploy set.
+	MaxMounts int
 	// By names the workstation user@host in the host's release record.
 	By string
 	// Status reports the host's state instead of deploying (--status);
@@ -55,6 +59,9 @@ func (a ApplyFlags) args() []string {
 	}
 	if a.WebExec != "" {
 		out = append(out, "--web-exec", a.WebExec)
+	}
+	if a.MaxMounts > 0 {
+		out = append(out, "--max-mounts", strconv.Itoa(a.MaxMounts))
 	}
 	return append(out, a.hostSideArgs()...)
 }
@@ -80,16 +87,16 @@ type Deployer struct {
 // Result is the outcome of one host.
 type Result struct {
 	Target  Target
-	Summary *steps.Event // the plan's closing counts, if it got that far
+	Summary *protocol.Event // the plan's closing counts, if it got that far
 	Err     error
 	Sent    int    // binaries shipped in this run
 	Cached  int    // binaries the host already had
 	Arch    string // host architecture (GOARCH)
 	// Release is the ID of the release the host runs after the deploy,
-	// from its release step ("" if it did not say).
+	// from its summary ("" if it did not say).
 	Release string
-	// Report is the host's status line (ApplyFlags.Status), raw JSON.
-	Report []byte
+	// Report is the host's status report (ApplyFlags.Status), checked.
+	Report *protocol.HostStatus
 	// NotRun is set for a host a rollout did not start (Err says why).
 	NotRun   bool
 	Duration time.Duration
@@ -123,7 +130,10 @@ type hostRun struct {
 	// running is the step the host said it started and has not finished.
 	running string
 	applied bool // the plan started
-	marks   []string
+	marks   []protocol.Mark
+	// refused is the first word of the host outside the protocol; the
+	// rest of the run is read but not acted on.
+	refused error
 	stderr  tailBuffer
 }
 
@@ -182,6 +192,11 @@ func (h *hostRun) deploy(ctx context.Context) error {
 			if asked["offer"] {
 				return fmt.Errorf("%w: %s runs %s and %s has no binaries for it", ErrUnsupported, h.t.Spec, h.res.Arch, h.d.Source)
 			}
+			if err := protocol.CheckArch(h.res.Arch); err != nil {
+				// Never reached: ParseMark checked the word, and offer
+				// needs a host mark (interpret).
+				return h.refusal(err)
+			}
 			asked["offer"] = true
 			h.phase = "building the host binaries for linux/" + h.res.Arch
 			if _, build := h.d.Source.(*Checkout); build {
@@ -202,7 +217,7 @@ func (h *hostRun) deploy(ctx context.Context) error {
 			}
 		}
 	}
-	return fmt.Errorf("deploy to %s: the host kept asking for more (last: %v)", h.t.Spec, h.marks)
+	return fmt.Errorf("deploy to %s: the host kept asking for more (last marks: %v)", h.t.Spec, h.markKinds())
 }
 
 type reply struct {
@@ -246,29 +261,57 @@ func (h *hostRun) run(ctx context.Context, offered map[string][]Binary) (reply, 
 	if stdin == nil {
 		stdin = strings.NewReader("")
 	}
-	h.marks, h.applied, h.stderr = nil, false, tailBuffer{}
-	out := &lines.Writer{Emit: h.stdoutLine}
-	errw := &lines.Writer{Emit: h.stderrLine}
-	err := h.conn.Run(ctx, cmd, stdin, out, errw)
+	h.marks, h.applied, h.refused, h.stderr = nil, false, nil, tailBuffer{}
+	out := &lines.Writer{Emit: h.stdoutLine, MaxLine: protocol.MaxLine, MaxTotal: protocol.MaxStdout}
+	errw := &lines.Writer{Emit: h.stderrLine, MaxLine: protocol.MaxStderrLine, MaxTotal: protocol.MaxStderr}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	err := h.conn.Run(runCtx, cmd, stdin, cutOff{out, cancel}, cutOff{errw, cancel})
 	out.Flush()
 	errw.Flush()
+	switch {
+	case out.Over():
+		return reply{}, fmt.Errorf("%s sent more than %d MiB on stdout while %s; stopped reading it", h.t.Spec, protocol.MaxStdout>>20, h.phaseDesc())
+	case errw.Over():
+		return reply{}, fmt.Errorf("%s sent more than %d MiB on stderr while %s; stopped reading it", h.t.Spec, protocol.MaxStderr>>20, h.phaseDesc())
+	case h.refused != nil:
+		return reply{}, h.refusal(h.refused)
+	}
 	return h.interpret(ctx, err)
 }
 
+// refusal is the error for a word of the host outside the protocol.
+func (h *hostRun) refusal(err error) error {
+	return fmt.Errorf("%w: %s sent a word outside the protocol while %s: %w", ErrProtocol, h.t.Spec, h.phaseDesc(), err)
+}
+
+// refuse records the first refused word; from then on nothing the host
+// says is acted on.
+func (h *hostRun) refuse(err error) {
+	if h.refused == nil {
+		h.refused = err
+	}
+}
+
 func (h *hostRun) stdoutLine(line string) {
-	if rest, ok := strings.CutPrefix(line, "L4M "); ok && !h.applied {
-		h.marks = append(h.marks, rest)
-		f := strings.Fields(rest)
-		if len(f) == 0 {
-			return // an empty mark says nothing (and must not crash us)
+	if h.refused != nil {
+		return
+	}
+	if protocol.IsMark(line) && !h.applied {
+		m, err := protocol.ParseMark(line)
+		if err == nil && len(h.marks) >= protocol.MaxMarks {
+			err = &protocol.RefusedError{What: "mark", Word: string(m.Kind), Want: fmt.Sprintf("at most %d marks", protocol.MaxMarks)}
 		}
-		switch f[0] {
-		case "host":
-			if len(f) == 4 {
-				h.res.Arch = f[3]
-				h.d.Out.Log(h.t.Spec, "connect", fmt.Sprintf("connected: %s %s", f[1], f[2]))
-			}
-		case "apply":
+		if err != nil {
+			h.refuse(err)
+			return
+		}
+		h.marks = append(h.marks, m)
+		switch m.Kind {
+		case protocol.MarkHost:
+			h.res.Arch = m.Arch
+			h.d.Out.Log(h.t.Spec, "connect", fmt.Sprintf("connected: %s %s", m.OS, m.Machine))
+		case protocol.MarkApply:
 			h.applied = true
 			h.phase = "running the plan"
 			n := len(h.offered[h.res.Arch])
@@ -283,35 +326,34 @@ func (h *hostRun) stdoutLine(line string) {
 		h.d.Out.Log(h.t.Spec, "", line)
 		return
 	}
-	// The status line is a release.HostStatus, not an Event: its "failed"
-	// is a list, which an Event (a count) cannot take.
-	var head struct {
-		Type steps.EventType `json:"type"`
-	}
-	if json.Unmarshal([]byte(line), &head) == nil && head.Type == steps.EventStatus {
-		h.res.Report = []byte(line)
-		return
-	}
-	var ev steps.Event
-	if err := json.Unmarshal([]byte(line), &ev); err != nil || ev.Type == "" {
+	ev, st, err := protocol.ParseEvent(line)
+	switch {
+	case errors.Is(err, protocol.ErrNotEvent):
 		h.d.Out.Log(h.t.Spec, "", line)
+		return
+	case err != nil:
+		h.refuse(err)
 		return
 	}
 	ev.Host = h.t.Spec
 	switch ev.Type {
-	case steps.EventStart:
+	case protocol.EventStart:
 		h.running = ev.Step
 		if h.d.Out.JSON {
 			h.d.Out.Event(ev) // a consumer can tell the step a host is in
 		}
 		return // in text the step's own line says how it ended
-	case steps.EventLog:
-		h.res.noteRelease(ev)
-	case steps.EventStep:
+	case protocol.EventStatus:
+		h.res.Report = st
+		return
+	case protocol.EventStep:
 		h.lastStep, h.running = ev.Step, ""
-	case steps.EventSummary:
+	case protocol.EventSummary:
 		s := ev
 		h.res.Summary = &s
+		if ev.Release != "" {
+			h.res.Release = ev.Release
+		}
 		if h.d.Out.JSON {
 			return // Printer.Summary prints one summary per host at the end
 		}
@@ -324,23 +366,28 @@ func (h *hostRun) stderrLine(line string) {
 	h.d.Out.Log(h.t.Spec, "stderr", line)
 }
 
-func (h *hostRun) mark(name string) []string {
+// mark returns the host's mark of a kind, if it sent one.
+func (h *hostRun) mark(kind protocol.MarkKind) (protocol.Mark, bool) {
 	for _, m := range h.marks {
-		f := strings.Fields(m)
-		if len(f) > 0 && f[0] == name {
-			return f[1:]
+		if m.Kind == kind {
+			return m, true
 		}
 	}
-	return nil
+	return protocol.Mark{}, false
 }
 
-func (h *hostRun) hasMark(name string) bool {
+func (h *hostRun) hasMark(kind protocol.MarkKind) bool {
+	_, ok := h.mark(kind)
+	return ok
+}
+
+// markKinds lists the kinds of mark the host sent, for a message.
+func (h *hostRun) markKinds() []string {
+	var out []string
 	for _, m := range h.marks {
-		if f := strings.Fields(m); len(f) > 0 && f[0] == name {
-			return true
-		}
+		out = append(out, string(m.Kind))
 	}
-	return false
+	return out
 }
 
 // interpret turns the end of a run into the next move or an error.
@@ -353,7 +400,7 @@ func (h *hostRun) interpret(ctx context.Context, err error) (reply, error) {
 		return reply{}, fmt.Errorf("%w to %s while %s; rerun to converge: %s", ErrConnectionLost, h.t.Spec, h.phaseDesc(), lastLines(stderr, 2))
 	}
 	switch {
-	case h.hasMark("apply"):
+	case h.hasMark(protocol.MarkApply):
 		if err != nil {
 			if h.res.Summary != nil && h.res.Summary.Failed > 0 {
 				return reply{}, fmt.Errorf("the plan failed on %s (%d failed steps)", h.t.Spec, h.res.Summary.Failed)
@@ -367,25 +414,31 @@ func (h *hostRun) interpret(ctx context.Context, err error) (reply, error) {
 			return reply{}, fmt.Errorf("the plan on %s ended without a summary (after step %q)", h.t.Spec, h.lastStep)
 		}
 		return reply{kind: "applied"}, nil
-	case h.hasMark("nosudo"):
-		return reply{}, fmt.Errorf("%w: %s logs in as %s, which is not root, and sudo is not installed (log in as root, or install sudo)", ErrSudoRefused, h.t.Spec, strings.Join(h.mark("nosudo"), " "))
-	case h.hasMark("unsafe"):
-		return reply{}, fmt.Errorf("%w %s: %s (remove or fix it, then rerun)", ErrHostState, h.t.Spec, strings.Join(h.mark("unsafe"), " "))
-	case h.hasMark("unsupported"):
+	case h.hasMark(protocol.MarkNoSudo):
+		m, _ := h.mark(protocol.MarkNoSudo)
+		return reply{}, fmt.Errorf("%w: %s logs in as %s, which is not root, and sudo is not installed (log in as root, or install sudo)", ErrSudoRefused, h.t.Spec, m.User)
+	case h.hasMark(protocol.MarkUnsafe):
+		m, _ := h.mark(protocol.MarkUnsafe)
+		return reply{}, fmt.Errorf("%w %s: %s (remove or fix it, then rerun)", ErrHostState, h.t.Spec, textsafe.Field(m.Text))
+	case h.hasMark(protocol.MarkUnsupported):
 		runs := "an unknown system"
-		if f := h.mark("host"); len(f) >= 2 {
-			runs = f[0] + " " + f[1]
+		if m, ok := h.mark(protocol.MarkHost); ok {
+			runs = m.OS + " " + m.Machine
 		}
 		return reply{}, fmt.Errorf("%w: %s runs %s; left4me needs Linux on x86_64 (amd64) or aarch64 (arm64)", ErrUnsupported, h.t.Spec, runs)
-	case h.hasMark("offer"):
+	case h.hasMark(protocol.MarkOffer):
+		if m, ok := h.mark(protocol.MarkHost); !ok || m.Arch == protocol.ArchUnknown {
+			return reply{}, h.refusal(&protocol.RefusedError{What: "mark", Word: string(protocol.MarkOffer), Want: "an offer only after the host named a known architecture"})
+		}
 		return reply{kind: "offer"}, nil
-	case h.hasMark("need"):
-		return reply{kind: "need", args: h.mark("need")}, nil
+	case h.hasMark(protocol.MarkNeed):
+		m, _ := h.mark(protocol.MarkNeed)
+		return reply{kind: "need", args: m.Need}, nil
 	}
 	// The root script never started: sudo said no, or something else
 	// failed before it.
-	if h.hasMark("sudo") {
-		user := strings.Join(h.mark("sudo"), " ")
+	if m, ok := h.mark(protocol.MarkSudo); ok {
+		user := m.User
 		switch readSudo(stderr) {
 		case sudoWantsPassword:
 			return reply{kind: "password"}, nil
@@ -401,7 +454,7 @@ func (h *hostRun) interpret(ctx context.Context, err error) (reply, error) {
 	if err != nil {
 		return reply{}, quiet(err, "%s: %s on %s failed before the host said anything", cause(err, stderr), h.phaseDesc(), h.t.Spec)
 	}
-	return reply{}, fmt.Errorf("%s on %s: the host said nothing we understand (%v)", h.phaseDesc(), h.t.Spec, h.marks)
+	return reply{}, fmt.Errorf("%s on %s: the host said nothing we understand (marks: %v)", h.phaseDesc(), h.t.Spec, h.markKinds())
 }
 
 func (h *hostRun) phaseDesc() string {
@@ -420,7 +473,8 @@ func (h *hostRun) phaseDesc() string {
 // askPassword asks for the sudo password on the terminal, one host at a
 // time.
 func (h *hostRun) askPassword(ctx context.Context) error {
-	user := strings.Join(h.mark("sudo"), " ")
+	m, _ := h.mark(protocol.MarkSudo)
+	user := m.User
 	noTerm := fmt.Errorf("%w: sudo on %s needs a password for %s and there is no terminal to ask it on; run left4me-deploy from a terminal, log in as root, or allow %s passwordless sudo (NOPASSWD)", ErrSudoNoTerminal, h.t.Spec, user, user)
 	if h.d.Prompt == nil {
 		return noTerm
@@ -465,8 +519,12 @@ func (h *hostRun) upload(ctx context.Context, bins []Binary, need []string) erro
 		if pw != nil {
 			stdin = io.MultiReader(pw, f)
 		}
-		var stderr bytes.Buffer
-		err = h.conn.Run(ctx, cmd, stdin, io.Discard, &stderr)
+		var stderr tailBuffer
+		errw := &lines.Writer{Emit: stderr.add, MaxLine: protocol.MaxStderrLine, MaxTotal: protocol.MaxStderr}
+		runCtx, cancel := context.WithCancel(ctx)
+		err = h.conn.Run(runCtx, cmd, stdin, io.Discard, cutOff{errw, cancel})
+		cancel()
+		errw.Flush()
 		f.Close()
 		if err != nil {
 			if ctx.Err() != nil {

@@ -26,4 +26,7 @@ var (
 	// ErrHostState: the deploy's own state directory on the host is not
 	// what it must be (owner, mode, type).
 	ErrHostState = errors.New("unsafe state directory on host")
+	// ErrProtocol: the host sent a word outside the protocol
+	// (internal/protocol): a compromised or broken host.
+	ErrProtocol = errors.New("host broke the protocol")
 )

@@ -7,13 +7,14 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/internal/textsafe"
 	"github.com/left4me/left4me-deploy/steps"
 )
 
 // Printer writes the progress of every host to one stream, a whole line
 // at a time: as text, each line prefixed with the host, or (JSON) one
-// steps.Event object per line with Host set.
+// protocol.Event object per line with Host set.
 type Printer struct {
 	W    io.Writer
 	JSON bool
@@ -31,22 +32,22 @@ type Printer struct {
 // printed flush after the host, "HOST: STEP: STATUS"; every other line
 // from the host is indented ("HOST:   text"), so no log or raw line can pass
 // as a step line.
-func (p *Printer) Event(ev steps.Event) {
+func (p *Printer) Event(ev protocol.Event) {
 	if p.JSON {
 		p.json(ev)
 		return
 	}
 	switch ev.Type {
-	case steps.EventStep:
+	case protocol.EventStep:
 		line := fmt.Sprintf("%s: %s", ev.Step, ev.Status)
 		if ev.Reason != "" {
 			line += " (" + ev.Reason + ")"
 		}
 		p.lines(ev.Host, "", line)
-	case steps.EventDiff:
+	case protocol.EventDiff:
 		p.lines(ev.Host, indent, "diff "+ev.Path)
 		p.lines(ev.Host, indent, strings.Split(strings.TrimRight(ev.Diff, "\n"), "\n")...)
-	case steps.EventSummary:
+	case protocol.EventSummary:
 		p.lines(ev.Host, "", counts(ev))
 	default:
 		text := ev.Reason
@@ -65,7 +66,7 @@ const indent = "  "
 // names what it is about).
 func (p *Printer) Log(host, step, text string) {
 	if p.JSON {
-		p.json(steps.Event{Type: steps.EventLog, Host: host, Step: step, Reason: text})
+		p.json(protocol.Event{Type: protocol.EventLog, Host: host, Step: step, Reason: text})
 		return
 	}
 	p.lines(host, indent, text)
@@ -74,7 +75,7 @@ func (p *Printer) Log(host, step, text string) {
 // Fail prints why a host failed.
 func (p *Printer) Fail(host string, err error) {
 	if p.JSON {
-		p.json(steps.Event{Type: steps.EventError, Host: host, Status: steps.StatusFailed, Reason: err.Error()})
+		p.json(protocol.Event{Type: protocol.EventError, Host: host, Status: steps.StatusFailed, Reason: err.Error()})
 		return
 	}
 	p.lines(host, "", "FAILED: "+err.Error())
@@ -94,7 +95,7 @@ func (p *Printer) Summary(results []Result) {
 	for _, r := range results {
 		switch {
 		case r.Err != nil:
-			fmt.Fprintf(p.W, "  %s: FAILED: %s\n", textsafe.Line(r.Target.Spec), textsafe.Line(r.Err.Error()))
+			fmt.Fprintf(p.W, "  %s: FAILED: %s\n", textsafe.Line(r.Target.Spec), textsafe.Field(r.Err.Error()))
 		case r.Summary == nil:
 			fmt.Fprintf(p.W, "  %s: FAILED: no summary from the host\n", r.Target.Spec)
 		default:
@@ -107,11 +108,11 @@ func (p *Printer) Summary(results []Result) {
 	}
 }
 
-func counts(ev steps.Event) string {
+func counts(ev protocol.Event) string {
 	return fmt.Sprintf("ok=%d changed=%d failed=%d skipped=%d", ev.OK, ev.Changed, ev.Failed, ev.Skipped)
 }
 
-func (p *Printer) json(ev steps.Event) { p.jsonLine(ev) }
+func (p *Printer) json(ev protocol.Event) { p.jsonLine(ev) }
 
 // jsonLine prints v as one JSON line.
 func (p *Printer) jsonLine(v any) {
@@ -131,6 +132,6 @@ func (p *Printer) lines(host, prefix string, texts ...string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, t := range texts {
-		fmt.Fprintf(p.W, "%s: %s%s\n", textsafe.Line(host), prefix, textsafe.Line(t))
+		fmt.Fprintf(p.W, "%s: %s%s\n", textsafe.Quote(host), prefix, textsafe.Field(t))
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/internal/textsafe"
 	"github.com/left4me/left4me-deploy/steps"
 )
@@ -18,7 +19,7 @@ const EventProgress steps.EventType = "progress"
 // the summary only.
 func (p *Printer) Progress(host, step, text string) {
 	if p.JSON {
-		p.json(steps.Event{Type: EventProgress, Host: host, Step: step, Reason: text})
+		p.json(protocol.Event{Type: protocol.EventType(EventProgress), Host: host, Step: step, Reason: text})
 		return
 	}
 	if p.ErrW == nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/internal/sshdtest"
 	"github.com/left4me/left4me-deploy/internal/testenv"
 	"github.com/left4me/left4me-deploy/runner"
@@ -246,9 +247,9 @@ func TestDeployErrorsFromTheHost(t *testing.T) {
 func TestPrinterText(t *testing.T) {
 	var b strings.Builder
 	p := &Printer{W: &b}
-	p.Event(steps.Event{Type: "step", Host: "root@h", Step: "units", Status: steps.StatusChanged, Reason: "install x\x1b]0;pwned\x07"})
-	p.Event(steps.Event{Type: "diff", Host: "root@h", Path: "/etc/x", Diff: "-a\n+b\n"})
-	p.Event(steps.Event{Type: "summary", Host: "root@h", OK: 1, Changed: 2})
+	p.Event(protocol.Event{Type: "step", Host: "root@h", Step: "units", Status: steps.StatusChanged, Reason: "install x\x1b]0;pwned\x07"})
+	p.Event(protocol.Event{Type: "diff", Host: "root@h", Path: "/etc/x", Diff: "-a\n+b\n"})
+	p.Event(protocol.Event{Type: "summary", Host: "root@h", OK: 1, Changed: 2})
 	want := "root@h: units: changed (install x\\x1b]0;pwned\\a)\nroot@h:   diff /etc/x\nroot@h:   -a\nroot@h:   +b\nroot@h: ok=1 changed=2 failed=0 skipped=0\n"
 	if b.String() != want {
 		t.Errorf("Printer text =\n%q\nwant\n%q", b.String(), want)
@@ -256,9 +257,9 @@ func TestPrinterText(t *testing.T) {
 }
 
 func TestApplyFlagsArgs(t *testing.T) {
-	a := ApplyFlags{Root: "/t r", DryRun: true, Diff: true, WebExec: "/usr/bin/env FOO=1 /opt/web --port 8080"}
+	a := ApplyFlags{Root: "/t r", DryRun: true, Diff: true, WebExec: "/usr/bin/env FOO=1 /opt/web --port 8080", MaxMounts: 8}
 	got := strings.Join(a.args(), "|")
-	want := "--root|/t r|--dry-run|--diff|--web-exec|/usr/bin/env FOO=1 /opt/web --port 8080"
+	want := "--root|/t r|--dry-run|--diff|--web-exec|/usr/bin/env FOO=1 /opt/web --port 8080|--max-mounts|8"
 	if got != want {
 		t.Fatalf("ApplyFlags.args() = %q, want %q", got, want)
 	}

@@ -190,7 +190,7 @@ func (p *Printer) RolloutSummary(results []Result) {
 		host := "  " + textsafe.Line(r.Target.Spec) + ":"
 		switch {
 		case r.NotRun:
-			fmt.Fprintf(tw, "%s\tNOT RUN\t-\t-\t-\t%s\n", host, textsafe.Line(r.Err.Error()))
+			fmt.Fprintf(tw, "%s\tNOT RUN\t-\t-\t-\t%s\n", host, textsafe.Field(r.Err.Error()))
 		case r.Summary == nil:
 			why := "no summary from the host"
 			if r.Err != nil {
@@ -200,7 +200,7 @@ func (p *Printer) RolloutSummary(results []Result) {
 			if r.Release != "" {
 				rel = "release " + r.Release
 			}
-			fmt.Fprintf(tw, "%s\tFAILED\t-\t%s\t%s\t%s\n", host, r.Duration.Round(100*time.Millisecond), textsafe.Line(rel), textsafe.Line(why))
+			fmt.Fprintf(tw, "%s\tFAILED\t-\t%s\t%s\t%s\n", host, r.Duration.Round(100*time.Millisecond), textsafe.Quote(rel), textsafe.Field(why))
 		default:
 			status := "ok"
 			if r.Failed() {
@@ -212,7 +212,7 @@ func (p *Printer) RolloutSummary(results []Result) {
 			}
 			s := r.Summary
 			fmt.Fprintf(tw, "%s\t%s\tchanged=%d\t%s\trelease %s\tok=%d failed=%d skipped=%d, binaries sent=%d cached=%d\n", host, status, s.Changed,
-				r.Duration.Round(100*time.Millisecond), textsafe.Line(rel), s.OK, s.Failed, s.Skipped, r.Sent, r.Cached)
+				r.Duration.Round(100*time.Millisecond), textsafe.Quote(rel), s.OK, s.Failed, s.Skipped, r.Sent, r.Cached)
 		}
 	}
 	tw.Flush()

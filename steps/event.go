@@ -12,7 +12,8 @@ const (
 )
 
 // EventType says what an Event reports. It is the "type" field of the
-// JSON event lines that the remote deployer reads back from a host.
+// JSON event lines (internal/protocol) that the remote deployer reads back
+// from a host.
 type EventType string
 
 // The kinds of event.
@@ -28,20 +29,12 @@ const (
 	EventLog EventType = "log"
 	// EventSummary: the closing counts of a run.
 	EventSummary EventType = "summary"
-	// EventError: the remote deployer's own failure for a host, outside
-	// any step.
-	EventError EventType = "error"
-	// EventStatus: a host's whole state, one line before the dry run's
-	// summary (left4me-deploy status; the line is a release.HostStatus).
-	EventStatus EventType = "status"
 )
 
-// Event is one line of progress, printed as text or (with --json) as one JSON
-// object per line. The remote deployer parses these lines from the host and
-// adds Host.
+// Event is one line of progress of the engine, printed as text or (with
+// --json, as a protocol.Event) as one JSON object per line.
 type Event struct {
 	Type   EventType `json:"type"`
-	Host   string    `json:"host,omitempty"`
 	Step   string    `json:"step,omitempty"`
 	Status Status    `json:"status,omitempty"`
 	Reason string    `json:"reason,omitempty"`

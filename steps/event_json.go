@@ -13,7 +13,6 @@ const SchemaVersion = 1
 type eventJSON struct {
 	Schema int       `json:"schema"`
 	Type   EventType `json:"type"`
-	Host   string    `json:"host,omitempty"`
 	Step   string    `json:"step,omitempty"`
 	Status Status    `json:"status,omitempty"`
 	Reason string    `json:"reason,omitempty"`
@@ -32,7 +31,7 @@ type Counts struct {
 
 // MarshalJSON prints e as schema SchemaVersion says.
 func (e Event) MarshalJSON() ([]byte, error) {
-	j := eventJSON{Schema: SchemaVersion, Type: e.Type, Host: e.Host, Step: e.Step, Status: e.Status, Reason: e.Reason, Path: e.Path, Diff: e.Diff}
+	j := eventJSON{Schema: SchemaVersion, Type: e.Type, Step: e.Step, Status: e.Status, Reason: e.Reason, Path: e.Path, Diff: e.Diff}
 	if e.Type == EventSummary {
 		j.Counts = &Counts{OK: e.OK, Changed: e.Changed, Failed: e.Failed, Skipped: e.Skipped}
 	}

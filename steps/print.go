@@ -10,18 +10,6 @@ import (
 	"github.com/left4me/left4me-deploy/internal/textsafe"
 )
 
-// JSONPrinter returns an Emit function that writes each event as one JSON
-// object per line.
-func JSONPrinter(w io.Writer) func(Event) {
-	var mu sync.Mutex
-	enc := json.NewEncoder(w)
-	return func(e Event) {
-		mu.Lock()
-		defer mu.Unlock()
-		enc.Encode(e)
-	}
-}
-
 // TextPrinter returns an Emit function that writes one line per step as it
 // finishes, diffs and log lines as they come, and the closing counts as
 // "ok=N changed=N failed=N skipped=N".
@@ -39,24 +27,20 @@ func TextPrinter(w io.Writer) func(Event) {
 // hostile tree, and one event is exactly one line (a diff one line per
 // line of the diff), so nothing in them can forge a step line.
 func FormatText(e Event) string {
-	host := ""
-	if e.Host != "" {
-		host = textsafe.Line(e.Host) + ": "
-	}
 	switch e.Type {
 	case EventStep:
-		line := fmt.Sprintf("%s%-8s %s", host, textsafe.Line(string(e.Status)), textsafe.Line(e.Step))
+		line := fmt.Sprintf("%-8s %s", textsafe.Line(string(e.Status)), textsafe.Line(e.Step))
 		if e.Reason != "" {
-			line += ": " + textsafe.Line(e.Reason)
+			line += ": " + textsafe.Field(e.Reason)
 		}
 		return line + "\n"
 	case EventDiff:
 		d := textsafe.Lines(strings.TrimSuffix(e.Diff, "\n"))
 		return d + "\n"
 	case EventLog:
-		return fmt.Sprintf("%s         %s: %s\n", host, textsafe.Line(e.Step), textsafe.Line(e.Reason))
+		return fmt.Sprintf("         %s: %s\n", textsafe.Line(e.Step), textsafe.Field(e.Reason))
 	case EventSummary:
-		return fmt.Sprintf("%sok=%d changed=%d failed=%d skipped=%d\n", host, e.OK, e.Changed, e.Failed, e.Skipped)
+		return fmt.Sprintf("ok=%d changed=%d failed=%d skipped=%d\n", e.OK, e.Changed, e.Failed, e.Skipped)
 	case EventStart:
 		return "" // the step's own line says how it ended
 	}

@@ -20,9 +20,9 @@ func TestTextFormatEscapesHostileText(t *testing.T) {
 		lines int
 	}{
 		{"step reason", Event{Type: "step", Step: "migration", Status: StatusFailed, Reason: "migrate: instance " + hostile},
-			`failed   migration: migrate: instance a\x1b[2J\r\nok       migration: migrated 0 instance(s)` + "\n", 1},
+			`failed   migration: migrate: instance a\x1b[2J\r\nok\x20\x20\x20\x20\x20\x20\x20migration: migrated 0 instance(s)` + "\n", 1},
 		{"log", Event{Type: "log", Step: "migration", Reason: "skipping " + hostile},
-			`         migration: skipping a\x1b[2J\r\nok       migration: migrated 0 instance(s)` + "\n", 1},
+			`         migration: skipping a\x1b[2J\r\nok\x20\x20\x20\x20\x20\x20\x20migration: migrated 0 instance(s)` + "\n", 1},
 		{"unknown type", Event{Type: "other", Reason: hostile}, "", 1},
 		// A unified diff prefixes every line; a carriage return in a line
 		// must not let the text after it overwrite the prefix.

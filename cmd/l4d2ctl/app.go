@@ -18,6 +18,7 @@ import (
 	"github.com/left4me/left4me-deploy/ctl"
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/instance"
+	"github.com/left4me/left4me-deploy/internal/textsafe"
 	"github.com/left4me/left4me-deploy/overlay"
 	"github.com/left4me/left4me-deploy/runner"
 	"github.com/left4me/left4me-deploy/svchelper"
@@ -299,13 +300,13 @@ func printStatus(w io.Writer, list []ctl.Status, jsonOut, asList bool) {
 	if !asList {
 		st := list[0]
 		fmt.Fprintf(w, "name:    %s\nexists:  %s\nmounted: %s\nunit:    %s\nstate:   %s\n",
-			st.Name, yes(st.Exists), yes(st.Mounted), st.Unit, st.State)
+			textsafe.Quote(st.Name), yes(st.Exists), yes(st.Mounted), st.Unit, st.State)
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tMOUNTED\tSTATE")
 	for _, st := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", st.Name, yes(st.Mounted), st.State)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", textsafe.Quote(st.Name), yes(st.Mounted), st.State)
 	}
 	tw.Flush()
 }

@@ -6,18 +6,21 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	deploy "github.com/left4me/left4me-deploy"
 	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/protocol"
+	"github.com/left4me/left4me-deploy/overlay"
 	"github.com/left4me/left4me-deploy/steps"
 )
 
 // installFlags are shared by apply and render.
 func installFlags() []cli.Flag {
-	return append(flags("bin-dir", "web-exec", "diff", "json"),
+	return append(flags("bin-dir", "web-exec", "max-mounts", "diff", "json"),
 		&cli.StringFlag{Name: "user", Value: hostpath.User, Usage: "the unprivileged `USER` (and group) that owns the state and runs the units", Hidden: true})
 }
 
@@ -25,7 +28,7 @@ func applyCommand(e *env) *cli.Command {
 	return &cli.Command{
 		Name:      "apply",
 		Usage:     "run the install plan on this machine",
-		UsageText: "left4me-deploy apply --local [--root DIR] [-n|--dry-run] [--diff] [--json] [--bin-dir DIR] [--web-exec CMD]",
+		UsageText: "left4me-deploy apply --local [--root DIR] [-n|--dry-run] [--diff] [--json] [--bin-dir DIR] [--web-exec CMD] [--max-mounts N]",
 		Flags: append(append(flags("local", "root", "dry-run"),
 			&cli.StringFlag{Name: "live", Usage: "comma list of packages,accounts,services that act on the running system even with --root (or none)", Hidden: true}),
 			append(installFlags(), hostSideFlags()...)...),
@@ -94,8 +97,16 @@ func installOptions(c *cli.Context, e *env) (deploy.Options, error) {
 		WebExec: c.String("web-exec"),
 		Command: strings.Join(os.Args, " "),
 	}
+	if c.IsSet("max-mounts") {
+		n := c.Int("max-mounts")
+		if _, err := overlay.ParseMaxMounts(strconv.Itoa(n)); err != nil {
+			return o, fmt.Errorf("--max-mounts: %w", err)
+		}
+		o.MaxMounts = n
+	}
 	if c.Bool("json") {
-		o.Emit = steps.JSONPrinter(e.Stdout)
+		w := protocol.NewWriter(e.Stdout)
+		o.Emit, o.OnRelease = w.Emit, w.SetRelease
 	} else {
 		o.Emit = steps.TextPrinter(e.Stdout)
 	}

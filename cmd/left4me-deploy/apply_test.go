@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/internal/testenv"
 	"github.com/left4me/left4me-deploy/steps"
 )
@@ -41,22 +42,22 @@ func runCLI(args ...string) (code int, stdout, stderr string) {
 	return code, out.String(), errb.String()
 }
 
-// parseEvents decodes the --json stream: every line one steps.Event, the
+// parseEvents decodes the --json stream: every line one protocol.Event, the
 // last one the summary.
-func parseEvents(t *testing.T, out string) []steps.Event {
+func parseEvents(t *testing.T, out string) []protocol.Event {
 	t.Helper()
-	var events []steps.Event
+	var events []protocol.Event
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
 		checkSchema(t, sc.Text())
 		var e struct {
 			Schema int `json:"schema"`
-			steps.Event
+			protocol.Event
 		}
 		dec := json.NewDecoder(strings.NewReader(sc.Text()))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&e); err != nil {
-			t.Fatalf("line %q is not a steps.Event: %v", sc.Text(), err)
+			t.Fatalf("line %q is not a protocol.Event: %v", sc.Text(), err)
 		}
 		if e.Schema != steps.SchemaVersion {
 			t.Fatalf("line %q: schema %d, want %d", sc.Text(), e.Schema, steps.SchemaVersion)

@@ -47,6 +47,9 @@ var flagDefs = map[string]func() cli.Flag{
 	"web-exec": func() cli.Flag {
 		return &cli.StringFlag{Name: "web-exec", Usage: "ExecStart= `COMMAND` of left4me-web.service", DefaultText: "the one an earlier deploy set, else the installer's"}
 	},
+	"max-mounts": func() cli.Flag {
+		return &cli.IntFlag{Name: "max-mounts", Usage: "let left4me-overlay hold at most `N` instance overlays on the host, from 1 to 100000", DefaultText: "the number an earlier deploy set, else 64"}
+	},
 	"bin-dir": func() cli.Flag {
 		return &cli.StringFlag{Name: "bin-dir", Usage: "take the helpers and l4d2ctl from `DIR`", DefaultText: "the directory of this program; for the one installed on a host, its release's kept binaries"}
 	},

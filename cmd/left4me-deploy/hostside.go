@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -16,6 +15,7 @@ import (
 
 	deploy "github.com/left4me/left4me-deploy"
 	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/release"
 	"github.com/left4me/left4me-deploy/steps"
 )
@@ -49,9 +49,9 @@ func releaseOptions(c *cli.Context) (deploy.ReleaseOptions, error) {
 // decides what drift means).
 func hostStatus(ctx context.Context, e *env, o deploy.Options) error {
 	st, sum, err := deploy.Status(ctx, o)
-	enc := json.NewEncoder(e.Stdout)
-	enc.Encode(st)
-	enc.Encode(sum)
+	w := protocol.NewWriter(e.Stdout)
+	w.Status(st)
+	w.Emit(sum)
 	return finish(err)
 }
 
@@ -73,6 +73,9 @@ func localRollback(ctx context.Context, c *cli.Context, e *env, o deploy.Options
 	t := rb.Target
 	if c.Bool("json") {
 		emit(steps.Event{Type: steps.EventLog, Step: "release", Reason: rb.Current.Describe()})
+		if o.OnRelease != nil {
+			o.OnRelease(rb.Current.ID)
+		}
 	}
 	emit(steps.Event{Type: steps.EventLog, Step: "rollback", Reason: fmt.Sprintf("from release %s, version %s, back to %s", rb.Current.ID, rb.Current.Version, t.Describe())})
 	emit(steps.Event{Type: steps.EventLog, Step: "rollback", Reason: "the migration is not undone: the sentinel stays and the upper dirs keep the kernel format"})
@@ -96,6 +99,11 @@ func localRollback(ctx context.Context, c *cli.Context, e *env, o deploy.Options
 	}
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, deploy.DeployBinary), args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, e.Stdout, e.Stderr
+	if c.Bool("json") {
+		out := summaryRelease(e.Stdout, t.ID, rb.Current.ID)
+		defer out.Flush()
+		cmd.Stdout = out
+	}
 	if err := cmd.Run(); err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
@@ -148,7 +156,8 @@ func rollbackLocal(c *cli.Context, e *env) error {
 	}
 	o := deploy.Options{Root: hostpath.Root(c.String("root")), Command: strings.Join(os.Args, " ")}
 	if c.Bool("json") {
-		o.Emit = steps.JSONPrinter(e.Stdout)
+		w := protocol.NewWriter(e.Stdout)
+		o.Emit, o.OnRelease = w.Emit, w.SetRelease
 	} else {
 		o.Emit = steps.TextPrinter(e.Stdout)
 	}
@@ -156,12 +165,15 @@ func rollbackLocal(c *cli.Context, e *env) error {
 }
 
 // noteRunning tells a JSON reader (the workstation over ssh) the release
-// the host runs before the plan starts, as the release step's own line
-// ("release ID: ..."), so a run that fails before its release step still
-// names the release the host is left on. The release step's line at the
-// end replaces it.
+// the host runs before the plan starts: as a line for the reader, and on
+// the summary (Options.OnRelease), so a run that fails before its release
+// step still names the release the host is left on. The release step
+// replaces it.
 func noteRunning(o deploy.Options) {
 	if last, err := release.Last(o.Root); err == nil && last != nil {
 		o.Emit(steps.Event{Type: steps.EventLog, Step: "release", Reason: last.Describe()})
+		if o.OnRelease != nil {
+			o.OnRelease(last.ID)
+		}
 	}
 }

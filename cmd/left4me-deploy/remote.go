@@ -26,7 +26,7 @@ func (m *multiFlag) String() string     { return strings.Join(*m, " ") }
 const sshValueFlags = "pioJF"
 
 // deployFlagNames are the flags of a plain deploy (left4me-deploy HOST...).
-var deployFlagNames = join(sshFlagNames, []string{"dry-run", "diff", "json", "web-exec"}, hostFlagNames, rolloutFlagNames)
+var deployFlagNames = join(sshFlagNames, []string{"dry-run", "diff", "json", "web-exec", "max-mounts"}, hostFlagNames, rolloutFlagNames)
 
 func remoteFlags() []cli.Flag { return flags(deployFlagNames...) }
 
@@ -39,8 +39,11 @@ func remoteAction(e *env) cli.ActionFunc {
 		if err != nil {
 			return usage(c, "%v", err)
 		}
+		if n := c.Int("max-mounts"); c.IsSet("max-mounts") && (n < 1 || n > 100000) {
+			return usage(c, "--max-mounts %d: want a number from 1 to 100000", n)
+		}
 		out := &remote.Printer{W: e.Stdout, JSON: c.Bool("json"), ErrW: e.Stderr}
-		d, targets, err := hostDeployer(c, out, remote.ApplyFlags{DryRun: c.Bool("dry-run"), Diff: c.Bool("diff"), WebExec: c.String("web-exec")})
+		d, targets, err := hostDeployer(c, out, remote.ApplyFlags{DryRun: c.Bool("dry-run"), Diff: c.Bool("diff"), WebExec: c.String("web-exec"), MaxMounts: c.Int("max-mounts")})
 		if err != nil {
 			return usage(c, "%v", err)
 		}

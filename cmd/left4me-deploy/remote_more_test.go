@@ -19,10 +19,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/internal/sshdtest"
 	"github.com/left4me/left4me-deploy/internal/testenv"
 	"github.com/left4me/left4me-deploy/remote"
-	"github.com/left4me/left4me-deploy/steps"
 )
 
 // From a source checkout, with no --bundle, one command builds what the
@@ -53,9 +53,9 @@ func testFromCheckout(t *testing.T, bundle string) {
 	starts := 0
 	for _, ev := range r.events {
 		switch {
-		case ev.Type == remote.EventProgress && ev.Host == host:
+		case string(ev.Type) == string(remote.EventProgress) && ev.Host == host:
 			progress[ev.Step]++
-		case ev.Type == steps.EventStart && ev.Host == host:
+		case ev.Type == protocol.EventStart && ev.Host == host:
 			starts++
 		}
 	}

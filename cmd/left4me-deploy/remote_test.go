@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/internal/sshdtest"
 	"github.com/left4me/left4me-deploy/remote"
 	"github.com/left4me/left4me-deploy/steps"
@@ -65,13 +66,13 @@ func TestSSHFlagSpellings(t *testing.T) {
 // deployResult is one run of the CLI with --json.
 type deployResult struct {
 	code     int
-	events   []steps.Event
+	events   []protocol.Event
 	stdout   string
 	stderr   string
 	newConns int
 }
 
-func (r deployResult) summary(t *testing.T, host string) steps.Event {
+func (r deployResult) summary(t *testing.T, host string) protocol.Event {
 	t.Helper()
 	for _, ev := range r.events {
 		if ev.Type == "summary" && ev.Host == host {
@@ -79,7 +80,7 @@ func (r deployResult) summary(t *testing.T, host string) steps.Event {
 		}
 	}
 	t.Fatalf("no summary for %s in:\n%s\nstderr:\n%s", host, r.stdout, r.stderr)
-	return steps.Event{}
+	return protocol.Event{}
 }
 
 func (r deployResult) shipped(host string) string {
@@ -91,17 +92,17 @@ func (r deployResult) shipped(host string) string {
 	return ""
 }
 
-func parseHostEvents(t *testing.T, out string) []steps.Event {
+func parseHostEvents(t *testing.T, out string) []protocol.Event {
 	t.Helper()
-	var evs []steps.Event
+	var evs []protocol.Event
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
 		checkSchema(t, sc.Text())
-		var ev steps.Event
+		var ev protocol.Event
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
 			t.Fatalf("--json printed a line that is not JSON: %q", sc.Text())
 		}
-		if ev.Host == "" && ev.Type != remote.EventRollout {
+		if ev.Host == "" && string(ev.Type) != string(remote.EventRollout) {
 			t.Errorf("event without a host: %q", sc.Text())
 		}
 		evs = append(evs, ev)
@@ -227,9 +228,9 @@ func testDeployDryRunDiffRedeploy(t *testing.T, bundle string) {
 	}
 }
 
-func hasEvent(evs []steps.Event, typ string) bool {
+func hasEvent(evs []protocol.Event, typ string) bool {
 	for _, ev := range evs {
-		if ev.Type == steps.EventType(typ) {
+		if ev.Type == protocol.EventType(typ) {
 			return true
 		}
 	}

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/internal/sshdtest"
 	"github.com/left4me/left4me-deploy/remote"
-	"github.com/left4me/left4me-deploy/steps"
 )
 
 // After a rollout stopped by --max-fail, the failed and the not-run hosts
@@ -132,4 +132,4 @@ func TestRetryListRemovedAfterSuccess(t *testing.T) {
 	}
 }
 
-var okSummary = steps.Event{Type: steps.EventSummary, OK: 1}
+var okSummary = protocol.Event{Type: protocol.EventSummary, OK: 1}

@@ -13,8 +13,8 @@ import (
 
 	deploy "github.com/left4me/left4me-deploy"
 	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/release"
-	"github.com/left4me/left4me-deploy/steps"
 )
 
 // releaseBinDir is a bin dir with the real installer and stand-ins for the
@@ -99,7 +99,7 @@ func TestRollbackLocal(t *testing.T) {
 	}
 	diffs := 0
 	for _, e := range ev {
-		if e.Type == steps.EventDiff && strings.Contains(e.Diff, hostpath.L4d2ctl) {
+		if e.Type == protocol.EventDiff && strings.Contains(e.Diff, hostpath.L4d2ctl) {
 			diffs++
 		}
 	}

@@ -13,8 +13,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/internal/textsafe"
-	"github.com/left4me/left4me-deploy/release"
 	"github.com/left4me/left4me-deploy/remote"
 	"github.com/left4me/left4me-deploy/steps"
 )
@@ -65,25 +65,17 @@ func statusCommand(e *env) *cli.Command {
 
 // statusRow is one host's line of the status table (and its JSON object).
 type statusRow struct {
-	Schema int                 `json:"schema"` // steps.SchemaVersion
-	Type   string              `json:"type"`   // "status"
-	Host   string              `json:"host"`
-	Status *release.HostStatus `json:"status,omitempty"`
-	Error  string              `json:"error,omitempty"`
+	Schema int                  `json:"schema"` // steps.SchemaVersion
+	Type   string               `json:"type"`   // "status"
+	Host   string               `json:"host"`
+	Status *protocol.HostStatus `json:"status,omitempty"`
+	Error  string               `json:"error,omitempty"`
 	// Result is in-sync, drift or failed: what the exit status sums up.
 	Result string `json:"result"`
 }
 
 func rowOf(r remote.Result) statusRow {
-	row := statusRow{Host: r.Target.Spec}
-	if len(r.Report) > 0 {
-		var st release.HostStatus
-		if err := json.Unmarshal(r.Report, &st); err == nil {
-			row.Status = &st
-		} else {
-			row.Error = "unreadable status from the host: " + err.Error()
-		}
-	}
+	row := statusRow{Host: r.Target.Spec, Status: r.Report}
 	if r.Err != nil {
 		row.Error = r.Err.Error()
 	} else if row.Status == nil && row.Error == "" {
@@ -128,7 +120,7 @@ func printStatus(w io.Writer, rows []statusRow, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(w)
 		for _, r := range rows {
-			r.Schema, r.Type = steps.SchemaVersion, string(steps.EventStatus)
+			r.Schema, r.Type = steps.SchemaVersion, string(protocol.EventStatus)
 			enc.Encode(r)
 		}
 	} else {
@@ -156,8 +148,8 @@ func printStatus(w io.Writer, rows []statusRow, asJSON bool) error {
 					recorded = "no"
 				}
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", textsafe.Line(r.Host), r.Result, textsafe.Line(rel), textsafe.Line(ver), textsafe.Line(commit), when,
-				recorded, len(st.Drift), migrated, textsafe.Line(st.Web), instanceSummary(st.Instances))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", textsafe.Line(r.Host), r.Result, textsafe.Quote(rel), textsafe.Quote(ver), textsafe.Quote(commit), when,
+				recorded, len(st.Drift), migrated, textsafe.Quote(st.Web), instanceSummary(st.Instances))
 		}
 		tw.Flush()
 		for _, r := range rows {
@@ -172,7 +164,7 @@ func printStatus(w io.Writer, rows []statusRow, asJSON bool) error {
 	return exitError{code, ""}
 }
 
-func instanceSummary(list []release.Instance) string {
+func instanceSummary(list []protocol.Instance) string {
 	active, mounted := 0, 0
 	for _, i := range list {
 		if i.State == "active" {
@@ -190,40 +182,40 @@ func instanceSummary(list []release.Instance) string {
 func detailLines(r statusRow) []string {
 	var out []string
 	if r.Error != "" {
-		out = append(out, "error: "+r.Error)
+		out = append(out, "error: "+textsafe.Field(r.Error))
 	}
 	st := r.Status
 	if st == nil {
 		return out
 	}
 	for _, f := range st.Failed {
-		out = append(out, "failed: "+f.Step+": "+f.Reason)
+		out = append(out, "failed: "+f.Step+": "+textsafe.Field(f.Reason))
 	}
 	if st.Recorded != nil {
 		for _, p := range st.Recorded.Problems() {
-			out = append(out, "recorded: "+p)
+			out = append(out, "recorded: "+textsafe.Field(p))
 		}
 	}
 	for _, d := range st.Drift {
-		out = append(out, "drift: "+d.Step+": "+d.Reason)
+		out = append(out, "drift: "+d.Step+": "+textsafe.Field(d.Reason))
 	}
 	if st.WebReason != "" {
-		out = append(out, "web: "+st.WebReason)
+		out = append(out, "web: "+textsafe.Field(st.WebReason))
 	} else if st.Web != "active" && !strings.HasPrefix(st.Web, "unknown (services not inspected") {
-		out = append(out, "web: "+hostpath.WebUnit+" is "+st.Web)
+		out = append(out, "web: "+hostpath.WebUnit+" is "+textsafe.Field(st.Web))
 	}
 	if st.Migration.Report != "" {
-		out = append(out, "migration report: "+st.Migration.Report)
+		out = append(out, "migration report: "+textsafe.Field(st.Migration.Report))
 	}
 	if st.InstancesError != "" {
-		out = append(out, "instances: "+st.InstancesError)
+		out = append(out, "instances: "+textsafe.Field(st.InstancesError))
 	}
 	for _, i := range st.Instances {
 		m := "not mounted"
 		if i.Mounted {
 			m = "mounted"
 		}
-		out = append(out, fmt.Sprintf("instance %s: %s, %s %s", i.Name, m, i.Unit, i.State))
+		out = append(out, fmt.Sprintf("instance %s: %s, %s %s", textsafe.Quote(i.Name), m, textsafe.Quote(i.Unit), textsafe.Quote(i.State)))
 	}
 	return out
 }

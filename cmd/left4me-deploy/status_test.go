@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/internal/sshdtest"
 	"github.com/left4me/left4me-deploy/release"
 	"github.com/left4me/left4me-deploy/remote"
@@ -18,10 +19,10 @@ import (
 // The exit status sums up every host: failure outranks a host unlike its
 // record, which outranks drift.
 func TestStatusExitCodes(t *testing.T) {
-	inSync := &release.HostStatus{Web: "active"}
-	drift := &release.HostStatus{Web: "active", Drift: []release.Drift{{Step: "units", Reason: "would install x"}}}
-	webDown := &release.HostStatus{Web: "failed"}
-	diverged := &release.HostStatus{Web: "active", Recorded: &release.Recorded{StaleUnits: []string{"left4me-web.service"}}}
+	inSync := &protocol.HostStatus{Web: "active"}
+	drift := &protocol.HostStatus{Web: "active", Drift: []protocol.Drift{{Step: "units", Reason: "would install x"}}}
+	webDown := &protocol.HostStatus{Web: "failed"}
+	diverged := &protocol.HostStatus{Web: "active", Recorded: &protocol.Recorded{StaleUnits: []string{"left4me-web.service"}}}
 	cases := []struct {
 		name string
 		rows []statusRow
@@ -33,7 +34,7 @@ func TestStatusExitCodes(t *testing.T) {
 		{"one diverged from its record", []statusRow{{Status: drift}, {Status: diverged}, {Status: inSync}}, exitDiverged},
 		{"diverged and unreachable", []statusRow{{Status: diverged}, {Error: "host unreachable"}}, exitHostFailed},
 		{"web app not active", []statusRow{{Status: webDown}}, exitHostFailed},
-		{"a step could not be checked", []statusRow{{Status: &release.HostStatus{Web: "active", Failed: []release.Drift{{Step: "preflight"}}}}}, exitHostFailed},
+		{"a step could not be checked", []statusRow{{Status: &protocol.HostStatus{Web: "active", Failed: []protocol.Drift{{Step: "preflight"}}}}}, exitHostFailed},
 	}
 	for _, c := range cases {
 		for i := range c.rows {
@@ -57,9 +58,9 @@ func TestStatusExitCodes(t *testing.T) {
 // and without one with its state.
 func TestStatusWebReason(t *testing.T) {
 	rows := []statusRow{
-		{Host: "h1", Status: &release.HostStatus{Web: "inactive", WebReason: "left4me-web.service is inactive (dead), result success: a deploy starts it"}},
-		{Host: "h2", Status: &release.HostStatus{Web: "failed"}},
-		{Host: "h3", Status: &release.HostStatus{Web: "active"}},
+		{Host: "h1", Status: &protocol.HostStatus{Web: "inactive", WebReason: "left4me-web.service is inactive (dead), result success: a deploy starts it"}},
+		{Host: "h2", Status: &protocol.HostStatus{Web: "failed"}},
+		{Host: "h3", Status: &protocol.HostStatus{Web: "active"}},
 	}
 	for i := range rows {
 		rows[i].Result = judge(rows[i])

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/left4me/left4me-deploy/release"
+	"github.com/left4me/left4me-deploy/internal/protocol"
 )
 
 const (
@@ -303,7 +303,7 @@ func requireStatusFailed(c *C, h *Host, step, want string) {
 	found := false
 	for _, line := range strings.Split(r.stdout, "\n") {
 		var row struct {
-			Status *release.HostStatus `json:"status"`
+			Status *protocol.HostStatus `json:"status"`
 		}
 		if json.Unmarshal([]byte(line), &row) != nil || row.Status == nil {
 			continue

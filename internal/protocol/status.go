@@ -1,15 +1,23 @@
-package release
+package protocol
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+
+	"github.com/left4me/left4me-deploy/release"
+)
+
+// MaxInstances bounds the instances a status report may list.
+const MaxInstances = 1 << 16
 
 // HostStatus is what "left4me-deploy status" reports of one host: the
 // deployed release, what a deploy would change now, the migration, the web
 // app and every game server. The host sends it as one JSON line of type
 // "status" before the dry run's summary.
 type HostStatus struct {
-	Type string `json:"type"`
+	Type EventType `json:"type"`
 	// Release is the newest record, nil when none was recorded.
-	Release *Release `json:"release"`
+	Release *release.Release `json:"release"`
 	// Recorded answers "does this host still run the release it
 	// recorded?" from the host alone (no bundle): nil when it could not
 	// be checked (Failed says why).
@@ -52,6 +60,36 @@ type Instance struct {
 	Mounted bool   `json:"mounted"`
 	Unit    string `json:"unit"`
 	State   string `json:"state"`
+}
+
+// check refuses a report whose words are outside the protocol. Free text
+// (reasons, names, the web app's state, the release's version and user)
+// is only printed, through textsafe.
+func (st *HostStatus) check() error {
+	if r := st.Release; r != nil {
+		if err := CheckRelease(r.ID); err != nil {
+			return err
+		}
+		if r.From != "" {
+			if err := CheckRelease(r.From); err != nil {
+				return err
+			}
+		}
+	}
+	for _, d := range append(append([]Drift(nil), st.Drift...), st.Failed...) {
+		if err := CheckStep(d.Step); err != nil {
+			return err
+		}
+	}
+	if len(st.Instances) > MaxInstances {
+		return refuse("instance count", strconv.Itoa(len(st.Instances)), "at most 65536")
+	}
+	if r := st.Recorded; r != nil && r.Installed != "" {
+		if err := CheckRelease(r.Installed); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Recorded is the host measured against its own newest release record and
