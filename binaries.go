@@ -22,19 +22,31 @@ var binaryNames = []struct{ name, dest string }{
 	{"l4d2ctl", hostpath.L4d2ctl},
 }
 
-// binaries installs the helpers and l4d2ctl from BinDir, each root:root
-// 0755, skipped when the checksum, owner and mode already match.
+// binaries installs the helpers and l4d2ctl from BinDir, and
+// left4me-deploy itself (tool.go), each root:root 0755, skipped when the
+// checksum, owner and mode already match. Only a change of what the web app
+// runs restarts it.
 type binaries struct{ d *deployer }
 
 func (binaries) Name() string { return "binaries" }
 
 func (s binaries) Run(ctx context.Context, g *steps.Gate) error {
 	d := s.d
+	type install struct{ src, dest string }
+	var list []install
 	for _, b := range binaryNames {
-		c := steps.CopyFile{Source: filepath.Join(d.o.BinDir, b.name), Path: d.path(b.dest), Mode: 0o755, Owner: d.rootOwner()}
+		list = append(list, install{filepath.Join(d.o.BinDir, b.name), b.dest})
+	}
+	tool, err := d.deployerBinary()
+	if err != nil {
+		return err
+	}
+	list = append(list, install{tool, hostpath.DeployTool})
+	for _, b := range list {
+		c := steps.CopyFile{Source: b.src, Path: d.path(b.dest), Mode: 0o755, Owner: d.rootOwner()}
 		st, err := c.Check()
 		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("binary %s is missing from %s: build it with go build -o %s/ ./cmd/... or pass --bin-dir", b.name, d.o.BinDir, d.o.BinDir)
+			return fmt.Errorf("binary %s is missing from %s: build it with go build -o %s/ ./cmd/... or pass --bin-dir", filepath.Base(b.src), filepath.Dir(b.src), filepath.Dir(b.src))
 		}
 		if err != nil {
 			return fmt.Errorf("checksum %s: %w", b.dest, err)
@@ -54,8 +66,10 @@ func (s binaries) Run(ctx context.Context, g *steps.Gate) error {
 		default:
 			g.BinaryDiff(b.dest, "", hex.EncodeToString(st.SourceSum[:]))
 		}
-		if err := d.needRestart(g, "binaries changed"); err != nil {
-			return err
+		if b.dest != hostpath.DeployTool {
+			if err := d.needRestart(g, "binaries changed"); err != nil {
+				return err
+			}
 		}
 		if err := g.Change(what, c.Write); err != nil {
 			return err

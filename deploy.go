@@ -10,7 +10,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/left4me/left4me-deploy/artifacts"
@@ -29,7 +28,7 @@ func (d *deployer) plan() []steps.Step {
 		packages{d},        // apt-get or dnf: query first, install only what is missing
 		accounts{d},        // group and system user left4me
 		directories{d},     // state root and its subdirs, helper and unit dirs, with owners and modes
-		binaries{d},        // the three helpers and l4d2ctl, atomically, skipped when the checksum matches
+		binaries{d},        // the three helpers, l4d2ctl and left4me-deploy, atomically, skipped when the checksum matches
 		entryPoints{d},     // the programs sudo grants, one per helper verb, beside the helpers; the cap on their mounts
 		sudoersFile{d},     // render, visudo -c -f on the temporary file, atomic install
 		units{d},           // render, systemd-analyze verify, install, daemon-reload only on change
@@ -67,7 +66,8 @@ type Options struct {
 	// Diff emits a unified diff for every file that changes.
 	Diff bool
 	// BinDir holds the binaries to install; empty means the directory of
-	// the running executable.
+	// the running executable, or for the left4me-deploy installed on the
+	// host the binaries kept with its release (defaultBinDir).
 	BinDir string
 	// User and Group own the state root and run the units (left4me).
 	User, Group string
@@ -130,14 +130,11 @@ func (o *Options) fill() error {
 		o.Probe = RealProbe()
 	}
 	if o.BinDir == "" {
-		exe, err := os.Executable()
+		dir, err := defaultBinDir(o.Root)
 		if err != nil {
-			return fmt.Errorf("find the directory of the running program (set --bin-dir): %w", err)
+			return err
 		}
-		if exe, err = filepath.EvalSymlinks(exe); err != nil {
-			return fmt.Errorf("find the directory of the running program (set --bin-dir): %w", err)
-		}
-		o.BinDir = filepath.Dir(exe)
+		o.BinDir = dir
 	}
 	if o.Emit == nil {
 		o.Emit = func(steps.Event) {}
@@ -177,6 +174,14 @@ func applyRun(ctx context.Context, o Options) (steps.Event, *deployer, error) {
 		return sum, nil, err
 	}
 	if !o.DryRun {
+		// --root DIR installs into DIR, created if missing, as the
+		// directories step would; the lock lives below it.
+		if !o.Root.IsHost() {
+			if err := os.MkdirAll(string(o.Root), 0o755); err != nil {
+				sum, err := failEarly(o, "options", fmt.Errorf("create --root %s: %w", o.Root, err))
+				return sum, nil, err
+			}
+		}
 		lock, err := acquireLock(o.Root, o.Command)
 		if err != nil {
 			sum, err := failEarly(o, "lock", err)
@@ -201,7 +206,13 @@ func applyRun(ctx context.Context, o Options) (steps.Event, *deployer, error) {
 // Render writes exactly the files the installer would install into the
 // directory dir, as a tree (dir/etc/sudoers.d/left4me, ...). Nothing on the
 // running system is touched; run as root, owners are set as on a host.
+// Without o.WebExec the web unit gets the ExecStart= a deploy on this
+// machine would give it: the one recorded under o.Root (empty: this
+// machine's /) by an earlier run, else the default.
 func Render(ctx context.Context, dir string, o Options) (steps.Event, error) {
+	if o.WebExec == "" {
+		o.WebExec = savedWebExec(o.Root.Join(hostpath.WebExecFile))
+	}
 	o.Root = hostpath.Root(dir)
 	o.Live = &Live{}
 	o.DryRun = false

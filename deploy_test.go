@@ -603,7 +603,7 @@ func TestPendingRestartSurvivesFailedRun(t *testing.T) {
 	if r3.err != nil || r3.sum.Changed != 0 {
 		t.Fatalf("run 3: %v, want changed=0\n%s", r3.err, r3)
 	}
-	if got := svc.take(); got != "is-active var-lib-left4me.mount; is-enabled left4me-web.service; is-enabled var-lib-left4me.mount; is-active var-lib-left4me.mount" {
+	if got := svc.take(); got != "is-active var-lib-left4me.mount; is-enabled left4me-web.service; is-enabled var-lib-left4me.mount; is-active var-lib-left4me.mount; is-active left4me-web.service" {
 		t.Fatalf("run 3 service calls %q, want only the queries", got)
 	}
 }
@@ -628,7 +628,7 @@ func TestRenderTree(t *testing.T) {
 	})
 	want := []string{hostpath.SudoersFile, hostpath.L4d2ctl, hostpath.UnitDir + "/" + hostpath.ServerUnit,
 		hostpath.UnitDir + "/" + hostpath.WebUnit, hostpath.UnitDir + "/" + artifacts.StateMountUnit,
-		hostpath.JournalHelper, hostpath.OverlayHelper, hostpath.SystemctlHelper, overlay.MaxMountsFile}
+		hostpath.JournalHelper, hostpath.OverlayHelper, hostpath.SystemctlHelper, overlay.MaxMountsFile, hostpath.DeployTool}
 	helpers := []string{hostpath.OverlayHelper, hostpath.SystemctlHelper, hostpath.JournalHelper}
 	for _, e := range sudoers.EntryPoints(sudoers.Params{User: hostpath.User, OverlayHelper: hostpath.OverlayHelper,
 		SystemctlHelper: hostpath.SystemctlHelper, JournalHelper: hostpath.JournalHelper}) {
@@ -649,6 +649,33 @@ func TestRenderTree(t *testing.T) {
 		if fi.Mode() != 0o755 || st.Uid != 0 || st.Gid != 0 {
 			t.Errorf("rendered %s is %v %d:%d, want 0755 root:root", h, fi.Mode(), st.Uid, st.Gid)
 		}
+	}
+}
+
+// Render without --web-exec writes the ExecStart= a deploy on the machine
+// would install: the recorded one, not the installer's default.
+func TestRenderUsesRecordedWebExec(t *testing.T) {
+	requireTools(t)
+	host, dir, bin := t.TempDir(), t.TempDir(), fakeBinDir(t)
+	const recorded = "/opt/web/bin/left4me-web --port 8080"
+	if err := os.MkdirAll(filepath.Join(host, hostpath.DeployStateDir), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(host, hostpath.WebExecFile), []byte(recorded+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Render(context.Background(), dir, Options{Root: hostpath.Root(host), BinDir: bin}); err != nil {
+		t.Fatalf("Render = %v", err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, hostpath.UnitDir, hostpath.WebUnit))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "\nExecStart="+recorded+"\n") {
+		t.Fatalf("rendered %s lacks ExecStart=%s:\n%s", hostpath.WebUnit, recorded, b)
+	}
+	if _, err := os.Stat(filepath.Join(dir, hostpath.WebExecFile)); err == nil {
+		t.Errorf("Render wrote the installer's own %s into the tree", hostpath.WebExecFile)
 	}
 }
 

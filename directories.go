@@ -43,6 +43,7 @@ func (s directories) Run(ctx context.Context, g *steps.Gate) error {
 		{hostpath.RuntimeDir, steps.Dir{Mode: 0o750, Owner: state, Guard: guard}},
 		{hostpath.LibexecDir, steps.Dir{Mode: 0o755, Owner: root}},
 		{filepath.Dir(hostpath.L4d2ctl), steps.Dir{Mode: 0o755, Owner: root, KeepExisting: true}},
+		{filepath.Dir(hostpath.DeployTool), steps.Dir{Mode: 0o755, Owner: root, KeepExisting: true}},
 		{hostpath.UnitDir, steps.Dir{Mode: 0o755, Owner: root, KeepExisting: true}},
 		{filepath.Dir(hostpath.SudoersFile), steps.Dir{Mode: 0o750, Owner: root, KeepExisting: true}},
 		{hostpath.DeployStateDir, steps.Dir{Mode: 0o700, Owner: root}},

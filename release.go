@@ -185,7 +185,7 @@ func (d *deployer) releaseFiles() ([]string, error) {
 	for _, e := range sudoers.EntryPoints(d.helperParams()) {
 		paths = append(paths, e.Path)
 	}
-	paths = append(paths, hostpath.SudoersFile)
+	paths = append(paths, hostpath.DeployTool, hostpath.SudoersFile)
 	units, err := artifacts.Render(artifacts.Params{User: d.o.User, Group: d.o.Group, WebExec: d.o.WebExec})
 	if err != nil {
 		return nil, fmt.Errorf("render units: %w", err)
@@ -257,8 +257,15 @@ func (d *deployer) keepRelease(r release.Release, deployer string) error {
 				return fmt.Errorf("keep release %s: %w", r.ID, err)
 			}
 		}
-		if err := copyVerified(deployer, filepath.Join(tmp, "bin", DeployBinary), r.Deployer); err != nil {
-			return fmt.Errorf("keep release %s: %w", r.ID, err)
+		// The installed left4me-deploy is the deployer, kept as bin/ with
+		// the other binaries; a release from before it was installed on the
+		// host keeps the deployer on its own.
+		if sum, ok := r.Files[hostpath.DeployTool]; !ok {
+			if err := copyVerified(deployer, filepath.Join(tmp, "bin", DeployBinary), r.Deployer); err != nil {
+				return fmt.Errorf("keep release %s: %w", r.ID, err)
+			}
+		} else if sum != r.Deployer {
+			return fmt.Errorf("keep release %s: the installed %s (sha256 %.12s) is not the installer that ran (%.12s)", r.ID, hostpath.DeployTool, sum, r.Deployer)
 		}
 		b, err := json.MarshalIndent(r, "", "  ")
 		if err != nil {
@@ -347,6 +354,9 @@ func copyVerified(src, dst, want string) error {
 // hostPath: binaries flat in DIR/bin (a --bin-dir for the plan), every
 // other file under DIR/files at its host path.
 func KeptPath(dir, hostPath string) string {
+	if hostPath == hostpath.DeployTool {
+		return filepath.Join(dir, "bin", DeployBinary)
+	}
 	for _, b := range binaryNames {
 		if b.dest == hostPath {
 			return filepath.Join(dir, "bin", b.name)

@@ -16,7 +16,8 @@ import (
 )
 
 // restart restarts the web unit when something it depends on changed in
-// this run, or in an earlier run that failed before getting here.
+// this run, or in an earlier run that failed before getting here; else it
+// starts the web unit if it is down (webup.go).
 type restart struct{ d *deployer }
 
 func (restart) Name() string { return "restart" }
@@ -37,6 +38,9 @@ func (s restart) Run(ctx context.Context, g *steps.Gate) error {
 		}
 	}
 	if len(d.restartReasons) == 0 {
+		if started, err := d.startWebIfDown(ctx, g); started || err != nil {
+			return err
+		}
 		g.Note("nothing %s depends on changed", hostpath.WebUnit)
 		return nil
 	}

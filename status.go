@@ -60,6 +60,9 @@ func Status(ctx context.Context, o Options) (protocol.HostStatus, steps.Event, e
 		if st.Web = strings.TrimSpace(out); st.Web == "" {
 			st.Web = "unknown"
 		}
+		if st.Web != "active" {
+			st.WebReason = webReason(ctx, o.Runner)
+		}
 	}
 	st.Instances, err = listInstances(ctx, o)
 	if err != nil {

@@ -16,11 +16,11 @@ import (
 	"github.com/left4me/left4me-deploy/sudoers"
 )
 
-// verify checks the result: helpers, entry points and l4d2ctl root-owned
+// verify checks the result: helpers, entry points, l4d2ctl and left4me-deploy root-owned
 // 0755, sudoers 0440 and accepted by visudo together with the rest of the
 // system's rules, the host's own sudo granting the web app's user exactly
 // the helpers' contract (verify_sudo.go), and the web unit active if this
-// run restarted it.
+// run restarted or started it.
 type verify struct{ d *deployer }
 
 func (verify) Name() string { return "verify" }
@@ -49,6 +49,7 @@ func (s verify) Run(ctx context.Context, g *steps.Gate) error {
 	for _, b := range binaryNames {
 		check(b.dest, 0o755)
 	}
+	check(hostpath.DeployTool, 0o755)
 	for _, e := range sudoers.EntryPoints(d.helperParams()) {
 		check(e.Path, 0o755)
 	}

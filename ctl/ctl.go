@@ -18,6 +18,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/instance"
@@ -92,6 +93,12 @@ type Ctl struct {
 	// the installed ones (hostpath.SystemctlHelper, hostpath.JournalHelper).
 	SystemctlHelper string
 	JournalHelper   string
+
+	// Settle says how long Start watches the unit; nil means DefaultSettle.
+	// Sleep and Now replace the clock for tests; nil means the real one.
+	Settle *Settle
+	Sleep  func(context.Context, time.Duration)
+	Now    func() time.Time
 
 	Stdout io.Writer
 	Stderr io.Writer
@@ -201,23 +208,34 @@ func (c *Ctl) Start(ctx context.Context, name string) error {
 		fmt.Fprintf(c.Stdout, "Started %s.\n", unit)
 		return nil
 	}
-	// The unit did not come up: ask it why before anything else changes,
-	// then leave no stale mount behind.
+	// The unit did not come up, or came up and went down again: ask it
+	// why before anything else changes, stop a server that would restart
+	// on its own, then leave no stale mount behind.
 	reason := c.unitReason(ctx, name)
-	c.step("start failed; unmounting runtime overlay...")
+	journal := c.journalTail(ctx, name)
 	msg := fmt.Sprintf("start %s: %v", unit, startErr)
+	if errors.Is(startErr, errCrashLoop) {
+		c.step("start failed; stopping server...")
+		if _, err := c.unit(ctx, "stop", name); err != nil {
+			msg += fmt.Sprintf("\nstop after the failed start also failed: %v", err)
+		}
+	}
+	c.step("start failed; unmounting runtime overlay...")
 	if err := c.Mounter.Unmount(ctx, name); err != nil {
 		msg += fmt.Sprintf("\nunmount after the failed start also failed, the runtime overlay may still be mounted at %s: %v", merged, err)
 	}
 	if reason != "" {
 		msg += "\n" + reason
 	}
+	if journal != "" {
+		msg += "\n" + journal
+	}
 	return errors.New(msg)
 }
 
-// startUnit resets the unit's failed state, starts it and checks it is
-// still up right after, so a server that dies at once (status=200/CHDIR)
-// counts as a failed start.
+// startUnit resets the unit's failed state, starts it and watches it
+// settle (settle.go), so a server that dies at once (status=200/CHDIR) or
+// exits and restarts in a loop counts as a failed start.
 func (c *Ctl) startUnit(ctx context.Context, name string) error {
 	// A server that crash-looped earlier hit systemd's start limit, and
 	// then refuses every start until its failed state is reset; the
@@ -227,20 +245,15 @@ func (c *Ctl) startUnit(ctx context.Context, name string) error {
 	if _, err := c.unit(ctx, "start", name); err != nil {
 		return err
 	}
-	state, err := c.unitState(ctx, name)
-	switch state {
-	case "active", "activating", "reloading", "refreshing":
-		return nil
-	case "unknown":
-		return fmt.Errorf("unit state after start unknown: %v", err)
-	}
-	return fmt.Errorf("unit is %s right after start", state)
+	return c.settle(ctx, name)
 }
 
 // unitReason returns left4me-systemctl status NAME's output (which exits
-// non-zero for a failed unit), for the error of a failed start.
+// non-zero for a failed unit) up to its journal lines, which journalTail
+// gives on their own, for the error of a failed start.
 func (c *Ctl) unitReason(ctx context.Context, name string) string {
 	out, err := c.unit(ctx, "status", name)
+	out, _, _ = strings.Cut(out, "\n\n")
 	out = strings.TrimRight(out, "\n")
 	if out == "" && err != nil {
 		return "(unit status unavailable: " + err.Error() + ")"

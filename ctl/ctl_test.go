@@ -62,6 +62,7 @@ func newFixture(t *testing.T, responses map[string]runner.FakeResponse) *fixture
 		Runner:  f.fake,
 		Mounter: overlay.SudoMounter{Runner: f.fake},
 		Sudo:    DefaultSudo,
+		Settle:  &Settle{}, // the first active answer settles
 		Stdout:  &f.stdout,
 		Stderr:  &f.stderr,
 	}
@@ -102,7 +103,7 @@ func TestStartArgv(t *testing.T) {
 	f := newFixture(t, map[string]runner.FakeResponse{
 		sudoOverlay + "mount test-server": ok(""),
 		sudoSys + "start test-server":     ok(""),
-		sudoSys + "is-active test-server": ok("active\n"),
+		sudoSys + "show test-server":      ok(running),
 	})
 	f.addInstance(t, "test-server")
 	if err := f.ctl.Start(context.Background(), "test-server"); err != nil {
@@ -112,7 +113,7 @@ func TestStartArgv(t *testing.T) {
 		sudoOverlay+"mount test-server",
 		sudoSys+"reset-failed test-server",
 		sudoSys+"start test-server",
-		sudoSys+"is-active test-server")
+		sudoSys+"show test-server")
 	want := "Step: mounting runtime overlay...\nStep: starting server...\nStarted left4me-server@test-server.service.\n"
 	if f.stdout.String() != want {
 		t.Fatalf("stdout = %q, want %q", f.stdout.String(), want)
@@ -124,9 +125,9 @@ func TestStartArgv(t *testing.T) {
 
 func TestStartWithoutSudo(t *testing.T) {
 	f := newFixture(t, map[string]runner.FakeResponse{
-		"/opt/ov mount a":      ok(""),
-		"/opt/sys start a":     ok(""),
-		"/opt/sys is-active a": ok("activating\n"),
+		"/opt/ov mount a":  ok(""),
+		"/opt/sys start a": ok(""),
+		"/opt/sys show a":  ok(running),
 	})
 	f.ctl.Sudo = ""
 	f.ctl.SystemctlHelper = "/opt/sys"
@@ -135,13 +136,18 @@ func TestStartWithoutSudo(t *testing.T) {
 	if err := f.ctl.Start(context.Background(), "a"); err != nil {
 		t.Fatalf("Start = %v", err)
 	}
-	f.wantCommands(t, "/opt/ov mount a", "/opt/sys reset-failed a", "/opt/sys start a", "/opt/sys is-active a")
+	f.wantCommands(t, "/opt/ov mount a", "/opt/sys reset-failed a", "/opt/sys start a", "/opt/sys show a")
 }
+
+// running is what left4me-systemctl show prints for a server that runs.
+const running = "ActiveState=active\nSubState=running\nNRestarts=0\nResult=success\nExecMainCode=0\nExecMainStatus=0\n"
 
 const failedStatus = `× left4me-server@a.service - Left 4 Dead 2 server a
      Loaded: loaded (/usr/local/lib/systemd/system/left4me-server@.service; static)
      Active: failed (Result: exit-code)
     Process: 42 ExecStart=/srv/srcds_run (code=exited, status=200/CHDIR)
+
+Nov 26 20:00:00 host systemd[1]: journal line of the status
 `
 
 func TestStartFailureUnmounts(t *testing.T) {
@@ -156,17 +162,18 @@ func TestStartFailureUnmounts(t *testing.T) {
 			responses: map[string]runner.FakeResponse{
 				sudoSys + "start a": {Stderr: "Job for left4me-server@a.service failed because the control process exited with error code.\n", Code: 1},
 			},
-			want:    []string{sudoOverlay + "mount a", sudoSys + "reset-failed a", sudoSys + "start a", sudoSys + "status a", sudoOverlay + "umount a"},
+			want:    []string{sudoOverlay + "mount a", sudoSys + "reset-failed a", sudoSys + "start a", sudoSys + "status a", sudoJournal + "a -n 15", sudoOverlay + "umount a"},
 			wantErr: []string{"start left4me-server@a.service", "Job for left4me-server@a.service failed", "status=200/CHDIR"},
 		},
 		{
 			name: "unit dead right after start",
 			responses: map[string]runner.FakeResponse{
-				sudoSys + "start a":     ok(""),
-				sudoSys + "is-active a": {Stdout: "failed\n", Code: 3},
+				sudoSys + "start a": ok(""),
+				sudoSys + "show a":  ok("ActiveState=failed\nSubState=failed\nNRestarts=0\nResult=exit-code\nExecMainStatus=200\n"),
 			},
-			want:    []string{sudoOverlay + "mount a", sudoSys + "reset-failed a", sudoSys + "start a", sudoSys + "is-active a", sudoSys + "status a", sudoOverlay + "umount a"},
-			wantErr: []string{"unit is failed right after start", "status=200/CHDIR"},
+			want: []string{sudoOverlay + "mount a", sudoSys + "reset-failed a", sudoSys + "start a", sudoSys + "show a", sudoSys + "status a",
+				sudoJournal + "a -n 15", sudoSys + "stop a", sudoOverlay + "umount a"},
+			wantErr: []string{"the server exits after it starts: failed (failed), result exit-code, last exit status 200", "status=200/CHDIR", "last 1 journal lines of the unit:\n  srcds_run: not found"},
 		},
 		{
 			name: "unmount after failed start fails too",
@@ -174,7 +181,7 @@ func TestStartFailureUnmounts(t *testing.T) {
 				sudoSys + "start a":      {Code: 1},
 				sudoOverlay + "umount a": {Stderr: "umount: target is busy", Code: 1},
 			},
-			want:    []string{sudoOverlay + "mount a", sudoSys + "reset-failed a", sudoSys + "start a", sudoSys + "status a", sudoOverlay + "umount a"},
+			want:    []string{sudoOverlay + "mount a", sudoSys + "reset-failed a", sudoSys + "start a", sudoSys + "status a", sudoJournal + "a -n 15", sudoOverlay + "umount a"},
 			wantErr: []string{"unmount after the failed start also failed", "target is busy", "status=200/CHDIR"},
 		},
 	}
@@ -184,6 +191,7 @@ func TestStartFailureUnmounts(t *testing.T) {
 				sudoOverlay + "mount a":  ok(""),
 				sudoOverlay + "umount a": ok(""),
 				sudoSys + "status a":     {Stdout: failedStatus, Code: 3},
+				sudoJournal + "a -n 15":  ok("srcds_run: not found\n"),
 			}
 			for k, v := range tt.responses {
 				r[k] = v
@@ -198,6 +206,9 @@ func TestStartFailureUnmounts(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("Start error %q lacks %q", err, w)
 				}
+			}
+			if strings.Contains(err.Error(), "journal line of the status") {
+				t.Errorf("Start error %q repeats the journal lines of systemctl status", err)
 			}
 			f.wantCommands(t, tt.want...)
 			if !strings.Contains(f.stdout.String(), "Step: start failed; unmounting runtime overlay...\n") {

@@ -16,6 +16,7 @@ import (
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/internal/gobuild"
 	"github.com/left4me/left4me-deploy/internal/testenv"
+	"github.com/left4me/left4me-deploy/svchelper"
 	"golang.org/x/sys/unix"
 )
 
@@ -87,6 +88,12 @@ start)
 is-active)
 	if [ -e `+dir+`/fail-start ]; then echo failed; exit 3; fi
 	echo active ;;
+show)
+	if [ -e `+dir+`/crash-loop ]; then
+		printf 'ActiveState=activating\nSubState=auto-restart\nNRestarts=1\nResult=exit-code\nExecMainCode=1\nExecMainStatus=1\n'
+	else
+		printf 'ActiveState=active\nSubState=running\nNRestarts=0\nResult=success\nExecMainCode=0\nExecMainStatus=0\n'
+	fi ;;
 status)
 	echo "x $2 - Left 4 Dead 2 server"
 	echo "     Active: failed (Result: exit-code)"
@@ -109,7 +116,7 @@ func (e *realEnv) l4d2ctl(t testing.TB, args ...string) (code int, stdout, stder
 		"--systemctl-helper", e.bin["left4me-systemctl"],
 		"--journal-helper", e.bin["left4me-journalctl"]}, args...)
 	cmd := exec.Command(e.bin["l4d2ctl"], argv...)
-	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", hostpath.RootEnv + "=" + e.root,
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", hostpath.RootEnv + "=" + e.root, "L4D2CTL_SETTLE=0s",
 		"LEFT4ME_SYSTEMCTL=" + e.standIn, "LEFT4ME_JOURNALCTL=" + e.journal}
 	var o, s bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &s
@@ -178,7 +185,7 @@ func TestRealStartStop(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(merged, "game.txt")); err != nil || string(b) != "from the installation\n" {
 		t.Fatalf("merged/game.txt = %q, %v; want the installation's file", b, err)
 	}
-	if got, want := strings.Join(e.calls(t), "\n"), "systemctl reset-failed left4me-server@a.service\nsystemctl start left4me-server@a.service\nsystemctl is-active left4me-server@a.service"; got != want {
+	if got, want := strings.Join(e.calls(t), "\n"), "systemctl reset-failed left4me-server@a.service\nsystemctl start left4me-server@a.service\nsystemctl show --property="+svchelper.ShowProperties+" left4me-server@a.service"; got != want {
 		t.Fatalf("systemctl calls = %q, want %q", got, want)
 	}
 
@@ -232,6 +239,35 @@ func TestRealStartFailureUnmounts(t *testing.T) {
 	}
 	if !strings.HasSuffix(out, "Step: start failed; unmounting runtime overlay...\n") {
 		t.Errorf("stdout = %q, want the unmount step last", out)
+	}
+	if got := mountsAt(t, e.merged("a")); len(got) != 0 {
+		t.Fatalf("mounts at merged after the failed start = %q, want none", got)
+	}
+}
+
+// TestRealStartCrashLoop: a unit that went into its restart loop right
+// after the start is a failed start: exit 1 with the unit's state and its
+// last journal lines, the unit stopped, the overlay unmounted.
+func TestRealStartCrashLoop(t *testing.T) {
+	e := newRealEnv(t)
+	mustWrite(t, filepath.Join(e.dir, "crash-loop"), "")
+	code, out, errOut := e.l4d2ctl(t, "start", "a")
+	if code != ExitFailed {
+		t.Fatalf("start of a crash-looping unit = exit %d, want %d\nstdout: %s\nstderr: %s", code, ExitFailed, out, errOut)
+	}
+	for _, w := range []string{"the server exits after it starts: activating (auto-restart), restarted 1 times", "last 1 journal lines of the unit:", "map c1m1_hotel"} {
+		if !strings.Contains(errOut, w) {
+			t.Errorf("stderr %q lacks %q", errOut, w)
+		}
+	}
+	if want := "Step: mounting runtime overlay...\nStep: starting server...\nStep: start failed; stopping server...\nStep: start failed; unmounting runtime overlay...\n"; out != want {
+		t.Errorf("stdout = %q, want %q", out, want)
+	}
+	calls := strings.Join(e.calls(t), "\n")
+	for _, w := range []string{"journalctl -u left4me-server@a.service --no-pager -n 15", "systemctl stop left4me-server@a.service"} {
+		if !strings.Contains(calls, w) {
+			t.Errorf("calls %q lack %q", calls, w)
+		}
 	}
 	if got := mountsAt(t, e.merged("a")); len(got) != 0 {
 		t.Fatalf("mounts at merged after the failed start = %q, want none", got)

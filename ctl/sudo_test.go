@@ -165,7 +165,7 @@ func TestRealSudo(t *testing.T) {
 	}
 	l4d2ctl := func(args ...string) (int, string, string) {
 		t.Helper()
-		return asUser(append([]string{bin["l4d2ctl"], "--root", "/",
+		return asUser(append([]string{bin["l4d2ctl"], "--root", "/", "--settle", "0s",
 			"--overlay-helper", bin["left4me-overlay"],
 			"--systemctl-helper", bin["left4me-systemctl"],
 			"--journal-helper", bin["left4me-journalctl"]}, args...)...)
@@ -181,7 +181,7 @@ func TestRealSudo(t *testing.T) {
 	if b, err := os.ReadFile(hostpath.Merged("a") + "/game.txt"); err != nil || string(b) != "from the installation\n" {
 		t.Fatalf("merged/game.txt = %q, %v", b, err)
 	}
-	if got, want := calls(), "systemctl reset-failed left4me-server@a.service\nsystemctl start left4me-server@a.service\nsystemctl is-active left4me-server@a.service"; got != want {
+	if got, want := calls(), "systemctl reset-failed left4me-server@a.service\nsystemctl start left4me-server@a.service\nsystemctl show --property="+svchelper.ShowProperties+" left4me-server@a.service"; got != want {
 		t.Fatalf("systemctl calls through sudo = %q, want %q", got, want)
 	}
 	code, out, errOut := l4d2ctl("status", "a", "--json")
@@ -216,7 +216,11 @@ func TestRealSudo(t *testing.T) {
 	// point, reaches exactly systemctl VERB left4me-server@a.service.
 	for _, verb := range svchelper.Verbs {
 		asUser(sudo, "-n", sys+"-"+verb, "a")
-		if got, want := calls(), "systemctl "+verb+" left4me-server@a.service"; got != want {
+		want := "systemctl " + verb + " left4me-server@a.service"
+		if verb == "show" {
+			want = "systemctl show --property=" + svchelper.ShowProperties + " left4me-server@a.service"
+		}
+		if got := calls(); got != want {
 			t.Errorf("sudo left4me-systemctl-%s a ran %q, want %q", verb, got, want)
 		}
 	}

@@ -22,10 +22,14 @@ const (
 	SystemctlHelper = LibexecDir + "/left4me-systemctl"
 	JournalHelper   = LibexecDir + "/left4me-journalctl"
 	L4d2ctl         = "/usr/local/bin/l4d2ctl"
-	SudoersFile     = "/etc/sudoers.d/left4me"
-	UnitDir         = "/usr/local/lib/systemd/system"
-	WebUnit         = "left4me-web.service"
-	ServerUnit      = "left4me-server@.service"
+	// DeployTool is left4me-deploy on the host, the release's own copy:
+	// apply --local, status --local and migrate are root's, so it lives
+	// in root's sbin (on root's PATH and sudo's secure_path).
+	DeployTool  = "/usr/local/sbin/left4me-deploy"
+	SudoersFile = "/etc/sudoers.d/left4me"
+	UnitDir     = "/usr/local/lib/systemd/system"
+	WebUnit     = "left4me-web.service"
+	ServerUnit  = "left4me-server@.service"
 
 	// MigrationReport is where a migration run keeps its report.
 	MigrationReport = StateDir + "/migration-report.json"

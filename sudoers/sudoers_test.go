@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/left4me/left4me-deploy/svchelper"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,7 +57,7 @@ func TestRenderLinesExact(t *testing.T) {
 		"left4me ALL=(root) NOPASSWD: " + dir + "left4me-overlay-mount, " + dir + "left4me-overlay-umount",
 		"left4me ALL=(root) NOPASSWD: " + dir + "left4me-systemctl-start, " + dir + "left4me-systemctl-stop, " +
 			dir + "left4me-systemctl-restart, " + dir + "left4me-systemctl-status, " + dir + "left4me-systemctl-is-active, " +
-			dir + "left4me-systemctl-reset-failed, " + dir + "left4me-systemctl-list-units",
+			dir + "left4me-systemctl-reset-failed, " + dir + "left4me-systemctl-show, " + dir + "left4me-systemctl-list-units",
 		"left4me ALL=(root) NOPASSWD: " + dir + "left4me-journalctl",
 	}
 	if lines := Lines(got); strings.Join(lines, "\n") != strings.Join(want, "\n") {
@@ -338,8 +339,8 @@ func TestEntryPointScripts(t *testing.T) {
 		os.WriteFile(h, []byte("#!/bin/sh\nprintf '%s|' \"$0\" \"$@\"\n"), 0o755)
 	}
 	eps := EntryPoints(p)
-	if len(eps) != 9 {
-		t.Fatalf("EntryPoints = %d, want 2 overlay verbs, 6 systemctl verbs and list-units", len(eps))
+	if len(eps) != 2+len(svchelper.Verbs)+1 {
+		t.Fatalf("EntryPoints = %d, want 2 overlay verbs, %d systemctl verbs and list-units", len(eps), len(svchelper.Verbs))
 	}
 	for _, e := range eps {
 		script, err := Script(e)

@@ -49,6 +49,9 @@ func FuzzSystemctlArgv(f *testing.F) {
 			t.Fatalf("SystemctlArgv(%q) accepted it: %q", args, argv)
 		}
 		want := []string{Systemctl, args[0], hostpath.ServerUnitName(args[1])}
+		if args[0] == "show" {
+			want = []string{Systemctl, "show", "--property=" + ShowProperties, hostpath.ServerUnitName(args[1])}
+		}
 		if !slices.Equal(argv, want) {
 			t.Fatalf("SystemctlArgv(%q) = %q, want %q", args, argv, want)
 		}

@@ -36,7 +36,12 @@ const MaxLines = 10000
 
 // Verbs are the systemctl verbs left4me-systemctl accepts, in the order the
 // usage message lists them.
-var Verbs = []string{"start", "stop", "restart", "status", "is-active", "reset-failed"}
+var Verbs = []string{"start", "stop", "restart", "status", "is-active", "reset-failed", "show"}
+
+// ShowProperties are the only properties left4me-systemctl show prints:
+// what l4d2ctl start needs to tell a server that settled from one that
+// crash-loops (systemctl show --property=...).
+const ShowProperties = "ActiveState,SubState,NRestarts,Result,ExecMainCode,ExecMainStatus"
 
 // ErrUsage is wrapped by every error about the helpers' arguments.
 var ErrUsage = errors.New("usage")
@@ -85,15 +90,15 @@ const ListUnits = "list-units"
 const ServerUnitPattern = "left4me-server@*.service"
 
 // SystemctlUsage is the one-line usage of left4me-systemctl.
-const SystemctlUsage = "usage: left4me-systemctl start|stop|restart|status|is-active|reset-failed NAME | left4me-systemctl list-units"
+const SystemctlUsage = "usage: left4me-systemctl start|stop|restart|status|is-active|reset-failed|show NAME | left4me-systemctl list-units"
 
 // JournalctlUsage is the one-line usage of left4me-journalctl.
 const JournalctlUsage = "usage: left4me-journalctl NAME [-n N] [-f]   (N from 1 to 10000)"
 
 // SystemctlArgv checks the arguments of left4me-systemctl (without the
 // program name) and returns the argv to execute:
-// systemctl VERB left4me-server@NAME.service, or for list-units alone the
-// listing below.
+// systemctl VERB left4me-server@NAME.service (for show with
+// --property=ShowProperties), or for list-units alone the listing below.
 //
 // left4me-systemctl list-units returns systemctl list-units --all --plain
 // --no-legend --full left4me-server@*.service: one line per loaded unit,
@@ -107,12 +112,16 @@ func SystemctlArgv(args []string, getenv Getenv) ([]string, error) {
 	}
 	verb, name := args[0], args[1]
 	if !validVerb(verb) {
-		return nil, fmt.Errorf("%w: verb %.40q not allowed (use start, stop, restart, status, is-active or reset-failed)", ErrUsage, verb)
+		return nil, fmt.Errorf("%w: verb %.40q not allowed (use start, stop, restart, status, is-active, reset-failed or show)", ErrUsage, verb)
 	}
 	if err := instance.ValidateName(name); err != nil {
 		return nil, err
 	}
-	return []string{program(getenv, SystemctlEnv, Systemctl), verb, hostpath.ServerUnitName(name)}, nil
+	argv := []string{program(getenv, SystemctlEnv, Systemctl), verb}
+	if verb == "show" {
+		argv = append(argv, "--property="+ShowProperties)
+	}
+	return append(argv, hostpath.ServerUnitName(name)), nil
 }
 
 func validVerb(v string) bool {

@@ -28,6 +28,8 @@ func TestSystemctlArgv(t *testing.T) {
 		{"status", []string{"status", "a"}, env(), []string{"/usr/bin/systemctl", "status", "left4me-server@a.service"}, nil},
 		{"is-active", []string{"is-active", "a"}, env(), []string{"/usr/bin/systemctl", "is-active", "left4me-server@a.service"}, nil},
 		{"reset-failed", []string{"reset-failed", "a_1"}, env(), []string{"/usr/bin/systemctl", "reset-failed", "left4me-server@a_1.service"}, nil},
+		{"show", []string{"show", "a"}, env(), []string{"/usr/bin/systemctl", "show", "--property=" + ShowProperties, "left4me-server@a.service"}, nil},
+		{"show takes no property", []string{"show", "a", "--property=MainPID"}, env(), nil, ErrUsage},
 		{"override honoured without sudo", []string{"start", "a"}, env(SystemctlEnv, "/tmp/fake"), []string{"/tmp/fake", "start", "left4me-server@a.service"}, nil},
 		{"override ignored with SUDO_UID", []string{"start", "a"}, env(SystemctlEnv, "/tmp/fake", "SUDO_UID", "1000"), []string{"/usr/bin/systemctl", "start", "left4me-server@a.service"}, nil},
 		{"override ignored with SUDO_USER", []string{"start", "a"}, env(SystemctlEnv, "/tmp/fake", "SUDO_USER", "left4me"), []string{"/usr/bin/systemctl", "start", "left4me-server@a.service"}, nil},

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"github.com/left4me/left4me-deploy/ctl"
 	"github.com/left4me/left4me-deploy/hostpath"
@@ -36,8 +37,10 @@ left4me user; reaches root only through sudo -n and the helpers in
 left4me-journalctl).
 
 verbs:
-  start NAME             mount the runtime overlay, start left4me-server@NAME.service;
-                         unmounts again if the unit does not come up
+  start NAME             mount the runtime overlay, start left4me-server@NAME.service,
+                         wait until it stays up; if it does not come up or
+                         exits and restarts, stop it, unmount again and show
+                         its last journal lines
   stop NAME              stop the unit, unmount the overlay (idempotent: what
                          cannot be done is a warning)
   delete NAME            stop, unmount, remove /var/lib/left4me/runtime/NAME;
@@ -56,6 +59,8 @@ global options (for tests and staging trees; the defaults are the installed host
   --overlay-helper PATH    (env L4D2CTL_OVERLAY_HELPER)
   --systemctl-helper PATH  (env L4D2CTL_SYSTEMCTL_HELPER)
   --journal-helper PATH    (env L4D2CTL_JOURNAL_HELPER)
+  --settle DURATION        how long start waits for the server to stay up
+                           (default 2s, within at most 10s; env L4D2CTL_SETTLE)
 
 output:
   start, stop and delete print "Step: ..." lines on stdout as each step begins,
@@ -79,6 +84,7 @@ type settings struct {
 	noSudo                         bool
 	overlayHelper, systemctlHelper string
 	journalHelper                  string
+	settle                         string
 }
 
 func (s *settings) flags(fs *flag.FlagSet, getenv func(string) string) {
@@ -92,6 +98,21 @@ func (s *settings) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&s.overlayHelper, "overlay-helper", getenv("L4D2CTL_OVERLAY_HELPER"), "")
 	fs.StringVar(&s.systemctlHelper, "systemctl-helper", getenv("L4D2CTL_SYSTEMCTL_HELPER"), "")
 	fs.StringVar(&s.journalHelper, "journal-helper", getenv("L4D2CTL_JOURNAL_HELPER"), "")
+	fs.StringVar(&s.settle, "settle", getenv("L4D2CTL_SETTLE"), "")
+}
+
+// settleFor parses --settle: a duration from 0 to ctl.DefaultSettleWithin.
+func (s *settings) settleFor() (*ctl.Settle, error) {
+	if s.settle == "" {
+		return nil, nil
+	}
+	d, err := time.ParseDuration(s.settle)
+	if err != nil || d < 0 || d > ctl.DefaultSettleWithin {
+		return nil, fmt.Errorf("--settle %.40q: want a duration from 0s to %s", s.settle, ctl.DefaultSettleWithin)
+	}
+	st := ctl.DefaultSettle
+	st.For = d
+	return &st, nil
 }
 
 // newCtl builds the controller the settings describe, with the real runner.
@@ -104,8 +125,10 @@ func (s *settings) newCtl(r runner.Runner, stdout, stderr io.Writer) *ctl.Ctl {
 	if sudo == "" {
 		m = ctl.DirectMounter{Runner: r, Helper: s.overlayHelper}
 	}
+	settle, _ := s.settleFor() // checked by runWith
 	return &ctl.Ctl{
 		Root:            hostpath.Root(s.root),
+		Settle:          settle,
 		Runner:          r,
 		Mounter:         m,
 		Sudo:            sudo,
@@ -134,6 +157,9 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		fmt.Fprint(stdout, usage)
 		return ctl.ExitOK
 	} else if err != nil {
+		return usageError(stdout, stderr, err)
+	}
+	if _, err := s.settleFor(); err != nil {
 		return usageError(stdout, stderr, err)
 	}
 	rest := global.Args()

@@ -34,7 +34,11 @@ func runFake(t *testing.T, root string, responses map[string]runner.FakeResponse
 		return ""
 	}
 	code := runWith(context.Background(), args, getenv, &stdout, &stderr, func(s *settings) *ctl.Ctl {
-		return s.newCtl(fake, &stdout, &stderr)
+		c := s.newCtl(fake, &stdout, &stderr)
+		if c.Settle == nil {
+			c.Settle = &ctl.Settle{} // the first active answer settles
+		}
+		return c
 	})
 	return result{code, stdout.String(), stderr.String(), fake.Commands()}
 }
@@ -157,9 +161,9 @@ func TestGlobalSettings(t *testing.T) {
 	root := t.TempDir()
 	addInstance(t, root, "a")
 	resp := map[string]runner.FakeResponse{
-		"/t/sudo -n /t/ov-mount a":      {},
-		"/t/sudo -n /t/sys-start a":     {},
-		"/t/sudo -n /t/sys-is-active a": {Stdout: "active\n"},
+		"/t/sudo -n /t/ov-mount a":  {},
+		"/t/sudo -n /t/sys-start a": {},
+		"/t/sudo -n /t/sys-show a":  {Stdout: "ActiveState=active\nSubState=running\nNRestarts=0\n"},
 	}
 	r := runFake(t, root, resp, "--sudo", "/t/sudo", "--overlay-helper", "/t/ov", "--systemctl-helper", "/t/sys", "start", "a")
 	if r.code != 0 {

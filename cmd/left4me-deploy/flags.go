@@ -51,7 +51,7 @@ var flagDefs = map[string]func() cli.Flag{
 		return &cli.IntFlag{Name: "max-mounts", Usage: "let left4me-overlay hold at most `N` instance overlays on the host, from 1 to 100000", DefaultText: "the number an earlier deploy set, else 64"}
 	},
 	"bin-dir": func() cli.Flag {
-		return &cli.StringFlag{Name: "bin-dir", Usage: "take the helpers and l4d2ctl from `DIR`", DefaultText: "the directory of this program"}
+		return &cli.StringFlag{Name: "bin-dir", Usage: "take the helpers and l4d2ctl from `DIR`", DefaultText: "the directory of this program; for the one installed on a host, its release's kept binaries"}
 	},
 	"local": func() cli.Flag {
 		return boolFlag("local", "", "act on this machine instead of hosts over ssh")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/internal/textsafe"
 	"github.com/left4me/left4me-deploy/remote"
@@ -197,6 +198,11 @@ func detailLines(r statusRow) []string {
 	}
 	for _, d := range st.Drift {
 		out = append(out, "drift: "+d.Step+": "+textsafe.Field(d.Reason))
+	}
+	if st.WebReason != "" {
+		out = append(out, "web: "+textsafe.Field(st.WebReason))
+	} else if st.Web != "active" && !strings.HasPrefix(st.Web, "unknown (services not inspected") {
+		out = append(out, "web: "+hostpath.WebUnit+" is "+textsafe.Field(st.Web))
 	}
 	if st.Migration.Report != "" {
 		out = append(out, "migration report: "+textsafe.Field(st.Migration.Report))

@@ -54,6 +54,33 @@ func TestStatusExitCodes(t *testing.T) {
 	}
 }
 
+// A web unit that is not active is named under the table with its reason,
+// and without one with its state.
+func TestStatusWebReason(t *testing.T) {
+	rows := []statusRow{
+		{Host: "h1", Status: &protocol.HostStatus{Web: "inactive", WebReason: "left4me-web.service is inactive (dead), result success: a deploy starts it"}},
+		{Host: "h2", Status: &protocol.HostStatus{Web: "failed"}},
+		{Host: "h3", Status: &protocol.HostStatus{Web: "active"}},
+	}
+	for i := range rows {
+		rows[i].Result = judge(rows[i])
+	}
+	var out bytes.Buffer
+	err := printStatus(&out, rows, false)
+	var ee exitError
+	if !errors.As(err, &ee) || ee.code != exitHostFailed {
+		t.Fatalf("printStatus = %v, want exit %d", err, exitHostFailed)
+	}
+	for _, w := range []string{"h1: web: left4me-web.service is inactive (dead), result success: a deploy starts it\n", "h2: web: left4me-web.service is failed\n"} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("status output lacks %q:\n%s", w, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "h3: web") {
+		t.Errorf("status names the web unit of a host where it is active:\n%s", out.String())
+	}
+}
+
 // statusJSON runs status --json and returns its exit code and rows.
 func statusJSON(t *testing.T, args ...string) (int, []statusRow, string) {
 	t.Helper()

@@ -1,12 +1,12 @@
 // Command left4me-systemctl lets the left4me user drive its own game-server
 // units and nothing else. It runs as root through sudo:
 //
-//	left4me-systemctl start|stop|restart|status|is-active|reset-failed NAME
+//	left4me-systemctl start|stop|restart|status|is-active|reset-failed|show NAME
 //	left4me-systemctl list-units
 //
-// executes /usr/bin/systemctl VERB left4me-server@NAME.service (or, for
-// list-units, one listing of every left4me-server@ unit) with a clean
-// environment; any other argument is refused.
+// executes /usr/bin/systemctl VERB left4me-server@NAME.service (show with a
+// fixed property list; list-units, one listing of every left4me-server@
+// unit) with a clean environment; any other argument is refused.
 package main
 
 import (

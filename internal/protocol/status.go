@@ -31,6 +31,9 @@ type HostStatus struct {
 	Migration Migration `json:"migration"`
 	// Web is systemctl is-active's word for left4me-web.service.
 	Web string `json:"web"`
+	// WebReason says why the web unit is not active (its state, result
+	// and exit status, and whether a deploy starts it); empty when active.
+	WebReason string `json:"web_reason,omitempty"`
 	// Instances is what l4d2ctl list --json says.
 	Instances      []Instance `json:"instances"`
 	InstancesError string     `json:"instances_error,omitempty"`

@@ -106,3 +106,11 @@ func TestRootfsKeyNamesPackageList(t *testing.T) {
 		t.Errorf("aptMirror() = %q, want an http(s) URL", aptMirror())
 	}
 }
+
+func TestGroupByHost(t *testing.T) {
+	in := "h@a:2: one\nh@b:1: one\nh@a:2:   left4me-deploy: failed\nh@b:1: two\nh@a:2: two\nsummary:\n  h@b:1:  ok\n  h@a:2:  FAILED\n"
+	want := "h@b:1: one\nh@b:1: two\nh@a:2: one\nh@a:2: two\nh@a:2:   left4me-deploy: failed\nsummary:\n  h@b:1:  ok\n  h@a:2:  FAILED\n"
+	if got := groupByHost(in); got != want {
+		t.Fatalf("groupByHost:\n%s\nwant:\n%s", got, want)
+	}
+}
