@@ -489,7 +489,14 @@ func TestMountOnPath(t *testing.T) {
 func TestMountExists(t *testing.T) {
 	base, _ := tree(t)
 	mnt := filepath.Join(base, "mnt")
-	mountTmpfs(t, mnt)
+	// Not mountTmpfs: its O_PATH fd of the mount's root would keep the
+	// mount busy, and this test unmounts it for real (no MNT_DETACH).
+	testenv.RequireNamespace(t)
+	mkdirAll(t, mnt)
+	if err := unix.Mount("tmpfs", mnt, "tmpfs", 0, "size=4m"); err != nil {
+		t.Fatalf("mount tmpfs at %s: %v", mnt, err)
+	}
+	t.Cleanup(func() { unix.Unmount(mnt, unix.MNT_DETACH) })
 	bfd := openPath(t, base)
 	id, ok := UniqueMountID(bfd, "mnt")
 	if !ok {
