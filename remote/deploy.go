@@ -80,6 +80,10 @@ type Deployer struct {
 	// Dial opens the connection to a host; nil means SSH.Open. Tests of the
 	// deploy logic substitute a fake.
 	Dial func(ctx context.Context, dir string, t Target, name string) (Conn, error)
+	// HostTimeout bounds each host's whole run, connection included; 0
+	// means no bound. A host that runs out of it fails with ErrHostTimeout,
+	// naming what it was doing, and the others go on.
+	HostTimeout time.Duration
 
 	promptMu sync.Mutex
 }
@@ -139,12 +143,25 @@ type hostRun struct {
 
 func (d *Deployer) deployHost(ctx context.Context, dir string, t Target, name string) (res Result) {
 	res.Target = t
-	h := &hostRun{d: d, t: t, sudo: "n", res: &res}
+	h := &hostRun{d: d, t: t, sudo: "n", res: &res, phase: "connecting"}
 	defer func() {
 		if res.Err != nil {
 			d.Out.Fail(t.Spec, res.Err)
 		}
 	}()
+	if d.HostTimeout > 0 {
+		parent := ctx
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d.HostTimeout)
+		defer cancel()
+		defer func() {
+			// Ours ran out, not the caller's: say so, whatever error the
+			// cut-off command gave.
+			if ctx.Err() == context.DeadlineExceeded && parent.Err() == nil {
+				res.Err = fmt.Errorf("%w: %s did not finish within %s (it was %s)", ErrHostTimeout, t.Spec, d.HostTimeout, h.phase)
+			}
+		}()
+	}
 	dial := d.Dial
 	if dial == nil {
 		dial = func(ctx context.Context, dir string, t Target, name string) (Conn, error) {

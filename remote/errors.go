@@ -18,6 +18,8 @@ var (
 	ErrUnsupported = errors.New("unsupported host OS or architecture")
 	// ErrSudoRefused: the login user may not become root with sudo.
 	ErrSudoRefused = errors.New("sudo refused")
+	// ErrHostTimeout: a host did not finish within Deployer.HostTimeout.
+	ErrHostTimeout = errors.New("host ran out of time")
 	// ErrSudoNoTerminal: sudo wants a password and there is no terminal to
 	// ask it on.
 	ErrSudoNoTerminal = errors.New("sudo needs a password and there is no terminal")

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/urfave/cli/v2"
 )
@@ -46,6 +47,9 @@ var flagDefs = map[string]func() cli.Flag{
 	},
 	"web-exec": func() cli.Flag {
 		return &cli.StringFlag{Name: "web-exec", Usage: "ExecStart= `COMMAND` of left4me-web.service", DefaultText: "the one an earlier deploy set, else the installer's"}
+	},
+	"timeout": func() cli.Flag {
+		return &cli.DurationFlag{Name: "timeout", Value: 2 * time.Minute, Usage: "give each host at most `DURATION` (connection included); one that takes longer fails, naming what it was doing", DefaultText: "2m"}
 	},
 	"max-mounts": func() cli.Flag {
 		return &cli.IntFlag{Name: "max-mounts", Usage: "let left4me-overlay hold at most `N` instance overlays on the host, from 1 to 100000", DefaultText: "the number an earlier deploy set, else 64"}

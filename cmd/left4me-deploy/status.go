@@ -32,14 +32,14 @@ func statusCommand(e *env) *cli.Command {
 	return &cli.Command{
 		Name:      "status",
 		Usage:     "show each host's release, drift, migration, web app and game servers",
-		UsageText: "left4me-deploy status [ssh flags] [--json] [--bundle DIR] [--parallel N] [--hosts FILE] [--limit GROUP|PATTERN] user@host[:port]...\nleft4me-deploy status --local [--root DIR] [--json]",
+		UsageText: "left4me-deploy status [ssh flags] [--json] [--bundle DIR] [--parallel N] [--timeout DURATION] [--hosts FILE] [--limit GROUP|PATTERN] user@host[:port]...\nleft4me-deploy status --local [--root DIR] [--json]",
 		Description: "One ssh connection per host, hosts in parallel. Drift is what a deploy would change now (its dry run).\n" +
 			"Two questions per host: RECORDED says whether it still runs the release it recorded (its files, the units systemd loaded,\n" +
 			"the web app's start, no leftovers of an interrupted deploy; no bundle needed), DRIFT whether it runs what a deploy from here\n" +
 			"(this build, or --bundle) would install.\n" +
 			"Exit status: 0 every host in sync, 3 drift on a host, 5 a host that does not match its own record, 4 a host unreachable,\n" +
 			"failing to report, or its web app not active (the highest wins: 4, then 5, then 3), 2 usage.",
-		Flags: flags(join(sshFlagNames, hostFlagNames, []string{"json", "local", "bin-dir"})...),
+		Flags: flags(join(sshFlagNames, hostFlagNames, []string{"json", "local", "bin-dir", "timeout"})...),
 		Action: func(c *cli.Context) error {
 			if c.Bool("local") {
 				return localStatus(c, e)
@@ -51,6 +51,9 @@ func statusCommand(e *env) *cli.Command {
 			if !c.IsSet("parallel") {
 				// Status only reads: every host at once, within reason.
 				d.Parallel = min(len(targets), 32)
+			}
+			if d.HostTimeout = c.Duration("timeout"); d.HostTimeout <= 0 {
+				return usage(c, "--timeout %s: want a positive duration such as 90s or 5m", d.HostTimeout)
 			}
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
