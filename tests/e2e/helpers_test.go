@@ -110,7 +110,13 @@ func TestRootfsKeyNamesPackageList(t *testing.T) {
 func TestGroupByHost(t *testing.T) {
 	in := "h@a:2: one\nh@b:1: one\nh@a:2:   left4me-deploy: failed\nh@b:1: two\nh@a:2: two\nsummary:\n  h@b:1:  ok\n  h@a:2:  FAILED\n"
 	want := "h@b:1: one\nh@b:1: two\nh@a:2: one\nh@a:2: two\nh@a:2:   left4me-deploy: failed\nsummary:\n  h@b:1:  ok\n  h@a:2:  FAILED\n"
-	if got := groupByHost(in); got != want {
+	if got := groupByHost(in, ""); got != want {
 		t.Fatalf("groupByHost:\n%s\nwant:\n%s", got, want)
+	}
+	// stderr names no summary: its hosts follow the order of stdout's.
+	errIn := "h@a:2: ship: x\nh@b:1: ship: x\nh@a:2: ship: y\n"
+	errWant := "h@b:1: ship: x\nh@a:2: ship: x\nh@a:2: ship: y\n"
+	if got := groupByHost(errIn, in); got != errWant {
+		t.Fatalf("groupByHost(stderr, stdout):\n%s\nwant:\n%s", got, errWant)
 	}
 }

@@ -54,7 +54,7 @@ func TestTranscript(t *testing.T) {
 	}
 	cmd := func(b *strings.Builder, args ...string) cliRun {
 		r := runDeployCLIDir(t, f.work, args...)
-		fmt.Fprintf(b, "$ left4me-deploy %s\n%s%s(exit %d)\n\n", shown(strings.Join(args, " ")), groupByHost(shown(r.stdout)), shown(r.stderr), r.code)
+		fmt.Fprintf(b, "$ left4me-deploy %s\n%s%s(exit %d)\n\n", shown(strings.Join(args, " ")), groupByHost(shown(r.stdout), ""), groupByHost(shown(r.stderr), shown(r.stdout)), r.code)
 		return r
 	}
 	onHost := func(b *strings.Builder, i int, script string) {
@@ -118,10 +118,13 @@ var hostLine = regexp.MustCompile(`^(\S+@\S+?:\d+): `)
 // not depend on their timing. Within a group, the plan's own error lines
 // ("HOST:   left4me-deploy: ...", its stderr, which races its events) go
 // last. Lines that belong to no host (the summary) stay where they are.
-func groupByHost(s string) string {
+// The summary that orders the hosts is read from s and from order (the
+// stdout of a run whose stderr is s: its progress lines race between hosts
+// too, and name no summary of their own).
+func groupByHost(s, order string) string {
 	lines := strings.SplitAfter(s, "\n")
 	rank := map[string]int{}
-	for _, l := range lines {
+	for _, l := range append(strings.SplitAfter(order, "\n"), lines...) {
 		if m := summaryHost.FindStringSubmatch(l); m != nil {
 			if _, ok := rank[m[1]]; !ok {
 				rank[m[1]] = len(rank)
