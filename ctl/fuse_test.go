@@ -186,22 +186,7 @@ func fuseDaemonPids(t *testing.T) []int {
 // is 5,000 levels deep (far beyond PATH_MAX and the fds of one walk).
 func TestDeleteDeepTree(t *testing.T) {
 	e := newRealEnv(t)
-	fd, err := unix.Open(hostpath.Root(e.root).Join(hostpath.Upper("a")), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range 5000 {
-		if err := unix.Mkdirat(fd, "d", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		next, err := unix.Openat(fd, "d", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		unix.Close(fd)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fd = next
-	}
-	unix.Close(fd)
+	unix.Close(testenv.DeepChain(t, hostpath.Root(e.root).Join(hostpath.Upper("a")), 5000))
 	code, out, errOut := e.l4d2ctl(t, "delete", "a")
 	if code != 0 || !strings.Contains(out, "Deleted a.") {
 		t.Fatalf("delete a = exit %d, %q, %q", code, out, errOut)

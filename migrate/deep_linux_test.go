@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/left4me/left4me-deploy/internal/testenv"
 )
 
 // TestDeepWorkDir: a work/ dir thousands of levels deep (the owner makes
@@ -14,22 +16,7 @@ import (
 // the owner cannot make every deploy's migration step fail with it.
 func TestDeepWorkDir(t *testing.T) {
 	tr := newTree(t, "deep")
-	fd, err := unix.Open(tr.work("deep"), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range 5000 {
-		if err := unix.Mkdirat(fd, "d", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		next, err := unix.Openat(fd, "d", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		unix.Close(fd)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fd = next
-	}
-	unix.Close(fd)
+	unix.Close(testenv.DeepChain(t, tr.work("deep"), 5000))
 	rep := runMigrate(t, tr, Options{})
 	if len(rep.Instances) != 1 || rep.Instances[0].Counts[KindWork] != 1 {
 		t.Fatalf("report instances %+v, want one with work/ emptied", rep.Instances)

@@ -446,22 +446,7 @@ func TestRemoveAll(t *testing.T) {
 func deepTree(t *testing.T, victim string, depth int) int {
 	t.Helper()
 	mkdirAll(t, victim)
-	fd, err := unix.Open(victim, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range depth {
-		if err := unix.Mkdirat(fd, "d", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		next, err := unix.Openat(fd, "d", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		unix.Close(fd)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fd = next
-	}
-	return fd
+	return testenv.DeepChain(t, victim, depth)
 }
 
 func TestMountOnPath(t *testing.T) {
