@@ -46,9 +46,22 @@ func waitFor(ctx context.Context, cond func() bool) bool {
 
 // TestRealSudoFollowEndsWithCaller: through the real sudo and the rendered
 // rule, the left4me user follows a journal, and its sudo is killed with
-// SIGKILL (no hang-up, no terminal). Root's journalctl must end too. A
-// stand-in that never ends replaces /usr/bin/journalctl in this namespace.
+// SIGKILL. Root's journalctl must end too. A stand-in that never ends
+// replaces /usr/bin/journalctl in this namespace. Two callers: one without
+// a terminal (no hang-up reaches anyone), and one on a terminal of its own
+// with sudo's use_pty, where sudo runs the helper under a monitor process
+// of its own on a new pty, so the helper's parent is not the sudo that was
+// killed; the caller keeps its terminal open, so no hang-up comes from it.
 func TestRealSudoFollowEndsWithCaller(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		usePty bool
+	}{{"no terminal", false}, {"terminal, use_pty", true}} {
+		t.Run(tc.name, func(t *testing.T) { followEndsWithCaller(t, tc.usePty) })
+	}
+}
+
+func followEndsWithCaller(t *testing.T, usePty bool) {
 	testenv.RequireNamespace(t)
 	if _, err := exec.LookPath("visudo"); err != nil {
 		t.Setenv("PATH", os.Getenv("PATH")+":/usr/sbin:/sbin")
@@ -63,6 +76,11 @@ func TestRealSudoFollowEndsWithCaller(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.Remove(sudoersDropIn) })
+	if usePty {
+		// Debian's /etc/sudoers has "Defaults use_pty"; say it here too,
+		// for this user only, so the case does not depend on the machine.
+		rules = append(rules, []byte("Defaults:"+u.name+" use_pty\n")...)
+	}
 	if _, err := sudoers.Install(context.Background(), runner.Exec{}, sudoersDropIn, rules); err != nil {
 		t.Fatalf("install %s: %v", sudoersDropIn, err)
 	}
@@ -80,6 +98,11 @@ func TestRealSudoFollowEndsWithCaller(t *testing.T) {
 	cmd.Dir = "/"
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/"}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: u.uid, Gid: u.gid}, Setsid: true}
+	if usePty {
+		tty := openPty(t, u.uid)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
+		cmd.SysProcAttr.Setctty, cmd.SysProcAttr.Ctty = true, 0
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -94,11 +117,54 @@ func TestRealSudoFollowEndsWithCaller(t *testing.T) {
 		t.Fatal("the follow never started root's journalctl")
 	}
 	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+	// The stand-in's parent is the helper; the helper's parent is the sudo
+	// started here, or with use_pty sudo's monitor: check the case is the
+	// one named.
+	if caller := parentOf(parentOf(pid)); (caller == cmd.Process.Pid) == usePty {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("the helper's parent is pid %d, sudo is pid %d: with use_pty=%v they should %s", caller, cmd.Process.Pid, usePty,
+			map[bool]string{true: "differ (sudo's monitor)", false: "be the same"}[usePty])
+	}
 	cmd.Process.Kill()
 	cmd.Wait()
 	if !waitFor(ctx, func() bool { return gone(pid) }) {
 		t.Fatalf("root's journalctl (pid %d) still runs after its caller's sudo was killed", pid)
 	}
+	// Nothing the follow started stays behind: sudo's monitor (use_pty)
+	// and the helper end too.
+	if !waitFor(ctx, func() bool { return len(processesOf(u.uid)) == 0 }) {
+		t.Fatalf("after the follow ended, processes of its caller's user remain: %v", processesOf(u.uid))
+	}
+}
+
+// processesOf lists the live processes whose real uid is uid, as
+// "PID NAME".
+func processesOf(uid uint32) []string {
+	ents, _ := os.ReadDir("/proc")
+	var out []string
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || gone(pid) {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/status")
+		if err != nil {
+			continue
+		}
+		var name string
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "Name:"); ok {
+				name = strings.TrimSpace(v)
+			}
+			if v, ok := strings.CutPrefix(l, "Uid:"); ok {
+				if f := strings.Fields(v); len(f) > 0 && f[0] == strconv.Itoa(int(uid)) {
+					out = append(out, e.Name()+" "+name)
+				}
+			}
+		}
+	}
+	return out
 }
 
 // TestFollowLifetime: a follow ends at its lifetime cap, with the reason.
@@ -182,4 +248,52 @@ func TestFollowCap(t *testing.T) {
 	if out := third(); !strings.Contains(out, "follow ended after 1s") {
 		t.Fatalf("a follow after one of the two ended = %q; want it to run (until its 1s lifetime)", out)
 	}
+}
+
+// openPty opens a new pseudo-terminal and returns its terminal side, owned
+// by uid. Its controller side stays open until the test ends (what is
+// written to the terminal is never read: the test writes little).
+func openPty(t *testing.T, uid uint32) *os.File {
+	t.Helper()
+	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals here: %v", err)
+	}
+	t.Cleanup(func() { ptmx.Close() })
+	if err := unix.IoctlSetPointerInt(int(ptmx.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatalf("unlock pty: %v", err)
+	}
+	n, err := unix.IoctlGetUint32(int(ptmx.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatalf("pty number: %v", err)
+	}
+	name := "/dev/pts/" + strconv.Itoa(int(n))
+	if err := os.Chown(name, int(uid), -1); err != nil {
+		t.Fatal(err)
+	}
+	tty, err := os.OpenFile(name, os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tty.Close() })
+	return tty
+}
+
+// parentOf is pid's parent, or 0.
+func parentOf(pid int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
 }
