@@ -47,7 +47,7 @@ func TestHostileHostOverSSH(t *testing.T) {
 		{"step name", "echo 'L4M host Linux x86_64 amd64'\necho 'L4M apply'\necho '{\"type\":\"step\",\"step\":\"../../x\",\"status\":\"ok\"}'\n",
 			[]string{"root@127.0.0.1", "refused step name", "../../x"}, ErrProtocol},
 		{"release id", "echo 'L4M host Linux x86_64 amd64'\necho 'L4M apply'\necho '{\"type\":\"summary\",\"ok\":1,\"release\":\"$(touch /tmp/x)\"}'\n",
-			[]string{"root@127.0.0.1", "refused release id", `"$(touch /tmp/x)"`}, ErrProtocol},
+			[]string{"root@127.0.0.1", "refused release id", `"$(touch\x20/tmp/x)"`}, ErrProtocol},
 		{"status report", "echo 'L4M host Linux x86_64 amd64'\necho 'L4M apply'\necho '{\"type\":\"status\",\"release\":{\"id\":\"../x\"}}'\n",
 			[]string{"root@127.0.0.1", "refused release id", "../x"}, ErrProtocol},
 		{"endless line", "echo 'L4M host Linux x86_64 amd64'\necho 'L4M apply'\nexec head -c 200000000 /dev/zero\n",

@@ -198,9 +198,9 @@ func (p *Printer) RolloutSummary(results []Result) {
 			}
 			rel := "-"
 			if r.Release != "" {
-				rel = "release " + r.Release
+				rel = "release " + textsafe.Quote(r.Release)
 			}
-			fmt.Fprintf(tw, "%s\tFAILED\t-\t%s\t%s\t%s\n", host, r.Duration.Round(100*time.Millisecond), textsafe.Quote(rel), textsafe.Field(why))
+			fmt.Fprintf(tw, "%s\tFAILED\t-\t%s\t%s\t%s\n", host, r.Duration.Round(100*time.Millisecond), rel, textsafe.Field(why))
 		default:
 			status := "ok"
 			if r.Failed() {

@@ -31,17 +31,18 @@ const (
 
 // Quote returns s unchanged when it is plain (not empty, valid UTF-8,
 // only printable characters, no blank, no quote or backslash), and
-// otherwise s quoted with Go escapes (strconv.Quote) in which every blank
-// of a run of two or more is written \x20. Output starting with a double
-// quote is therefore always a quoted value, and a name can never pass for
-// two words or pad a line with blanks. At most MaxQuoted bytes of s are
+// otherwise s quoted with Go escapes (strconv.Quote) in which every space
+// is written \x20. Output starting with a double quote is therefore always
+// a quoted value, and a name holds no word break at all: it can neither
+// pass for two words nor, wrapped at a terminal's edge, start a forged row
+// or summary of words on the next line. At most MaxQuoted bytes of s are
 // shown. For single values: names and paths.
 func Quote(s string) string {
 	s, cut := clip(s, MaxQuoted)
 	if cut == "" && plain(s) {
 		return s
 	}
-	return escapeBlankRuns(strconv.Quote(s)) + cut
+	return strings.ReplaceAll(strconv.Quote(s), " ", `\x20`) + cut
 }
 
 func plain(s string) bool {

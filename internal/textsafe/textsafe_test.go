@@ -9,16 +9,17 @@ import (
 func TestQuote(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"test-server", "test-server"},
-		{"with space", `"with space"`},
+		{"with space", `"with\x20space"`},
 		{"runs   of", `"runs\x20\x20\x20of"`},
 		{"x       ok       verify", `"x\x20\x20\x20\x20\x20\x20\x20ok\x20\x20\x20\x20\x20\x20\x20verify"`},
-		{"ok=11 changed=0 failed=0 skipped=0", `"ok=11 changed=0 failed=0 skipped=0"`},
+		{"ok=11 changed=0 failed=0 skipped=0", `"ok=11\x20changed=0\x20failed=0\x20skipped=0"`},
+		{strings.Repeat("x", 60) + " ok=11 changed=0 failed=0 skipped=0", `"` + strings.Repeat("x", 60) + `\x20ok=11\x20changed=0\x20failed=0\x20skipped=0"`},
 		{strings.Repeat("a", MaxQuoted), strings.Repeat("a", MaxQuoted)},
 		{strings.Repeat("a", MaxQuoted+5), `"` + strings.Repeat("a", MaxQuoted) + `"...(+5 bytes)`},
 		{strings.Repeat("é", MaxQuoted), `"` + strings.Repeat("é", MaxQuoted/2) + `"...(+256 bytes)`},
 		{"é", "é"},
 		{"a\x1b[2J", `"a\x1b[2J"`},
-		{"a\nok migration: x", `"a\nok migration: x"`},
+		{"a\nok migration: x", `"a\nok\x20migration:\x20x"`},
 		{"\r", `"\r"`},
 		{`a"b`, `"a\"b"`},
 		{`a\nb`, `"a\\nb"`},
@@ -74,6 +75,22 @@ func TestField(t *testing.T) {
 // blanks, or a bare summary) at the start of a line on an 80-column
 // terminal.
 func TestNoForgedRowWhenWrapped(t *testing.T) {
+	// A name (Quote) padded with visible characters instead of blanks
+	// cannot start a forged row or summary of words either: it holds no
+	// word break at all. (Field keeps single spaces: host free text, which a
+	// compromised host could forge whole anyway.)
+	for pad := 0; pad < 90; pad++ {
+		for _, f := range []string{"ok verify", "ok=11 changed=0 failed=0 skipped=0"} {
+			line := "migration:         skipping " + Quote("/var/lib/left4me/runtime/"+strings.Repeat("x", pad)+f) + ": not an instance name"
+			for i := 0; i < len(line); i += 80 {
+				row := line[i:min(i+80, len(line))]
+				if strings.HasPrefix(row, "ok verify") || strings.HasPrefix(row, "ok=11 changed") {
+					t.Fatalf("line %q wraps into the forged row %q", line, row)
+				}
+			}
+		}
+	}
+
 	forged := []string{"ok       verify", "ok=11 changed=0 failed=0 skipped=0"}
 	for pad := 0; pad < 90; pad++ {
 		for _, f := range forged {
