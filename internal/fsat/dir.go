@@ -172,3 +172,20 @@ func (d *Dir) wrap(op, name string, err error) error {
 	}
 	return &os.PathError{Op: op, Path: d.Join(name), Err: err}
 }
+
+// Reopen opens the inode the Dir pins again, with the open(2) flags given
+// (O_CLOEXEC added), through its /proc link (ProcFD): the same inode on the
+// same mount, no name looked up again. It is how an O_PATH handle a caller
+// judged becomes one it can read or change through.
+func (d *Dir) Reopen(flags int) (*Dir, error) {
+	var fd int
+	err := retry(func() error {
+		var err error
+		fd, err = unix.Open(ProcFD(d.fd), flags|unix.O_CLOEXEC, 0)
+		return err
+	})
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: d.path, Err: err}
+	}
+	return &Dir{fd: fd, path: d.path}, nil
+}
