@@ -67,24 +67,21 @@ var errMoved = errors.New("mount point moved")
 // mountRoot pins the parent of e's mount point and checks that the name in
 // it is the root of mount e (fsat.MountAt: never following the last
 // component, and asking a FUSE daemon nothing).
-// It returns the parent fd (to close) and the last component, or errMoved.
-func mountRoot(e mountinfo.Entry) (pfd int, base string, err error) {
+// It returns the parent (to close) and the last component, or errMoved.
+func mountRoot(e mountinfo.Entry) (parent *fsat.Dir, base string, err error) {
 	p := filepath.Clean(e.MountPoint)
 	if !filepath.IsAbs(p) || p == "/" {
-		return -1, "", fmt.Errorf("mount %d: unusable mount point %q", e.ID, e.MountPoint)
+		return nil, "", fmt.Errorf("mount %d: unusable mount point %q", e.ID, e.MountPoint)
 	}
-	parent, base := filepath.Split(p)
-	pfd, err = unix.Openat2(unix.AT_FDCWD, parent, &unix.OpenHow{
-		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
-	})
+	parentPath, base := filepath.Split(p)
+	parent, err = openNoSymlinks(parentPath)
 	if err != nil {
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
-			return -1, "", errMoved
+			return nil, "", errMoved
 		}
-		return -1, "", err
+		return nil, "", err
 	}
-	id, root, err := fsat.MountAt(pfd, base)
+	id, root, err := fsat.MountAt(parent.FD(), base)
 	switch {
 	case errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR):
 		err = errMoved
@@ -93,10 +90,31 @@ func mountRoot(e mountinfo.Entry) (pfd int, base string, err error) {
 		err = errMoved
 	}
 	if err != nil {
-		unix.Close(pfd)
-		return -1, "", err
+		parent.Close()
+		return nil, "", err
 	}
-	return pfd, base, nil
+	return parent, base, nil
+}
+
+// openNoSymlinks opens the absolute directory path as an O_PATH handle,
+// following no symlink on the way (the mount table names the path; the
+// tree below the state dir is the owner's, who may have put one there):
+// beneath "/", so every component is looked up by fsat.
+func openNoSymlinks(path string) (*fsat.Dir, error) {
+	root, err := fsat.OpenTrusted("/", unix.O_PATH|unix.O_DIRECTORY)
+	if err != nil {
+		return nil, errors.Unwrap(err)
+	}
+	defer root.Close()
+	rel := strings.TrimPrefix(path, "/")
+	if rel == "" {
+		rel = "."
+	}
+	fd, err := fsat.OpenRaw(root.FD(), rel, unix.O_PATH|unix.O_DIRECTORY, 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	return fsat.NewDir(fd, path), nil
 }
 
 // unmountMount takes down exactly mount e, found in the mount table at
@@ -108,35 +126,36 @@ func mountRoot(e mountinfo.Entry) (pfd int, base string, err error) {
 // errMoved means e is not at e.MountPoint: read the table again.
 func unmountMount(e mountinfo.Entry) (lazy bool, err error) {
 	for i := 0; ; i++ {
-		pfd, base, err := mountRoot(e)
+		parent, base, err := mountRoot(e)
 		if err != nil {
 			return false, err
 		}
-		target := fsat.ProcPath(pfd, base)
+		target := fsat.ProcPath(parent.FD(), base)
 		err = unix.Unmount(target, unix.UMOUNT_NOFOLLOW)
 		switch {
 		case err == nil:
-			unix.Close(pfd)
+			parent.Close()
 			return false, nil
 		case errors.Is(err, unix.EINVAL):
 			// Not a mount point any more: gone, or moved since the check.
-			unix.Close(pfd)
+			parent.Close()
 			return false, errMoved
 		case !errors.Is(err, unix.EBUSY):
-			unix.Close(pfd)
+			parent.Close()
 			return false, pathErr("unmount", e.MountPoint, err)
 		case i < unmountRetries:
-			unix.Close(pfd)
+			parent.Close()
 			time.Sleep(unmountWait)
 			continue
 		}
 		// Still busy: detach the mount pinned by an fd on its root.
-		fd, err := unix.Openat(pfd, base, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		unix.Close(pfd)
+		mnt, err := parent.Open(base, unix.O_PATH|unix.O_NOFOLLOW, 0, 0)
+		parent.Close()
 		if err != nil {
 			return false, errMoved
 		}
-		defer unix.Close(fd)
+		defer mnt.Close()
+		fd := mnt.FD()
 		id, root, err := fsat.MountAt(fd, "")
 		if err != nil {
 			return false, pathErr("stat", e.MountPoint, err)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/instance"
+	"github.com/left4me/left4me-deploy/internal/fsat"
 	"github.com/left4me/left4me-deploy/internal/mountinfo"
 	"github.com/left4me/left4me-deploy/internal/textsafe"
 	"github.com/left4me/left4me-deploy/overlay"
@@ -145,17 +146,18 @@ func (m *migrator) run(ctx context.Context) (*Report, error) {
 	}
 
 	stateDir := root.Join(hostpath.StateDir)
-	stFD, err := unix.Open(stateDir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	st, err := fsat.OpenTrusted(stateDir, unix.O_RDONLY|unix.O_DIRECTORY)
 	if err != nil {
-		return rep, fmt.Errorf("open state dir (install left4me first, or point --root at a left4me tree): %w", pathErr("open", stateDir, err))
+		return rep, fmt.Errorf("open state dir (install left4me first, or point --root at a left4me tree): %w", err)
 	}
-	defer unix.Close(stFD)
+	defer st.Close()
+	stFD := st.FD()
 	stSelf, err := statSelf(stFD)
 	if err != nil {
 		return rep, pathErr("stat", stateDir, err)
 	}
 	var owner *ownerID // nil: the owner of each runtime/NAME (--root)
-	sentinelOwner := ownerID{int(stSelf.uid), int(stSelf.gid)}
+	sentinelOwner := ownerID{int(stSelf.UID), int(stSelf.GID)}
 	if m.host {
 		o, err := m.hostOwner()
 		if err != nil {
@@ -232,7 +234,7 @@ func (m *migrator) convertAll(stFD int, owner *ownerID) (*Report, error) {
 				continue
 			}
 			e, err := statAt(runFD, name)
-			if err != nil || !e.isDir() {
+			if err != nil || !e.IsDir() {
 				continue
 			}
 			ir, err := m.instance(runFD, name, owner)
@@ -484,7 +486,7 @@ func (m *migrator) instance(runFD int, name string, owner *ownerID) (InstanceRep
 	if err != nil {
 		return ir, pathErr("stat", hostInst, err)
 	}
-	o := ownerID{int(inst.uid), int(inst.gid)}
+	o := ownerID{int(inst.UID), int(inst.GID)}
 	if owner != nil {
 		o = *owner
 	}
@@ -508,7 +510,7 @@ func (m *migrator) instance(runFD int, name string, owner *ownerID) (InstanceRep
 		if err != nil {
 			return ir, pathErr("stat", hostpath.Upper(name), err)
 		}
-		w := &upperWalk{ir: &ir, host: hostpath.Upper(name), owner: ownerID{int(up.uid), int(up.gid)}, mntID: up.mntID}
+		w := &upperWalk{ir: &ir, host: hostpath.Upper(name), owner: ownerID{int(up.UID), int(up.GID)}, mntID: up.MountID}
 		err = m.walk(w, upFD, up)
 		// Helpers finish in any order; list the changes by path.
 		sort.SliceStable(ir.Changes, func(i, j int) bool { return ir.Changes[i].Path < ir.Changes[j].Path })
@@ -517,7 +519,7 @@ func (m *migrator) instance(runFD int, name string, owner *ownerID) (InstanceRep
 			return ir, err
 		}
 	}
-	return ir, m.resetWork(&ir, instFD, inst.mntID, name, o)
+	return ir, m.resetWork(&ir, instFD, inst.MountID, name, o)
 }
 
 // workMode is the mode of a fresh work/ dir.
@@ -529,7 +531,7 @@ const workMode = 0o755
 func (m *migrator) resetWork(ir *InstanceReport, instFD int, instMnt uint64, name string, o ownerID) error {
 	p := hostpath.Work(name)
 	mk := func() error {
-		if err := unix.Mkdirat(instFD, "work", workMode); err != nil && !errors.Is(err, unix.EEXIST) {
+		if err := fsat.Mkdir(instFD, "work", workMode); err != nil && !errors.Is(err, unix.EEXIST) {
 			return err
 		}
 		return fixDir(instFD, "work", o, workMode)
@@ -540,11 +542,11 @@ func (m *migrator) resetWork(ir *InstanceReport, instFD int, instMnt uint64, nam
 		return m.do(ir, KindWork, plainPath(p), "created", mk)
 	case err != nil:
 		return pathErr("stat", p, err)
-	case e.mntID != instMnt:
+	case e.MountID != instMnt:
 		return fmt.Errorf("%s is a mount point: refusing to replace it", p)
-	case !e.isDir():
-		return m.do(ir, KindWork, plainPath(p), "replaced a "+typeName(e.mode), func() error {
-			if err := ignoreENOENT(unix.Unlinkat(instFD, "work", 0)); err != nil {
+	case !e.IsDir():
+		return m.do(ir, KindWork, plainPath(p), "replaced a "+typeName(e.Mode), func() error {
+			if err := ignoreENOENT(fsat.Unlink(instFD, "work")); err != nil {
 				return err
 			}
 			return mk()
@@ -559,7 +561,7 @@ func (m *migrator) resetWork(ir *InstanceReport, instFD int, instMnt uint64, nam
 	if err != nil {
 		return pathErr("read directory", p, err)
 	}
-	if len(names) == 0 && int(e.uid) == o.uid && int(e.gid) == o.gid && e.mode&0o7777 == workMode {
+	if len(names) == 0 && int(e.UID) == o.uid && int(e.GID) == o.gid && e.Mode&0o7777 == workMode {
 		return nil
 	}
 	detail := fmt.Sprintf("emptied %d entries", len(names))
@@ -570,7 +572,7 @@ func (m *migrator) resetWork(ir *InstanceReport, instFD int, instMnt uint64, nam
 		}
 		defer unix.Close(fd)
 		for _, n := range names {
-			if err := removeAllAt(fd, n, e.mntID); err != nil {
+			if err := removeAllAt(fd, n, e.MountID); err != nil {
 				return err
 			}
 		}
@@ -597,7 +599,7 @@ var asideRE = regexp.MustCompile(`^upper\.pre-kernel-overlay\.([1-9][0-9]{0,8})$
 // N not taken) and puts a fresh empty upper/ in its place. N is journaled
 // before the move, so a rerun after a crash completes this move instead of
 // moving the fresh upper/ aside again.
-func (m *migrator) resetUpper(ir *InstanceReport, instFD int, inst entry, name string, o ownerID) error {
+func (m *migrator) resetUpper(ir *InstanceReport, instFD int, inst fsat.Entry, name string, o ownerID) error {
 	aside, ok := m.journal.Reset[name]
 	if !ok {
 		if _, err := statAt(instFD, "upper"); errors.Is(err, unix.ENOENT) {
@@ -629,7 +631,7 @@ func (m *migrator) resetUpper(ir *InstanceReport, instFD int, inst entry, name s
 	upGone, asideGone := errors.Is(errUp, unix.ENOENT), errors.Is(errAside, unix.ENOENT)
 	if !upGone && asideGone {
 		if err := m.do(ir, KindUpperReset, plainPath(hostpath.Upper(name)), "moved to "+aside, func() error {
-			return unix.Renameat2(instFD, "upper", instFD, aside, unix.RENAME_NOREPLACE)
+			return fsat.RenameNoReplace(instFD, "upper", instFD, aside)
 		}); err != nil {
 			return err
 		}
@@ -637,7 +639,7 @@ func (m *migrator) resetUpper(ir *InstanceReport, instFD int, inst entry, name s
 	}
 	if upGone {
 		return m.step("create fresh upper", func() error {
-			if err := unix.Mkdirat(instFD, "upper", 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
+			if err := fsat.Mkdir(instFD, "upper", 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
 				return err
 			}
 			return fixDir(instFD, "upper", o, 0o755)
