@@ -14,6 +14,7 @@ import (
 
 	"github.com/left4me/left4me-deploy/internal/fsat"
 	"github.com/left4me/left4me-deploy/internal/mountinfo"
+	"github.com/left4me/left4me-deploy/internal/textsafe"
 )
 
 // staleMounts returns the fuse-overlayfs and overlay mounts at or below dir,
@@ -168,4 +169,82 @@ func unmountMount(e mountinfo.Entry) (lazy bool, err error) {
 		}
 		return true, nil
 	}
+}
+
+// unmountStale takes down every fuse-overlayfs and overlay mount under
+// runtime/ (for real also with --root; only listed in a dry run).
+//
+// Mounts are found in the mount table and then followed by mount id: the
+// owner of the tree can rename a mount point (or a directory above it)
+// at any time, from a mount namespace of its own even the mount point
+// itself. Each unmount checks through a pinned parent that the name is
+// still the root of that mount (unmountMount); when it is not, the table
+// is read again and the mount is unmounted where it is now. A mount that
+// left the table meanwhile is gone and needs nothing more. One mount that
+// cannot be taken down does not keep the others up.
+func (m *migrator) unmountStale(runDir string) error {
+	table, err := m.readMounts()
+	if err != nil {
+		return err
+	}
+	pending := staleMounts(table, runDir)
+	var errs []error
+	for pass := 0; len(pending) > 0; pass++ {
+		if m.beforeUnmount != nil && pass == 0 {
+			m.beforeUnmount()
+		}
+		var moved []mountinfo.Entry
+		for _, mi := range pending {
+			hp, _ := m.opts.Root.HostPath(mi.MountPoint)
+			u := Unmount{Path: hp, FSType: mi.FSType}
+			if !m.opts.DryRun {
+				m.logf("unmounting %s %s", mi.FSType, textsafe.Quote(hp))
+				lazy, err := unmountMount(mi)
+				if errors.Is(err, errMoved) {
+					moved = append(moved, mi)
+					continue
+				}
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				if lazy {
+					u.Lazy = true
+					m.logf("warning: %s stayed busy and was detached lazily (MNT_DETACH); processes may still hold it", textsafe.Quote(hp))
+				}
+			}
+			m.rep.Unmounts = append(m.rep.Unmounts, u)
+		}
+		if len(moved) == 0 {
+			break
+		}
+		if table, err = m.readMounts(); err != nil {
+			return err
+		}
+		pending = pending[:0]
+		for _, mi := range moved {
+			cur, ok := sameMount(table, mi)
+			if !ok {
+				continue // unmounted or detached meanwhile
+			}
+			if pass >= movedRetries {
+				errs = append(errs, fmt.Errorf("unmount %s %d at %s: it is not at the mount point the mount table gives (moved %d times while unmounting)", mi.FSType, mi.ID, mi.MountPoint, pass+1))
+				continue
+			}
+			pending = append(pending, cur)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("take down stale mounts: %w", err)
+	}
+	return nil
+}
+
+// readMounts reads this namespace's mount table.
+func (m *migrator) readMounts() ([]mountinfo.Entry, error) {
+	table, err := mountinfo.ReadFile(m.mountinfo)
+	if err != nil {
+		return nil, fmt.Errorf("list mounts: %w", err)
+	}
+	return table, nil
 }
