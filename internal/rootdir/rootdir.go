@@ -88,12 +88,12 @@ func open(r hostpath.Root, dir string, create bool) (int, error) {
 		cur.Close()
 		cur, at = fsat.NewDir(fd, next), next
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(cur.FD(), &st); err != nil {
+	st, err := fsat.Stat(cur.FD(), "")
+	if err != nil {
 		return -1, &os.PathError{Op: "stat", Path: full, Err: err}
 	}
-	if st.Uid != euid {
-		return -1, fmt.Errorf("%s: %w: owned by uid %d, not %d; remove it (rm -rf %s) and run again", full, ErrUnsafe, st.Uid, euid, full)
+	if st.UID != euid {
+		return -1, fmt.Errorf("%s: %w: owned by uid %d, not %d; remove it (rm -rf %s) and run again", full, ErrUnsafe, st.UID, euid, full)
 	}
 	if st.Mode&0o7777 != 0o700 {
 		if !create {
@@ -109,12 +109,12 @@ func open(r hostpath.Root, dir string, create bool) (int, error) {
 // checkAncestor refuses a directory that a user other than root and the
 // caller could change: one they own, or one writable by group or others.
 func checkAncestor(fd int, path string, euid uint32) error {
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
+	st, err := fsat.Stat(fd, "")
+	if err != nil {
 		return &os.PathError{Op: "stat", Path: path, Err: err}
 	}
-	if st.Uid != 0 && st.Uid != euid {
-		return fmt.Errorf("%s: %w: the ancestor is owned by uid %d", path, ErrUnsafe, st.Uid)
+	if st.UID != 0 && st.UID != euid {
+		return fmt.Errorf("%s: %w: the ancestor is owned by uid %d", path, ErrUnsafe, st.UID)
 	}
 	if st.Mode&0o022 != 0 {
 		return fmt.Errorf("%s: %w: the ancestor is writable by group or others (mode %#o)", path, ErrUnsafe, st.Mode&0o7777)
