@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -84,6 +85,21 @@ func TestDirOps(t *testing.T) {
 	var st unix.Stat_t
 	if err := unix.Stat("/etc", &st); err != nil || st.Uid == 123 {
 		t.Errorf("the link's target was chowned: %+v, %v", st, err)
+	}
+
+	// Reopen reads through the O_PATH handle's own inode.
+	a, err := d.OpenDir("a", NoXdev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ra, err := a.Reopen(unix.O_RDONLY | unix.O_DIRECTORY)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ra.Close()
+	if names, err := ra.Names(10); err != nil || strings.Join(names, ",") != "b,up" || ra.Path() != base+"/a" {
+		t.Errorf("names of the reopened %s: %q, %v", ra.Path(), names, err)
 	}
 
 	// Errors of a lookup name the entry below the Dir.

@@ -34,9 +34,12 @@
 //     before any system call), whose final symlink is never followed;
 //     Chown changes the inode an fd pins (AT_EMPTY_PATH|
 //     AT_SYMLINK_NOFOLLOW), never a name.
-//   - OpenTrusted is the only lookup from the process's root by name, for
-//     a trusted path only (the state root, "/", a root-owned directory);
-//     everything below it is reached through the Dir it returns.
+//   - Two opens are exceptions to the first rule, and say so: OpenTrusted
+//     is the only lookup from the process's root by name, for a trusted
+//     path only (the state root, "/", a root-owned directory), with the
+//     caller's flags; everything below it is reached through the Dir it
+//     returns. Dir.Reopen follows exactly one magic link, the /proc link
+//     of the Dir's own fd, to the inode already pinned.
 //   - A Dir carries its own path: every error of its methods is an
 //     *os.PathError naming the entry and the operation. Functions given a
 //     path for messages (Open, OpenDir, RemoveAll, CheckLocalFS, ReadSmall)
