@@ -12,6 +12,7 @@ import (
 
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/internal/fsat"
+	"github.com/left4me/left4me-deploy/internal/instanceenv"
 )
 
 // readLayers reads and validates LOWERDIRS from the pinned instance dir.
@@ -19,7 +20,7 @@ func (s *session) readLayers(in *instanceFDs) ([]string, error) {
 	fd, err := fsat.OpenRaw(in.inst, "instance.env", unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0, fsat.NoXdev)
 	if err != nil {
 		if err == unix.ENOENT {
-			return nil, fmt.Errorf("%w: %s does not exist (it lists the instance's lower layers)", ErrEnv, in.instanceEnvHost)
+			return nil, fmt.Errorf("%w: %s does not exist (it lists the instance's lower layers)", instanceenv.ErrEnv, in.instanceEnvHost)
 		}
 		return nil, pathError(in.instanceEnvHost, err)
 	}
@@ -30,18 +31,18 @@ func (s *session) readLayers(in *instanceFDs) ([]string, error) {
 		return nil, fmt.Errorf("stat %s: %w", in.instanceEnvHost, err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, fmt.Errorf("%w: %s is not a regular file", ErrEnv, in.instanceEnvHost)
+		return nil, fmt.Errorf("%w: %s is not a regular file", instanceenv.ErrEnv, in.instanceEnvHost)
 	}
 	// A hard link to someone else's file (where protected_hardlinks is off)
 	// must not be parsed: parse errors quote the offending line.
 	if st.Uid != s.stateUID {
 		return nil, fmt.Errorf("refused %s: owned by uid %d, not by the owner of %s (uid %d)", in.instanceEnvHost, st.Uid, hostpath.StateDir, s.stateUID)
 	}
-	env, err := ParseEnv(f)
+	env, err := instanceenv.ParseEnv(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", in.instanceEnvHost, err)
 	}
-	layers, err := Layers(env)
+	layers, err := instanceenv.Layers(env)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", in.instanceEnvHost, err)
 	}
@@ -52,7 +53,7 @@ func (s *session) readLayers(in *instanceFDs) ([]string, error) {
 // that no layer can resolve anywhere else.
 func (s *session) openLayers(in *instanceFDs, layers []string) error {
 	for _, p := range layers {
-		base, rest, err := splitLayer(p)
+		base, rest, err := instanceenv.SplitLayer(p)
 		if err != nil {
 			return err
 		}

@@ -1,7 +1,8 @@
 // Package overlay is the kernel-overlayfs logic of the privileged helper
-// left4me-overlay: instance.env parsing, validation of every layer, and
-// the Linux mount/unmount implementation. Unprivileged callers reach the
-// helper through package internal/overlayclient.
+// left4me-overlay: its configuration and the Linux mount/unmount
+// implementation, on the layers internal/instanceenv reads and validates.
+// Unprivileged callers reach the helper through package
+// internal/overlayclient.
 package overlay
 
 import "github.com/left4me/left4me-deploy/internal/overlayclient"
