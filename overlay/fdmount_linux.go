@@ -143,8 +143,7 @@ var barrierSeq atomic.Uint64
 // the mount point and fail with EBUSY.
 func renameBarrier(dir int) {
 	name := fmt.Sprintf(".left4me-overlay-barrier-%d-%d-%d", os.Getpid(), unix.Gettid(), barrierSeq.Add(1))
-	var st unix.Stat_t
-	unix.Fstatat(dir, name, &st, unix.AT_SYMLINK_NOFOLLOW)
+	_, _ = fsat.Stat(dir, name) // the lookup is the point: the name does not exist
 }
 
 // undo detaches the mount whose root mfd pins: through the magic link the

@@ -45,11 +45,11 @@ func (s *session) checkMigrated() error {
 		return fmt.Errorf("check migration sentinel %s: %w", hostpath.Sentinel, pathError(hostpath.Sentinel, err))
 	}
 	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
+	st, err := fsat.Stat(fd, "")
+	if err != nil {
 		return fmt.Errorf("stat %s: %w", hostpath.Sentinel, err)
 	}
-	if t := st.Mode & unix.S_IFMT; t != unix.S_IFREG {
+	if t := st.Type(); t != unix.S_IFREG {
 		return fmt.Errorf("%w: refused %s: it is a %s, not a regular file: remove it and %s", ErrNotMigrated, hostpath.Sentinel, fileType(t), todo)
 	}
 	return nil

@@ -26,17 +26,17 @@ func (s *session) readLayers(in *instanceFDs) ([]string, error) {
 	}
 	f := os.NewFile(uintptr(fd), in.instanceEnvHost)
 	defer f.Close()
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
+	st, err := fsat.Stat(fd, "")
+	if err != nil {
 		return nil, fmt.Errorf("stat %s: %w", in.instanceEnvHost, err)
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+	if !st.IsReg() {
 		return nil, fmt.Errorf("%w: %s is not a regular file", instanceenv.ErrEnv, in.instanceEnvHost)
 	}
 	// A hard link to someone else's file (where protected_hardlinks is off)
 	// must not be parsed: parse errors quote the offending line.
-	if st.Uid != s.stateUID {
-		return nil, fmt.Errorf("refused %s: owned by uid %d, not by the owner of %s (uid %d)", in.instanceEnvHost, st.Uid, hostpath.StateDir, s.stateUID)
+	if st.UID != s.stateUID {
+		return nil, fmt.Errorf("refused %s: owned by uid %d, not by the owner of %s (uid %d)", in.instanceEnvHost, st.UID, hostpath.StateDir, s.stateUID)
 	}
 	env, err := instanceenv.ParseEnv(f)
 	if err != nil {

@@ -3,6 +3,7 @@
 package overlay
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -35,19 +36,19 @@ func (s *session) enter() error {
 			return fmt.Errorf("enter mount namespace %s: %w (needs root with CAP_SYS_ADMIN and CAP_SYS_CHROOT: run it through sudo, from a unit without NoNewPrivileges= or a narrowed CapabilityBoundingSet=)", ns, err)
 		}
 	}
-	fd, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	root, err := fsat.OpenTrusted("/", unix.O_PATH|unix.O_DIRECTORY)
 	if err != nil {
-		return fmt.Errorf("open /: %w", err)
+		return err
 	}
-	s.root = s.keep(fd)
+	s.root = s.keep(root.Release())
 	s.tree = s.root
 	if !s.cfg.Root.IsHost() {
 		// The test root itself is trusted (it is only honoured outside sudo).
-		fd, err := unix.Open(string(s.cfg.Root), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		tree, err := fsat.OpenTrusted(string(s.cfg.Root), unix.O_PATH|unix.O_DIRECTORY)
 		if err != nil {
-			return fmt.Errorf("open %s %s: %w", EnvRoot, s.cfg.Root, err)
+			return fmt.Errorf("open %s %s: %w", EnvRoot, s.cfg.Root, errors.Unwrap(err))
 		}
-		s.tree = s.keep(fd)
+		s.tree = s.keep(tree.Release())
 	}
 	s.state, err = s.openDir(s.tree, strings.TrimPrefix(hostpath.StateDir, "/"), hostpath.StateDir)
 	if err != nil {
@@ -60,10 +61,10 @@ func (s *session) enter() error {
 	if err := fsat.CheckLocalFS(s.state, hostpath.StateDir, "state root"); err != nil {
 		return err
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(s.state, &st); err != nil {
+	st, err := fsat.Stat(s.state, "")
+	if err != nil {
 		return fmt.Errorf("stat %s: %w", hostpath.StateDir, err)
 	}
-	s.stateUID = st.Uid
+	s.stateUID = st.UID
 	return nil
 }

@@ -19,12 +19,12 @@ import (
 // state root: every instance dir is the left4me user's, and a directory of
 // anyone else's (root's, say) moved in must not become an upper.
 func (s *session) checkOwner(fd int, host string) error {
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
+	st, err := fsat.Stat(fd, "")
+	if err != nil {
 		return fmt.Errorf("stat %s: %w", host, err)
 	}
-	if st.Uid != s.stateUID {
-		return fmt.Errorf("refused %s: owned by uid %d, not by the owner of %s (uid %d)", host, st.Uid, hostpath.StateDir, s.stateUID)
+	if st.UID != s.stateUID {
+		return fmt.Errorf("refused %s: owned by uid %d, not by the owner of %s (uid %d)", host, st.UID, hostpath.StateDir, s.stateUID)
 	}
 	return nil
 }
