@@ -45,6 +45,15 @@ func openDirAt(dirfd int, name string) (int, error) {
 	return fd, err
 }
 
+// openDirHandle is openDirAt as a handle; path names it.
+func openDirHandle(dirfd int, name, path string) (*fsat.Dir, error) {
+	fd, err := openDirAt(dirfd, name)
+	if err != nil {
+		return nil, err
+	}
+	return fsat.NewDir(fd, path), nil
+}
+
 // readNames returns the names in the open directory fd, sorted; it can be
 // read again.
 func readNames(fd int) ([]string, error) { return fsat.Names(fd, maxNames) }

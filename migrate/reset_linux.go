@@ -49,12 +49,12 @@ func (m *migrator) resetWork(ir *InstanceReport, instFD int, instMnt uint64, nam
 			return mk()
 		})
 	}
-	fd, err := openDirAt(instFD, "work")
+	work, err := openDirHandle(instFD, "work", p)
 	if err != nil {
 		return pathErr("open", p, err)
 	}
-	names, err := readNames(fd)
-	unix.Close(fd)
+	names, err := readNames(work.FD())
+	work.Close()
 	if err != nil {
 		return pathErr("read directory", p, err)
 	}
@@ -63,13 +63,13 @@ func (m *migrator) resetWork(ir *InstanceReport, instFD int, instMnt uint64, nam
 	}
 	detail := fmt.Sprintf("emptied %d entries", len(names))
 	return m.do(ir, KindWork, plainPath(p), detail, func() error {
-		fd, err := openDirAt(instFD, "work")
+		work, err := openDirHandle(instFD, "work", p)
 		if err != nil {
 			return err
 		}
-		defer unix.Close(fd)
+		defer work.Close()
 		for _, n := range names {
-			if err := removeAllAt(fd, n, e.MountID); err != nil {
+			if err := removeAllAt(work.FD(), n, e.MountID); err != nil {
 				return err
 			}
 		}
@@ -79,11 +79,12 @@ func (m *migrator) resetWork(ir *InstanceReport, instFD int, instMnt uint64, nam
 
 // fixDir sets the owner and mode of the directory name in dirfd.
 func fixDir(dirfd int, name string, o ownerID, mode uint32) error {
-	fd, err := openDirAt(dirfd, name)
+	d, err := openDirHandle(dirfd, name, name)
 	if err != nil {
 		return err
 	}
-	defer unix.Close(fd)
+	defer d.Close()
+	fd := d.FD()
 	if err := unix.Fchown(fd, o.uid, o.gid); err != nil {
 		return err
 	}

@@ -201,13 +201,13 @@ func (m *migrator) convertAll(stFD int, owner *ownerID) (*Report, error) {
 	rep, root := m.rep, m.opts.Root
 
 	runDir := root.Join(hostpath.RuntimeDir)
-	runFD, err := openDirAt(stFD, "runtime")
+	run, err := openDirHandle(stFD, "runtime", runDir)
 	if errors.Is(err, unix.ENOENT) {
-		runFD = -1
+		run = nil
 	} else if err != nil {
 		return rep, pathErr("open", runDir, err)
 	} else {
-		defer unix.Close(runFD)
+		defer run.Close()
 		if err := m.unmountStale(runDir); err != nil {
 			return rep, err
 		}
@@ -218,7 +218,8 @@ func (m *migrator) convertAll(stFD int, owner *ownerID) (*Report, error) {
 	}
 
 	var errs []error
-	if runFD >= 0 {
+	if run != nil {
+		runFD := run.FD()
 		names, err := readNames(runFD)
 		if err != nil {
 			return rep, pathErr("read directory", runDir, err)
@@ -255,11 +256,12 @@ func (m *migrator) convertAll(stFD int, owner *ownerID) (*Report, error) {
 func (m *migrator) instance(runFD int, name string, owner *ownerID) (InstanceReport, error) {
 	ir := InstanceReport{Name: name, Counts: map[Kind]int{}}
 	hostInst := hostpath.Instance(name)
-	instFD, err := openDirAt(runFD, name)
+	instDir, err := openDirHandle(runFD, name, hostInst)
 	if err != nil {
 		return ir, pathErr("open", hostInst, err)
 	}
-	defer unix.Close(instFD)
+	defer instDir.Close()
+	instFD := instDir.FD()
 	inst, err := statSelf(instFD)
 	if err != nil {
 		return ir, pathErr("stat", hostInst, err)
@@ -275,7 +277,7 @@ func (m *migrator) instance(runFD int, name string, owner *ownerID) (InstanceRep
 			return ir, err
 		}
 	} else {
-		upFD, err := openDirAt(instFD, "upper")
+		upper, err := openDirHandle(instFD, "upper", hostpath.Upper(name))
 		if errors.Is(err, unix.ENOENT) {
 			ir.warn("%s has no upper/: nothing to convert", hostInst)
 			return ir, nil
@@ -283,7 +285,8 @@ func (m *migrator) instance(runFD int, name string, owner *ownerID) (InstanceRep
 		if err != nil {
 			return ir, pathErr("open", hostpath.Upper(name), err)
 		}
-		defer unix.Close(upFD)
+		defer upper.Close()
+		upFD := upper.FD()
 		up, err := statSelf(upFD)
 		if err != nil {
 			return ir, pathErr("stat", hostpath.Upper(name), err)
