@@ -3,7 +3,7 @@
 // Package ctl is the logic of l4d2ctl, the host CLI that the web app (as the
 // unprivileged left4me user) and operators use to start, stop, delete and
 // inspect game-server instances. It reaches root only through the helpers:
-// the overlay.Mounter (left4me-overlay) for the runtime overlay, and
+// the overlayclient.Mounter (left4me-overlay) for the runtime overlay, and
 // left4me-systemctl / left4me-journalctl for the unit, each through sudo -n.
 //
 // Progress goes to Stdout as "Step: ..." lines the moment each step begins,
@@ -22,7 +22,7 @@ import (
 
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/instance"
-	"github.com/left4me/left4me-deploy/overlay"
+	"github.com/left4me/left4me-deploy/internal/overlayclient"
 	"github.com/left4me/left4me-deploy/runner"
 	"github.com/left4me/left4me-deploy/svchelper"
 )
@@ -84,7 +84,7 @@ const (
 type Ctl struct {
 	Root    hostpath.Root
 	Runner  runner.Runner
-	Mounter overlay.Mounter
+	Mounter overlayclient.Mounter
 
 	// Sudo is the sudo binary the helpers are run through (with -n); empty
 	// runs them directly, for tests and for root.

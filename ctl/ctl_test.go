@@ -17,8 +17,8 @@ import (
 
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/internal/gobuild"
+	"github.com/left4me/left4me-deploy/internal/overlayclient"
 	"github.com/left4me/left4me-deploy/internal/testenv"
-	"github.com/left4me/left4me-deploy/overlay"
 	"github.com/left4me/left4me-deploy/runner"
 )
 
@@ -44,7 +44,7 @@ const (
 )
 
 // fixture is one root with the layout of docs/design.md §2 and a Ctl whose runner
-// is a strict fake: the mounter is the real overlay.SudoMounter on that fake,
+// is a strict fake: the mounter is the real overlayclient.SudoMounter on that fake,
 // so every sudo + helper command line is recorded in order.
 type fixture struct {
 	root   string
@@ -60,7 +60,7 @@ func newFixture(t *testing.T, responses map[string]runner.FakeResponse) *fixture
 	f.ctl = &Ctl{
 		Root:    hostpath.Root(f.root),
 		Runner:  f.fake,
-		Mounter: overlay.SudoMounter{Runner: f.fake},
+		Mounter: overlayclient.SudoMounter{Runner: f.fake},
 		Sudo:    DefaultSudo,
 		Settle:  &Settle{}, // the first active answer settles
 		Stdout:  &f.stdout,
@@ -494,7 +494,7 @@ func TestLogsArgv(t *testing.T) {
 	f.wantCommands(t)
 }
 
-// fakeMounter is an overlay.Mounter for tests that must control what a
+// fakeMounter is an overlayclient.Mounter for tests that must control what a
 // mount does: it records calls and runs the given functions.
 type fakeMounter struct {
 	mu      sync.Mutex

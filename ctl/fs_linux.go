@@ -36,16 +36,16 @@ const maxNames = 1 << 16
 // file system that only root mounts. Its own path (and the root prefix) is
 // trusted: /var/lib is root's; the state dir is its owner's, who may have
 // mounted something over it.
-func openStateDir(stateDir string) (int, error) {
-	fd, err := unix.Open(stateDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+func openStateDir(stateDir string) (*fsat.Dir, error) {
+	d, err := fsat.OpenTrusted(stateDir, unix.O_PATH|unix.O_DIRECTORY)
 	if err != nil {
-		return -1, &os.PathError{Op: "open", Path: stateDir, Err: err}
+		return nil, err
 	}
-	if err := fsat.CheckLocalFS(fd, stateDir, "state dir"); err != nil {
-		unix.Close(fd)
-		return -1, err
+	if err := d.CheckLocalFS("state dir"); err != nil {
+		d.Close()
+		return nil, err
 	}
-	return fd, nil
+	return d, nil
 }
 
 // ErrCrossesMount is wrapped by the error of a lookup that met a mount
@@ -55,31 +55,31 @@ var ErrCrossesMount = errors.New("a mount point is on the way; l4d2ctl never loo
 // openBelow opens rel below the state dir (a pinned fd) as a directory,
 // refusing any symlink and any mount point on the way. dirPath is rel's
 // full path, for errors.
-func openBelow(stateFd int, rel, dirPath string, readable bool) (int, error) {
+func openBelow(state *fsat.Dir, rel, dirPath string, readable bool) (*fsat.Dir, error) {
 	flags := unix.O_DIRECTORY
 	if readable {
 		flags |= unix.O_RDONLY
 	} else {
 		flags |= unix.O_PATH
 	}
-	fd, err := fsat.OpenRaw(stateFd, rel, flags, 0, fsat.NoXdev)
+	fd, err := fsat.OpenRaw(state.FD(), rel, flags, 0, fsat.NoXdev)
 	if err == unix.EXDEV {
-		return -1, crossesMount(stateFd, rel, dirPath)
+		return nil, crossesMount(state, rel, dirPath)
 	}
 	if err != nil {
 		if err == unix.ELOOP || err == unix.ENOTDIR {
 			err = fmt.Errorf("not a directory, or a symlink on the way; symlinks are never followed here (%w)", err)
 		}
-		return -1, &os.PathError{Op: "open", Path: dirPath, Err: err}
+		return nil, &os.PathError{Op: "open", Path: dirPath, Err: err}
 	}
-	return fd, nil
+	return fsat.NewDir(fd, dirPath), nil
 }
 
 // crossesMount says where the lookup of rel below stateFd met a mount and
 // what is mounted there, found without entering it.
-func crossesMount(stateFd int, rel, dirPath string) error {
+func crossesMount(state *fsat.Dir, rel, dirPath string) error {
 	err := ErrCrossesMount
-	if at, magic, ok := fsat.MountOnPath(stateFd, rel); ok {
+	if at, magic, ok := fsat.MountOnPath(state.FD(), rel); ok {
 		mp := strings.TrimSuffix(dirPath, strings.TrimPrefix(rel, at))
 		what := fsat.FSName(magic)
 		if magic == unix.FUSE_SUPER_MAGIC {
@@ -98,21 +98,21 @@ type entryState struct {
 	mountPoint bool
 }
 
-// statEntry looks at name in dirfd (AT_SYMLINK_NOFOLLOW). mountPoint is set
+// statEntry looks at name in dir (AT_SYMLINK_NOFOLLOW). mountPoint is set
 // when something is mounted on it.
 //
 // A mount point is told first by a statx that asks for no attributes:
 // the root of a FUSE mount made without allow_other refuses root anything
 // else (EACCES), and its type stays unknown (mode 0).
-func statEntry(dirfd int, name, fullPath string) (entryState, error) {
-	_, root, err := fsat.MountAt(dirfd, name)
+func statEntry(dir *fsat.Dir, name, fullPath string) (entryState, error) {
+	_, root, err := fsat.MountAt(dir.FD(), name)
 	if err == unix.ENOENT {
 		return entryState{}, nil
 	}
 	if err != nil {
 		return entryState{}, &os.PathError{Op: "statx", Path: fullPath, Err: err}
 	}
-	e, err := fsat.Stat(dirfd, name)
+	e, err := fsat.Stat(dir.FD(), name)
 	switch {
 	case err == unix.ENOENT:
 		return entryState{}, nil
@@ -127,50 +127,48 @@ func statEntry(dirfd int, name, fullPath string) (entryState, error) {
 func (e entryState) isDir() bool     { return e.mode&unix.S_IFMT == unix.S_IFDIR }
 func (e entryState) isRegular() bool { return e.mode&unix.S_IFMT == unix.S_IFREG }
 
-// instDir is runtime/NAME, pinned by an O_PATH fd; fd is -1 when the
+// instDir is runtime/NAME, pinned by an O_PATH fd; dir is nil when the
 // instance (or the state dir) does not exist.
 type instDir struct {
-	fd   int
+	dir  *fsat.Dir
 	path string
 }
 
 // openInstance pins runtime/NAME; a missing directory is not an error.
 func (c *Ctl) openInstance(name string) (*instDir, error) {
-	d := &instDir{fd: -1, path: c.path(hostpath.Instance(name))}
-	stateFd, err := openStateDir(c.path(hostpath.StateDir))
+	d := &instDir{path: c.path(hostpath.Instance(name))}
+	state, err := openStateDir(c.path(hostpath.StateDir))
 	if errors.Is(err, unix.ENOENT) {
 		return d, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	defer unix.Close(stateFd)
-	fd, err := openBelow(stateFd, "runtime/"+name, d.path, false)
+	defer state.Close()
+	dir, err := openBelow(state, "runtime/"+name, d.path, false)
 	if errors.Is(err, unix.ENOENT) {
 		return d, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	d.fd = fd
+	d.dir = dir
 	return d, nil
 }
 
-func (d *instDir) exists() bool { return d.fd >= 0 }
+func (d *instDir) exists() bool { return d.dir != nil }
 
 // entry looks at runtime/NAME/n without following it.
 func (d *instDir) entry(n string) (entryState, error) {
-	if d.fd < 0 {
+	if d.dir == nil {
 		return entryState{}, nil
 	}
-	return statEntry(d.fd, n, d.path+"/"+n)
+	return statEntry(d.dir, n, d.path+"/"+n)
 }
 
 func (d *instDir) close() {
-	if d.fd >= 0 {
-		unix.Close(d.fd)
-		d.fd = -1
-	}
+	d.dir.Close()
+	d.dir = nil
 }
 
 // removeInstance removes runtime/NAME. It first refuses, removing nothing,
@@ -178,18 +176,18 @@ func (d *instDir) close() {
 // itself then never follows a symlink nor crosses into a mount.
 func (c *Ctl) removeInstance(name string) error {
 	dir := c.path(hostpath.Instance(name))
-	stateFd, err := openStateDir(c.path(hostpath.StateDir))
+	state, err := openStateDir(c.path(hostpath.StateDir))
 	if err != nil {
 		return err
 	}
-	defer unix.Close(stateFd)
-	runtimeFd, err := openBelow(stateFd, "runtime", c.path(hostpath.RuntimeDir), false)
+	defer state.Close()
+	runtime, err := openBelow(state, "runtime", c.path(hostpath.RuntimeDir), false)
 	if err != nil {
 		return err
 	}
-	defer unix.Close(runtimeFd)
+	defer runtime.Close()
 
-	st, err := statEntry(runtimeFd, name, dir)
+	st, err := statEntry(runtime, name, dir)
 	if err != nil || !st.exists {
 		return err
 	}
@@ -197,30 +195,37 @@ func (c *Ctl) removeInstance(name string) error {
 		return refuse(ErrStillMounted, "%s is a mount point; refusing to delete it (nothing removed)", dir)
 	}
 	if st.isDir() {
-		fd, err := fsat.Open(runtimeFd, name, dir, unix.O_RDONLY|unix.O_DIRECTORY, 0, fsat.NoXdev)
+		if err := refuseMountsIn(runtime, name, dir); err != nil {
+			return err
+		}
+	}
+	if err := fsat.RemoveAll(runtime.FD(), name, dir); err != nil {
+		return fmt.Errorf("delete %s: %w", dir, err)
+	}
+	return nil
+}
+
+// refuseMountsIn refuses, with ErrStillMounted, when an entry directly in
+// the directory name of runtime (whose path is dir) is a mount point.
+func refuseMountsIn(runtime *fsat.Dir, name, dir string) error {
+	inst, err := fsat.Open(runtime.FD(), name, dir, unix.O_RDONLY|unix.O_DIRECTORY, 0, fsat.NoXdev)
+	if err != nil {
+		return err
+	}
+	d := fsat.NewDir(inst, dir)
+	defer d.Close()
+	names, err := d.Names(maxNames)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		e, err := statEntry(d, n, dir+"/"+n)
 		if err != nil {
 			return err
 		}
-		names, err := fsat.Names(fd, maxNames)
-		if err != nil {
-			unix.Close(fd)
-			return &os.PathError{Op: "readdir", Path: dir, Err: err}
+		if e.mountPoint {
+			return refuse(ErrStillMounted, "%s/%s is still mounted; refusing to delete %s (nothing removed; stop what uses it, then run l4d2ctl delete %s again)", dir, n, dir, name)
 		}
-		for _, n := range names {
-			e, err := statEntry(fd, n, dir+"/"+n)
-			if err != nil {
-				unix.Close(fd)
-				return err
-			}
-			if e.mountPoint {
-				unix.Close(fd)
-				return refuse(ErrStillMounted, "%s/%s is still mounted; refusing to delete %s (nothing removed; stop what uses it, then run l4d2ctl delete %s again)", dir, n, dir, name)
-			}
-		}
-		unix.Close(fd)
-	}
-	if err := fsat.RemoveAll(runtimeFd, name, dir); err != nil {
-		return fmt.Errorf("delete %s: %w", dir, err)
 	}
 	return nil
 }
@@ -231,32 +236,32 @@ func (c *Ctl) removeInstance(name string) error {
 // status then says why nothing below it is looked at).
 func (c *Ctl) instanceNames(max int) (names []string, total int, err error) {
 	runtimeDir := c.path(hostpath.RuntimeDir)
-	stateFd, err := openStateDir(c.path(hostpath.StateDir))
+	state, err := openStateDir(c.path(hostpath.StateDir))
 	if errors.Is(err, unix.ENOENT) {
 		return nil, 0, nil
 	}
 	if err != nil {
 		return nil, 0, err
 	}
-	defer unix.Close(stateFd)
-	fd, err := openBelow(stateFd, "runtime", runtimeDir, true)
+	defer state.Close()
+	runtime, err := openBelow(state, "runtime", runtimeDir, true)
 	if errors.Is(err, unix.ENOENT) {
 		return nil, 0, nil
 	}
 	if err != nil {
 		return nil, 0, err
 	}
-	defer unix.Close(fd)
-	all, err := fsat.Names(fd, maxNames)
+	defer runtime.Close()
+	all, err := runtime.Names(maxNames)
 	if err != nil {
-		return nil, 0, &os.PathError{Op: "readdir", Path: runtimeDir, Err: err}
+		return nil, 0, err
 	}
 	// fsat.Names sorts: the first max valid ones are the first by name.
 	for _, n := range all {
 		if instance.ValidateName(n) != nil {
 			continue
 		}
-		if e, err := statEntry(fd, n, runtimeDir+"/"+n); err == nil && (e.isDir() || e.mountPoint) {
+		if e, err := statEntry(runtime, n, runtimeDir+"/"+n); err == nil && (e.isDir() || e.mountPoint) {
 			if total < max {
 				names = append(names, n)
 			}

@@ -11,8 +11,8 @@ import (
 	"github.com/left4me/left4me-deploy/runner"
 )
 
-// DirectMounter is the overlay.Mounter for l4d2ctl --no-sudo (root, tests):
-// it runs left4me-overlay mount|umount NAME itself, where overlay.SudoMounter
+// DirectMounter is the overlayclient.Mounter for l4d2ctl --no-sudo (root, tests):
+// it runs left4me-overlay mount|umount NAME itself, where overlayclient.SudoMounter
 // would put sudo -n in front.
 type DirectMounter struct {
 	Runner runner.Runner
@@ -20,12 +20,12 @@ type DirectMounter struct {
 	Helper string
 }
 
-// Mount implements overlay.Mounter.
+// Mount implements overlayclient.Mounter.
 func (m DirectMounter) Mount(ctx context.Context, name string) error {
 	return m.run(ctx, "mount", name)
 }
 
-// Unmount implements overlay.Mounter.
+// Unmount implements overlayclient.Mounter.
 func (m DirectMounter) Unmount(ctx context.Context, name string) error {
 	return m.run(ctx, "umount", name)
 }

@@ -11,7 +11,7 @@ import (
 
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/instance"
-	"github.com/left4me/left4me-deploy/overlay"
+	"github.com/left4me/left4me-deploy/internal/instanceenv"
 )
 
 // ServerProgram is what left4me-server@NAME.service runs, from the
@@ -46,7 +46,7 @@ func ServerCommand(root hostpath.Root, name string, environ []string) (argv, env
 	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
 		return nil, nil, fmt.Errorf("run %s: %s is not a regular file", name, path)
 	}
-	vars, err := overlay.ParseEnv(f)
+	vars, err := instanceenv.ParseEnv(f)
 	if err != nil {
 		return nil, nil, fmt.Errorf("run %s: %s: %w", name, path, err)
 	}

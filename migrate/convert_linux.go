@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/left4me/left4me-deploy/internal/fsat"
 )
 
 // The names and xattrs of the fuse-overlayfs format (docs/design.md §4).
@@ -53,7 +55,7 @@ type upperWalk struct {
 type dirJob struct {
 	fd   int
 	rel  *relPath
-	self entry
+	self fsat.Entry
 }
 
 func (w *upperWalk) fail(err error) {
@@ -69,7 +71,7 @@ var errStopped = errors.New("stopped")
 
 // walk converts the whole upper dir open at fd (which stays open) and
 // returns once every worker is done.
-func (m *migrator) walk(w *upperWalk, fd int, self entry) error {
+func (m *migrator) walk(w *upperWalk, fd int, self fsat.Entry) error {
 	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
 		return pathErr("dup", w.host, err)
@@ -130,7 +132,7 @@ func (w *upperWalk) at(dir *relPath, name string) entryPath {
 // whiteout's 0/0 device is made before its .wh.NAME file is removed, and an
 // override_stat is applied before its xattr is removed. Every step reads
 // the current state first, so repeating a finished step changes nothing.
-func (m *migrator) convertDir(w *upperWalk, dfd int, rel *relPath, self entry) error {
+func (m *migrator) convertDir(w *upperWalk, dfd int, rel *relPath, self fsat.Entry) error {
 	here := w.at(rel, "")
 	if err := unix.Fchdir(dfd); err != nil {
 		return pathErr("change into", here.String(), err)
@@ -158,7 +160,7 @@ func (m *migrator) convertDir(w *upperWalk, dfd int, rel *relPath, self entry) e
 	}
 	for _, n := range names {
 		if n == markerOpaque {
-			if e, err := statAt(dfd, n); err == nil && !e.isDir() {
+			if e, err := statAt(dfd, n); err == nil && !e.IsDir() {
 				opaque = true
 			}
 		}
@@ -206,12 +208,12 @@ func (m *migrator) convertEntry(w *upperWalk, dfd int, rel *relPath, n string, o
 	if err != nil {
 		return pathErr("stat", p.String(), err)
 	}
-	if e.mntID != w.mntID {
+	if e.MountID != w.mntID {
 		m.warn(w, "%s is a mount point: left alone", p)
 		return nil
 	}
-	unlink := func() error { return ignoreENOENT(unix.Unlinkat(dfd, n, 0)) }
-	isMarkerFile := e.isReg() || e.isWhiteout()
+	unlink := func() error { return ignoreENOENT(fsat.Unlink(dfd, n)) }
+	isMarkerFile := e.IsReg() || e.IsWhiteout()
 
 	switch {
 	case (n == markerOpaque || n == markerOpq) && isMarkerFile:
@@ -234,7 +236,7 @@ func (m *migrator) convertEntry(w *upperWalk, dfd int, rel *relPath, n string, o
 		switch {
 		case errors.Is(err, unix.ENOENT):
 			if err := m.do(w.ir, KindWhiteout, w.at(rel, target), "from "+n, func() error {
-				err := unix.Mknodat(dfd, target, unix.S_IFCHR, 0)
+				err := fsat.MkWhiteout(dfd, target)
 				if errors.Is(err, unix.EEXIST) {
 					return nil
 				}
@@ -250,16 +252,16 @@ func (m *migrator) convertEntry(w *upperWalk, dfd int, rel *relPath, n string, o
 		return m.do(w.ir, KindMarker, p, "", unlink)
 
 	case strings.HasPrefix(n, whPrefix):
-		m.warn(w, "%s: a %s named like a whiteout: left alone", p, typeName(e.mode))
+		m.warn(w, "%s: a %s named like a whiteout: left alone", p, typeName(e.Mode))
 		return nil
 
-	case opaque && e.isWhiteout():
+	case opaque && e.IsWhiteout():
 		// It hides nothing (the opacity does), and kernel overlayfs would
 		// list it as a name that cannot be looked up. The directory's
 		// opacity was recorded before we got here.
 		return m.do(w.ir, KindOpaqueWhiteout, p, "", unlink)
 
-	case e.isDir():
+	case e.IsDir():
 		cfd, err := openDirAt(dfd, n)
 		if errors.Is(err, unix.EXDEV) {
 			m.warn(w, "%s is a mount point: left alone", p)
@@ -273,7 +275,7 @@ func (m *migrator) convertEntry(w *upperWalk, dfd int, rel *relPath, n string, o
 			unix.Close(cfd)
 			return pathErr("stat", p.String(), err)
 		}
-		if self.mntID != w.mntID {
+		if self.MountID != w.mntID {
 			unix.Close(cfd)
 			m.warn(w, "%s is a mount point: left alone", p)
 			return nil
@@ -308,7 +310,7 @@ func (m *migrator) convertEntry(w *upperWalk, dfd int, rel *relPath, n string, o
 }
 
 // convertXattrs applies and removes the fuse-overlayfs xattrs of one entry.
-func (m *migrator) convertXattrs(w *upperWalk, t xattrTarget, p entryPath, e entry, xattrs []string) error {
+func (m *migrator) convertXattrs(w *upperWalk, t xattrTarget, p entryPath, e fsat.Entry, xattrs []string) error {
 	has := map[string]bool{}
 	fuse := false
 	for _, x := range xattrs {
@@ -416,7 +418,7 @@ func typeName(mode uint32) string {
 // legitimate), and only an entry that belongs to the instance owner is
 // changed, checked again on the pinned inode right before the change, so a
 // hardlink to someone else's file swapped in cannot be handed around.
-func (m *migrator) applyOverride(w *upperWalk, t xattrTarget, p entryPath, e entry, key, v string) error {
+func (m *migrator) applyOverride(w *upperWalk, t xattrTarget, p entryPath, e fsat.Entry, key, v string) error {
 	o, err := parseOverride(v)
 	if err != nil {
 		m.warn(w, "%s: %s not applied: %v", p, key, err)
@@ -424,8 +426,8 @@ func (m *migrator) applyOverride(w *upperWalk, t xattrTarget, p entryPath, e ent
 	}
 	if o.typ != "" {
 		base, _, _ := strings.Cut(o.typ, "-")
-		if base != typeName(e.mode) {
-			m.warn(w, "%s: %s type %q not applied (the entry is a %s)", p, key, o.typ, typeName(e.mode))
+		if base != typeName(e.Mode) {
+			m.warn(w, "%s: %s type %q not applied (the entry is a %s)", p, key, o.typ, typeName(e.Mode))
 		}
 	}
 	if o.mode&(unix.S_ISUID|unix.S_ISGID) != 0 {
@@ -436,18 +438,18 @@ func (m *migrator) applyOverride(w *upperWalk, t xattrTarget, p entryPath, e ent
 		m.warn(w, "%s: %s names owner %d:%d, not the instance owner %d:%d: not applied", p, key, o.uid, o.gid, w.owner.uid, w.owner.gid)
 		return nil
 	}
-	if int(e.uid) != w.owner.uid {
-		m.warn(w, "%s: owned by uid %d, not the instance owner: %s not applied", p, e.uid, key)
+	if int(e.UID) != w.owner.uid {
+		m.warn(w, "%s: owned by uid %d, not the instance owner: %s not applied", p, e.UID, key)
 		return nil
 	}
-	perm := e.mode & 0o7777
-	if e.isLink() {
+	perm := e.Mode & 0o7777
+	if e.IsLink() {
 		perm = o.mode // a symlink's mode cannot change and does not matter
 	}
-	if int(e.uid) == o.uid && int(e.gid) == o.gid && perm == o.mode {
+	if int(e.UID) == o.uid && int(e.GID) == o.gid && perm == o.mode {
 		return nil
 	}
-	detail := fmt.Sprintf("%d:%d %04o -> %d:%d %04o", e.uid, e.gid, e.mode&0o7777, o.uid, o.gid, o.mode)
+	detail := fmt.Sprintf("%d:%d %04o -> %d:%d %04o", e.UID, e.GID, e.Mode&0o7777, o.uid, o.gid, o.mode)
 	return m.do(w.ir, KindOwner, p, detail, func() error {
 		return t.chownChmod(w.owner.uid, o.uid, o.gid, o.mode)
 	})

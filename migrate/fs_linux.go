@@ -19,47 +19,14 @@ import (
 // do not follow the last component), so a directory swapped for a symlink
 // mid-run cannot redirect a change outside the tree.
 
-// entry is what the walk knows about one directory entry.
-type entry struct {
-	name  string
-	mode  uint32 // full st_mode
-	uid   uint32
-	gid   uint32
-	rdev  uint64
-	mntID uint64
-}
-
-func (e entry) isDir() bool  { return e.mode&unix.S_IFMT == unix.S_IFDIR }
-func (e entry) isReg() bool  { return e.mode&unix.S_IFMT == unix.S_IFREG }
-func (e entry) isLink() bool { return e.mode&unix.S_IFMT == unix.S_IFLNK }
-
-// isWhiteout reports a char device 0/0, the kernel's whiteout.
-func (e entry) isWhiteout() bool { return e.mode&unix.S_IFMT == unix.S_IFCHR && e.rdev == 0 }
-
 // maxNames bounds the names read from one directory of an upper dir.
 const maxNames = 1 << 20
 
-func fromFsat(name string, e fsat.Entry) entry {
-	return entry{name: name, mode: e.Mode, uid: e.UID, gid: e.GID, rdev: e.Rdev, mntID: e.MountID}
-}
-
 // statAt stats name in dirfd without following it.
-func statAt(dirfd int, name string) (entry, error) {
-	e, err := fsat.Stat(dirfd, name)
-	if err != nil {
-		return entry{}, err
-	}
-	return fromFsat(name, e), nil
-}
+func statAt(dirfd int, name string) (fsat.Entry, error) { return fsat.Stat(dirfd, name) }
 
 // statSelf stats the fd itself.
-func statSelf(fd int) (entry, error) {
-	e, err := fsat.Stat(fd, "")
-	if err != nil {
-		return entry{}, err
-	}
-	return fromFsat("", e), nil
-}
+func statSelf(fd int) (fsat.Entry, error) { return fsat.Stat(fd, "") }
 
 // errCrossesMount is what openDirAt returns for a name that is a mount
 // point: the migration never looks inside a mount, so a FUSE file system
@@ -76,6 +43,15 @@ func openDirAt(dirfd int, name string) (int, error) {
 		return -1, errCrossesMount
 	}
 	return fd, err
+}
+
+// openDirHandle is openDirAt as a handle; path names it.
+func openDirHandle(dirfd int, name, path string) (*fsat.Dir, error) {
+	fd, err := openDirAt(dirfd, name)
+	if err != nil {
+		return nil, err
+	}
+	return fsat.NewDir(fd, path), nil
 }
 
 // readNames returns the names in the open directory fd, sorted; it can be
@@ -163,13 +139,13 @@ func (t xattrTarget) chownChmod(ownerUID, uid, gid int, perm uint32) error {
 	if err != nil {
 		return err
 	}
-	if int(e.uid) != ownerUID {
-		return fmt.Errorf("owned by uid %d, not the instance owner %d (replaced while migrating?): %w", e.uid, ownerUID, unix.EPERM)
+	if int(e.UID) != ownerUID {
+		return fmt.Errorf("owned by uid %d, not the instance owner %d (replaced while migrating?): %w", e.UID, ownerUID, unix.EPERM)
 	}
-	if err := unix.Fchownat(pfd, "", uid, gid, unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	if err := fsat.Chown(pfd, uid, gid); err != nil {
 		return err
 	}
-	if e.isLink() {
+	if e.IsLink() {
 		return nil // a symlink's mode cannot change and does not matter
 	}
 	// Through the fd's own link: fchmodat(AT_SYMLINK_NOFOLLOW) needs Linux

@@ -18,8 +18,8 @@ import (
 	"io"
 
 	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/overlayclient"
 	"github.com/left4me/left4me-deploy/internal/textsafe"
-	"github.com/left4me/left4me-deploy/overlay"
 	"github.com/left4me/left4me-deploy/service"
 )
 
@@ -50,7 +50,7 @@ type Options struct {
 	// dir is a mount point. Nil on the host means mounting in this process
 	// exactly as left4me-overlay mount NAME does, in PID 1's mount
 	// namespace (overlay.Config{Root: Root}).
-	Mounter overlay.Mounter
+	Mounter overlayclient.Mounter
 	// Log receives human-readable progress lines; may be nil.
 	Log io.Writer
 	// BeforeStart, when set, runs in a real run once every instance is

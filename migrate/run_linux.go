@@ -4,26 +4,22 @@ package migrate
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/user"
-	"regexp"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/google/renameio/v2"
-	"github.com/hashicorp/go-multierror"
 	"golang.org/x/sys/unix"
 
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/instance"
-	"github.com/left4me/left4me-deploy/internal/mountinfo"
+	"github.com/left4me/left4me-deploy/internal/fsat"
+	"github.com/left4me/left4me-deploy/internal/overlayclient"
 	"github.com/left4me/left4me-deploy/internal/textsafe"
 	"github.com/left4me/left4me-deploy/overlay"
 )
@@ -37,7 +33,7 @@ type migrator struct {
 	// user. True for the host root.
 	host bool
 	// mounter mounts a game server's overlay before its unit starts again.
-	mounter overlay.Mounter
+	mounter overlayclient.Mounter
 	// hostOwner looks up the left4me user and group.
 	hostOwner func() (ownerID, error)
 	// mountinfo is the file listing this namespace's mounts.
@@ -145,17 +141,18 @@ func (m *migrator) run(ctx context.Context) (*Report, error) {
 	}
 
 	stateDir := root.Join(hostpath.StateDir)
-	stFD, err := unix.Open(stateDir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	st, err := fsat.OpenTrusted(stateDir, unix.O_RDONLY|unix.O_DIRECTORY)
 	if err != nil {
-		return rep, fmt.Errorf("open state dir (install left4me first, or point --root at a left4me tree): %w", pathErr("open", stateDir, err))
+		return rep, fmt.Errorf("open state dir (install left4me first, or point --root at a left4me tree): %w", err)
 	}
-	defer unix.Close(stFD)
+	defer st.Close()
+	stFD := st.FD()
 	stSelf, err := statSelf(stFD)
 	if err != nil {
 		return rep, pathErr("stat", stateDir, err)
 	}
 	var owner *ownerID // nil: the owner of each runtime/NAME (--root)
-	sentinelOwner := ownerID{int(stSelf.uid), int(stSelf.gid)}
+	sentinelOwner := ownerID{int(stSelf.UID), int(stSelf.GID)}
 	if m.host {
 		o, err := m.hostOwner()
 		if err != nil {
@@ -204,13 +201,13 @@ func (m *migrator) convertAll(stFD int, owner *ownerID) (*Report, error) {
 	rep, root := m.rep, m.opts.Root
 
 	runDir := root.Join(hostpath.RuntimeDir)
-	runFD, err := openDirAt(stFD, "runtime")
+	run, err := openDirHandle(stFD, "runtime", runDir)
 	if errors.Is(err, unix.ENOENT) {
-		runFD = -1
+		run = nil
 	} else if err != nil {
 		return rep, pathErr("open", runDir, err)
 	} else {
-		defer unix.Close(runFD)
+		defer run.Close()
 		if err := m.unmountStale(runDir); err != nil {
 			return rep, err
 		}
@@ -221,7 +218,8 @@ func (m *migrator) convertAll(stFD int, owner *ownerID) (*Report, error) {
 	}
 
 	var errs []error
-	if runFD >= 0 {
+	if run != nil {
+		runFD := run.FD()
 		names, err := readNames(runFD)
 		if err != nil {
 			return rep, pathErr("read directory", runDir, err)
@@ -232,7 +230,7 @@ func (m *migrator) convertAll(stFD int, owner *ownerID) (*Report, error) {
 				continue
 			}
 			e, err := statAt(runFD, name)
-			if err != nil || !e.isDir() {
+			if err != nil || !e.IsDir() {
 				continue
 			}
 			ir, err := m.instance(runFD, name, owner)
@@ -254,237 +252,21 @@ func (m *migrator) convertAll(stFD int, owner *ownerID) (*Report, error) {
 	return rep, m.keepReport()
 }
 
-// errAborted marks the test hook's simulated crash.
-var errAborted = errors.New("migration aborted")
-
-// stopServices remembers the active game servers and the web unit and stops
-// them, or only reports that with --root or --dry-run.
-func (m *migrator) stopServices(ctx context.Context) (servers []string, webActive bool, err error) {
-	s := &m.rep.Services
-	if !m.host {
-		s.Note = "--root: service stops and starts are reported, not made"
-		s.Stop = []string{"active " + ServerUnitGlob, hostpath.WebUnit}
-		s.Start = []string{hostpath.WebUnit + " (if it was active)", "the " + ServerUnitGlob + " that were active, each after mounting its overlay"}
-		return nil, false, nil
-	}
-	svc := m.opts.Services
-	if svc == nil {
-		return nil, false, errors.New("migrate: no service manager given")
-	}
-	if servers, err = svc.ListActive(ctx, ServerUnitGlob); err != nil {
-		return nil, false, fmt.Errorf("list active game servers: %w", err)
-	}
-	if webActive, err = svc.IsActive(ctx, hostpath.WebUnit); err != nil {
-		return nil, false, fmt.Errorf("check %s: %w", hostpath.WebUnit, err)
-	}
-	s.Stop = append(append([]string{}, servers...), hostpath.WebUnit)
-	if webActive {
-		s.Start = append(s.Start, hostpath.WebUnit)
-	}
-	s.Start = append(s.Start, servers...)
-	for _, u := range servers {
-		if name, err := serverInstance(u); err == nil {
-			s.Mount = append(s.Mount, name)
-		}
-	}
-	if m.opts.DryRun {
-		return servers, webActive, nil
-	}
-	s.Made = true
-	m.logf("stopping %s", strings.Join(s.Stop, " "))
-	if err := svc.Stop(ctx, s.Stop...); err != nil {
-		return nil, false, fmt.Errorf("stop units before migrating: %w", err)
-	}
-	return servers, webActive, nil
-}
-
-// startServices starts again what stopServices stopped: the web unit, then
-// each game server after mounting its overlay, because the server unit
-// asserts that its merged dir is a mount point. One unit failing does not
-// keep the others down; the error names every unit that did not come back,
-// and so does the kept report.
-func (m *migrator) startServices(ctx context.Context, servers []string, webActive bool) error {
-	if !m.host || m.opts.DryRun || len(m.rep.Services.Start) == 0 {
-		return nil
-	}
-	s := &m.rep.Services
-	m.logf("starting %s", strings.Join(s.Start, " "))
-	var errs *multierror.Error
-	fail := func(unit string, err error) {
-		s.Failed = append(s.Failed, UnitFailure{Unit: unit, Error: err.Error()})
-		errs = multierror.Append(errs, fmt.Errorf("%s: %w", unit, err))
-	}
-	if webActive {
-		if err := m.opts.Services.Restart(ctx, hostpath.WebUnit); err != nil {
-			fail(hostpath.WebUnit, fmt.Errorf("restart: %w", err))
-		}
-	}
-	for _, unit := range servers {
-		if err := m.startServer(ctx, unit); err != nil {
-			fail(unit, err)
-		}
-	}
-	if errs.ErrorOrNil() == nil {
-		return nil
-	}
-	errs.ErrorFormat = func(es []error) string {
-		parts := make([]string, len(es))
-		for i, e := range es {
-			parts[i] = e.Error()
-		}
-		return fmt.Sprintf("the conversion is done, but %d unit(s) did not come back: %s (once fixed, start a game server with l4d2ctl start NAME)",
-			len(es), strings.Join(parts, "; "))
-	}
-	err := errs.ErrorOrNil()
-	if kerr := m.keepReport(); kerr != nil {
-		return fmt.Errorf("%w; %v", err, kerr)
-	}
-	return err
-}
-
-// startServer mounts the overlay of game-server unit's instance and starts
-// the unit. If the start fails it takes the overlay down again, as l4d2ctl
-// start does, so no mount stays behind without its server.
-func (m *migrator) startServer(ctx context.Context, unit string) error {
-	name, err := serverInstance(unit)
-	if err != nil {
-		return err
-	}
-	m.logf("mounting the overlay of %s", name)
-	if err := m.mounter.Mount(ctx, name); err != nil {
-		return fmt.Errorf("mount its overlay: %w", err)
-	}
-	if err := m.opts.Services.Start(ctx, unit); err != nil {
-		if uerr := m.mounter.Unmount(ctx, name); uerr != nil {
-			return fmt.Errorf("start: %w; taking its overlay down again failed too, so it may still be mounted at %s: %v", err, hostpath.Merged(name), uerr)
-		}
-		return fmt.Errorf("start: %w (its overlay was taken down again)", err)
-	}
-	return nil
-}
-
-// serverInstance returns the instance name of game-server unit
-// left4me-server@NAME.service, checked with the one name rule.
-func serverInstance(unit string) (string, error) {
-	name, ok := strings.CutPrefix(unit, "left4me-server@")
-	if ok {
-		name, ok = strings.CutSuffix(name, ".service")
-	}
-	if !ok {
-		return "", fmt.Errorf("%q is not a %s unit", unit, ServerUnitGlob)
-	}
-	if err := instance.ValidateName(name); err != nil {
-		return "", fmt.Errorf("not a valid instance unit: %w", err)
-	}
-	return name, nil
-}
-
-// kernelMounter mounts as left4me-overlay does, in this process: it enters
-// the mount namespace of cfg (PID 1's by default) on a thread of its own.
-type kernelMounter struct{ cfg overlay.Config }
-
-func (k kernelMounter) Mount(_ context.Context, name string) error {
-	_, err := k.cfg.Mount(name)
-	return err
-}
-
-func (k kernelMounter) Unmount(_ context.Context, name string) error {
-	_, err := k.cfg.Unmount(name)
-	return err
-}
-
-// unmountStale takes down every fuse-overlayfs and overlay mount under
-// runtime/ (for real also with --root; only listed in a dry run).
-//
-// Mounts are found in the mount table and then followed by mount id: the
-// owner of the tree can rename a mount point (or a directory above it)
-// at any time, from a mount namespace of its own even the mount point
-// itself. Each unmount checks through a pinned parent that the name is
-// still the root of that mount (unmountMount); when it is not, the table
-// is read again and the mount is unmounted where it is now. A mount that
-// left the table meanwhile is gone and needs nothing more. One mount that
-// cannot be taken down does not keep the others up.
-func (m *migrator) unmountStale(runDir string) error {
-	table, err := m.readMounts()
-	if err != nil {
-		return err
-	}
-	pending := staleMounts(table, runDir)
-	var errs []error
-	for pass := 0; len(pending) > 0; pass++ {
-		if m.beforeUnmount != nil && pass == 0 {
-			m.beforeUnmount()
-		}
-		var moved []mountinfo.Entry
-		for _, mi := range pending {
-			hp, _ := m.opts.Root.HostPath(mi.MountPoint)
-			u := Unmount{Path: hp, FSType: mi.FSType}
-			if !m.opts.DryRun {
-				m.logf("unmounting %s %s", mi.FSType, textsafe.Quote(hp))
-				lazy, err := unmountMount(mi)
-				if errors.Is(err, errMoved) {
-					moved = append(moved, mi)
-					continue
-				}
-				if err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				if lazy {
-					u.Lazy = true
-					m.logf("warning: %s stayed busy and was detached lazily (MNT_DETACH); processes may still hold it", textsafe.Quote(hp))
-				}
-			}
-			m.rep.Unmounts = append(m.rep.Unmounts, u)
-		}
-		if len(moved) == 0 {
-			break
-		}
-		if table, err = m.readMounts(); err != nil {
-			return err
-		}
-		pending = pending[:0]
-		for _, mi := range moved {
-			cur, ok := sameMount(table, mi)
-			if !ok {
-				continue // unmounted or detached meanwhile
-			}
-			if pass >= movedRetries {
-				errs = append(errs, fmt.Errorf("unmount %s %d at %s: it is not at the mount point the mount table gives (moved %d times while unmounting)", mi.FSType, mi.ID, mi.MountPoint, pass+1))
-				continue
-			}
-			pending = append(pending, cur)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("take down stale mounts: %w", err)
-	}
-	return nil
-}
-
-// readMounts reads this namespace's mount table.
-func (m *migrator) readMounts() ([]mountinfo.Entry, error) {
-	table, err := mountinfo.ReadFile(m.mountinfo)
-	if err != nil {
-		return nil, fmt.Errorf("list mounts: %w", err)
-	}
-	return table, nil
-}
-
 // instance converts (or with --reset-upper resets) one instance.
 func (m *migrator) instance(runFD int, name string, owner *ownerID) (InstanceReport, error) {
 	ir := InstanceReport{Name: name, Counts: map[Kind]int{}}
 	hostInst := hostpath.Instance(name)
-	instFD, err := openDirAt(runFD, name)
+	instDir, err := openDirHandle(runFD, name, hostInst)
 	if err != nil {
 		return ir, pathErr("open", hostInst, err)
 	}
-	defer unix.Close(instFD)
+	defer instDir.Close()
+	instFD := instDir.FD()
 	inst, err := statSelf(instFD)
 	if err != nil {
 		return ir, pathErr("stat", hostInst, err)
 	}
-	o := ownerID{int(inst.uid), int(inst.gid)}
+	o := ownerID{int(inst.UID), int(inst.GID)}
 	if owner != nil {
 		o = *owner
 	}
@@ -495,7 +277,7 @@ func (m *migrator) instance(runFD int, name string, owner *ownerID) (InstanceRep
 			return ir, err
 		}
 	} else {
-		upFD, err := openDirAt(instFD, "upper")
+		upper, err := openDirHandle(instFD, "upper", hostpath.Upper(name))
 		if errors.Is(err, unix.ENOENT) {
 			ir.warn("%s has no upper/: nothing to convert", hostInst)
 			return ir, nil
@@ -503,12 +285,13 @@ func (m *migrator) instance(runFD int, name string, owner *ownerID) (InstanceRep
 		if err != nil {
 			return ir, pathErr("open", hostpath.Upper(name), err)
 		}
-		defer unix.Close(upFD)
+		defer upper.Close()
+		upFD := upper.FD()
 		up, err := statSelf(upFD)
 		if err != nil {
 			return ir, pathErr("stat", hostpath.Upper(name), err)
 		}
-		w := &upperWalk{ir: &ir, host: hostpath.Upper(name), owner: ownerID{int(up.uid), int(up.gid)}, mntID: up.mntID}
+		w := &upperWalk{ir: &ir, host: hostpath.Upper(name), owner: ownerID{int(up.UID), int(up.GID)}, mntID: up.MountID}
 		err = m.walk(w, upFD, up)
 		// Helpers finish in any order; list the changes by path.
 		sort.SliceStable(ir.Changes, func(i, j int) bool { return ir.Changes[i].Path < ir.Changes[j].Path })
@@ -517,184 +300,7 @@ func (m *migrator) instance(runFD int, name string, owner *ownerID) (InstanceRep
 			return ir, err
 		}
 	}
-	return ir, m.resetWork(&ir, instFD, inst.mntID, name, o)
-}
-
-// workMode is the mode of a fresh work/ dir.
-const workMode = 0o755
-
-// resetWork leaves runtime/NAME/work an empty directory owned by o, 0755.
-// It empties an existing one in place (fuse-overlayfs temp files, a kernel
-// work/work), which converges when repeated after a crash.
-func (m *migrator) resetWork(ir *InstanceReport, instFD int, instMnt uint64, name string, o ownerID) error {
-	p := hostpath.Work(name)
-	mk := func() error {
-		if err := unix.Mkdirat(instFD, "work", workMode); err != nil && !errors.Is(err, unix.EEXIST) {
-			return err
-		}
-		return fixDir(instFD, "work", o, workMode)
-	}
-	e, err := statAt(instFD, "work")
-	switch {
-	case errors.Is(err, unix.ENOENT):
-		return m.do(ir, KindWork, plainPath(p), "created", mk)
-	case err != nil:
-		return pathErr("stat", p, err)
-	case e.mntID != instMnt:
-		return fmt.Errorf("%s is a mount point: refusing to replace it", p)
-	case !e.isDir():
-		return m.do(ir, KindWork, plainPath(p), "replaced a "+typeName(e.mode), func() error {
-			if err := ignoreENOENT(unix.Unlinkat(instFD, "work", 0)); err != nil {
-				return err
-			}
-			return mk()
-		})
-	}
-	fd, err := openDirAt(instFD, "work")
-	if err != nil {
-		return pathErr("open", p, err)
-	}
-	names, err := readNames(fd)
-	unix.Close(fd)
-	if err != nil {
-		return pathErr("read directory", p, err)
-	}
-	if len(names) == 0 && int(e.uid) == o.uid && int(e.gid) == o.gid && e.mode&0o7777 == workMode {
-		return nil
-	}
-	detail := fmt.Sprintf("emptied %d entries", len(names))
-	return m.do(ir, KindWork, plainPath(p), detail, func() error {
-		fd, err := openDirAt(instFD, "work")
-		if err != nil {
-			return err
-		}
-		defer unix.Close(fd)
-		for _, n := range names {
-			if err := removeAllAt(fd, n, e.mntID); err != nil {
-				return err
-			}
-		}
-		return fixDir(instFD, "work", o, workMode)
-	})
-}
-
-// fixDir sets the owner and mode of the directory name in dirfd.
-func fixDir(dirfd int, name string, o ownerID, mode uint32) error {
-	fd, err := openDirAt(dirfd, name)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	if err := unix.Fchown(fd, o.uid, o.gid); err != nil {
-		return err
-	}
-	return unix.Fchmod(fd, mode)
-}
-
-var asideRE = regexp.MustCompile(`^upper\.pre-kernel-overlay\.([1-9][0-9]{0,8})$`)
-
-// resetUpper moves upper/ aside to upper.pre-kernel-overlay.N (the lowest
-// N not taken) and puts a fresh empty upper/ in its place. N is journaled
-// before the move, so a rerun after a crash completes this move instead of
-// moving the fresh upper/ aside again.
-func (m *migrator) resetUpper(ir *InstanceReport, instFD int, inst entry, name string, o ownerID) error {
-	aside, ok := m.journal.Reset[name]
-	if !ok {
-		if _, err := statAt(instFD, "upper"); errors.Is(err, unix.ENOENT) {
-			ir.warn("%s has no upper/: nothing to move aside", hostpath.Instance(name))
-			return nil
-		}
-		names, err := readNames(instFD)
-		if err != nil {
-			return pathErr("read directory", hostpath.Instance(name), err)
-		}
-		n := 1
-		for _, x := range names {
-			if mm := asideRE.FindStringSubmatch(x); mm != nil {
-				if v, _ := strconv.Atoi(mm[1]); v >= n {
-					n = v + 1
-				}
-			}
-		}
-		aside = AsidePrefix + strconv.Itoa(n)
-		if err := m.step("journal "+aside, func() error {
-			return m.journal.record(m.opts.Root.Join(JournalFile), name, aside)
-		}); err != nil {
-			return err
-		}
-	}
-	ir.MovedAside = hostpath.Instance(name) + "/" + aside
-	_, errUp := statAt(instFD, "upper")
-	_, errAside := statAt(instFD, aside)
-	upGone, asideGone := errors.Is(errUp, unix.ENOENT), errors.Is(errAside, unix.ENOENT)
-	if !upGone && asideGone {
-		if err := m.do(ir, KindUpperReset, plainPath(hostpath.Upper(name)), "moved to "+aside, func() error {
-			return unix.Renameat2(instFD, "upper", instFD, aside, unix.RENAME_NOREPLACE)
-		}); err != nil {
-			return err
-		}
-		upGone = true
-	}
-	if upGone {
-		return m.step("create fresh upper", func() error {
-			if err := unix.Mkdirat(instFD, "upper", 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
-				return err
-			}
-			return fixDir(instFD, "upper", o, 0o755)
-		})
-	}
-	return nil
-}
-
-// journal is the on-disk record of --reset-upper's choices. The state dir
-// belongs to the instance owner, so its content is checked like any input.
-type journal struct {
-	Reset map[string]string `json:"reset"`
-}
-
-func (j *journal) load(path string) error {
-	j.Reset = map[string]string{}
-	// Not through a final symlink, never blocking on a FIFO, regular files
-	// only, and bounded: the directory is the instance owner's.
-	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("read migration journal: %w", err)
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return fmt.Errorf("read migration journal %s: not a regular file (remove it if no --reset-upper run was interrupted)", path)
-	}
-	const maxJournal = 1 << 20
-	b, err := io.ReadAll(io.LimitReader(f, maxJournal+1))
-	if err != nil {
-		return fmt.Errorf("read migration journal: %w", err)
-	}
-	if len(b) > maxJournal {
-		return fmt.Errorf("read migration journal %s: larger than %d bytes (remove it if no --reset-upper run was interrupted)", path, maxJournal)
-	}
-	var in journal
-	if err := json.Unmarshal(b, &in); err != nil {
-		return fmt.Errorf("read migration journal %s: %w (remove it if no --reset-upper run was interrupted)", path, err)
-	}
-	for name, aside := range in.Reset {
-		if instance.ValidateName(name) != nil || !asideRE.MatchString(aside) {
-			return fmt.Errorf("migration journal %s: bad entry %q: %q", path, name, aside)
-		}
-		j.Reset[name] = aside
-	}
-	return nil
-}
-
-func (j *journal) record(path, name, aside string) error {
-	j.Reset[name] = aside
-	b, err := json.MarshalIndent(j, "", "  ")
-	if err != nil {
-		return err
-	}
-	return renameio.WriteFile(path, append(b, '\n'), 0o600)
+	return ir, m.resetWork(&ir, instFD, inst.MountID, name, o)
 }
 
 // keepReport writes the report to ReportFile, atomically, unless dry run.

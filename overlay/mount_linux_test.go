@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/instanceenv"
 	"github.com/left4me/left4me-deploy/internal/testenv"
 )
 
@@ -176,7 +177,7 @@ func manyLayers(f *fixture, n int) {
 func Test500Layers(t *testing.T) {
 	testenv.RequireNamespace(t)
 	f := newFixture(t)
-	manyLayers(f, MaxLayers)
+	manyLayers(f, instanceenv.MaxLayers)
 	env := readFile(t, filepath.Join(f.state, "runtime/big/instance.env"))
 	if len(env) < 16*4096 {
 		t.Fatalf("instance.env is only %d bytes; the test wants paths far over one page", len(env))

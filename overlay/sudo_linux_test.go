@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/left4me/left4me-deploy/internal/overlayclient"
 	"github.com/left4me/left4me-deploy/internal/testenv"
 	"github.com/left4me/left4me-deploy/runner"
 )
@@ -86,7 +87,7 @@ func TestSudoMounterRealSudo(t *testing.T) {
 	decoy := newFixture(t)
 	decoy.instance("s1", "/var/lib/left4me/installation")
 
-	m := SudoMounter{
+	m := overlayclient.SudoMounter{
 		Runner: asUser{int(uid), int(gid), []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LEFT4ME_ROOT=" + decoy.root, "LEFT4ME_OVERLAY_PRINT=1"}},
 		Helper: helper,
 	}
@@ -116,7 +117,7 @@ func TestSudoMounterRealSudo(t *testing.T) {
 	os.Remove(upper)
 	symlink(t, "/etc", upper)
 	err := m.Mount(ctx, "s2")
-	var he *HelperError
+	var he *overlayclient.HelperError
 	if !errors.As(err, &he) || he.Code != 1 || !strings.Contains(he.Stderr, "runtime/s2/upper: it or a directory on its path is a symlink") {
 		t.Fatalf("Mount with a symlinked upper = %v, want a HelperError with the helper's reason", err)
 	}

@@ -71,15 +71,15 @@ func (d Dir) stat() (fsat.Entry, error) {
 	if d.Guard == nil {
 		return fsat.Stat(unix.AT_FDCWD, d.Path)
 	}
-	fd, err := unix.Open(d.Path, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	h, err := fsat.OpenTrusted(d.Path, unix.O_PATH|unix.O_NOFOLLOW)
 	if err != nil {
+		return fsat.Entry{}, errors.Unwrap(err) // Check words the error
+	}
+	defer h.Close()
+	if err := d.Guard(h.FD(), d.Path); err != nil {
 		return fsat.Entry{}, err
 	}
-	defer unix.Close(fd)
-	if err := d.Guard(fd, d.Path); err != nil {
-		return fsat.Entry{}, err
-	}
-	return fsat.Stat(fd, "")
+	return fsat.Stat(h.FD(), "")
 }
 
 func ownerMatches(have, want Owner) bool {
@@ -93,13 +93,13 @@ func (d Dir) Ensure() error {
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return err
 	}
-	pfd, err := unix.Open(parent, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	pdir, err := fsat.OpenTrusted(parent, unix.O_RDONLY|unix.O_DIRECTORY)
 	if err != nil {
-		return &os.PathError{Op: "open", Path: parent, Err: err}
+		return err
 	}
-	defer unix.Close(pfd)
+	defer pdir.Close()
 	created := false
-	switch err := unix.Mkdirat(pfd, name, 0o700); {
+	switch err := fsat.Mkdir(pdir.FD(), name, 0o700); {
 	case err == nil:
 		created = true
 	case errors.Is(err, unix.EEXIST):
@@ -109,14 +109,15 @@ func (d Dir) Ensure() error {
 	if d.KeepExisting && !created {
 		return nil
 	}
-	pathfd, err := fsat.OpenRaw(pfd, name, unix.O_PATH|unix.O_DIRECTORY, 0, 0)
+	pathfd, err := fsat.OpenRaw(pdir.FD(), name, unix.O_PATH|unix.O_DIRECTORY, 0, 0)
 	if err != nil {
 		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
 			return fmt.Errorf("%s is not a directory (a symlink?); refusing to follow it", d.Path)
 		}
 		return &os.PathError{Op: "open", Path: d.Path, Err: err}
 	}
-	defer unix.Close(pathfd)
+	h := fsat.NewDir(pathfd, d.Path)
+	defer h.Close()
 	if d.Guard != nil {
 		if err := d.Guard(pathfd, d.Path); err != nil {
 			return err
@@ -124,11 +125,12 @@ func (d Dir) Ensure() error {
 	}
 	// Reopened through the handle's /proc link: the same inode on the same
 	// mount the guard judged, not a name looked up again.
-	fd, err := unix.Open(fsat.ProcFD(pathfd), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	rd, err := h.Reopen(unix.O_RDONLY | unix.O_DIRECTORY)
 	if err != nil {
-		return &os.PathError{Op: "open", Path: d.Path, Err: err}
+		return err
 	}
-	defer unix.Close(fd)
+	defer rd.Close()
+	fd := rd.FD()
 	if d.Owner.UID >= 0 || d.Owner.GID >= 0 {
 		if err := unix.Fchown(fd, d.Owner.UID, d.Owner.GID); err != nil {
 			return &os.PathError{Op: "chown", Path: d.Path, Err: err}

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/left4me/left4me-deploy/internal/fsat"
 	"golang.org/x/sys/unix"
 )
 
@@ -99,20 +100,20 @@ func takeSlot(lim FollowLimits) (*os.File, error) {
 	if err := unix.Mkdir(lim.Dir, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
 		return nil, fmt.Errorf("make %s: %w", lim.Dir, err)
 	}
-	dfd, err := unix.Open(lim.Dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	dir, err := fsat.OpenTrusted(lim.Dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", lim.Dir, err)
-	}
-	defer unix.Close(dfd)
-	var st unix.Stat_t
-	if err := unix.Fstat(dfd, &st); err != nil {
 		return nil, err
 	}
-	if st.Uid != uint32(os.Geteuid()) || st.Mode&0o077 != 0 {
+	defer dir.Close()
+	st, err := fsat.Stat(dir.FD(), "")
+	if err != nil {
+		return nil, err
+	}
+	if st.UID != uint32(os.Geteuid()) || st.Mode&0o077 != 0 {
 		return nil, fmt.Errorf("refused %s: it must be root's, mode 0700", lim.Dir)
 	}
 	for i := range lim.Max {
-		fd, err := unix.Openat(dfd, "slot-"+strconv.Itoa(i), unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		fd, err := fsat.OpenRaw(dir.FD(), "slot-"+strconv.Itoa(i), unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600, 0)
 		if err != nil {
 			return nil, fmt.Errorf("open a slot in %s: %w", lim.Dir, err)
 		}

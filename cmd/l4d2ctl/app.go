@@ -18,8 +18,8 @@ import (
 	"github.com/left4me/left4me-deploy/ctl"
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/instance"
+	"github.com/left4me/left4me-deploy/internal/overlayclient"
 	"github.com/left4me/left4me-deploy/internal/textsafe"
-	"github.com/left4me/left4me-deploy/overlay"
 	"github.com/left4me/left4me-deploy/runner"
 	"github.com/left4me/left4me-deploy/svchelper"
 )
@@ -121,7 +121,7 @@ func (s *settings) newCtl(r runner.Runner, stdout, stderr io.Writer) *ctl.Ctl {
 	if s.noSudo {
 		sudo = ""
 	}
-	var m overlay.Mounter = overlay.SudoMounter{Runner: r, Sudo: sudo, Helper: s.overlayHelper}
+	var m overlayclient.Mounter = overlayclient.SudoMounter{Runner: r, Sudo: sudo, Helper: s.overlayHelper}
 	if sudo == "" {
 		m = ctl.DirectMounter{Runner: r, Helper: s.overlayHelper}
 	}

@@ -76,12 +76,12 @@ func Judge(dir string) (Mount, error) {
 // it (the topmost mount), its last component looked up in its root-owned
 // parent without following a link.
 func OpenMountPoint(dir string) (int, error) {
-	pfd, err := unix.Open(filepath.Dir(dir), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	parent, err := fsat.OpenTrusted(filepath.Dir(dir), unix.O_PATH|unix.O_DIRECTORY)
 	if err != nil {
-		return -1, &os.PathError{Op: "open", Path: filepath.Dir(dir), Err: err}
+		return -1, err
 	}
-	defer unix.Close(pfd)
-	return fsat.OpenDir(pfd, filepath.Base(dir), dir, 0)
+	defer parent.Close()
+	return fsat.OpenDir(parent.FD(), filepath.Base(dir), dir, 0)
 }
 
 // JudgeFD judges the mount whose root (or inside) fd pins; dir is its

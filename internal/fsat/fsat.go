@@ -29,11 +29,24 @@
 //     subtrees are moved up into the top directory first) and holds one
 //     batch of names per level held, so time stays linear in the size of
 //     the tree and memory bounded.
-//   - Functions given a path for messages (Open, OpenDir, RemoveAll,
-//     CheckLocalFS) return *os.PathError values naming that path and the
-//     operation, wrapping the errno or one of the sentinels below; the
-//     others (OpenRaw, Stat, Names, the xattr calls) return the bare errno
-//     for callers that word their own errors.
+//   - Mkdir, Unlink, Rmdir, MkWhiteout and RenameNoReplace change one
+//     name in a pinned directory: a single component (EINVAL otherwise,
+//     before any system call), whose final symlink is never followed;
+//     Chown changes the inode an fd pins (AT_EMPTY_PATH|
+//     AT_SYMLINK_NOFOLLOW), never a name.
+//   - Two opens are exceptions to the first rule, and say so: OpenTrusted
+//     is the only lookup from the process's root by name, for a trusted
+//     path only (the state root, "/", a root-owned directory), with the
+//     caller's flags; everything below it is reached through the Dir it
+//     returns. Dir.Reopen follows exactly one magic link, the /proc link
+//     of the Dir's own fd, to the inode already pinned.
+//   - A Dir carries its own path: every error of its methods is an
+//     *os.PathError naming the entry and the operation. Functions given a
+//     path for messages (Open, OpenDir, RemoveAll, CheckLocalFS, ReadSmall)
+//     return *os.PathError values naming that path and the operation,
+//     wrapping the errno or one of the sentinels below; the other functions
+//     (OpenRaw, Stat, Names, the xattr calls, Mkdir ... Chown) return the
+//     bare errno for callers that word their own errors.
 //
 // Entries in the tree may change under any call: the answers describe the
 // inode a call pinned, and callers decide on those answers, on the same

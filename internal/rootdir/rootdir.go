@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/fsat"
 )
 
 // ErrUnsafe is wrapped by every refusal: a directory or ancestor that
@@ -48,16 +49,16 @@ func open(r hostpath.Root, dir string, create bool) (int, error) {
 	if rel == "" {
 		return -1, fmt.Errorf("%s: %w: a root-only directory cannot be %s itself", full, ErrUnsafe, base)
 	}
-	cur, err := unix.Open(base, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	cur, err := fsat.OpenTrusted(base, unix.O_PATH|unix.O_DIRECTORY)
 	if err != nil {
-		return -1, &os.PathError{Op: "open", Path: base, Err: err}
+		return -1, err
 	}
+	defer func() { cur.Close() }()
 	euid := uint32(os.Geteuid())
 	at := base
 	parts := strings.Split(rel, "/")
 	for i, p := range parts {
-		if err := checkAncestor(cur, at, euid); err != nil {
-			unix.Close(cur)
+		if err := checkAncestor(cur.FD(), at, euid); err != nil {
 			return -1, err
 		}
 		next := filepath.Join(at, p)
@@ -67,59 +68,53 @@ func open(r hostpath.Root, dir string, create bool) (int, error) {
 			mode = 0o700
 		}
 		if !create {
-		} else if err := unix.Mkdirat(cur, p, mode); err != nil && err != unix.EEXIST {
-			unix.Close(cur)
+		} else if err := fsat.Mkdir(cur.FD(), p, mode); err != nil && err != unix.EEXIST {
 			return -1, &os.PathError{Op: "mkdir", Path: next, Err: err}
 		}
 		flags := unix.O_PATH | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
 		if last {
 			flags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
 		}
-		fd, err := unix.Openat(cur, p, flags, 0)
-		unix.Close(cur)
+		fd, err := fsat.OpenRaw(cur.FD(), p, flags, 0, 0)
 		if err != nil {
-			var st unix.Stat_t
 			if err == unix.ENOTDIR || err == unix.ELOOP {
-				if unix.Fstatat(unix.AT_FDCWD, next, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
+				if e, err := fsat.Stat(cur.FD(), p); err == nil && e.IsLink() {
 					return -1, fmt.Errorf("%s: %w: it is a symbolic link; remove it", next, ErrUnsafe)
 				}
 				return -1, fmt.Errorf("%s: %w: it is not a directory; remove it", next, ErrUnsafe)
 			}
 			return -1, &os.PathError{Op: "open", Path: next, Err: err}
 		}
-		cur, at = fd, next
+		cur.Close()
+		cur, at = fsat.NewDir(fd, next), next
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(cur, &st); err != nil {
-		unix.Close(cur)
+	st, err := fsat.Stat(cur.FD(), "")
+	if err != nil {
 		return -1, &os.PathError{Op: "stat", Path: full, Err: err}
 	}
-	if st.Uid != euid {
-		unix.Close(cur)
-		return -1, fmt.Errorf("%s: %w: owned by uid %d, not %d; remove it (rm -rf %s) and run again", full, ErrUnsafe, st.Uid, euid, full)
+	if st.UID != euid {
+		return -1, fmt.Errorf("%s: %w: owned by uid %d, not %d; remove it (rm -rf %s) and run again", full, ErrUnsafe, st.UID, euid, full)
 	}
 	if st.Mode&0o7777 != 0o700 {
 		if !create {
-			unix.Close(cur)
 			return -1, fmt.Errorf("%s: %w: mode %#o, not 0700", full, ErrUnsafe, st.Mode&0o7777)
 		}
-		if err := unix.Fchmod(cur, 0o700); err != nil {
-			unix.Close(cur)
+		if err := unix.Fchmod(cur.FD(), 0o700); err != nil {
 			return -1, &os.PathError{Op: "chmod", Path: full, Err: err}
 		}
 	}
-	return cur, nil
+	return cur.Release(), nil
 }
 
 // checkAncestor refuses a directory that a user other than root and the
 // caller could change: one they own, or one writable by group or others.
 func checkAncestor(fd int, path string, euid uint32) error {
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
+	st, err := fsat.Stat(fd, "")
+	if err != nil {
 		return &os.PathError{Op: "stat", Path: path, Err: err}
 	}
-	if st.Uid != 0 && st.Uid != euid {
-		return fmt.Errorf("%s: %w: the ancestor is owned by uid %d", path, ErrUnsafe, st.Uid)
+	if st.UID != 0 && st.UID != euid {
+		return fmt.Errorf("%s: %w: the ancestor is owned by uid %d", path, ErrUnsafe, st.UID)
 	}
 	if st.Mode&0o022 != 0 {
 		return fmt.Errorf("%s: %w: the ancestor is writable by group or others (mode %#o)", path, ErrUnsafe, st.Mode&0o7777)

@@ -1,4 +1,8 @@
-package overlay
+// Package instanceenv reads an instance's instance.env, the file that
+// lists its lower layers, and validates every layer path in it: the rules
+// both the overlay helper and l4d2ctl apply, without any of the helper's
+// mount code.
+package instanceenv
 
 import (
 	"bufio"
@@ -168,16 +172,16 @@ func ValidateLayer(p string) error {
 	if p != path.Clean(p) {
 		return fmt.Errorf("%w %q: not a clean path", ErrLayer, p)
 	}
-	if _, _, err := splitLayer(p); err != nil {
+	if _, _, err := SplitLayer(p); err != nil {
 		return err
 	}
 	return nil
 }
 
-// splitLayer maps a validated layer path to the allowed base it lies in
+// SplitLayer maps a validated layer path to the allowed base it lies in
 // ("installation" or "overlays") and the rest below that base ("" for the
 // installation itself; "ID[/...]" below overlays).
-func splitLayer(p string) (base, rest string, err error) {
+func SplitLayer(p string) (base, rest string, err error) {
 	state := hostpath.StateDir + "/"
 	inState, ok := strings.CutPrefix(p, state)
 	if !ok {
