@@ -33,8 +33,8 @@ func (s entryPoints) Run(ctx context.Context, g *steps.Gate) error {
 		if err != nil {
 			return err
 		}
-		f := sudoers.EntryFile(d.path(e.Path), data)
-		f.Owner = d.rootOwner()
+		// root:root 0755, like the helpers.
+		f := steps.File{Path: d.path(e.Path), Data: data, Mode: 0o755, Owner: d.rootOwner()}
 		st, err := f.Check()
 		if err != nil {
 			return fmt.Errorf("read %s: %w", e.Path, err)

@@ -23,8 +23,7 @@ func (s sudoersFile) Run(ctx context.Context, g *steps.Gate) error {
 	if err != nil {
 		return err
 	}
-	f := sudoers.File(d.path(hostpath.SudoersFile), data)
-	f.Owner = d.rootOwner()
+	f := steps.File{Path: d.path(hostpath.SudoersFile), Data: data, Mode: sudoers.Mode, Owner: d.rootOwner()}
 	st, err := f.Check()
 	if err != nil {
 		return fmt.Errorf("read %s: %w", hostpath.SudoersFile, err)
