@@ -37,7 +37,7 @@ type ReleaseOptions struct {
 // Config is what the steps of a run need to know, every default filled in
 // (package deploy's Options, which builds it).
 type Config struct {
-	// Root is where every file lands; "/" is the real host.
+	// Root is where every file lands; empty or "/" is the real host.
 	Root hostpath.Root
 	// DryRun reports what would change and changes nothing.
 	DryRun bool
