@@ -22,38 +22,28 @@ import (
 
 // plan is the install procedure, in order. Each step reads the host,
 // decides, and changes only what differs, through its gate.
-func (d *deployer) plan() []steps.Step {
+func plan(h *steps.Host) []steps.Step {
 	return []steps.Step{
-		preflight{d},       // root, systemd, overlay in the kernel, sudo, binaries: every problem at once
-		packages{d},        // apt-get or dnf: query first, install only what is missing
-		accounts{d},        // group and system user left4me
-		directories{d},     // state root and its subdirs, helper and unit dirs, with owners and modes
-		binaries{d},        // the three helpers, l4d2ctl and left4me-deploy, atomically, skipped when the checksum matches
-		entryPoints{d},     // the programs sudo grants, one per helper verb, beside the helpers; the cap on their mounts
-		sudoersFile{d},     // render, visudo -c -f on the temporary file, atomic install
-		units{d},           // render, systemd-analyze verify, install, daemon-reload only on change
-		&migration{d: d},   // fuse-overlayfs upper dirs to the kernel format, once (sentinel-gated)
-		restart{d},         // the web unit, when something it depends on changed (now or in a failed run)
-		verify{d},          // the installed result is what it should be
-		releaseStep{d},     // record what is installed, when something changed, and keep it for rollback
-		stateMountCheck{d}, // the state root's own nosuid,nodev mount is really there (after the record: it fails the run if not)
+		steps.Preflight(h),       // root, systemd, overlay in the kernel, sudo, binaries: every problem at once
+		steps.Packages(h),        // apt-get or dnf: query first, install only what is missing
+		steps.Accounts(h),        // group and system user left4me
+		steps.Directories(h),     // state root and its subdirs, helper and unit dirs, with owners and modes
+		steps.Binaries(h),        // the three helpers, l4d2ctl and left4me-deploy, atomically, skipped when the checksum matches
+		steps.EntryPoints(h),     // the programs sudo grants, one per helper verb, beside the helpers; the cap on their mounts
+		steps.Sudoers(h),         // render, visudo -c -f on the temporary file, atomic install
+		steps.Units(h),           // render, systemd-analyze verify, install, daemon-reload only on change
+		steps.Migration(h),       // fuse-overlayfs upper dirs to the kernel format, once (sentinel-gated)
+		steps.Restart(h),         // the web unit, when something it depends on changed (now or in a failed run)
+		steps.Verify(h),          // the installed result is what it should be
+		steps.Release(h),         // record what is installed, when something changed, and keep it for rollback
+		steps.StateMountCheck(h), // the state root's own nosuid,nodev mount is really there (after the record: it fails the run if not)
 	}
 }
 
 // renderPlan is the part of the plan that writes files: what Render puts
 // into a directory tree.
-func (d *deployer) renderPlan() []steps.Step {
-	return []steps.Step{directories{d}, binaries{d}, entryPoints{d}, sudoersFile{d}, units{d}}
-}
-
-// Live says which steps act on the running system rather than on files
-// under the root: installing packages, creating the user and group, and
-// talking to systemd. A step that is not live reports skipped, saying what
-// it would do.
-type Live struct {
-	Packages bool
-	Accounts bool
-	Services bool
+func renderPlan(h *steps.Host) []steps.Step {
+	return []steps.Step{steps.Directories(h), steps.Binaries(h), steps.EntryPoints(h), steps.Sudoers(h), steps.Units(h)}
 }
 
 // Options configures a run. The zero value of each field has a sensible
@@ -67,7 +57,7 @@ type Options struct {
 	Diff bool
 	// BinDir holds the binaries to install; empty means the directory of
 	// the running executable, or for the left4me-deploy installed on the
-	// host the binaries kept with its release (defaultBinDir).
+	// host the binaries kept with its release (steps.DefaultBinDir).
 	BinDir string
 	// User and Group own the state root and run the units (left4me).
 	User, Group string
@@ -76,7 +66,7 @@ type Options struct {
 	WebExec string
 	// Live chooses the steps that act on the running system; nil means all
 	// of them on the real host and none with a Root.
-	Live *Live
+	Live *steps.Live
 	// Runner runs outside commands (runner.Exec{}).
 	Runner runner.Runner
 	// Services drives systemd (service.Systemctl on Runner).
@@ -93,7 +83,7 @@ type Options struct {
 	OnRelease func(id string)
 	// Probe reads facts about the running system for the preflight; nil
 	// means the real ones.
-	Probe *Probe
+	Probe *steps.Probe
 	// Command describes the running command for the lock's holder message.
 	Command string
 	// MaxMounts is the host-wide cap on instance overlays left4me-overlay
@@ -101,10 +91,11 @@ type Options struct {
 	// wrote, else overlay.DefaultMaxMounts.
 	MaxMounts int
 	// Release says how a run that changes something is recorded.
-	Release ReleaseOptions
+	Release steps.ReleaseOptions
 }
 
-func (o *Options) fill() error {
+// Fill fills in the default of every field left zero.
+func (o *Options) Fill() error {
 	if o.User == "" {
 		o.User = hostpath.User
 	}
@@ -124,13 +115,13 @@ func (o *Options) fill() error {
 	}
 	if o.Live == nil {
 		all := o.Root.IsHost()
-		o.Live = &Live{Packages: all, Accounts: all, Services: all}
+		o.Live = &steps.Live{Packages: all, Accounts: all, Services: all}
 	}
 	if o.Probe == nil {
-		o.Probe = RealProbe()
+		o.Probe = steps.RealProbe()
 	}
 	if o.BinDir == "" {
-		dir, err := defaultBinDir(o.Root)
+		dir, err := steps.DefaultBinDir(o.Root)
 		if err != nil {
 			return err
 		}
@@ -162,14 +153,14 @@ func savedWebExec(path string) string {
 // fails at once, naming the holder of the lock. A dry run takes no lock and
 // writes nothing.
 func Apply(ctx context.Context, o Options) (steps.Event, error) {
-	sum, _, err := applyRun(ctx, o)
+	sum, _, err := Run(ctx, o)
 	return sum, err
 }
 
-// applyRun is Apply, also returning the run's deployer (nil when the plan
-// did not start) for Status to read what the steps found.
-func applyRun(ctx context.Context, o Options) (steps.Event, *deployer, error) {
-	if err := o.fill(); err != nil {
+// Run is Apply, also returning the run's host state (nil when the plan did
+// not start), for status to read what the steps found.
+func Run(ctx context.Context, o Options) (steps.Event, *steps.Host, error) {
+	if err := o.Fill(); err != nil {
 		sum, err := failEarly(o, "options", err)
 		return sum, nil, err
 	}
@@ -188,19 +179,19 @@ func applyRun(ctx context.Context, o Options) (steps.Event, *deployer, error) {
 			return sum, nil, err
 		}
 		defer lock.release()
-		if err := sweep(o); err != nil {
+		if err := steps.Sweep(o.config(), o.Emit); err != nil {
 			sum, err := failEarly(o, "sweep", err)
 			return sum, nil, err
 		}
 	}
-	d, err := newDeployer(o)
+	h, err := steps.NewHost(o.config())
 	if err != nil {
 		sum, err := failEarly(o, "options", err)
 		return sum, nil, err
 	}
-	e := &steps.Engine{DryRun: o.DryRun, Diff: o.Diff, Emit: d.watch(o.Emit)}
-	sum, err := e.Run(ctx, d.plan())
-	return sum, d, err
+	e := &steps.Engine{DryRun: o.DryRun, Diff: o.Diff, Emit: h.Watch(o.Emit)}
+	sum, err := e.Run(ctx, plan(h))
+	return sum, h, err
 }
 
 // Render writes exactly the files the installer would install into the
@@ -214,18 +205,19 @@ func Render(ctx context.Context, dir string, o Options) (steps.Event, error) {
 		o.WebExec = savedWebExec(o.Root.Join(hostpath.WebExecFile))
 	}
 	o.Root = hostpath.Root(dir)
-	o.Live = &Live{}
+	o.Live = &steps.Live{}
 	o.DryRun = false
-	if err := o.fill(); err != nil {
+	if err := o.Fill(); err != nil {
 		return failEarly(o, "options", err)
 	}
-	d, err := newDeployer(o)
+	c := o.config()
+	c.Render = true
+	h, err := steps.NewHost(c)
 	if err != nil {
 		return failEarly(o, "options", err)
 	}
-	d.rendering = true
 	e := &steps.Engine{Diff: o.Diff, Emit: o.Emit}
-	return e.Run(ctx, d.renderPlan())
+	return e.Run(ctx, renderPlan(h))
 }
 
 // failEarly reports a failure before the plan could start as one failed
@@ -241,50 +233,22 @@ func failEarly(o Options, step string, err error) (steps.Event, error) {
 	return sum, fmt.Errorf("%w: %w", steps.ErrFailed, err)
 }
 
-// deployer is the state shared by the steps of one run.
-type deployer struct {
-	o    Options
-	root hostpath.Root
-	// manageOwners is false when not running as root (Render by a user):
-	// files then keep the invoking user's ownership.
-	manageOwners bool
-	// rendering is set by Render: only the installed artifacts are
-	// written, none of the installer's own state.
-	rendering bool
-	// restartReasons says why the web unit must restart, in order.
-	restartReasons []string
-	// restarted is set once the restart step restarted the web unit.
-	restarted bool
-	// changedSteps counts the steps that changed something (release.go).
-	changedSteps int
-	// binarySums are the installed binaries' SHA-256 (hex) by host path,
-	// as the binaries step found or wrote them.
-	binarySums map[string]string
-	// observed holds what the steps asked systemd (followup.go), for
-	// status to reuse.
-	observed observations
-}
-
-func newDeployer(o Options) (*deployer, error) {
-	if _, err := artifacts.WebExecPath(o.WebExec); err != nil {
-		return nil, err
+// config is what the steps need of o, once filled.
+func (o *Options) config() steps.Config {
+	return steps.Config{
+		Root:      o.Root,
+		DryRun:    o.DryRun,
+		BinDir:    o.BinDir,
+		User:      o.User,
+		Group:     o.Group,
+		WebExec:   o.WebExec,
+		Live:      o.Live,
+		Runner:    o.Runner,
+		Services:  o.Services,
+		Overlays:  o.Overlays,
+		OnRelease: o.OnRelease,
+		Probe:     o.Probe,
+		MaxMounts: o.MaxMounts,
+		Release:   o.Release,
 	}
-	d := &deployer{o: o, root: o.Root, manageOwners: o.Probe.Euid() == 0, binarySums: map[string]string{}}
-	if o.Live.Services {
-		if err := d.loadPendingRestart(); err != nil {
-			return nil, err
-		}
-	}
-	return d, nil
-}
-
-// path maps a host path onto the root.
-func (d *deployer) path(hostPath string) string { return d.root.Join(hostPath) }
-
-// rootOwner is root:root, or unmanaged when not running as root.
-func (d *deployer) rootOwner() steps.Owner {
-	if !d.manageOwners {
-		return steps.Unmanaged
-	}
-	return steps.RootOwner
 }

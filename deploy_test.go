@@ -21,7 +21,6 @@ import (
 	"github.com/left4me/left4me-deploy/artifacts"
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/internal/testenv"
-	"github.com/left4me/left4me-deploy/migrate"
 	"github.com/left4me/left4me-deploy/overlay"
 	"github.com/left4me/left4me-deploy/runner"
 	"github.com/left4me/left4me-deploy/steps"
@@ -33,7 +32,7 @@ import (
 func requireTools(t testing.TB) {
 	t.Helper()
 	testenv.RequireRoot(t)
-	if _, err := RealProbe().LookPath("visudo"); err != nil {
+	if _, err := steps.RealProbe().LookPath("visudo"); err != nil {
 		testenv.Skip(t, "needs visudo (Debian package sudo): %v", err)
 	}
 	testenv.RequireBinary(t, "systemd-analyze", "systemd")
@@ -43,8 +42,8 @@ func requireTools(t testing.TB) {
 func fakeBinDir(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
-	for _, b := range binaryNames {
-		if err := os.WriteFile(filepath.Join(dir, b.name), []byte("#!/bin/sh\necho "+b.name+"\n"), 0o755); err != nil {
+	for _, b := range steps.Programs {
+		if err := os.WriteFile(filepath.Join(dir, b.Name), []byte("#!/bin/sh\necho "+b.Name+"\n"), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -177,14 +176,14 @@ func TestApplyIdempotent(t *testing.T) {
 	if d := diffSnapshots(before, snapshot(t, root)); len(d) > 0 {
 		t.Fatalf("second apply touched the tree:\n%s", strings.Join(d, "\n"))
 	}
-	for _, b := range binaryNames {
-		fi, err := os.Stat(filepath.Join(root, b.dest))
+	for _, b := range steps.Programs {
+		fi, err := os.Stat(filepath.Join(root, b.Dest))
 		if err != nil {
 			t.Fatal(err)
 		}
 		st := fi.Sys().(*syscall.Stat_t)
 		if fi.Mode() != 0o755 || st.Uid != 0 || st.Gid != 0 {
-			t.Errorf("%s is %v %d:%d, want 0755 root:root", b.dest, fi.Mode(), st.Uid, st.Gid)
+			t.Errorf("%s is %v %d:%d, want 0755 root:root", b.Dest, fi.Mode(), st.Uid, st.Gid)
 		}
 	}
 	if fi, _ := os.Stat(filepath.Join(root, hostpath.SudoersFile)); fi.Mode() != 0o440 {
@@ -259,7 +258,7 @@ func TestApplyRestoresHandEdit(t *testing.T) {
 			}
 			after := snapshot(t, root)
 			for k, v := range clean {
-				if strings.HasPrefix("/"+k, HistoryFile) {
+				if strings.HasPrefix("/"+k, steps.HistoryFile) {
 					continue // the repair is a deploy that changed something: recorded
 				}
 				w := after[k]
@@ -440,8 +439,8 @@ func TestMissingBinaryIsNamed(t *testing.T) {
 func TestPreflightReportsEveryProblem(t *testing.T) {
 	root, bin := t.TempDir(), fakeBinDir(t)
 	o := baseOptions(t, root, bin)
-	o.Live = &Live{Services: true}
-	o.Probe = &Probe{
+	o.Live = &steps.Live{Services: true}
+	o.Probe = &steps.Probe{
 		Euid:          func() int { return 1000 },
 		KernelRelease: func() (string, error) { return "5.4.0-old", nil },
 		SystemdBooted: func() bool { return false },
@@ -556,11 +555,11 @@ func TestPendingRestartSurvivesFailedRun(t *testing.T) {
 	root, bin := t.TempDir(), fakeBinDir(t)
 	svc := &fakeServices{active: map[string]bool{hostpath.WebUnit: true}, failRestart: true}
 	o := baseOptions(t, root, bin)
-	o.Live = &Live{Services: true}
+	o.Live = &steps.Live{Services: true}
 	o.Services = svc
 	// A web app that exists in the root once the binaries are installed.
 	o.WebExec = hostpath.L4d2ctl
-	probe := RealProbe()
+	probe := steps.RealProbe()
 	probe.SystemdBooted = func() bool { return true }
 	o.Probe = probe
 	// Migrated already: this test is about the restart alone.
@@ -679,37 +678,6 @@ func TestRenderUsesRecordedWebExec(t *testing.T) {
 	}
 }
 
-// No package list ever names fuse-overlayfs: instances use kernel overlayfs.
-func TestNoFuseOverlayfsPackage(t *testing.T) {
-	for _, list := range [][]string{aptPackages, dnfPackages} {
-		for _, p := range list {
-			if strings.Contains(p, "fuse") {
-				t.Errorf("package list holds %s", p)
-			}
-		}
-	}
-}
-
-func TestPackageManagerChoice(t *testing.T) {
-	tests := []struct {
-		osRelease string
-		want      string
-	}{
-		{"ID=debian\nVERSION_ID=\"12\"\n", "apt-get"},
-		{"ID=ubuntu\nID_LIKE=debian\n", "apt-get"},
-		{"ID=fedora\n", "dnf"},
-		{"ID=\"rocky\"\nID_LIKE=\"rhel centos fedora\"\n", "dnf"},
-		{"ID=arch\n", ""},
-	}
-	for _, tt := range tests {
-		p := &Probe{OSRelease: func() ([]byte, error) { return []byte(tt.osRelease), nil }}
-		pm, err := packageManager(p)
-		if pm.Name != tt.want || (tt.want == "") != (err != nil) {
-			t.Errorf("packageManager(%q) = %q, %v; want %q", tt.osRelease, pm.Name, err, tt.want)
-		}
-	}
-}
-
 // The real thing on this machine: packages through apt-get and a real
 // system user and group (a test name, removed afterwards), files into a
 // throwaway root. Services stay out: this machine's PID 1 is not systemd.
@@ -729,7 +697,7 @@ func TestRealRunPackagesAndUser(t *testing.T) {
 	root, bin := t.TempDir(), fakeBinDir(t)
 	o := baseOptions(t, root, bin)
 	o.User = name
-	o.Live = &Live{Packages: true, Accounts: true}
+	o.Live = &steps.Live{Packages: true, Accounts: true}
 	r1 := apply(t, o)
 	if r1.err != nil {
 		t.Fatalf("real run: %v\n%s", r1.err, r1)
@@ -746,7 +714,7 @@ func TestRealRunPackagesAndUser(t *testing.T) {
 	if got := fmt.Sprint(fi.Sys().(*syscall.Stat_t).Uid); got != uid || fi.Mode().Perm() != 0o750 {
 		t.Fatalf("runtime dir owned by uid %s mode %v, want %s 0750", got, fi.Mode(), uid)
 	}
-	for _, p := range aptPackages {
+	for _, p := range steps.DistroPackages("apt-get") {
 		if out, err := exec.Command("dpkg-query", "-W", "-f=${db:Status-Abbrev}", p).Output(); err != nil || !strings.HasPrefix(string(out), "ii") {
 			t.Errorf("package %s not installed after the run: %q %v", p, out, err)
 		}
@@ -767,11 +735,11 @@ func TestRestartWaitsForWebApp(t *testing.T) {
 	root, bin := t.TempDir(), fakeBinDir(t)
 	svc := &fakeServices{active: map[string]bool{}, enabled: true}
 	o := baseOptions(t, root, bin)
-	o.Live = &Live{Services: true}
+	o.Live = &steps.Live{Services: true}
 	o.Services = svc
 	o.WebExec = "/opt/web/serve --port 8080"
 	os.WriteFile(filepath.Join(root, hostpath.Sentinel), nil, 0o644) // no migration here
-	probe := RealProbe()
+	probe := steps.RealProbe()
 	probe.SystemdBooted = func() bool { return true }
 	o.Probe = probe
 	r1 := apply(t, o)
@@ -812,78 +780,5 @@ func TestShadowingUnitMovedAside(t *testing.T) {
 	}
 	if r2 := apply(t, baseOptions(t, root, bin)); r2.err != nil || r2.sum.Changed != 0 {
 		t.Fatalf("second run: %v, want changed=0\n%s", r2.err, r2)
-	}
-}
-
-// A package step on Debian asks dpkg first and installs only what is
-// missing, with apt-get; nothing when all is there.
-func TestPackagesQueryFirst(t *testing.T) {
-	debian := func() ([]byte, error) { return []byte("ID=debian\n"), nil }
-	query := "dpkg-query -W -f=${Package} ${db:Status-Abbrev}\n " + strings.Join(aptPackages, " ")
-	tests := []struct {
-		name    string
-		stdout  string
-		install bool
-	}{
-		{"all installed", "sudo ii \nlib32gcc-s1:amd64 ii \nlib32stdc++6:amd64 ii \n", false},
-		{"one missing", "sudo ii \nlib32gcc-s1:amd64 ii \n", true},
-		{"one removed, config left", "sudo rc \nlib32gcc-s1:amd64 ii \nlib32stdc++6:amd64 ii \n", true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := &runner.Fake{Responses: map[string]runner.FakeResponse{query: {Stdout: tt.stdout}}}
-			d := &deployer{o: Options{Runner: f, Probe: &Probe{OSRelease: debian}, Live: &Live{Packages: true}}}
-			var events []steps.Event
-			sum, err := (&steps.Engine{Emit: func(e steps.Event) { events = append(events, e) }}).Run(context.Background(), []steps.Step{packages{d}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			cmds := strings.Join(f.Commands(), "\n")
-			if got := strings.Contains(cmds, "apt-get install"); got != tt.install {
-				t.Fatalf("apt-get install run = %v, want %v; commands:\n%s", got, tt.install, cmds)
-			}
-			if tt.install != (sum.Changed == 1) {
-				t.Fatalf("summary %+v", sum)
-			}
-			// apt-get can take minutes: a progress line says so before it
-			// runs (the step's own line comes when it is done).
-			progress := len(events) > 1 && events[1].Type == steps.EventLog && strings.HasPrefix(events[1].Reason, "running apt-get to install ")
-			if tt.install != progress {
-				t.Fatalf("install %v, progress line %v; events %+v", tt.install, progress, events)
-			}
-			if strings.Contains(cmds, "fuse") {
-				t.Fatalf("commands name fuse-overlayfs:\n%s", cmds)
-			}
-		})
-	}
-}
-
-// After a failed run, the web app a migration stopped (and left stopped so a
-// later run can finish) is started again; game servers are not.
-func TestMigrationCleanupStartsWeb(t *testing.T) {
-	tests := []struct {
-		name   string
-		rep    *migrate.Report
-		active bool
-		want   string
-	}{
-		{"stopped the active web app", &migrate.Report{Services: migrate.Services{Made: true, Stop: []string{"left4me-server@a.service", hostpath.WebUnit}, Start: []string{hostpath.WebUnit, "left4me-server@a.service"}}}, false, "is-active left4me-web.service; start left4me-web.service"},
-		{"web app was not running", &migrate.Report{Services: migrate.Services{Made: true, Stop: []string{hostpath.WebUnit}}}, false, ""},
-		{"only reported (--root)", &migrate.Report{Services: migrate.Services{Made: false, Start: []string{hostpath.WebUnit}}}, false, ""},
-		{"already running again", &migrate.Report{Services: migrate.Services{Made: true, Start: []string{hostpath.WebUnit}}}, true, "is-active left4me-web.service"},
-		{"migration never ran", nil, false, ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			svc := &fakeServices{active: map[string]bool{hostpath.WebUnit: tt.active}}
-			m := &migration{d: &deployer{o: Options{Services: svc}}, rep: tt.rep}
-			g := steps.NewGate("migration", false, false, func(steps.Event) {})
-			if err := m.Cleanup(context.Background(), g); err != nil {
-				t.Fatal(err)
-			}
-			if got := svc.take(); got != tt.want {
-				t.Fatalf("Cleanup calls %q, want %q", got, tt.want)
-			}
-		})
 	}
 }

@@ -14,9 +14,24 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/left4me/left4me-deploy/hostpath"
-	"github.com/left4me/left4me-deploy/release"
 	"github.com/left4me/left4me-deploy/steps"
 )
+
+// binDirWith is fakeBinDir with a tag in every program, so that each tag
+// makes a different release.
+func binDirWith(t *testing.T, tag string) string {
+	t.Helper()
+	dir := fakeBinDir(t)
+	for _, b := range steps.Programs {
+		if err := os.WriteFile(filepath.Join(dir, b.Name), []byte("#!/bin/sh\n# "+tag+" "+b.Name+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, steps.DeployBinary), []byte("#!/bin/sh\n# installer "+tag+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
 
 // observingServices is fakeServices that also answers what systemd holds
 // (service.Observer): the units it has loaded stale and when the web
@@ -61,10 +76,10 @@ func (o *observingServices) DaemonReload(ctx context.Context) error {
 
 func liveOptions(t *testing.T, root, bin string, svc *observingServices) Options {
 	o := baseOptions(t, root, bin)
-	o.Live = &Live{Services: true}
+	o.Live = &steps.Live{Services: true}
 	o.Services = svc
 	o.WebExec = hostpath.L4d2ctl
-	probe := RealProbe()
+	probe := steps.RealProbe()
 	probe.SystemdBooted = func() bool { return true }
 	o.Probe = probe
 	os.MkdirAll(filepath.Join(root, hostpath.StateDir), 0o750)
@@ -164,61 +179,6 @@ func setImmutable(path string, on bool) error {
 	return unix.IoctlSetPointerInt(fd, unix.FS_IOC_SETFLAGS, v)
 }
 
-// Files installed without their record (a run that died after its
-// changes, before its release step) are recorded by the next run, which
-// says how the record came about; rollback refuses while the history does
-// not say what is installed.
-func TestReleaseReconciled(t *testing.T) {
-	requireTools(t)
-	root := t.TempDir()
-	o := baseOptions(t, root, binDirWith(t, "A"))
-	if r := apply(t, o); r.err != nil {
-		t.Fatalf("deploy A: %v\n%s", r.err, r)
-	}
-	a, _ := release.Last(hostpath.Root(root))
-	binB := binDirWith(t, "B")
-	// What a run of B killed before its release step leaves: B's l4d2ctl
-	// in place, no record.
-	c := steps.CopyFile{Source: filepath.Join(binB, "l4d2ctl"), Path: filepath.Join(root, hostpath.L4d2ctl), Mode: 0o755, Owner: steps.RootOwner}
-	if err := c.Write(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := PreviousRelease(hostpath.Root(root)); !errors.Is(err, ErrRecordMismatch) || !strings.Contains(err.Error(), hostpath.L4d2ctl) {
-		t.Fatalf("PreviousRelease with files unlike the record = %v, want ErrRecordMismatch naming l4d2ctl", err)
-	}
-	// The rerun (B everywhere else too) changes the other binaries, so
-	// make them B by hand as well: then the run itself changes nothing.
-	for _, b := range append(binaryNames, struct{ name, dest string }{DeployBinary, hostpath.DeployTool}) {
-		c := steps.CopyFile{Source: filepath.Join(binB, b.name), Path: filepath.Join(root, b.dest), Mode: 0o755, Owner: steps.RootOwner}
-		if err := c.Write(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	o.BinDir = binB
-	r := apply(t, o)
-	if r.err != nil || r.sum.Changed != 0 {
-		t.Fatalf("rerun: %v, changed %d\n%s", r.err, r.sum.Changed, r)
-	}
-	hist, _ := release.ReadHistory(hostpath.Root(root))
-	last := hist[len(hist)-1]
-	if len(hist) != 2 || last.Kind != release.KindReconciled || last.From != a.ID || !strings.Contains(last.Note, hostpath.L4d2ctl) {
-		t.Fatalf("history after the rerun: %d records, last %+v", len(hist), last)
-	}
-	if m, err := RecordMismatch(hostpath.Root(root), last); m != "" || err != nil {
-		t.Fatalf("after reconciling: %q, %v", m, err)
-	}
-	rb, err := PreviousRelease(hostpath.Root(root))
-	if err != nil || rb.Target.ID != a.ID || rb.Current.ID != last.ID {
-		t.Fatalf("PreviousRelease after reconciling = %s from %s, %v; want %s", rb.Target.ID, rb.Current.ID, err, a.ID)
-	}
-	if r := apply(t, o); r.err != nil || r.sum.Changed != 0 {
-		t.Fatalf("third run: %v, changed %d\n%s", r.err, r.sum.Changed, r)
-	}
-	if hist2, _ := release.ReadHistory(hostpath.Root(root)); len(hist2) != 2 {
-		t.Fatalf("a matching run recorded again: %d records", len(hist2))
-	}
-}
-
 // The sweep removes exactly the temporary names a killed run leaves, in
 // root-only directories, and nothing else.
 func TestSweepRemovesLeftovers(t *testing.T) {
@@ -250,7 +210,7 @@ func TestSweepRemovesLeftovers(t *testing.T) {
 		put("/etc/sudoers.d/.left4me4037200794235010051", false, 0, time.Time{}),
 		put(hostpath.DeployStateDir+"/.pending-restart3916589616287113937", false, 0, time.Time{}),
 		put(hostpath.DeployStateDir+"/.web-exec605394647632969758", false, 0, time.Time{}),
-		put(ReleasesDir+"/.tmp-1443635317", true, 0, time.Time{}),
+		put(steps.ReleasesDir+"/.tmp-1443635317", true, 0, time.Time{}),
 		put(hostpath.DeployStateDir+"/cache/.in.Ab12Cd", false, 0, old),
 	}
 	kept := []string{
@@ -259,7 +219,11 @@ func TestSweepRemovesLeftovers(t *testing.T) {
 		put("/usr/local/bin/.l4d2ctl1234", false, 1234, time.Time{}), // not root's
 		put(hostpath.DeployStateDir+"/cache/.in.Fresh1", false, 0, time.Time{}),
 	}
-	found, err := Leftovers(o)
+	filled := o
+	if err := filled.Fill(); err != nil {
+		t.Fatal(err)
+	}
+	found, err := steps.Leftovers(filled.config(), time.Now())
 	if err != nil || len(found) != len(gone) {
 		t.Fatalf("Leftovers = %v, %v; want %v", found, err, gone)
 	}

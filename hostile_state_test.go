@@ -3,7 +3,6 @@
 package deploy
 
 import (
-	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -15,7 +14,6 @@ import (
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/internal/rootdir"
 	"github.com/left4me/left4me-deploy/internal/testenv"
-	"github.com/left4me/left4me-deploy/migrate"
 )
 
 // nobody stands for the state root's owner (any uid but root).
@@ -110,118 +108,5 @@ func TestLockDirChecked(t *testing.T) {
 	unix.Flock(int(w.Fd()), unix.LOCK_EX)
 	if _, err := acquireLock(hostpath.Root(root), "test"); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Fatalf("acquireLock on a FIFO = %v, want a refusal naming it", err)
-	}
-}
-
-// TestStatusReadsNoPlantedFile: what the state root's owner can put where
-// status reads the migration report (a FIFO with a writer that never
-// writes, a 1 TiB sparse file, a symlink to a root-only file) neither
-// hangs status, nor makes it allocate the file's size, nor makes it read
-// and print the link's target.
-func TestStatusReadsNoPlantedFile(t *testing.T) {
-	testenv.RequireRoot(t)
-	secret := filepath.Join(t.TempDir(), "root-only")
-	if err := os.WriteFile(secret, []byte(`{"error":"SECRET-OF-ROOT","instances":[]}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct {
-		name  string
-		plant func(t *testing.T, p string)
-		want  string
-	}{
-		{"fifo", func(t *testing.T, p string) {
-			if err := unix.Mkfifo(p, 0o666); err != nil {
-				t.Fatal(err)
-			}
-			w, err := os.OpenFile(p, os.O_RDWR, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { w.Close() })
-		}, "not a regular file"},
-		{"sparse 1 TiB", func(t *testing.T, p string) {
-			if err := os.WriteFile(p, nil, 0o644); err != nil || os.Truncate(p, 1<<40) != nil {
-				t.Fatalf("make a sparse file: %v", err)
-			}
-		}, "larger than allowed"},
-		{"symlink to a root-only file", func(t *testing.T, p string) {
-			if err := os.Symlink(secret, p); err != nil {
-				t.Fatal(err)
-			}
-		}, "symbolic links"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			root, bin := t.TempDir(), fakeBinDir(t)
-			p := filepath.Join(root, migrate.ReportFile)
-			if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
-				t.Fatal(err)
-			}
-			tc.plant(t, p)
-			os.Lchown(p, nobody, nobody)
-			st, _, _ := Status(context.Background(), baseOptions(t, root, bin))
-			if got := st.Migration.Report; !strings.Contains(got, "unreadable") || !strings.Contains(got, tc.want) {
-				t.Errorf("status migration report = %q, want unreadable: %s", got, tc.want)
-			}
-			if strings.Contains(st.Migration.Report, "SECRET") {
-				t.Errorf("status printed the root-only file a link points at: %q", st.Migration.Report)
-			}
-		})
-	}
-}
-
-// TestClaimLegacyLock: before a rollback runs an installer that still locks
-// in /run/lock, what another user planted there (a file with a forged
-// holder and an flock held on it, a flocked FIFO) is replaced by a file
-// only root can open, so that installer's lock is its own.
-func TestClaimLegacyLock(t *testing.T) {
-	testenv.RequireRoot(t)
-	for _, fifo := range []bool{false, true} {
-		root := t.TempDir()
-		plantLock(t, root, fifo)
-		if err := ClaimLegacyLock(hostpath.Root(root)); err != nil {
-			t.Fatalf("ClaimLegacyLock (fifo %v) = %v", fifo, err)
-		}
-		p := filepath.Join(root, LegacyDeployLock)
-		var st unix.Stat_t
-		if err := unix.Lstat(p, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Uid != 0 || st.Mode&0o777 != 0o600 {
-			t.Fatalf("after ClaimLegacyLock %s: %v, mode %#o uid %d; want a root-owned 0600 file", p, err, st.Mode, st.Uid)
-		}
-		// What the old installer does: open, then a non-blocking flock.
-		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o644)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-			t.Errorf("the old installer's flock after ClaimLegacyLock (fifo %v) = %v", fifo, err)
-		}
-		f.Close()
-		if err := ClaimLegacyLock(hostpath.Root(root)); err != nil {
-			t.Fatalf("second ClaimLegacyLock = %v", err)
-		}
-	}
-}
-
-// TestStatusReadsRootsReport: a migration keeps root's own copy of its
-// report, and status reads that one, not what the state root's owner put
-// in place of the state root's copy.
-func TestStatusReadsRootsReport(t *testing.T) {
-	requireTools(t)
-	root, bin := t.TempDir(), fakeBinDir(t)
-	if r := apply(t, baseOptions(t, root, bin)); r.err != nil {
-		t.Fatalf("apply: %v\n%s", r.err, r)
-	}
-	own := filepath.Join(root, hostpath.DeployMigrationReport)
-	var st unix.Stat_t
-	if err := unix.Lstat(own, &st); err != nil || st.Mode&0o777 != 0o600 || st.Uid != 0 {
-		t.Fatalf("root's copy of the migration report %s: %v, mode %#o uid %d; want root's 0600 file", own, err, st.Mode, st.Uid)
-	}
-	planted := filepath.Join(root, migrate.ReportFile)
-	os.Remove(planted)
-	if err := os.WriteFile(planted, []byte(`{"error":"FORGED","instances":[{},{},{}]}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	s, _, _ := Status(context.Background(), baseOptions(t, root, bin))
-	if got := s.Migration.Report; strings.Contains(got, "FORGED") || !strings.HasPrefix(got, "0 instances") {
-		t.Fatalf("status migration report = %q, want root's copy (0 instances), not the state root's", got)
 	}
 }

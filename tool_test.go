@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/steps"
 )
 
 // A deploy installs left4me-deploy itself on the host, as a file of the
@@ -27,21 +28,21 @@ func TestDeployToolInstalled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, _ := os.ReadFile(filepath.Join(bin, DeployBinary))
+	want, _ := os.ReadFile(filepath.Join(bin, steps.DeployBinary))
 	if string(got) != string(want) {
 		t.Fatalf("%s = %q, want the installer from --bin-dir %q", hostpath.DeployTool, got, want)
 	}
 	if fi, _ := os.Stat(tool); fi.Mode() != 0o755 {
 		t.Errorf("%s mode %v, want 0755", hostpath.DeployTool, fi.Mode())
 	}
-	dir, err := binDirFor(hostpath.Root(root), tool)
+	dir, err := steps.BinDirFor(hostpath.Root(root), tool)
 	if err != nil {
-		t.Fatalf("binDirFor(the installed tool) = %v", err)
+		t.Fatalf("steps.BinDirFor(the installed tool) = %v", err)
 	}
-	if !strings.HasPrefix(dir, filepath.Join(root, ReleasesDir)+"/") || filepath.Base(dir) != "bin" {
-		t.Fatalf("binDirFor(the installed tool) = %s, want the kept release's bin/", dir)
+	if !strings.HasPrefix(dir, filepath.Join(root, steps.ReleasesDir)+"/") || filepath.Base(dir) != "bin" {
+		t.Fatalf("steps.BinDirFor(the installed tool) = %s, want the kept release's bin/", dir)
 	}
-	for _, n := range []string{"l4d2ctl", "left4me-overlay", DeployBinary} {
+	for _, n := range []string{"l4d2ctl", "left4me-overlay", steps.DeployBinary} {
 		if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
 			t.Errorf("kept release lacks %s: %v", n, err)
 		}
@@ -50,15 +51,15 @@ func TestDeployToolInstalled(t *testing.T) {
 	if second.err != nil || second.sum.Changed != 0 {
 		t.Fatalf("apply from the kept release: %v, want changed=0\n%s", second.err, second)
 	}
-	if d, err := binDirFor(hostpath.Root(root), "/opt/x/left4me-deploy"); err != nil || d != "/opt/x" {
-		t.Errorf("binDirFor(another program) = %q, %v; want its directory", d, err)
+	if d, err := steps.BinDirFor(hostpath.Root(root), "/opt/x/left4me-deploy"); err != nil || d != "/opt/x" {
+		t.Errorf("steps.BinDirFor(another program) = %q, %v; want its directory", d, err)
 	}
 }
 
 // The installed tool with no release recorded says what to pass instead.
 func TestDeployToolWithoutRelease(t *testing.T) {
 	root := t.TempDir()
-	_, err := binDirFor(hostpath.Root(root), filepath.Join(root, hostpath.DeployTool))
+	_, err := steps.BinDirFor(hostpath.Root(root), filepath.Join(root, hostpath.DeployTool))
 	if err == nil || !strings.Contains(err.Error(), "set --bin-dir") {
 		t.Fatalf("binDirFor without a release = %v, want an error that says set --bin-dir", err)
 	}
@@ -73,7 +74,7 @@ func TestDeployToolChangeNoRestart(t *testing.T) {
 	if r := apply(t, baseOptions(t, root, bin)); r.err != nil {
 		t.Fatalf("apply: %v\n%s", r.err, r)
 	}
-	if err := os.WriteFile(filepath.Join(bin, DeployBinary), []byte("#!/bin/sh\n# installer B\n"), 0o755); err != nil {
+	if err := os.WriteFile(filepath.Join(bin, steps.DeployBinary), []byte("#!/bin/sh\n# installer B\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	r := apply(t, baseOptions(t, root, bin))

@@ -20,10 +20,10 @@ func TestDeployStartsStoppedWebUnit(t *testing.T) {
 	root, bin := t.TempDir(), fakeBinDir(t)
 	svc := &fakeServices{active: map[string]bool{hostpath.WebUnit: true}}
 	o := baseOptions(t, root, bin)
-	o.Live = &Live{Services: true}
+	o.Live = &steps.Live{Services: true}
 	o.Services = svc
 	o.WebExec = hostpath.L4d2ctl // a web app that exists once the binaries are installed
-	probe := RealProbe()
+	probe := steps.RealProbe()
 	probe.SystemdBooted = func() bool { return true }
 	o.Probe = probe
 	os.MkdirAll(filepath.Join(root, hostpath.StateDir), 0o750)

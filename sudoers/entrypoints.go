@@ -8,7 +8,6 @@ import (
 	_ "embed"
 
 	"github.com/left4me/left4me-deploy/hostpath"
-	"github.com/left4me/left4me-deploy/steps"
 	"github.com/left4me/left4me-deploy/svchelper"
 )
 
@@ -79,10 +78,4 @@ func Script(e Entry) ([]byte, error) {
 		return nil, fmt.Errorf("render entry point %s: %w", e.Path, err)
 	}
 	return b.Bytes(), nil
-}
-
-// EntryFile returns the installable entry point for e at path (on disk):
-// root:root 0755, like the helpers.
-func EntryFile(path string, data []byte) steps.File {
-	return steps.File{Path: path, Data: data, Mode: 0o755, Owner: steps.RootOwner}
 }

@@ -21,15 +21,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"text/template"
 
 	_ "embed"
 
+	"github.com/google/renameio/v2"
+
 	"github.com/left4me/left4me-deploy/runner"
-	"github.com/left4me/left4me-deploy/steps"
 )
 
 // Params are the inputs of the rendered rules.
@@ -111,29 +115,86 @@ func ValidateWith(ctx context.Context, r runner.Runner, visudo, path string) err
 	return nil
 }
 
-// File returns the installable file for data at path (on disk): root:root
-// 0440, the mode and owner visudo and sudo require.
-func File(path string, data []byte) steps.File {
-	return steps.File{Path: path, Data: data, Mode: 0o440, Owner: steps.RootOwner}
-}
+// Mode is the mode of an installed rules file, root:root: what visudo and
+// sudo require.
+const Mode fs.FileMode = 0o440
 
 // Install writes data to path atomically when it differs from what is there
 // (bytes, mode 0440 or owner root), validating the temporary file with visudo
 // first. A file visudo rejects is removed and the installed one stays. It
 // reports whether the file changed.
 func Install(ctx context.Context, r runner.Runner, path string, data []byte) (bool, error) {
-	f := File(path, data)
-	st, err := f.Check()
+	same, err := installed(path, data)
 	if err != nil {
 		return false, fmt.Errorf("install sudoers %s: %w", path, err)
 	}
-	if st.Same {
+	if same {
 		return false, nil
 	}
-	if err := f.Write(func(tmp string) error { return Validate(ctx, r, tmp) }); err != nil {
+	if err := writeValidated(path, data, func(tmp string) error { return Validate(ctx, r, tmp) }); err != nil {
 		return false, fmt.Errorf("install sudoers %s: %w", path, err)
 	}
 	return true, nil
+}
+
+// installed reports whether path is a regular file with exactly data,
+// mode Mode and owner root:root.
+func installed(path string, data []byte) (bool, error) {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil || !fi.Mode().IsRegular() {
+		return false, err
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return false, err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	meta := fi.Mode().Perm()|(fi.Mode()&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)) == Mode
+	return bytes.Equal(b, data) && meta && ok && st.Uid == 0 && st.Gid == 0, nil
+}
+
+// writeValidated replaces path atomically with data, root:root mode Mode:
+// a temporary file beside it (its name starts with a dot, which sudo's
+// includedir ignores) is written, synced and given to validate, and renamed
+// into place only if validate accepted it; the directory is synced after
+// the rename. On any error the old file is untouched.
+func writeValidated(path string, data []byte, validate func(tmp string) error) error {
+	t, err := renameio.NewPendingFile(path, renameio.WithTempDir(filepath.Dir(path)), renameio.WithStaticPermissions(0o600))
+	if err != nil {
+		return err
+	}
+	defer t.Cleanup()
+	if _, err := t.Write(data); err != nil {
+		return err
+	}
+	if err := t.Chown(0, 0); err != nil {
+		return err
+	}
+	// Chmod after chown: chown clears set-id bits.
+	if err := t.Chmod(Mode); err != nil {
+		return err
+	}
+	if err := t.Sync(); err != nil {
+		return err
+	}
+	if err := validate(t.Name()); err != nil {
+		return err
+	}
+	if err := t.CloseAtomicallyReplace(); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return fmt.Errorf("sync directory %s: %w", filepath.Dir(path), err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync directory %s: %w", filepath.Dir(path), err)
+	}
+	return nil
 }
 
 // Lines returns the rule lines of a rendered file: not blank, not comments.

@@ -113,8 +113,8 @@ func installOptions(c *cli.Context, e *env) (deploy.Options, error) {
 	return o, nil
 }
 
-func parseLive(s string) (deploy.Live, error) {
-	var l deploy.Live
+func parseLive(s string) (steps.Live, error) {
+	var l steps.Live
 	if s == "none" {
 		return l, nil
 	}
@@ -127,7 +127,7 @@ func parseLive(s string) (deploy.Live, error) {
 		case "services":
 			l.Services = true
 		case "all":
-			l = deploy.Live{Packages: true, Accounts: true, Services: true}
+			l = steps.Live{Packages: true, Accounts: true, Services: true}
 		default:
 			return l, fmt.Errorf("--live: unknown %q (want packages, accounts, services, all or none)", p)
 		}

@@ -15,6 +15,7 @@ import (
 
 	deploy "github.com/left4me/left4me-deploy"
 	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/daytwo"
 	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/release"
 	"github.com/left4me/left4me-deploy/steps"
@@ -34,8 +35,8 @@ func hostSideFlags() []cli.Flag {
 }
 
 // releaseOptions reads the release record flags.
-func releaseOptions(c *cli.Context) (deploy.ReleaseOptions, error) {
-	r := deploy.ReleaseOptions{By: c.String("by"), Kind: c.String("record-kind"), From: c.String("record-from")}
+func releaseOptions(c *cli.Context) (steps.ReleaseOptions, error) {
+	r := steps.ReleaseOptions{By: c.String("by"), Kind: c.String("record-kind"), From: c.String("record-from")}
 	switch r.Kind {
 	case "", release.KindDeploy, release.KindRollback:
 	default:
@@ -48,7 +49,7 @@ func releaseOptions(c *cli.Context) (deploy.ReleaseOptions, error) {
 // dry run's summary, exit 0 unless the dry run failed (the workstation
 // decides what drift means).
 func hostStatus(ctx context.Context, e *env, o deploy.Options) error {
-	st, sum, err := deploy.Status(ctx, o)
+	st, sum, err := daytwo.Status(ctx, o)
 	w := protocol.NewWriter(e.Stdout)
 	w.Status(st)
 	w.Emit(sum)
@@ -61,7 +62,7 @@ func hostStatus(ctx context.Context, e *env, o deploy.Options) error {
 // deploy. The migration is never undone.
 func localRollback(ctx context.Context, c *cli.Context, e *env, o deploy.Options) error {
 	emit := o.Emit
-	rb, err := deploy.PreviousRelease(o.Root)
+	rb, err := daytwo.PreviousRelease(o.Root)
 	if err != nil {
 		if c.Bool("json") {
 			noteRunning(o) // the release the host stays on
@@ -94,10 +95,10 @@ func localRollback(ctx context.Context, c *cli.Context, e *env, o deploy.Options
 	// An installer from before the lock moved to root's own directory
 	// locks in the 1777 /run/lock: what another user planted there must
 	// not refuse or hang it.
-	if err := deploy.ClaimLegacyLock(o.Root); err != nil {
+	if err := daytwo.ClaimLegacyLock(o.Root); err != nil {
 		return exitError{1, "rollback: " + err.Error() + "; nothing changed"}
 	}
-	cmd := exec.CommandContext(ctx, filepath.Join(bin, deploy.DeployBinary), args...)
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, steps.DeployBinary), args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, e.Stdout, e.Stderr
 	if c.Bool("json") {
 		out := summaryRelease(e.Stdout, t.ID, rb.Current.ID)
@@ -140,7 +141,7 @@ func withRelease(c *cli.Context, o deploy.Options) deploy.Options {
 // localStatus is status --local.
 func localStatus(c *cli.Context, e *env) error {
 	o := deploy.Options{Root: hostpath.Root(c.String("root")), BinDir: c.String("bin-dir"), Command: strings.Join(os.Args, " ")}
-	st, _, err := deploy.Status(c.Context, o)
+	st, _, err := daytwo.Status(c.Context, o)
 	row := statusRow{Host: "localhost", Status: &st}
 	if err != nil && len(st.Failed) == 0 {
 		row.Error = err.Error()

@@ -11,10 +11,10 @@ import (
 	"strings"
 	"testing"
 
-	deploy "github.com/left4me/left4me-deploy"
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/release"
+	"github.com/left4me/left4me-deploy/steps"
 )
 
 // releaseBinDir is a bin dir with the real installer and stand-ins for the
@@ -87,7 +87,7 @@ func TestRollbackLocal(t *testing.T) {
 		t.Fatalf("status against A after deploying B = %d, want %d\n%s", code, exitDrift, out)
 	}
 
-	histFile := filepath.Join(root, deploy.HistoryFile)
+	histFile := filepath.Join(root, steps.HistoryFile)
 	before, _ := os.ReadFile(histFile)
 	code, out, errOut = runCLI("rollback", "--local", "--root", root, "--dry-run", "--diff", "--json")
 	if code != 0 {

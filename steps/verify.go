@@ -1,0 +1,151 @@
+//go:build linux
+
+package steps
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/runner"
+	"github.com/left4me/left4me-deploy/sudoers"
+)
+
+// verify checks the result: helpers, entry points, l4d2ctl and left4me-deploy root-owned
+// 0755, sudoers 0440 and accepted by visudo together with the rest of the
+// system's rules, the host's own sudo granting the web app's user exactly
+// the helpers' contract (sudoGrants), and the web unit active if this
+// run restarted or started it.
+type verify struct{ d *Host }
+
+// Verify is the verify step of h's run.
+func Verify(h *Host) Step { return verify{h} }
+
+func (verify) Name() string { return "verify" }
+
+func (s verify) ShouldRun(context.Context) (bool, string) {
+	if s.d.o.DryRun {
+		return false, "dry run: nothing installed to verify"
+	}
+	return true, ""
+}
+
+func (s verify) Run(ctx context.Context, g *Gate) error {
+	d := s.d
+	var problems []string
+	check := func(host string, mode fs.FileMode) {
+		fi, err := os.Lstat(d.path(host))
+		if err != nil {
+			problems = append(problems, err.Error())
+			return
+		}
+		f := File{Path: d.path(host), Mode: mode, Owner: d.rootOwner()}
+		if !fi.Mode().IsRegular() || !MetaEqual(fi, f.Mode, f.Owner) {
+			problems = append(problems, fmt.Sprintf("%s is %v, want a regular file %#o %s", host, fi.Mode(), mode, ownerString(f.Owner)))
+		}
+	}
+	for _, b := range Programs {
+		check(b.Dest, 0o755)
+	}
+	check(hostpath.DeployTool, 0o755)
+	for _, e := range sudoers.EntryPoints(d.helperParams()) {
+		check(e.Path, 0o755)
+	}
+	check(hostpath.SudoersFile, 0o440)
+	if d.root.IsHost() && d.o.Live.Services {
+		if visudo, err := d.o.Probe.LookPath(sudoers.Visudo); err == nil {
+			if err := d.o.Runner.Run(ctx, runner.Cmd{Argv: []string{visudo, "-c"}}); err != nil {
+				problems = append(problems, "the system's sudoers as a whole: "+err.Error())
+			}
+		}
+		problems = append(problems, d.sudoGrants(ctx, g)...)
+	}
+	if d.o.Live.Services {
+		if d.restarted {
+			active, err := d.o.Services.IsActive(ctx, hostpath.WebUnit)
+			if err != nil || !active {
+				problems = append(problems, fmt.Sprintf("%s is not active after its restart (see journalctl -u %s)", hostpath.WebUnit, hostpath.WebUnit))
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// sudoGrants asks the host's own sudo (hostpath.Sudo, the program l4d2ctl
+// runs: sudo 1.9 or sudo-rs) what the installed rules grant the web app's
+// user, and returns a problem for every call whose answer breaks the
+// helpers' contract: a call the web app makes that sudo refuses (no
+// instance could start), or one outside the contract that sudo allows.
+// "sudo -l -U USER CMD..." answers for any command without running it.
+// Then it makes one harmless call as that user through sudo -n, so a rule
+// that wants a password, or an account sudo will not serve, fails here and
+// not in the web app.
+func (d *Host) sudoGrants(ctx context.Context, g *Gate) []string {
+	user := d.o.User
+	p := d.helperParams()
+	var problems []string
+	for _, pr := range sudoers.Probes(p) {
+		argv := append([]string{hostpath.Sudo, "-n", "-l", "-U", user}, pr.Argv...)
+		err := d.o.Runner.Run(ctx, runner.Cmd{Argv: argv, Env: sudoEnv})
+		call := strings.Join(pr.Argv, " ")
+		switch allowed := err == nil; {
+		case pr.Allow && !allowed:
+			problems = append(problems, fmt.Sprintf("%s does not let %s run %q (sudo -l -U %s %s: %s), so the web app cannot start or stop an instance: "+
+				"make /etc/sudoers read %s (the line @includedir %s) and remove any later rule for %s that overrides it",
+				hostpath.Sudo, user, call, user, call, refusal(err), hostpath.SudoersFile, "/etc/sudoers.d", user))
+		case !pr.Allow && allowed:
+			problems = append(problems, fmt.Sprintf("%s lets %s run %q as root, which is more than the helpers' contract: "+
+				"remove the rule that grants it (sudo -l -U %s lists them; %s must be the only one for %s)",
+				hostpath.Sudo, user, call, user, hostpath.SudoersFile, user))
+		}
+	}
+	if len(problems) > 0 {
+		return problems
+	}
+	setpriv, err := d.o.Probe.LookPath("setpriv")
+	if err != nil {
+		g.Note("setpriv (util-linux) is missing: the rules were checked with sudo -l only, not run as %s", user)
+		return nil
+	}
+	live := sudoers.LiveProbe(p)
+	argv := append([]string{setpriv, "--reuid=" + user, "--regid=" + user, "--init-groups", "--reset-env", "--",
+		hostpath.Sudo, "-n"}, live...)
+	var out bytes.Buffer
+	err = d.o.Runner.Run(ctx, runner.Cmd{Argv: argv, Env: sudoEnv, Dir: "/", Stdout: &out})
+	// systemctl is-active prints the unit's state and exits 3 when it is
+	// not active; sudo's own refusal prints nothing on stdout.
+	if strings.TrimSpace(out.String()) == "" {
+		if err == nil {
+			err = fmt.Errorf("no output")
+		}
+		problems = append(problems, fmt.Sprintf("as %s, sudo -n %s failed (%s): the web app's calls through sudo do not work; "+
+			"the rules in %s must be NOPASSWD and the account %s usable by sudo (not expired)",
+			user, strings.Join(live, " "), refusal(err), hostpath.SudoersFile, user))
+	}
+	return problems
+}
+
+// sudoEnv is the environment of the probes: sudo's messages in English.
+var sudoEnv = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
+
+// refusal is sudo's own word on a refused call, one line.
+func refusal(err error) string {
+	if err == nil {
+		return "allowed"
+	}
+	if ee, ok := err.(*runner.ExitError); ok {
+		if s := strings.TrimSpace(ee.Stderr); s != "" {
+			return strings.Join(strings.Fields(s), " ")
+		}
+		return fmt.Sprintf("exit %d", ee.Code)
+	}
+	return err.Error()
+}

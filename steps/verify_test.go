@@ -1,0 +1,72 @@
+//go:build linux
+
+package steps
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/runner"
+	"github.com/left4me/left4me-deploy/sudoers"
+)
+
+// sudoFake answers "sudo -n -l -U left4me CMD..." as a sudo would that
+// allows exactly the calls allow says yes to, and the live call with out.
+func sudoFake(allow func(argv []string) bool, liveOut string) *runner.Fake {
+	f := &runner.Fake{Responses: map[string]runner.FakeResponse{}}
+	p := sudoers.Params{User: hostpath.User, OverlayHelper: hostpath.OverlayHelper,
+		SystemctlHelper: hostpath.SystemctlHelper, JournalHelper: hostpath.JournalHelper}
+	for _, pr := range sudoers.Probes(p) {
+		argv := append([]string{hostpath.Sudo, "-n", "-l", "-U", hostpath.User}, pr.Argv...)
+		if !allow(pr.Argv) {
+			f.Responses[strings.Join(argv, " ")] = runner.FakeResponse{Code: 1}
+		}
+	}
+	live := append([]string{"/usr/bin/setpriv", "--reuid=left4me", "--regid=left4me", "--init-groups", "--reset-env", "--", hostpath.Sudo, "-n"}, sudoers.LiveProbe(p)...)
+	f.Responses[strings.Join(live, " ")] = runner.FakeResponse{Stdout: liveOut, Code: 3}
+	return f
+}
+
+func TestSudoGrants(t *testing.T) {
+	contract := map[string]bool{}
+	p := sudoers.Params{User: hostpath.User, OverlayHelper: hostpath.OverlayHelper,
+		SystemctlHelper: hostpath.SystemctlHelper, JournalHelper: hostpath.JournalHelper}
+	for _, pr := range sudoers.Probes(p) {
+		contract[strings.Join(pr.Argv, " ")] = pr.Allow
+	}
+	exact := func(argv []string) bool { return contract[strings.Join(argv, " ")] }
+	for _, tt := range []struct {
+		name  string
+		allow func([]string) bool
+		live  string
+		want  []string // fragments of the problems, in order; none: no problem
+		calls int      // commands run
+	}{
+		{"exactly the contract", exact, "inactive\n", nil, len(contract) + 1},
+		{"grants nothing", func([]string) bool { return false }, "", []string{
+			`does not let left4me run "/usr/local/libexec/left4me/left4me-overlay-mount verify-probe"`, "@includedir /etc/sudoers.d"}, len(contract)},
+		{"grants everything", func([]string) bool { return true }, "", []string{
+			`lets left4me run "/usr/local/libexec/left4me/left4me-overlay mount verify-probe" as root, which is more than the helpers' contract`,
+			`"/bin/sh -c id"`}, len(contract)},
+		{"wants a password", exact, "", []string{"sudo -n /usr/local/libexec/left4me/left4me-systemctl-is-active verify-probe failed", "NOPASSWD"}, len(contract) + 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := sudoFake(tt.allow, tt.live)
+			d := &Host{o: Config{Runner: f, User: hostpath.User, Probe: &Probe{LookPath: func(string) (string, error) { return "/usr/bin/setpriv", nil }}}}
+			problems := strings.Join(d.sudoGrants(context.Background(), NewGate("verify", false, false, func(Event) {})), "\n")
+			if len(tt.want) == 0 && problems != "" {
+				t.Fatalf("sudoGrants = %q, want no problem", problems)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(problems, w) {
+					t.Errorf("sudoGrants = %q, want it to say %q", problems, w)
+				}
+			}
+			if n := len(f.Calls); n != tt.calls {
+				t.Errorf("sudoGrants ran %d commands, want %d: %q", n, tt.calls, f.Commands())
+			}
+		})
+	}
+}
