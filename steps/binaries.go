@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/left4me/left4me-deploy/internal/hostfile"
+
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/release"
 )
@@ -51,7 +53,7 @@ func (s binaries) Run(ctx context.Context, g *Gate) error {
 	}
 	list = append(list, install{tool, hostpath.DeployTool})
 	for _, b := range list {
-		c := CopyFile{Source: b.src, Path: d.path(b.dest), Mode: 0o755, Owner: d.rootOwner()}
+		c := hostfile.CopyFile{Source: b.src, Path: d.path(b.dest), Mode: 0o755, Owner: d.rootOwner()}
 		st, err := c.Check()
 		if errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("binary %s is missing from %s: build it with go build -o %s/ ./cmd/... or pass --bin-dir", filepath.Base(b.src), filepath.Dir(b.src), filepath.Dir(b.src))

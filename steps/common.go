@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/left4me/left4me-deploy/internal/hostfile"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/left4me/left4me-deploy/artifacts"
@@ -198,32 +200,32 @@ func isUnknown(err error) bool {
 // stateOwner is the owner of the state root: the user and group, looked up
 // now (the accounts step may just have created them). ok is false when they
 // do not exist on this machine; note says what happens instead.
-func (d *Host) stateOwner(dryRun bool) (owner Owner, note string, err error) {
+func (d *Host) stateOwner(dryRun bool) (owner hostfile.Owner, note string, err error) {
 	if !d.manageOwners {
-		return Unmanaged, "", nil
+		return hostfile.Unmanaged, "", nil
 	}
 	u, uerr := user.Lookup(d.o.User)
 	grp, gerr := user.LookupGroup(d.o.Group)
 	if uerr == nil && gerr == nil {
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(grp.Gid)
-		return Owner{UID: uid, GID: gid}, "", nil
+		return hostfile.Owner{UID: uid, GID: gid}, "", nil
 	}
 	for _, e := range []error{uerr, gerr} {
 		if e != nil && !isUnknown(e) {
-			return Owner{}, "", fmt.Errorf("look up %s:%s: %w", d.o.User, d.o.Group, e)
+			return hostfile.Owner{}, "", fmt.Errorf("look up %s:%s: %w", d.o.User, d.o.Group, e)
 		}
 	}
 	switch {
 	case d.o.Live.Accounts && dryRun:
-		return Unmanaged, fmt.Sprintf("owner %s:%s once the accounts step created it", d.o.User, d.o.Group), nil
+		return hostfile.Unmanaged, fmt.Sprintf("owner %s:%s once the accounts step created it", d.o.User, d.o.Group), nil
 	case d.o.Live.Accounts:
-		return Owner{}, "", fmt.Errorf("user %s or group %s still missing after the accounts step", d.o.User, d.o.Group)
+		return hostfile.Owner{}, "", fmt.Errorf("user %s or group %s still missing after the accounts step", d.o.User, d.o.Group)
 	}
-	return RootOwner, fmt.Sprintf("user %s does not exist on this machine; state dirs left owned by root", d.o.User), nil
+	return hostfile.RootOwner, fmt.Sprintf("user %s does not exist on this machine; state dirs left owned by root", d.o.User), nil
 }
 
-func ownerString(o Owner) string {
+func ownerString(o hostfile.Owner) string {
 	if o.UID < 0 {
 		return "(owner unmanaged)"
 	}

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/left4me/left4me-deploy/internal/hostfile"
 )
 
 // A Guard that refuses what is at the directory stops both the look and
@@ -18,7 +20,7 @@ func TestDirGuard(t *testing.T) {
 	os.Chmod(dir, 0o777)
 	refused := errors.New("a FUSE mount is on it")
 	var calls int
-	d := Dir{Path: dir, Mode: 0o750, Owner: Unmanaged, Guard: func(fd int, path string) error {
+	d := Dir{Path: dir, Mode: 0o750, Owner: hostfile.Unmanaged, Guard: func(fd int, path string) error {
 		calls++
 		if path != dir || fd < 0 {
 			t.Errorf("Guard(%d, %q), want a handle of %s", fd, path, dir)

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/left4me/left4me-deploy/internal/hostfile"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/left4me/left4me-deploy/internal/fsat"
@@ -34,7 +36,7 @@ import (
 type Dir struct {
 	Path         string
 	Mode         fs.FileMode
-	Owner        Owner
+	Owner        hostfile.Owner
 	KeepExisting bool
 	Guard        func(fd int, path string) error
 }
@@ -44,7 +46,7 @@ type DirState struct {
 	Exists bool
 	Same   bool
 	Mode   fs.FileMode
-	Owner  Owner
+	Owner  hostfile.Owner
 }
 
 // Check inspects d.Path without following a symlink in its last component.
@@ -60,7 +62,7 @@ func (d Dir) Check() (DirState, error) {
 	if !st.IsDir() {
 		return DirState{}, fmt.Errorf("%s exists and is not a directory (mode %#o); move it away and run again", d.Path, st.Mode)
 	}
-	ds := DirState{Exists: true, Mode: fs.FileMode(st.Mode & 0o7777), Owner: Owner{int(st.UID), int(st.GID)}}
+	ds := DirState{Exists: true, Mode: fs.FileMode(st.Mode & 0o7777), Owner: hostfile.Owner{UID: int(st.UID), GID: int(st.GID)}}
 	ds.Same = d.KeepExisting || (ds.Mode == d.Mode.Perm()|d.Mode&fs.ModeSticky && ownerMatches(ds.Owner, d.Owner))
 	return ds, nil
 }
@@ -82,7 +84,7 @@ func (d Dir) stat() (fsat.Entry, error) {
 	return fsat.Stat(h.FD(), "")
 }
 
-func ownerMatches(have, want Owner) bool {
+func ownerMatches(have, want hostfile.Owner) bool {
 	return (want.UID < 0 || have.UID == want.UID) && (want.GID < 0 || have.GID == want.GID)
 }
 

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/left4me/left4me-deploy/internal/hostfile"
 )
 
 // A symlink where a state directory belongs is refused, never followed:
@@ -15,7 +17,7 @@ func TestDirRefusesSymlink(t *testing.T) {
 	os.Mkdir(victim, 0o755)
 	link := filepath.Join(dir, "runtime")
 	os.Symlink(victim, link)
-	d := Dir{Path: link, Mode: 0o700, Owner: Unmanaged}
+	d := Dir{Path: link, Mode: 0o700, Owner: hostfile.Unmanaged}
 	if _, err := d.Check(); err == nil || !strings.Contains(err.Error(), "not a directory") {
 		t.Fatalf("Check(symlink) = %v, want refusal", err)
 	}
@@ -29,7 +31,7 @@ func TestDirRefusesSymlink(t *testing.T) {
 
 func TestDirEnsure(t *testing.T) {
 	dir := t.TempDir()
-	d := Dir{Path: filepath.Join(dir, "a", "b"), Mode: 0o750, Owner: Unmanaged}
+	d := Dir{Path: filepath.Join(dir, "a", "b"), Mode: 0o750, Owner: hostfile.Unmanaged}
 	if st, _ := d.Check(); st.Exists {
 		t.Fatal("exists before Ensure")
 	}
@@ -44,7 +46,7 @@ func TestDirEnsure(t *testing.T) {
 	if st, _ := d.Check(); st.Same {
 		t.Fatal("Check ignores a mode change")
 	}
-	keep := Dir{Path: d.Path, Mode: 0o755, Owner: Unmanaged, KeepExisting: true}
+	keep := Dir{Path: d.Path, Mode: 0o755, Owner: hostfile.Unmanaged, KeepExisting: true}
 	if st, _ := keep.Check(); !st.Same {
 		t.Fatal("KeepExisting dir reported different")
 	}

@@ -8,6 +8,8 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/left4me/left4me-deploy/internal/hostfile"
+
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/overlay"
 	"github.com/left4me/left4me-deploy/sudoers"
@@ -39,7 +41,7 @@ func (s entryPoints) Run(ctx context.Context, g *Gate) error {
 			return err
 		}
 		// root:root 0755, like the helpers.
-		f := File{Path: d.path(e.Path), Data: data, Mode: 0o755, Owner: d.rootOwner()}
+		f := hostfile.File{Path: d.path(e.Path), Data: data, Mode: 0o755, Owner: d.rootOwner()}
 		st, err := f.Check()
 		if err != nil {
 			return fmt.Errorf("read %s: %w", e.Path, err)
@@ -78,7 +80,7 @@ func (d *Host) maxMounts() int {
 // differs: the cap left4me-overlay mount enforces.
 func (d *Host) installMaxMounts(g *Gate) error {
 	data := []byte(strconv.Itoa(d.maxMounts()) + "\n")
-	f := File{Path: d.path(overlay.MaxMountsFile), Data: data, Mode: 0o644, Owner: d.rootOwner()}
+	f := hostfile.File{Path: d.path(overlay.MaxMountsFile), Data: data, Mode: 0o644, Owner: d.rootOwner()}
 	st, err := f.Check()
 	if err != nil {
 		return fmt.Errorf("read %s: %w", overlay.MaxMountsFile, err)

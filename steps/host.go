@@ -6,6 +6,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/left4me/left4me-deploy/internal/hostfile"
+
 	"github.com/left4me/left4me-deploy/artifacts"
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/overlay"
@@ -115,11 +117,11 @@ func NewHost(c Config) (*Host, error) {
 func (d *Host) path(hostPath string) string { return d.root.Join(hostPath) }
 
 // rootOwner is root:root, or unmanaged when not running as root.
-func (d *Host) rootOwner() Owner {
+func (d *Host) rootOwner() hostfile.Owner {
 	if !d.manageOwners {
-		return Unmanaged
+		return hostfile.Unmanaged
 	}
-	return RootOwner
+	return hostfile.RootOwner
 }
 
 // Watch counts the changed steps of a run for the release step and passes

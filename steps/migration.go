@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/left4me/left4me-deploy/internal/hostfile"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/left4me/left4me-deploy/hostpath"
@@ -93,7 +95,7 @@ func (d *Host) keepMigrationReport(g *Gate, dryRun bool, rep *migrate.Report) {
 	}
 	b, err := json.MarshalIndent(rep, "", "  ")
 	if err == nil {
-		f := File{Path: d.path(hostpath.DeployMigrationReport), Data: append(b, '\n'), Mode: 0o600, Owner: d.rootOwner()}
+		f := hostfile.File{Path: d.path(hostpath.DeployMigrationReport), Data: append(b, '\n'), Mode: 0o600, Owner: d.rootOwner()}
 		err = f.Write(nil)
 	}
 	if err != nil {

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/left4me/left4me-deploy/internal/hostfile"
+
 	"github.com/left4me/left4me-deploy/artifacts"
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/internal/version"
@@ -266,7 +268,7 @@ func (d *Host) keepRelease(r release.Release, deployer string) error {
 		if err := os.Rename(tmp, dir); err != nil {
 			return fmt.Errorf("keep release %s: %w", r.ID, err)
 		}
-		if err := SyncDir(base); err != nil {
+		if err := hostfile.SyncDir(base); err != nil {
 			return fmt.Errorf("keep release %s: %w", r.ID, err)
 		}
 	}
@@ -390,7 +392,7 @@ func syncTree(dir string) error {
 		return err
 	}
 	for i := len(dirs) - 1; i >= 0; i-- {
-		if err := SyncDir(dirs[i]); err != nil {
+		if err := hostfile.SyncDir(dirs[i]); err != nil {
 			return err
 		}
 	}

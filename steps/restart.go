@@ -10,6 +10,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/left4me/left4me-deploy/internal/hostfile"
+
 	"github.com/left4me/left4me-deploy/artifacts"
 	"github.com/left4me/left4me-deploy/hostpath"
 )
@@ -66,7 +68,7 @@ func (s restart) Run(ctx context.Context, g *Gate) error {
 		if err := os.Remove(d.path(hostpath.PendingRestart)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("clear the pending restart: %w", err)
 		}
-		return SyncDir(d.path(hostpath.DeployStateDir))
+		return hostfile.SyncDir(d.path(hostpath.DeployStateDir))
 	})
 }
 
@@ -86,7 +88,7 @@ func (d *Host) needRestart(g *Gate, reason string) error {
 	if g.DryRun() || !d.o.Live.Services || d.rendering {
 		return nil
 	}
-	f := File{Path: d.path(hostpath.PendingRestart), Data: []byte(strings.Join(d.restartReasons, "\n") + "\n"), Mode: 0o600, Owner: d.rootOwner()}
+	f := hostfile.File{Path: d.path(hostpath.PendingRestart), Data: []byte(strings.Join(d.restartReasons, "\n") + "\n"), Mode: 0o600, Owner: d.rootOwner()}
 	if err := f.Write(nil); err != nil {
 		return fmt.Errorf("record the pending restart of %s in %s before the change (%s): %w", hostpath.WebUnit, hostpath.PendingRestart, reason, err)
 	}

@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/left4me/left4me-deploy/internal/hostfile"
+
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/sudoers"
 )
@@ -25,7 +27,7 @@ func (s sudoersFile) Run(ctx context.Context, g *Gate) error {
 	if err != nil {
 		return err
 	}
-	f := File{Path: d.path(hostpath.SudoersFile), Data: data, Mode: sudoers.Mode, Owner: d.rootOwner()}
+	f := hostfile.File{Path: d.path(hostpath.SudoersFile), Data: data, Mode: sudoers.Mode, Owner: d.rootOwner()}
 	st, err := f.Check()
 	if err != nil {
 		return fmt.Errorf("read %s: %w", hostpath.SudoersFile, err)

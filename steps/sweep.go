@@ -16,13 +16,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/left4me/left4me-deploy/internal/hostfile"
+
 	"github.com/left4me/left4me-deploy/artifacts"
 	"github.com/left4me/left4me-deploy/hostpath"
 )
 
 // A run killed mid-step leaves what it had in flight: the temporary file
 // of an atomic write beside its target (".NAME" and digits, see
-// File), a half-kept release (ReleasesDir/.tmp-DIGITS), a partial
+// hostfile.File), a half-kept release (ReleasesDir/.tmp-DIGITS), a partial
 // upload in the binary cache (cache/.in.*). The sweep at the start of
 // every run, under the deploy lock, removes exactly those names, and only
 // in directories no one but root can write to; status lists them.
@@ -170,7 +172,7 @@ func Sweep(o Config, emit func(Event)) error {
 		emit(Event{Type: EventLog, Step: "sweep", Reason: "removed " + p + ", left by an interrupted run"})
 	}
 	for dir := range synced {
-		if err := SyncDir(o.Root.Join(dir)); err != nil {
+		if err := hostfile.SyncDir(o.Root.Join(dir)); err != nil {
 			return err
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/left4me/left4me-deploy/internal/hostfile"
+
 	"github.com/left4me/left4me-deploy/artifacts"
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/service"
@@ -76,13 +78,13 @@ func (s units) install(ctx context.Context, g *Gate, rendered []artifacts.Unit) 
 	d := s.d
 	type pending struct {
 		u    artifacts.Unit
-		f    File
+		f    hostfile.File
 		host string
 	}
 	var todo []pending
 	for _, u := range rendered {
 		host := hostpath.UnitDir + "/" + u.Name
-		f := File{Path: d.path(host), Data: u.Data, Mode: 0o644, Owner: d.rootOwner()}
+		f := hostfile.File{Path: d.path(host), Data: u.Data, Mode: 0o644, Owner: d.rootOwner()}
 		st, err := f.Check()
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", host, err)
@@ -144,10 +146,10 @@ func (s units) unshadow(g *Gate, rendered []artifacts.Unit) ([]string, error) {
 			if err := os.Rename(d.path(host), d.path(saved)); err != nil {
 				return err
 			}
-			if err := SyncDir(d.path(hostpath.ReplacedDir)); err != nil {
+			if err := hostfile.SyncDir(d.path(hostpath.ReplacedDir)); err != nil {
 				return err
 			}
-			return SyncDir(d.path(hostpath.EtcUnitDir))
+			return hostfile.SyncDir(d.path(hostpath.EtcUnitDir))
 		})
 		if err != nil {
 			return nil, err
@@ -175,7 +177,7 @@ func (s units) recordWebExec(g *Gate) error {
 	if d.rendering {
 		return nil
 	}
-	setting := File{Path: d.path(hostpath.WebExecFile), Data: []byte(d.o.WebExec + "\n"), Mode: 0o600, Owner: d.rootOwner()}
+	setting := hostfile.File{Path: d.path(hostpath.WebExecFile), Data: []byte(d.o.WebExec + "\n"), Mode: 0o600, Owner: d.rootOwner()}
 	st, err := setting.Check()
 	if err != nil {
 		return fmt.Errorf("read %s: %w", hostpath.WebExecFile, err)

@@ -11,6 +11,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/left4me/left4me-deploy/internal/hostfile"
+
 	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/runner"
 	"github.com/left4me/left4me-deploy/sudoers"
@@ -44,8 +46,8 @@ func (s verify) Run(ctx context.Context, g *Gate) error {
 			problems = append(problems, err.Error())
 			return
 		}
-		f := File{Path: d.path(host), Mode: mode, Owner: d.rootOwner()}
-		if !fi.Mode().IsRegular() || !MetaEqual(fi, f.Mode, f.Owner) {
+		f := hostfile.File{Path: d.path(host), Mode: mode, Owner: d.rootOwner()}
+		if !fi.Mode().IsRegular() || !hostfile.MetaEqual(fi, f.Mode, f.Owner) {
 			problems = append(problems, fmt.Sprintf("%s is %v, want a regular file %#o %s", host, fi.Mode(), mode, ownerString(f.Owner)))
 		}
 	}

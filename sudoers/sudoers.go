@@ -22,16 +22,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"text/template"
 
-	_ "embed"
+	"github.com/left4me/left4me-deploy/internal/hostfile"
 
-	"github.com/google/renameio/v2"
+	_ "embed"
 
 	"github.com/left4me/left4me-deploy/runner"
 )
@@ -124,77 +122,18 @@ const Mode fs.FileMode = 0o440
 // first. A file visudo rejects is removed and the installed one stays. It
 // reports whether the file changed.
 func Install(ctx context.Context, r runner.Runner, path string, data []byte) (bool, error) {
-	same, err := installed(path, data)
+	f := hostfile.File{Path: path, Data: data, Mode: Mode, Owner: hostfile.RootOwner}
+	st, err := f.Check()
 	if err != nil {
 		return false, fmt.Errorf("install sudoers %s: %w", path, err)
 	}
-	if same {
+	if st.Same {
 		return false, nil
 	}
-	if err := writeValidated(path, data, func(tmp string) error { return Validate(ctx, r, tmp) }); err != nil {
+	if err := f.Write(func(tmp string) error { return Validate(ctx, r, tmp) }); err != nil {
 		return false, fmt.Errorf("install sudoers %s: %w", path, err)
 	}
 	return true, nil
-}
-
-// installed reports whether path is a regular file with exactly data,
-// mode Mode and owner root:root.
-func installed(path string, data []byte) (bool, error) {
-	fi, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil || !fi.Mode().IsRegular() {
-		return false, err
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return false, err
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	meta := fi.Mode().Perm()|(fi.Mode()&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)) == Mode
-	return bytes.Equal(b, data) && meta && ok && st.Uid == 0 && st.Gid == 0, nil
-}
-
-// writeValidated replaces path atomically with data, root:root mode Mode:
-// a temporary file beside it (its name starts with a dot, which sudo's
-// includedir ignores) is written, synced and given to validate, and renamed
-// into place only if validate accepted it; the directory is synced after
-// the rename. On any error the old file is untouched.
-func writeValidated(path string, data []byte, validate func(tmp string) error) error {
-	t, err := renameio.NewPendingFile(path, renameio.WithTempDir(filepath.Dir(path)), renameio.WithStaticPermissions(0o600))
-	if err != nil {
-		return err
-	}
-	defer t.Cleanup()
-	if _, err := t.Write(data); err != nil {
-		return err
-	}
-	if err := t.Chown(0, 0); err != nil {
-		return err
-	}
-	// Chmod after chown: chown clears set-id bits.
-	if err := t.Chmod(Mode); err != nil {
-		return err
-	}
-	if err := t.Sync(); err != nil {
-		return err
-	}
-	if err := validate(t.Name()); err != nil {
-		return err
-	}
-	if err := t.CloseAtomicallyReplace(); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return fmt.Errorf("sync directory %s: %w", filepath.Dir(path), err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync directory %s: %w", filepath.Dir(path), err)
-	}
-	return nil
 }
 
 // Lines returns the rule lines of a rendered file: not blank, not comments.

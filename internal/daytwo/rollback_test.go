@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/left4me/left4me-deploy/internal/hostfile"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/left4me/left4me-deploy/hostpath"
@@ -32,7 +34,7 @@ func TestReleaseReconciled(t *testing.T) {
 	binB := binDirWith(t, "B")
 	// What a run of B killed before its release step leaves: B's l4d2ctl
 	// in place, no record.
-	c := steps.CopyFile{Source: filepath.Join(binB, "l4d2ctl"), Path: filepath.Join(root, hostpath.L4d2ctl), Mode: 0o755, Owner: steps.RootOwner}
+	c := hostfile.CopyFile{Source: filepath.Join(binB, "l4d2ctl"), Path: filepath.Join(root, hostpath.L4d2ctl), Mode: 0o755, Owner: hostfile.RootOwner}
 	if err := c.Write(); err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +44,7 @@ func TestReleaseReconciled(t *testing.T) {
 	// The rerun (B everywhere else too) changes the other binaries, so
 	// make them B by hand as well: then the run itself changes nothing.
 	for _, b := range append(steps.Programs, steps.Program{Name: steps.DeployBinary, Dest: hostpath.DeployTool}) {
-		c := steps.CopyFile{Source: filepath.Join(binB, b.Name), Path: filepath.Join(root, b.Dest), Mode: 0o755, Owner: steps.RootOwner}
+		c := hostfile.CopyFile{Source: filepath.Join(binB, b.Name), Path: filepath.Join(root, b.Dest), Mode: 0o755, Owner: hostfile.RootOwner}
 		if err := c.Write(); err != nil {
 			t.Fatal(err)
 		}
