@@ -36,14 +36,14 @@ const lockHolderMax = 4 << 10
 type deployLock struct{ fd int }
 
 func acquireLock(root hostpath.Root, command string) (*deployLock, error) {
-	dirfd, err := rootdir.Open(root, hostpath.DeployRunDir)
+	dir, err := rootdir.Open(root, hostpath.DeployRunDir)
 	if err != nil {
 		return nil, fmt.Errorf("the deploy lock's directory: %w", err)
 	}
-	defer unix.Close(dirfd)
+	defer dir.Close()
 	path := root.Join(hostpath.DeployLock)
 	name := hostpath.DeployLock[len(hostpath.DeployRunDir)+1:]
-	fd, err := unix.Openat(dirfd, name, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0o600)
+	fd, err := fsat.OpenRaw(dir.FD(), name, unix.O_RDWR|unix.O_CREAT|unix.O_NONBLOCK|unix.O_NOCTTY, 0o600, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open the deploy lock %s (apply runs as root): %w", path, err)
 	}

@@ -35,32 +35,32 @@ const stateFileMax = 8 << 20
 // mounted there, but never a FUSE mount: that can only be its owner's
 // (fusermount3), and every answer below it would come from the owner's
 // daemon, or never come.
-func OpenStateRoot(root hostpath.Root) (int, error) {
+func OpenStateRoot(root hostpath.Root) (*fsat.Dir, error) {
 	dir := root.Join(hostpath.StateDir)
-	pfd, err := unix.Open(filepath.Dir(dir), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	parent, err := fsat.OpenTrusted(filepath.Dir(dir), unix.O_PATH|unix.O_DIRECTORY)
 	if err != nil {
-		return -1, &os.PathError{Op: "open", Path: filepath.Dir(dir), Err: err}
+		return nil, err
 	}
-	defer unix.Close(pfd)
-	fd, err := fsat.OpenDir(pfd, filepath.Base(dir), dir, 0)
+	defer parent.Close()
+	state, err := parent.OpenDir(filepath.Base(dir), 0)
 	if err != nil {
-		return -1, err
+		return nil, err
 	}
-	if err := notOwnerMount(fd, dir); err != nil {
-		unix.Close(fd)
-		return -1, err
+	if err := notOwnerMount(state.FD(), dir); err != nil {
+		state.Close()
+		return nil, err
 	}
-	return fd, nil
+	return state, nil
 }
 
 // stateRootExists reports whether the state root is there (as a directory
 // that is not a FUSE mount), looked up without following a link.
 func stateRootExists(root hostpath.Root) bool {
-	fd, err := OpenStateRoot(root)
+	state, err := OpenStateRoot(root)
 	if err != nil {
 		return false
 	}
-	unix.Close(fd)
+	state.Close()
 	return true
 }
 

@@ -110,10 +110,10 @@ func (d *Host) keepMigrationReport(g *Gate, dryRun bool, rep *migrate.Report) {
 // none.
 func ReadMigrationReport(root hostpath.Root) (b []byte, ok bool, err error) {
 	own := root.Join(hostpath.DeployMigrationReport)
-	dirfd, err := unix.Open(filepath.Dir(own), unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	dir, err := fsat.OpenTrusted(filepath.Dir(own), unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW)
 	if err == nil {
-		b, err = fsat.ReadSmall(dirfd, filepath.Base(own), own, stateFileMax)
-		unix.Close(dirfd)
+		b, err = dir.ReadSmall(filepath.Base(own), stateFileMax)
+		dir.Close()
 		if err == nil {
 			return b, true, nil
 		}
@@ -121,15 +121,15 @@ func ReadMigrationReport(root hostpath.Root) (b []byte, ok bool, err error) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		return nil, false, err
 	}
-	sfd, err := OpenStateRoot(root)
+	state, err := OpenStateRoot(root)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, false, nil
 	case err != nil:
 		return nil, false, err
 	}
-	defer unix.Close(sfd)
-	b, err = fsat.ReadSmall(sfd, filepath.Base(migrate.ReportFile), root.Join(migrate.ReportFile), stateFileMax)
+	defer state.Close()
+	b, err = state.ReadSmall(filepath.Base(migrate.ReportFile), stateFileMax)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, nil
 	}

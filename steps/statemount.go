@@ -156,16 +156,16 @@ func (s units) deferStateMount(g *Gate, write bool) (bool, error) {
 		return true, nil
 	}
 	return true, g.Change(fmt.Sprintf("defer %s (%s): %s", unit, artifacts.StateMountDeferred, why), func() error {
-		dirfd, err := rootdir.Open(d.root, hostpath.DeployRunDir)
+		dir, err := rootdir.Open(d.root, hostpath.DeployRunDir)
 		if err != nil {
 			return err
 		}
-		defer unix.Close(dirfd)
-		fd, err := unix.Openat(dirfd, artifacts.StateMountDeferredName, unix.O_WRONLY|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0o600)
+		defer dir.Close()
+		fd, err := fsat.OpenRaw(dir.FD(), artifacts.StateMountDeferredName, unix.O_WRONLY|unix.O_CREAT|unix.O_NONBLOCK, 0o600, 0)
 		if err != nil {
 			return fmt.Errorf("create %s: %w", artifacts.StateMountDeferred, err)
 		}
-		return unix.Close(fd)
+		return fsat.NewDir(fd, artifacts.StateMountDeferred).Close()
 	})
 }
 
@@ -183,28 +183,27 @@ func (d *Host) stateMountHeld() (string, error) {
 // migrated reports whether the migration's sentinel is in the state root,
 // looked at through fsat (no link followed, no FUSE mount entered).
 func (d *Host) migrated() bool {
-	fd, err := OpenStateRoot(d.root)
+	state, err := OpenStateRoot(d.root)
 	if err != nil {
 		return false
 	}
-	defer unix.Close(fd)
-	e, err := fsat.Stat(fd, filepath.Base(hostpath.Sentinel))
+	defer state.Close()
+	e, err := state.Stat(filepath.Base(hostpath.Sentinel))
 	return err == nil && e.IsReg()
 }
 
 // deferralMarked reports whether artifacts.StateMountDeferred is there, in
 // root's own directory.
 func deferralMarked(d *Host) (bool, error) {
-	dirfd, err := rootdir.Lookup(d.root, hostpath.DeployRunDir)
+	dir, err := rootdir.Lookup(d.root, hostpath.DeployRunDir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
 	if err != nil {
 		return false, err
 	}
-	defer unix.Close(dirfd)
-	var st unix.Stat_t
-	switch err := unix.Fstatat(dirfd, artifacts.StateMountDeferredName, &st, unix.AT_SYMLINK_NOFOLLOW); {
+	defer dir.Close()
+	switch _, err := fsat.Stat(dir.FD(), artifacts.StateMountDeferredName); {
 	case err == nil:
 		return true, nil
 	case errors.Is(err, unix.ENOENT):
@@ -221,12 +220,12 @@ func removeDeferral(d *Host, g *Gate) error {
 		return err
 	}
 	return g.Change("remove "+artifacts.StateMountDeferred, func() error {
-		dirfd, err := rootdir.Open(d.root, hostpath.DeployRunDir)
+		dir, err := rootdir.Open(d.root, hostpath.DeployRunDir)
 		if err != nil {
 			return err
 		}
-		defer unix.Close(dirfd)
-		if err := unix.Unlinkat(dirfd, artifacts.StateMountDeferredName, 0); err != nil && !errors.Is(err, unix.ENOENT) {
+		defer dir.Close()
+		if err := fsat.Unlink(dir.FD(), artifacts.StateMountDeferredName); err != nil && !errors.Is(err, unix.ENOENT) {
 			return fmt.Errorf("remove %s: %w", artifacts.StateMountDeferred, err)
 		}
 		return nil

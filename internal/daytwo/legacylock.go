@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/fsat"
 )
 
 // LegacyDeployLock is where installers before hostpath.DeployRunDir took
@@ -27,41 +28,41 @@ const LegacyDeployLock = "/run/lock/left4me-deploy.lock"
 // racing to make it first. Without /run/lock there is nothing to claim.
 func ClaimLegacyLock(root hostpath.Root) error {
 	dir := root.Join("/run/lock")
-	dirfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	d, err := fsat.OpenTrusted(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW)
 	if errors.Is(err, unix.ENOENT) {
 		return nil
 	}
 	if err != nil {
-		return &os.PathError{Op: "open", Path: dir, Err: err}
+		return err
 	}
-	defer unix.Close(dirfd)
+	defer d.Close()
 	const name = "left4me-deploy.lock"
 	path := root.Join(LegacyDeployLock)
 	for range 64 {
-		var st unix.Stat_t
-		err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
+		st, err := fsat.Stat(d.FD(), name)
 		switch {
-		case err == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Uid == 0 && st.Mode&0o077 == 0:
+		case err == nil && st.IsReg() && st.UID == 0 && st.Mode&0o077 == 0:
 			return nil // root's own, made here before
 		case err == nil:
-			if err := unix.Unlinkat(dirfd, name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
+			if err := fsat.Unlink(d.FD(), name); err != nil && !errors.Is(err, unix.ENOENT) {
 				return &os.PathError{Op: "remove", Path: path, Err: err}
 			}
 		case !errors.Is(err, unix.ENOENT):
 			return &os.PathError{Op: "stat", Path: path, Err: err}
 		}
-		fd, err := unix.Openat(dirfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		fd, err := fsat.OpenRaw(d.FD(), name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o600, 0)
 		if errors.Is(err, unix.EEXIST) {
 			continue
 		}
 		if err != nil {
 			return &os.PathError{Op: "create", Path: path, Err: err}
 		}
+		f := fsat.NewDir(fd, path)
 		if err := unix.Fchmod(fd, 0o600); err != nil {
-			unix.Close(fd)
+			f.Close()
 			return &os.PathError{Op: "chmod", Path: path, Err: err}
 		}
-		return unix.Close(fd)
+		return f.Close()
 	}
 	return fmt.Errorf("%s: another user keeps making it first; find who (fuser -v %s) and run again", path, path)
 }

@@ -12,11 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"golang.org/x/sys/unix"
-
 	deploy "github.com/left4me/left4me-deploy"
 	"github.com/left4me/left4me-deploy/hostpath"
-	"github.com/left4me/left4me-deploy/internal/fsat"
 	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/migrate"
 	"github.com/left4me/left4me-deploy/release"
@@ -80,7 +77,7 @@ func Status(ctx context.Context, o deploy.Options) (protocol.HostStatus, steps.E
 // fsat.ReadSmall (steps.ReadMigrationReport).
 func migrationState(root hostpath.Root) protocol.Migration {
 	var m protocol.Migration
-	dirfd, err := steps.OpenStateRoot(root)
+	state, err := steps.OpenStateRoot(root)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return m
@@ -88,8 +85,8 @@ func migrationState(root hostpath.Root) protocol.Migration {
 		m.Report = "unreadable: " + err.Error()
 		return m
 	}
-	defer unix.Close(dirfd)
-	if e, err := fsat.Stat(dirfd, filepath.Base(hostpath.Sentinel)); err == nil && e.IsReg() {
+	defer state.Close()
+	if e, err := state.Stat(filepath.Base(hostpath.Sentinel)); err == nil && e.IsReg() {
 		m.Sentinel = true
 	}
 	b, found, err := steps.ReadMigrationReport(root)

@@ -28,18 +28,18 @@ var ErrUnsafe = errors.New("unsafe for root's own files")
 
 // Open makes sure the host directory dir (joined onto r) exists as a
 // directory of mode 0700 owned by the caller (root on a host), creating it
-// (and missing ancestors, 0755) if needed, and returns it open for reading.
+// (and missing ancestors, 0755) if needed, and returns it open for reading, as a handle named by its path.
 // Every ancestor must be a real directory (no symlink) owned by root or the
 // caller and writable by no group and no other user; dir itself must not
 // be a symlink and must be owned by the caller, and its mode is set to 0700.
 // With a test root (r not the host), ancestors are checked from r down.
-func Open(r hostpath.Root, dir string) (int, error) { return open(r, dir, true) }
+func Open(r hostpath.Root, dir string) (*fsat.Dir, error) { return open(r, dir, true) }
 
 // Lookup is Open for a reader: the same checks, but nothing is created or
 // changed, and a missing directory is an error wrapping fs.ErrNotExist.
-func Lookup(r hostpath.Root, dir string) (int, error) { return open(r, dir, false) }
+func Lookup(r hostpath.Root, dir string) (*fsat.Dir, error) { return open(r, dir, false) }
 
-func open(r hostpath.Root, dir string, create bool) (int, error) {
+func open(r hostpath.Root, dir string, create bool) (*fsat.Dir, error) {
 	full := r.Join(dir)
 	base := "/"
 	if !r.IsHost() {
@@ -47,11 +47,11 @@ func open(r hostpath.Root, dir string, create bool) (int, error) {
 	}
 	rel := strings.TrimPrefix(strings.TrimPrefix(full, base), "/")
 	if rel == "" {
-		return -1, fmt.Errorf("%s: %w: a root-only directory cannot be %s itself", full, ErrUnsafe, base)
+		return nil, fmt.Errorf("%s: %w: a root-only directory cannot be %s itself", full, ErrUnsafe, base)
 	}
 	cur, err := fsat.OpenTrusted(base, unix.O_PATH|unix.O_DIRECTORY)
 	if err != nil {
-		return -1, err
+		return nil, err
 	}
 	defer func() { cur.Close() }()
 	euid := uint32(os.Geteuid())
@@ -59,7 +59,7 @@ func open(r hostpath.Root, dir string, create bool) (int, error) {
 	parts := strings.Split(rel, "/")
 	for i, p := range parts {
 		if err := checkAncestor(cur.FD(), at, euid); err != nil {
-			return -1, err
+			return nil, err
 		}
 		next := filepath.Join(at, p)
 		last := i == len(parts)-1
@@ -69,7 +69,7 @@ func open(r hostpath.Root, dir string, create bool) (int, error) {
 		}
 		if !create {
 		} else if err := fsat.Mkdir(cur.FD(), p, mode); err != nil && err != unix.EEXIST {
-			return -1, &os.PathError{Op: "mkdir", Path: next, Err: err}
+			return nil, &os.PathError{Op: "mkdir", Path: next, Err: err}
 		}
 		flags := unix.O_PATH | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
 		if last {
@@ -79,31 +79,33 @@ func open(r hostpath.Root, dir string, create bool) (int, error) {
 		if err != nil {
 			if err == unix.ENOTDIR || err == unix.ELOOP {
 				if e, err := fsat.Stat(cur.FD(), p); err == nil && e.IsLink() {
-					return -1, fmt.Errorf("%s: %w: it is a symbolic link; remove it", next, ErrUnsafe)
+					return nil, fmt.Errorf("%s: %w: it is a symbolic link; remove it", next, ErrUnsafe)
 				}
-				return -1, fmt.Errorf("%s: %w: it is not a directory; remove it", next, ErrUnsafe)
+				return nil, fmt.Errorf("%s: %w: it is not a directory; remove it", next, ErrUnsafe)
 			}
-			return -1, &os.PathError{Op: "open", Path: next, Err: err}
+			return nil, &os.PathError{Op: "open", Path: next, Err: err}
 		}
 		cur.Close()
 		cur, at = fsat.NewDir(fd, next), next
 	}
 	st, err := fsat.Stat(cur.FD(), "")
 	if err != nil {
-		return -1, &os.PathError{Op: "stat", Path: full, Err: err}
+		return nil, &os.PathError{Op: "stat", Path: full, Err: err}
 	}
 	if st.UID != euid {
-		return -1, fmt.Errorf("%s: %w: owned by uid %d, not %d; remove it (rm -rf %s) and run again", full, ErrUnsafe, st.UID, euid, full)
+		return nil, fmt.Errorf("%s: %w: owned by uid %d, not %d; remove it (rm -rf %s) and run again", full, ErrUnsafe, st.UID, euid, full)
 	}
 	if st.Mode&0o7777 != 0o700 {
 		if !create {
-			return -1, fmt.Errorf("%s: %w: mode %#o, not 0700", full, ErrUnsafe, st.Mode&0o7777)
+			return nil, fmt.Errorf("%s: %w: mode %#o, not 0700", full, ErrUnsafe, st.Mode&0o7777)
 		}
 		if err := unix.Fchmod(cur.FD(), 0o700); err != nil {
-			return -1, &os.PathError{Op: "chmod", Path: full, Err: err}
+			return nil, &os.PathError{Op: "chmod", Path: full, Err: err}
 		}
 	}
-	return cur.Release(), nil
+	d := cur
+	cur = nil
+	return d, nil
 }
 
 // checkAncestor refuses a directory that a user other than root and the

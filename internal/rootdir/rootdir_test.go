@@ -65,11 +65,9 @@ func TestOpen(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
 			tc.setup(t, root)
-			fd, err := Open(hostpath.Root(root), dir)
+			d, err := Open(hostpath.Root(root), dir)
 			if tc.unsafe {
-				if fd >= 0 {
-					unix.Close(fd)
-				}
+				d.Close()
 				if !errors.Is(err, ErrUnsafe) {
 					t.Fatalf("Open = %v, want ErrUnsafe", err)
 				}
@@ -78,9 +76,12 @@ func TestOpen(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Open = %v", err)
 			}
-			defer unix.Close(fd)
+			defer d.Close()
+			if want := root + dir; d.Path() != want {
+				t.Errorf("the handle is named %s, want %s", d.Path(), want)
+			}
 			var st unix.Stat_t
-			if err := unix.Fstat(fd, &st); err != nil || st.Mode&0o7777 != 0o700 || st.Uid != 0 || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			if err := unix.Fstat(d.FD(), &st); err != nil || st.Mode&0o7777 != 0o700 || st.Uid != 0 || st.Mode&unix.S_IFMT != unix.S_IFDIR {
 				t.Fatalf("fstat = %v, mode %#o uid %d; want a 0700 root directory", err, st.Mode, st.Uid)
 			}
 			if fi, err := os.Lstat(root + dir); err != nil || !fi.IsDir() {
