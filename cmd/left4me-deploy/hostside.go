@@ -15,6 +15,7 @@ import (
 
 	deploy "github.com/left4me/left4me-deploy"
 	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/daytwo"
 	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/release"
 	"github.com/left4me/left4me-deploy/steps"
@@ -145,7 +146,7 @@ func localStatus(c *cli.Context, e *env) error {
 	if err != nil && len(st.Failed) == 0 {
 		row.Error = err.Error()
 	}
-	row.Result = judge(row)
+	row.Result = daytwo.Judge(row.Status, row.Error)
 	return printStatus(e.Stdout, []statusRow{row}, c.Bool("json"))
 }
 
