@@ -1,7 +1,8 @@
 // Package remote deploys left4me to hosts over SSH: it opens one connection
 // per host (an OpenSSH control master), ships the host binaries the host
 // lacks into a root-only cache, runs the install plan there as root
-// ("left4me-deploy apply --local --json") and streams its events back.
+// ("left4me-deploy host ARGS", ARGS a protocol.HostArgs) and streams its
+// events back.
 package remote
 
 import (
@@ -12,7 +13,6 @@ import (
 	"io"
 	"os"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -25,52 +25,16 @@ import (
 )
 
 // StateDir is the host directory (root:root 0700) holding the binary cache
-// and the staging directories. With Apply.Root set it lives under that root.
+// and the staging directories. With Args.Root set it lives under that root.
 const StateDir = hostpath.DeployStateDir
-
-// ApplyFlags are passed through to the plan on the host.
-type ApplyFlags struct {
-	Root   string // --root DIR
-	DryRun bool   // --dry-run
-	Diff   bool   // --diff
-	// WebExec is the web unit's ExecStart= (--web-exec); empty keeps the
-	// one an earlier deploy set, else the installer's default.
-	WebExec string
-	// MaxMounts is the host's cap on instance overlays (--max-mounts); 0
-	// keeps the one an earlier deploy set.
-	MaxMounts int
-	// By names the workstation user@host in the host's release record.
-	By string
-	// Status reports the host's state instead of deploying (--status);
-	// Rollback puts the previous release back (--rollback).
-	Status, Rollback bool
-}
-
-func (a ApplyFlags) args() []string {
-	var out []string
-	if a.Root != "" {
-		out = append(out, "--root", a.Root)
-	}
-	if a.DryRun {
-		out = append(out, "--dry-run")
-	}
-	if a.Diff {
-		out = append(out, "--diff")
-	}
-	if a.WebExec != "" {
-		out = append(out, "--web-exec", a.WebExec)
-	}
-	if a.MaxMounts > 0 {
-		out = append(out, "--max-mounts", strconv.Itoa(a.MaxMounts))
-	}
-	return append(out, a.hostSideArgs()...)
-}
 
 // Deployer deploys to hosts. Options live here, never in globals.
 type Deployer struct {
-	SSH      SSH
-	Source   Source
-	Apply    ApplyFlags
+	SSH    SSH
+	Source Source
+	// Args is what each host runs: the plan, the status report or the
+	// rollback, and their options.
+	Args     protocol.HostArgs
 	Parallel int // hosts at once; < 1 means 1
 	Out      *Printer
 	// Prompt asks for the sudo password of a host on the terminal, giving
@@ -99,7 +63,7 @@ type Result struct {
 	// Release is the ID of the release the host runs after the deploy,
 	// from its summary ("" if it did not say).
 	Release string
-	// Report is the host's status report (ApplyFlags.Status), checked.
+	// Report is the host's status report (protocol.VerbStatus), checked.
 	Report *protocol.HostStatus
 	// NotRun is set for a host a rollout did not start (Err says why).
 	NotRun   bool
@@ -253,10 +217,10 @@ func (h *hostRun) rootCommand(args ...string) (string, io.Reader) {
 }
 
 func (h *hostRun) stateDir() string {
-	if h.d.Apply.Root == "" {
+	if h.d.Args.Root == "" {
 		return StateDir
 	}
-	return strings.TrimRight(h.d.Apply.Root, "/") + StateDir
+	return strings.TrimRight(h.d.Args.Root, "/") + StateDir
 }
 
 // run runs "rootScript run" once, streaming the plan's events.
@@ -272,8 +236,11 @@ func (h *hostRun) run(ctx context.Context, offered map[string][]Binary) (reply, 
 			args = append(args, a+":"+b.Name+":"+b.SHA256)
 		}
 	}
-	args = append(args, "--")
-	args = append(args, h.d.Apply.args()...)
+	hostArgs, err := h.d.Args.Encode()
+	if err != nil {
+		return reply{}, err
+	}
+	args = append(args, "--", hostArgs)
 	cmd, stdin := h.rootCommand(args...)
 	if stdin == nil {
 		stdin = strings.NewReader("")
@@ -283,7 +250,7 @@ func (h *hostRun) run(ctx context.Context, offered map[string][]Binary) (reply, 
 	errw := &lines.Writer{Emit: h.stderrLine, MaxLine: protocol.MaxStderrLine, MaxTotal: protocol.MaxStderr}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	err := h.conn.Run(runCtx, cmd, stdin, cutOff{out, cancel}, cutOff{errw, cancel})
+	err = h.conn.Run(runCtx, cmd, stdin, cutOff{out, cancel}, cutOff{errw, cancel})
 	out.Flush()
 	errw.Flush()
 	switch {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/remote"
 )
 
@@ -104,7 +105,7 @@ func str(c *cli.Context, name string) string { return set(c, name).String(name) 
 
 // hostDeployer builds the Deployer of the verbs that reach hosts; it
 // checks the flags every one of them shares.
-func hostDeployer(c *cli.Context, out *remote.Printer, apply remote.ApplyFlags) (*remote.Deployer, []remote.Target, error) {
+func hostDeployer(c *cli.Context, out *remote.Printer, args protocol.HostArgs) (*remote.Deployer, []remote.Target, error) {
 	targets, err := targetsFrom(c)
 	if err != nil {
 		return nil, nil, err
@@ -119,12 +120,15 @@ func hostDeployer(c *cli.Context, out *remote.Printer, apply remote.ApplyFlags) 
 	if err != nil {
 		return nil, nil, err
 	}
-	apply.Root = str(c, "root")
-	apply.By = workstation()
+	args.Root = str(c, "root")
+	args.By = workstation()
+	if err := args.Validate(); err != nil {
+		return nil, nil, err
+	}
 	d := &remote.Deployer{
 		SSH:      sshFrom(c),
 		Source:   src,
-		Apply:    apply,
+		Args:     args,
 		Parallel: c.Int("parallel"),
 		Out:      out,
 		Prompt:   terminalPrompt(),

@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
+	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/remote"
 )
 
@@ -43,7 +44,7 @@ func remoteAction(e *env) cli.ActionFunc {
 			return usage(c, "--max-mounts %d: want a number from 1 to 100000", n)
 		}
 		out := &remote.Printer{W: e.Stdout, JSON: c.Bool("json"), ErrW: e.Stderr}
-		d, targets, err := hostDeployer(c, out, remote.ApplyFlags{DryRun: c.Bool("dry-run"), Diff: c.Bool("diff"), WebExec: c.String("web-exec"), MaxMounts: c.Int("max-mounts")})
+		d, targets, err := hostDeployer(c, out, protocol.HostArgs{Verb: protocol.VerbApply, DryRun: c.Bool("dry-run"), Diff: c.Bool("diff"), WebExec: c.String("web-exec"), MaxMounts: c.Int("max-mounts")})
 		if err != nil {
 			return usage(c, "%v", err)
 		}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/release"
 	"github.com/left4me/left4me-deploy/remote"
 )
@@ -28,7 +29,7 @@ func rollbackCommand(e *env) *cli.Command {
 				return usage(c, "%v", err)
 			}
 			out := &remote.Printer{W: e.Stdout, JSON: c.Bool("json"), ErrW: e.Stderr}
-			d, targets, err := hostDeployer(c, out, remote.ApplyFlags{DryRun: c.Bool("dry-run"), Diff: c.Bool("diff"), Rollback: true})
+			d, targets, err := hostDeployer(c, out, protocol.HostArgs{Verb: protocol.VerbRollback, DryRun: c.Bool("dry-run"), Diff: c.Bool("diff")})
 			if err != nil {
 				return usage(c, "%v", err)
 			}

@@ -35,7 +35,7 @@ func statusCommand(e *env) *cli.Command {
 			if c.Bool("local") {
 				return localStatus(c, e)
 			}
-			d, targets, err := hostDeployer(c, &remote.Printer{W: io.Discard, ErrW: e.Stderr}, remote.ApplyFlags{Status: true})
+			d, targets, err := hostDeployer(c, &remote.Printer{W: io.Discard, ErrW: e.Stderr}, protocol.HostArgs{Verb: protocol.VerbStatus})
 			if err != nil {
 				return usage(c, "%v", err)
 			}
