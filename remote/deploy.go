@@ -103,6 +103,10 @@ type hostRun struct {
 	// rest of the run is read but not acted on.
 	refused error
 	stderr  tailBuffer
+	// command is the last command line run on the host, shown as the
+	// detail lines show it (verbose.go), and runErr how it ended.
+	command, shown string
+	runErr         error
 }
 
 func (d *Deployer) deployHost(ctx context.Context, dir string, t Target, name string) (res Result) {
@@ -111,6 +115,7 @@ func (d *Deployer) deployHost(ctx context.Context, dir string, t Target, name st
 	defer func() {
 		if res.Err != nil {
 			d.Out.Fail(t.Spec, res.Err)
+			d.Out.Detail(t.Spec, h.details(res.Err)...)
 		}
 	}()
 	if d.HostTimeout > 0 {
@@ -206,14 +211,17 @@ type reply struct {
 	args []string
 }
 
-// rootCommand is the command line that runs rootScript as root.
+// rootCommand is the command line that runs rootScript as root; the
+// password, when sudo wants one, goes on stdin.
 func (h *hostRun) rootCommand(args ...string) (string, io.Reader) {
 	words := append([]string{"sh", "-c", escalateScript, "sh", h.sudo, rootScript}, args...)
 	var stdin io.Reader
 	if h.sudo == "S" {
 		stdin = bytes.NewReader(append(append([]byte(nil), h.password...), '\n'))
 	}
-	return shellJoin(words...), stdin
+	cmd := shellJoin(words...)
+	h.ran(cmd, shownCommand(words))
+	return cmd, stdin
 }
 
 func (h *hostRun) stateDir() string {
@@ -251,6 +259,7 @@ func (h *hostRun) run(ctx context.Context, offered map[string][]Binary) (reply, 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	err = h.conn.Run(runCtx, cmd, stdin, cutOff{out, cancel}, cutOff{errw, cancel})
+	h.runErr = err
 	out.Flush()
 	errw.Flush()
 	switch {
@@ -507,6 +516,7 @@ func (h *hostRun) upload(ctx context.Context, bins []Binary, need []string) erro
 		errw := &lines.Writer{Emit: stderr.add, MaxLine: protocol.MaxStderrLine, MaxTotal: protocol.MaxStderr}
 		runCtx, cancel := context.WithCancel(ctx)
 		err = h.conn.Run(runCtx, cmd, stdin, io.Discard, cutOff{errw, cancel})
+		h.runErr = err
 		cancel()
 		errw.Flush()
 		f.Close()

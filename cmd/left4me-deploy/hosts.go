@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -102,6 +103,12 @@ func set(c *cli.Context, name string) *cli.Context {
 }
 
 func str(c *cli.Context, name string) string { return set(c, name).String(name) }
+
+// printer prints the progress of hosts to w, in text the progress lines
+// and with -v the detail lines to stderr.
+func printer(c *cli.Context, e *env, w io.Writer, asJSON bool) *remote.Printer {
+	return &remote.Printer{W: w, JSON: asJSON, ErrW: e.Stderr, Verbose: set(c, "verbose").Bool("verbose")}
+}
 
 // hostDeployer builds the Deployer of the verbs that reach hosts; it
 // checks the flags every one of them shares.

@@ -27,7 +27,7 @@ func (m *multiFlag) String() string     { return strings.Join(*m, " ") }
 const sshValueFlags = "pioJF"
 
 // deployFlagNames are the flags of a plain deploy (left4me-deploy HOST...).
-var deployFlagNames = join(sshFlagNames, []string{"dry-run", "diff", "json", "web-exec", "max-mounts"}, hostFlagNames, rolloutFlagNames)
+var deployFlagNames = join(sshFlagNames, []string{"dry-run", "diff", "json", "web-exec", "max-mounts"}, hostFlagNames, rolloutFlagNames, verboseFlagNames)
 
 func remoteFlags() []cli.Flag { return flags(deployFlagNames...) }
 
@@ -43,7 +43,7 @@ func remoteAction(e *env) cli.ActionFunc {
 		if n := c.Int("max-mounts"); c.IsSet("max-mounts") && (n < 1 || n > 100000) {
 			return usage(c, "--max-mounts %d: want a number from 1 to 100000", n)
 		}
-		out := &remote.Printer{W: e.Stdout, JSON: c.Bool("json"), ErrW: e.Stderr}
+		out := printer(c, e, e.Stdout, c.Bool("json"))
 		d, targets, err := hostDeployer(c, out, protocol.HostArgs{Verb: protocol.VerbApply, DryRun: c.Bool("dry-run"), Diff: c.Bool("diff"), WebExec: c.String("web-exec"), MaxMounts: c.Int("max-mounts")})
 		if err != nil {
 			return usage(c, "%v", err)

@@ -30,12 +30,12 @@ func statusCommand(e *env) *cli.Command {
 			"(this build, or --bundle) would install.\n" +
 			"Exit status: 0 every host in sync, 3 drift on a host, 5 a host that does not match its own record, 4 a host unreachable,\n" +
 			"failing to report, or its web app not active (the highest wins: 4, then 5, then 3), 2 usage.",
-		Flags: flags(join(sshFlagNames, hostFlagNames, []string{"json", "local", "bin-dir", "timeout"})...),
+		Flags: flags(join(sshFlagNames, hostFlagNames, []string{"json", "local", "bin-dir", "timeout"}, verboseFlagNames)...),
 		Action: func(c *cli.Context) error {
 			if c.Bool("local") {
 				return localStatus(c, e)
 			}
-			d, targets, err := hostDeployer(c, &remote.Printer{W: io.Discard, ErrW: e.Stderr}, protocol.HostArgs{Verb: protocol.VerbStatus})
+			d, targets, err := hostDeployer(c, printer(c, e, io.Discard, false), protocol.HostArgs{Verb: protocol.VerbStatus})
 			if err != nil {
 				return usage(c, "%v", err)
 			}
