@@ -31,7 +31,7 @@ func targetsFrom(c *cli.Context) ([]remote.Target, error) {
 }
 
 func readTargets(c *cli.Context) ([]remote.Target, error) {
-	check := &hostChecker{ctx: c.Context, config: str(c, "F")}
+	check := &hostChecker{&remote.SSHAliases{Ctx: c.Context, Config: str(c, "F")}}
 	var targets []remote.Target
 	seen := map[string]bool{}
 	add := func(t remote.Target) error {
@@ -123,7 +123,7 @@ func hostDeployer(c *cli.Context, out *remote.Printer, args protocol.HostArgs) (
 	if r := str(c, "root"); r != "" && !filepath.IsAbs(r) {
 		return nil, nil, fmt.Errorf("--root %q: want an absolute path on the host", r)
 	}
-	src, err := findSource(str(c, "bundle"))
+	src, err := remote.FindSource(str(c, "bundle"))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -138,7 +138,7 @@ func localRollback(ctx context.Context, e *env, o deploy.Options, a protocol.Hos
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, deploy.DeployBinary), args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, e.Stdout, e.Stderr
 	if asJSON {
-		out := summaryRelease(e.Stdout, t.ID, rb.Current.ID)
+		out := protocol.SummaryRelease(e.Stdout, t.ID, rb.Current.ID)
 		defer out.Flush()
 		cmd.Stdout = out
 	}

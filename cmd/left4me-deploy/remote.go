@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -50,44 +48,6 @@ func remoteAction(e *env) cli.ActionFunc {
 		}
 		return rollout(c, e, d, out, targets, r, "deploy")
 	}
-}
-
-// findSource picks where the host binaries come from: --bundle DIR; else
-// the release bundle this program sits in (DIR/linux-ARCH/left4me-deploy
-// or DIR/left4me-deploy next to DIR/SHA256SUMS); else the source checkout
-// around the working directory or this program, built with Go.
-func findSource(bundle string) (remote.Source, error) {
-	if bundle != "" {
-		return remote.OpenBundle(bundle)
-	}
-	exe, _ := os.Executable()
-	if exe != "" {
-		if p, err := filepath.EvalSymlinks(exe); err == nil {
-			exe = p
-		}
-		for _, dir := range []string{filepath.Dir(exe), filepath.Dir(filepath.Dir(exe))} {
-			if _, err := os.Stat(filepath.Join(dir, remote.SumsFile)); err == nil {
-				return remote.OpenBundle(dir)
-			}
-		}
-	}
-	var roots []string
-	if wd, err := os.Getwd(); err == nil {
-		roots = append(roots, wd)
-	}
-	if exe != "" {
-		roots = append(roots, filepath.Dir(exe))
-	}
-	for _, r := range roots {
-		if root := remote.FindCheckout(r); root != "" {
-			cache, err := os.UserCacheDir()
-			if err != nil {
-				return nil, fmt.Errorf("find a cache directory for host builds: %w", err)
-			}
-			return &remote.Checkout{Root: root, CacheDir: filepath.Join(cache, "left4me-deploy")}, nil
-		}
-	}
-	return nil, errors.New("no host binaries: this program is not part of a release bundle and not run from a source checkout; pass --bundle DIR (a directory made by make dist), or run it inside a checkout with Go installed")
 }
 
 // terminalPrompt asks on the controlling terminal, without echo, like sudo

@@ -47,7 +47,7 @@ func rollout(c *cli.Context, e *env, d *remote.Deployer, out *remote.Printer, ta
 	}()
 	began := time.Now()
 	results := d.Rollout(ctx, stop, targets, r)
-	retry, werr := writeRetry(str(c, "retry-file"), verb, results)
+	retry, werr := remote.WriteRetry(str(c, "retry-file"), verb, results)
 	out.RolloutSummary(results)
 	out.RolloutEnd(verb, results, time.Since(began), retry)
 	if werr != nil {
