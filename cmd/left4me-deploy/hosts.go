@@ -138,7 +138,7 @@ func hostDeployer(c *cli.Context, out *remote.Printer, args protocol.HostArgs) (
 		Args:     args,
 		Parallel: c.Int("parallel"),
 		Out:      out,
-		Prompt:   terminalPrompt(),
+		Prompt:   remote.TerminalPrompt(),
 	}
 	return d, targets, nil
 }

@@ -1,16 +1,11 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
 	"github.com/left4me/left4me-deploy/internal/protocol"
-	"github.com/left4me/left4me-deploy/remote"
 )
 
 // multiFlag is a repeatable string flag that keeps each value whole (cli's
@@ -47,50 +42,6 @@ func remoteAction(e *env) cli.ActionFunc {
 			return usage(c, "%v", err)
 		}
 		return rollout(c, e, d, out, targets, r, "deploy")
-	}
-}
-
-// terminalPrompt asks on the controlling terminal, without echo, like sudo
-// itself; with no terminal it reports remote.ErrSudoNoTerminal. Ctrl-C
-// (ctx) ends the question and gives the terminal its echo back.
-func terminalPrompt() func(context.Context, string) ([]byte, error) {
-	return func(ctx context.Context, prompt string) ([]byte, error) {
-		tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", remote.ErrSudoNoTerminal, err)
-		}
-		fd := int(tty.Fd())
-		if !term.IsTerminal(fd) {
-			tty.Close()
-			return nil, remote.ErrSudoNoTerminal
-		}
-		state, err := term.GetState(fd)
-		if err != nil {
-			tty.Close()
-			return nil, fmt.Errorf("read terminal state: %w", err)
-		}
-		fmt.Fprint(tty, prompt)
-		type answer struct {
-			pw  []byte
-			err error
-		}
-		ch := make(chan answer, 1)
-		go func() {
-			pw, err := term.ReadPassword(fd)
-			ch <- answer{pw, err}
-		}()
-		select {
-		case a := <-ch:
-			fmt.Fprintln(tty)
-			tty.Close()
-			return a.pw, a.err
-		case <-ctx.Done():
-			// The reader stays blocked until the process exits; the
-			// terminal gets its echo back now.
-			term.Restore(fd, state)
-			fmt.Fprintln(tty)
-			return nil, ctx.Err()
-		}
 	}
 }
 
