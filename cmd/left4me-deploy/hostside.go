@@ -67,8 +67,8 @@ func hostCommand(e *env) *cli.Command {
 
 // rollbackFlags are apply's hidden flags for the release record: a
 // rollback runs the kept installer of an older release as "apply --local"
-// with them (localRollback), and a later release's rollback runs this one
-// so, so they keep their names from one release to the next.
+// with them (localRollback), and the rollback of a later release runs this
+// one the same way, so they keep their names from one release to the next.
 func rollbackFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "by", Usage: "record `USER@HOST` as who deployed (default: the local user)", Hidden: true},
