@@ -1,7 +1,8 @@
 // Package remote deploys left4me to hosts over SSH: it opens one connection
 // per host (an OpenSSH control master), ships the host binaries the host
 // lacks into a root-only cache, runs the install plan there as root
-// ("left4me-deploy apply --local --json") and streams its events back.
+// ("left4me-deploy host ARGS", ARGS a protocol.HostArgs) and streams its
+// events back.
 package remote
 
 import (
@@ -12,7 +13,6 @@ import (
 	"io"
 	"os"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -25,52 +25,16 @@ import (
 )
 
 // StateDir is the host directory (root:root 0700) holding the binary cache
-// and the staging directories. With Apply.Root set it lives under that root.
+// and the staging directories. With Args.Root set it lives under that root.
 const StateDir = hostpath.DeployStateDir
-
-// ApplyFlags are passed through to the plan on the host.
-type ApplyFlags struct {
-	Root   string // --root DIR
-	DryRun bool   // --dry-run
-	Diff   bool   // --diff
-	// WebExec is the web unit's ExecStart= (--web-exec); empty keeps the
-	// one an earlier deploy set, else the installer's default.
-	WebExec string
-	// MaxMounts is the host's cap on instance overlays (--max-mounts); 0
-	// keeps the one an earlier deploy set.
-	MaxMounts int
-	// By names the workstation user@host in the host's release record.
-	By string
-	// Status reports the host's state instead of deploying (--status);
-	// Rollback puts the previous release back (--rollback).
-	Status, Rollback bool
-}
-
-func (a ApplyFlags) args() []string {
-	var out []string
-	if a.Root != "" {
-		out = append(out, "--root", a.Root)
-	}
-	if a.DryRun {
-		out = append(out, "--dry-run")
-	}
-	if a.Diff {
-		out = append(out, "--diff")
-	}
-	if a.WebExec != "" {
-		out = append(out, "--web-exec", a.WebExec)
-	}
-	if a.MaxMounts > 0 {
-		out = append(out, "--max-mounts", strconv.Itoa(a.MaxMounts))
-	}
-	return append(out, a.hostSideArgs()...)
-}
 
 // Deployer deploys to hosts. Options live here, never in globals.
 type Deployer struct {
-	SSH      SSH
-	Source   Source
-	Apply    ApplyFlags
+	SSH    SSH
+	Source Source
+	// Args is what each host runs: the plan, the status report or the
+	// rollback, and their options.
+	Args     protocol.HostArgs
 	Parallel int // hosts at once; < 1 means 1
 	Out      *Printer
 	// Prompt asks for the sudo password of a host on the terminal, giving
@@ -99,7 +63,7 @@ type Result struct {
 	// Release is the ID of the release the host runs after the deploy,
 	// from its summary ("" if it did not say).
 	Release string
-	// Report is the host's status report (ApplyFlags.Status), checked.
+	// Report is the host's status report (protocol.VerbStatus), checked.
 	Report *protocol.HostStatus
 	// NotRun is set for a host a rollout did not start (Err says why).
 	NotRun   bool
@@ -139,6 +103,10 @@ type hostRun struct {
 	// rest of the run is read but not acted on.
 	refused error
 	stderr  tailBuffer
+	// command is the last command line run on the host, shown as the
+	// detail lines show it (verbose.go), and runErr how it ended.
+	command, shown string
+	runErr         error
 }
 
 func (d *Deployer) deployHost(ctx context.Context, dir string, t Target, name string) (res Result) {
@@ -147,6 +115,7 @@ func (d *Deployer) deployHost(ctx context.Context, dir string, t Target, name st
 	defer func() {
 		if res.Err != nil {
 			d.Out.Fail(t.Spec, res.Err)
+			d.Out.Detail(t.Spec, h.details(res.Err)...)
 		}
 	}()
 	if d.HostTimeout > 0 {
@@ -242,21 +211,24 @@ type reply struct {
 	args []string
 }
 
-// rootCommand is the command line that runs rootScript as root.
+// rootCommand is the command line that runs rootScript as root; the
+// password, when sudo wants one, goes on stdin.
 func (h *hostRun) rootCommand(args ...string) (string, io.Reader) {
 	words := append([]string{"sh", "-c", escalateScript, "sh", h.sudo, rootScript}, args...)
 	var stdin io.Reader
 	if h.sudo == "S" {
 		stdin = bytes.NewReader(append(append([]byte(nil), h.password...), '\n'))
 	}
-	return shellJoin(words...), stdin
+	cmd := shellJoin(words...)
+	h.ran(cmd, shownCommand(words))
+	return cmd, stdin
 }
 
 func (h *hostRun) stateDir() string {
-	if h.d.Apply.Root == "" {
+	if h.d.Args.Root == "" {
 		return StateDir
 	}
-	return strings.TrimRight(h.d.Apply.Root, "/") + StateDir
+	return strings.TrimRight(h.d.Args.Root, "/") + StateDir
 }
 
 // run runs "rootScript run" once, streaming the plan's events.
@@ -272,8 +244,11 @@ func (h *hostRun) run(ctx context.Context, offered map[string][]Binary) (reply, 
 			args = append(args, a+":"+b.Name+":"+b.SHA256)
 		}
 	}
-	args = append(args, "--")
-	args = append(args, h.d.Apply.args()...)
+	hostArgs, err := h.d.Args.Encode()
+	if err != nil {
+		return reply{}, err
+	}
+	args = append(args, "--", hostArgs)
 	cmd, stdin := h.rootCommand(args...)
 	if stdin == nil {
 		stdin = strings.NewReader("")
@@ -283,7 +258,8 @@ func (h *hostRun) run(ctx context.Context, offered map[string][]Binary) (reply, 
 	errw := &lines.Writer{Emit: h.stderrLine, MaxLine: protocol.MaxStderrLine, MaxTotal: protocol.MaxStderr}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	err := h.conn.Run(runCtx, cmd, stdin, cutOff{out, cancel}, cutOff{errw, cancel})
+	err = h.conn.Run(runCtx, cmd, stdin, cutOff{out, cancel}, cutOff{errw, cancel})
+	h.runErr = err
 	out.Flush()
 	errw.Flush()
 	switch {
@@ -540,6 +516,7 @@ func (h *hostRun) upload(ctx context.Context, bins []Binary, need []string) erro
 		errw := &lines.Writer{Emit: stderr.add, MaxLine: protocol.MaxStderrLine, MaxTotal: protocol.MaxStderr}
 		runCtx, cancel := context.WithCancel(ctx)
 		err = h.conn.Run(runCtx, cmd, stdin, io.Discard, cutOff{errw, cancel})
+		h.runErr = err
 		cancel()
 		errw.Flush()
 		f.Close()

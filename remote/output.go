@@ -18,8 +18,11 @@ import (
 type Printer struct {
 	W    io.Writer
 	JSON bool
-	// ErrW takes the text progress lines (Progress); nil drops them.
+	// ErrW takes the text progress lines (Progress) and the detail lines
+	// (Detail); nil drops them.
 	ErrW io.Writer
+	// Verbose prints the detail lines of a failed host: what ran (-v).
+	Verbose bool
 
 	mu sync.Mutex
 }

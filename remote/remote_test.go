@@ -119,7 +119,7 @@ func newTestDeployer(t *testing.T, conn Conn, src Source, root string) (*Deploye
 	var out strings.Builder
 	return &Deployer{
 		Source: src,
-		Apply:  ApplyFlags{Root: root},
+		Args:   protocol.HostArgs{Root: root},
 		Out:    &Printer{W: &out, JSON: true},
 		Dial: func(context.Context, string, Target, string) (Conn, error) {
 			return conn, nil
@@ -256,14 +256,46 @@ func TestPrinterText(t *testing.T) {
 	}
 }
 
-func TestApplyFlagsArgs(t *testing.T) {
-	a := ApplyFlags{Root: "/t r", DryRun: true, Diff: true, WebExec: "/usr/bin/env FOO=1 /opt/web --port 8080", MaxMounts: 8}
-	got := strings.Join(a.args(), "|")
-	want := "--root|/t r|--dry-run|--diff|--web-exec|/usr/bin/env FOO=1 /opt/web --port 8080|--max-mounts|8"
-	if got != want {
-		t.Fatalf("ApplyFlags.args() = %q, want %q", got, want)
+// recordingConn answers like scriptedConn and keeps the commands it ran.
+type recordingConn struct {
+	scriptedConn
+	calls []string
+}
+
+func (c *recordingConn) Run(ctx context.Context, command string, stdin io.Reader, stdout, stderr io.Writer) error {
+	c.calls = append(c.calls, command)
+	return c.scriptedConn.Run(ctx, command, stdin, stdout, stderr)
+}
+
+// The host's arguments travel as the last word of the command line, which
+// the login shell gives root.sh as one argument, whatever they contain:
+// decoded, they are what the Deployer was given.
+func TestHostArgsOnTheCommandLine(t *testing.T) {
+	bundle, _ := OpenBundle(sshdtest.FakePlanBundle(t))
+	want := protocol.HostArgs{Root: "/t r", DryRun: true, Diff: true, WebExec: "/usr/bin/env FOO='1 2' /opt/web --port 8080 \"$HOME\"", MaxMounts: 8, By: "alice@laptop"}
+	conn := &recordingConn{scriptedConn: scriptedConn{stdout: "L4M host Linux x86_64 amd64\nL4M apply\n{\"type\":\"summary\",\"ok\":1}\n"}}
+	d, _ := newTestDeployer(t, conn, bundle, "")
+	d.Args = want
+	tg, _ := ParseTarget("root@h")
+	if res := d.Deploy(context.Background(), []Target{tg})[0]; res.Err != nil {
+		t.Fatal(res.Err)
 	}
-	if got := (ApplyFlags{}).args(); len(got) != 0 {
-		t.Fatalf("ApplyFlags{}.args() = %q, want none", got)
+	if len(conn.calls) != 1 {
+		t.Fatalf("ran %d commands, want 1", len(conn.calls))
+	}
+	out, err := exec.Command("sh", "-c", `eval "set -- $1"; for a; do last=$a; done; printf %s "$last"`, "sh", conn.calls[0]).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := protocol.DecodeHostArgs(string(out))
+	if err != nil || got != want {
+		t.Fatalf("the command's last word %q decodes to %+v, %v; want %+v", out, got, err, want)
+	}
+
+	// Arguments that are not valid are not sent.
+	conn.calls = nil
+	d.Args = protocol.HostArgs{Root: "relative"}
+	if res := d.Deploy(context.Background(), []Target{tg})[0]; res.Err == nil || len(conn.calls) != 0 {
+		t.Fatalf("Deploy with a relative root = %v after %d commands, want an error before any", res.Err, len(conn.calls))
 	}
 }

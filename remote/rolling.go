@@ -217,3 +217,37 @@ func (p *Printer) RolloutSummary(results []Result) {
 	}
 	tw.Flush()
 }
+
+// Tally counts the hosts of a rollout by how they ended.
+type Tally struct{ OK, Failed, NotRun int }
+
+// Count tallies results.
+func Count(results []Result) Tally {
+	var t Tally
+	for _, r := range results {
+		switch {
+		case r.NotRun:
+			t.NotRun++
+		case r.Failed():
+			t.Failed++
+		default:
+			t.OK++
+		}
+	}
+	return t
+}
+
+// Outcome is the closing message of a rollout of verb that did not
+// succeed on every host, "" when it did.
+func (t Tally) Outcome(verb string) string {
+	hosts := t.OK + t.Failed + t.NotRun
+	switch {
+	case t.Failed > 0 && t.NotRun > 0:
+		return fmt.Sprintf("%s failed on %d of %d hosts; %d not run", verb, t.Failed, hosts, t.NotRun)
+	case t.Failed > 0:
+		return fmt.Sprintf("%s failed on %d of %d hosts", verb, t.Failed, hosts)
+	case t.NotRun > 0:
+		return fmt.Sprintf("%s interrupted: %d of %d hosts not run", verb, t.NotRun, hosts)
+	}
+	return ""
+}

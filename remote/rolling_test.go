@@ -2,11 +2,14 @@ package remote
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/left4me/left4me-deploy/internal/protocol"
 )
 
 func TestBatches(t *testing.T) {
@@ -173,5 +176,25 @@ func TestRollStop(t *testing.T) {
 	}
 	if !strings.Contains(out[2].NotRun, "interrupted") {
 		t.Errorf("NotRun = %q", out[2].NotRun)
+	}
+}
+
+// A rollout's closing message counts the failed and the not-run hosts.
+func TestTallyOutcome(t *testing.T) {
+	ok := Result{Summary: &protocol.Event{Type: protocol.EventSummary, OK: 1}}
+	failed := Result{Err: errors.New("x")}
+	notRun := Result{NotRun: true, Err: errors.New("not run")}
+	for _, tc := range []struct {
+		results []Result
+		want    string
+	}{
+		{[]Result{ok, ok}, ""},
+		{[]Result{ok, failed}, "deploy failed on 1 of 2 hosts"},
+		{[]Result{failed, notRun, notRun}, "deploy failed on 1 of 3 hosts; 2 not run"},
+		{[]Result{ok, notRun}, "deploy interrupted: 1 of 2 hosts not run"},
+	} {
+		if got := Count(tc.results).Outcome("deploy"); got != tc.want {
+			t.Errorf("Outcome = %q, want %q", got, tc.want)
+		}
 	}
 }

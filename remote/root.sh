@@ -2,12 +2,13 @@
 # directory. It first makes sure the state directory is a root-owned 0700
 # directory that no other user can have planted or changed.
 #
-#   run ARCH:NAME:SHA256... -- APPLY-FLAGS...
+#   run ARCH:NAME:SHA256... -- HOST-ARGS
 #       reports the host's OS and architecture; stops with "L4M offer" when
 #       no binaries were offered for it and "L4M need HASH..." when the
 #       cache lacks some; else stages the binaries in a fresh 0700 directory
 #       (under a lock, removing what a killed run left), runs the plan from
-#       there and removes the staging directory.
+#       there ("left4me-deploy host HOST-ARGS", one argument: the
+#       workstation's protocol.HostArgs) and removes the staging directory.
 #   put SHA256
 #       stores stdin in the cache under its checksum, checked on the host.
 #
@@ -86,4 +87,4 @@ for p in $pairs; do
 	ln -- "$base/cache/$h" "$stage/$n" 2>/dev/null || cp -- "$base/cache/$h" "$stage/$n" || exit 1
 done
 say apply
-"$stage/left4me-deploy" apply --local --json --bin-dir "$stage" "$@"
+"$stage/left4me-deploy" host --bin-dir "$stage" "$@"

@@ -116,7 +116,7 @@ func (s SSH) Open(ctx context.Context, dir string, t Target, name string) (*Mast
 		if errors.As(err, &ee) {
 			stderr = ee.Stderr
 		}
-		return nil, classifyConnect(t, stderr, err)
+		return nil, &argvError{classifyConnect(t, stderr, err), argv}
 	}
 	return m, nil
 }

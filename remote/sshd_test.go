@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/internal/sshdtest"
 	"github.com/left4me/left4me-deploy/internal/testenv"
 )
@@ -89,7 +90,7 @@ func TestSudoOverSSH(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var out strings.Builder
 			asked := 0
-			d := &Deployer{SSH: ssh, Source: bundle, Apply: ApplyFlags{Root: t.TempDir()}, Out: &Printer{W: &out}}
+			d := &Deployer{SSH: ssh, Source: bundle, Args: protocol.HostArgs{Root: t.TempDir()}, Out: &Printer{W: &out}}
 			if tc.password != "" {
 				d.Prompt = answer(tc.password, &asked)
 			} else {

@@ -86,16 +86,7 @@ func (p *Printer) RolloutEnd(verb string, results []Result, took time.Duration, 
 	if !p.JSON {
 		return
 	}
-	e := rolloutEnd{Schema: steps.SchemaVersion, Type: EventRollout, Verb: verb, Hosts: len(results), DurationMS: took.Milliseconds(), RetryFile: retryFile}
-	for _, r := range results {
-		switch {
-		case r.NotRun:
-			e.NotRun++
-		case r.Failed():
-			e.Failed++
-		default:
-			e.OK++
-		}
-	}
-	p.jsonLine(e)
+	t := Count(results)
+	p.jsonLine(rolloutEnd{Schema: steps.SchemaVersion, Type: EventRollout, Verb: verb, Hosts: len(results), OK: t.OK, Failed: t.Failed, NotRun: t.NotRun,
+		DurationMS: took.Milliseconds(), RetryFile: retryFile})
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/internal/sshdtest"
 )
 
@@ -34,7 +35,7 @@ func TestHostTimeout(t *testing.T) {
 	var out strings.Builder
 	d := &Deployer{
 		Source:      bundle,
-		Apply:       ApplyFlags{Status: true},
+		Args:        protocol.HostArgs{Verb: protocol.VerbStatus},
 		Parallel:    2,
 		Out:         &Printer{W: &out, ErrW: io.Discard},
 		HostTimeout: 300 * time.Millisecond,

@@ -147,110 +147,144 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 // runWith is run with the controller's construction left to the caller, so
-// tests can inject a fake runner and mounter.
+// tests can inject a fake runner and mounter. It parses the global
+// options, then the verb and its own, runs it and maps the outcome to the
+// exit status.
 func runWith(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, build func(*settings) *ctl.Ctl) int {
+	s, rest, err := parseGlobal(args, getenv)
+	var inv invocation
+	if err == nil {
+		inv, err = parseVerb(rest)
+	}
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(stdout, usage)
+		return ctl.ExitOK
+	case err != nil:
+		return usageError(stdout, stderr, err)
+	}
+	if inv.verb == "run" {
+		return runServer(hostpath.Root(s.root), inv.name, stderr)
+	}
+	return exitCode(stderr, runVerb(ctx, build(s), inv, stdout))
+}
+
+// parseGlobal parses the global options up to the verb; flag.ErrHelp
+// means the usage was asked for.
+func parseGlobal(args []string, getenv func(string) string) (*settings, []string, error) {
 	var s settings
 	global := flag.NewFlagSet("l4d2ctl", flag.ContinueOnError)
 	global.SetOutput(io.Discard)
 	s.flags(global, getenv)
-	if err := global.Parse(args); errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, usage)
-		return ctl.ExitOK
-	} else if err != nil {
-		return usageError(stdout, stderr, err)
+	if err := global.Parse(args); err != nil {
+		return nil, nil, err
 	}
 	if _, err := s.settleFor(); err != nil {
-		return usageError(stdout, stderr, err)
+		return nil, nil, err
 	}
-	rest := global.Args()
-	if len(rest) == 0 {
-		return usageError(stdout, stderr, errors.New("missing VERB"))
-	}
-	verb, rest := rest[0], rest[1:]
-	if verb == "help" || verb == "--help" || verb == "-h" {
-		fmt.Fprint(stdout, usage)
-		return ctl.ExitOK
-	}
+	return &s, global.Args(), nil
+}
 
+// invocation is the verb the command line asks for, with its NAME and
+// options.
+type invocation struct {
+	verb    string
+	name    string
+	jsonOut bool
+	logs    ctl.LogOptions
+}
+
+// parseVerb reads the verb, its flags wherever they stand and its NAME;
+// flag.ErrHelp means the usage was asked for.
+func parseVerb(rest []string) (invocation, error) {
+	var inv invocation
+	if len(rest) == 0 {
+		return inv, errors.New("missing VERB")
+	}
+	inv.verb, rest = rest[0], rest[1:]
+	verb := inv.verb
+	if verb == "help" || verb == "--help" || verb == "-h" {
+		return inv, flag.ErrHelp
+	}
 	fs := flag.NewFlagSet(verb, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	var jsonOut, follow bool
 	var lines string
 	wantName := true
 	switch verb {
-	case "start", "stop", "delete":
+	case "start", "stop", "delete", "run":
 	case "status":
-		fs.BoolVar(&jsonOut, "json", false, "")
+		fs.BoolVar(&inv.jsonOut, "json", false, "")
 	case "list":
-		fs.BoolVar(&jsonOut, "json", false, "")
+		fs.BoolVar(&inv.jsonOut, "json", false, "")
 		wantName = false
 	case "logs":
 		fs.StringVar(&lines, "n", "", "")
-		fs.BoolVar(&follow, "f", false, "")
-	case "run":
+		fs.BoolVar(&inv.logs.Follow, "f", false, "")
 	default:
-		return usageError(stdout, stderr, fmt.Errorf("unknown verb %.40q", verb))
+		return inv, fmt.Errorf("unknown verb %.40q", verb)
 	}
 	pos, err := parseInterleaved(fs, rest)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, usage)
-		return ctl.ExitOK
-	}
-	if err != nil {
-		return usageError(stdout, stderr, fmt.Errorf("%s: %v", verb, err))
-	}
 	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return inv, err
+	case err != nil:
+		return inv, fmt.Errorf("%s: %v", verb, err)
 	case wantName && len(pos) != 1:
-		return usageError(stdout, stderr, fmt.Errorf("%s takes exactly one NAME, got %d arguments", verb, len(pos)))
+		return inv, fmt.Errorf("%s takes exactly one NAME, got %d arguments", verb, len(pos))
 	case !wantName && len(pos) != 0:
-		return usageError(stdout, stderr, fmt.Errorf("%s takes no arguments, got %q", verb, pos))
+		return inv, fmt.Errorf("%s takes no arguments, got %q", verb, pos)
 	}
-	var name string
 	if wantName {
-		name = pos[0]
+		inv.name = pos[0]
 	}
-	var logOpts ctl.LogOptions
 	if lines != "" {
 		n, err := svchelper.ParseLines(lines)
 		if err != nil {
-			return usageError(stdout, stderr, err)
+			return inv, err
 		}
-		logOpts.Lines = n
+		inv.logs.Lines = n
 	}
-	logOpts.Follow = follow
+	return inv, nil
+}
 
-	if verb == "run" {
-		return runServer(hostpath.Root(s.root), name, stderr)
-	}
-	c := build(&s)
-	if verb == "start" || verb == "stop" || verb == "delete" {
+// runVerb runs a parsed verb other than run with c, printing what it
+// reports on stdout.
+func runVerb(ctx context.Context, c *ctl.Ctl, inv invocation, stdout io.Writer) error {
+	switch inv.verb {
+	case "start", "stop", "delete":
 		// A signal must not cut a step in half (sudo killed while the
 		// helper mounts): these verbs finish what they started; each step
 		// is bounded. logs -f, status and list end on SIGINT/SIGTERM.
 		ctx = context.WithoutCancel(ctx)
 	}
-	switch verb {
+	switch inv.verb {
 	case "start":
-		err = c.Start(ctx, name)
+		return c.Start(ctx, inv.name)
 	case "stop":
-		err = c.Stop(ctx, name)
+		return c.Stop(ctx, inv.name)
 	case "delete":
-		err = c.Delete(ctx, name)
+		return c.Delete(ctx, inv.name)
 	case "status":
-		var st ctl.Status
-		st, err = c.Status(ctx, name)
+		st, err := c.Status(ctx, inv.name)
 		if st.Name != "" {
-			printStatus(stdout, []ctl.Status{st}, jsonOut, false)
+			printStatus(stdout, []ctl.Status{st}, inv.jsonOut, false)
 		}
+		return err
 	case "list":
-		var list []ctl.Status
-		list, err = c.List(ctx)
+		list, err := c.List(ctx)
 		if list != nil {
-			printStatus(stdout, list, jsonOut, true)
+			printStatus(stdout, list, inv.jsonOut, true)
 		}
+		return err
 	case "logs":
-		err = c.Logs(ctx, name, logOpts)
+		return c.Logs(ctx, inv.name, inv.logs)
 	}
+	return fmt.Errorf("unknown verb %.40q", inv.verb) // parseVerb refused it
+}
+
+// exitCode prints a verb's error on stderr, one "l4d2ctl:" line per line,
+// and returns the exit status it means.
+func exitCode(stderr io.Writer, err error) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "l4d2ctl: %s\n", strings.ReplaceAll(err.Error(), "\n", "\nl4d2ctl: "))
 	}

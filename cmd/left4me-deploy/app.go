@@ -65,6 +65,7 @@ func newApp(e *env) *cli.App {
 			rollbackCommand(e),
 			helpCommand(),
 			generateDocsCommand(e),
+			hostCommand(e),
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError:   usageError,

@@ -31,7 +31,7 @@ func applyCommand(e *env) *cli.Command {
 		UsageText: "left4me-deploy apply --local [--root DIR] [-n|--dry-run] [--diff] [--json] [--bin-dir DIR] [--web-exec CMD] [--max-mounts N]",
 		Flags: append(append(flags("local", "root", "dry-run"),
 			&cli.StringFlag{Name: "live", Usage: "comma list of packages,accounts,services that act on the running system even with --root (or none)", Hidden: true}),
-			append(installFlags(), hostSideFlags()...)...),
+			append(installFlags(), rollbackFlags()...)...),
 		Action: func(c *cli.Context) error {
 			if !c.Bool("local") {
 				return usage(c, "apply needs --local (it installs on this machine); to deploy to another host run left4me-deploy user@host")
@@ -52,9 +52,8 @@ func applyCommand(e *env) *cli.Command {
 				}
 				o.Live = &live
 			}
-			o = withRelease(c, o)
-			if ok, err := hostSide(c, e, o); ok {
-				return err
+			if o.Release, err = releaseOptions(c); err != nil {
+				return usage(c, "%v", err)
 			}
 			if c.Bool("json") {
 				noteRunning(o)
@@ -104,13 +103,19 @@ func installOptions(c *cli.Context, e *env) (deploy.Options, error) {
 		}
 		o.MaxMounts = n
 	}
-	if c.Bool("json") {
+	return output(o, e, c.Bool("json")), nil
+}
+
+// output returns o printing its events to stdout: JSON lines (the
+// release on the summary) or text.
+func output(o deploy.Options, e *env, asJSON bool) deploy.Options {
+	if asJSON {
 		w := protocol.NewWriter(e.Stdout)
 		o.Emit, o.OnRelease = w.Emit, w.SetRelease
 	} else {
 		o.Emit = steps.TextPrinter(e.Stdout)
 	}
-	return o, nil
+	return o
 }
 
 func parseLive(s string) (steps.Live, error) {

@@ -60,6 +60,9 @@ var flagDefs = map[string]func() cli.Flag{
 	"local": func() cli.Flag {
 		return boolFlag("local", "", "act on this machine instead of hosts over ssh")
 	},
+	"verbose": func() cli.Flag {
+		return boolFlag("verbose", "v", "more detail: for a host that failed, the ssh command line and the command it ran there (on stderr); for migrate, every changed path")
+	},
 
 	// Which hosts, and how a run moves over them.
 	"hosts": func() cli.Flag {
@@ -115,6 +118,8 @@ var (
 	sshFlagNames     = []string{"p", "i", "J", "o", "F"}
 	hostFlagNames    = []string{"hosts", "limit", "parallel", "bundle", "root"}
 	rolloutFlagNames = []string{"serial", "canary", "max-fail", "retry-file"}
+	// -v is global: before the verb or after it.
+	verboseFlagNames = []string{"verbose"}
 )
 
 func join(sets ...[]string) []string {

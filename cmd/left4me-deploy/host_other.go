@@ -18,6 +18,12 @@ func migrateCommand(*env) *cli.Command {
 	return linuxOnly("migrate", "convert fuse-overlayfs upper dirs to kernel overlayfs")
 }
 
+func hostCommand(*env) *cli.Command {
+	c := linuxOnly("host", "run what the workstation asks of this host")
+	c.Hidden = true
+	return c
+}
+
 func linuxOnly(name, usage string) *cli.Command {
 	return &cli.Command{
 		Name:            name,

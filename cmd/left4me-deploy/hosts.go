@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/remote"
 )
 
@@ -29,7 +31,7 @@ func targetsFrom(c *cli.Context) ([]remote.Target, error) {
 }
 
 func readTargets(c *cli.Context) ([]remote.Target, error) {
-	check := &hostChecker{ctx: c.Context, config: str(c, "F")}
+	check := &hostChecker{&remote.SSHAliases{Ctx: c.Context, Config: str(c, "F")}}
 	var targets []remote.Target
 	seen := map[string]bool{}
 	add := func(t remote.Target) error {
@@ -102,9 +104,15 @@ func set(c *cli.Context, name string) *cli.Context {
 
 func str(c *cli.Context, name string) string { return set(c, name).String(name) }
 
+// printer prints the progress of hosts to w, in text the progress lines
+// and with -v the detail lines to stderr.
+func printer(c *cli.Context, e *env, w io.Writer, asJSON bool) *remote.Printer {
+	return &remote.Printer{W: w, JSON: asJSON, ErrW: e.Stderr, Verbose: set(c, "verbose").Bool("verbose")}
+}
+
 // hostDeployer builds the Deployer of the verbs that reach hosts; it
 // checks the flags every one of them shares.
-func hostDeployer(c *cli.Context, out *remote.Printer, apply remote.ApplyFlags) (*remote.Deployer, []remote.Target, error) {
+func hostDeployer(c *cli.Context, out *remote.Printer, args protocol.HostArgs) (*remote.Deployer, []remote.Target, error) {
 	targets, err := targetsFrom(c)
 	if err != nil {
 		return nil, nil, err
@@ -115,19 +123,22 @@ func hostDeployer(c *cli.Context, out *remote.Printer, apply remote.ApplyFlags) 
 	if r := str(c, "root"); r != "" && !filepath.IsAbs(r) {
 		return nil, nil, fmt.Errorf("--root %q: want an absolute path on the host", r)
 	}
-	src, err := findSource(str(c, "bundle"))
+	src, err := remote.FindSource(str(c, "bundle"))
 	if err != nil {
 		return nil, nil, err
 	}
-	apply.Root = str(c, "root")
-	apply.By = workstation()
+	args.Root = str(c, "root")
+	args.By = workstation()
+	if err := args.Validate(); err != nil {
+		return nil, nil, err
+	}
 	d := &remote.Deployer{
 		SSH:      sshFrom(c),
 		Source:   src,
-		Apply:    apply,
+		Args:     args,
 		Parallel: c.Int("parallel"),
 		Out:      out,
-		Prompt:   terminalPrompt(),
+		Prompt:   remote.TerminalPrompt(),
 	}
 	return d, targets, nil
 }

@@ -21,14 +21,57 @@ import (
 	"github.com/left4me/left4me-deploy/steps"
 )
 
-// hostSideFlags are apply's flags for what the workstation asks of a host
-// over SSH (remote.ApplyFlags): who deploys, and the status and rollback
-// verbs, which run on the host through the same staged program as apply.
-func hostSideFlags() []cli.Flag {
+// hostCommand is "left4me-deploy host ARGS", hidden: what the workstation
+// runs on a host over ssh (remote/root.sh runs the staged program with it,
+// as root). ARGS is one protocol.HostArgs, which remote wrote; the
+// workstation and this program are the same build, so nothing else ever
+// writes it. It always answers in JSON.
+func hostCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:      "host",
+		Usage:     "run what the workstation asks of this host (remote/root.sh runs it over ssh)",
+		ArgsUsage: "ARGS",
+		Hidden:    true,
+		Flags:     flags("bin-dir"),
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usage(c, "host takes one argument, the workstation's encoded protocol.HostArgs")
+			}
+			a, err := protocol.DecodeHostArgs(c.Args().First())
+			if err != nil {
+				return usage(c, "%v", err)
+			}
+			o := output(deploy.Options{
+				Root:      hostpath.Root(a.Root),
+				DryRun:    a.DryRun,
+				Diff:      a.Diff,
+				BinDir:    c.String("bin-dir"),
+				User:      hostpath.User,
+				WebExec:   a.WebExec,
+				MaxMounts: a.MaxMounts,
+				Release:   deploy.ReleaseOptions{By: a.By},
+				Command:   strings.Join(os.Args, " "),
+			}, e, true)
+			switch a.Verb {
+			case protocol.VerbStatus:
+				return hostStatus(c.Context, e, o)
+			case protocol.VerbRollback:
+				return localRollback(c.Context, e, o, a, true)
+			}
+			noteRunning(o)
+			_, err = deploy.Apply(c.Context, o)
+			return finish(err)
+		},
+	}
+}
+
+// rollbackFlags are apply's hidden flags for the release record: a
+// rollback runs the kept installer of an older release as "apply --local"
+// with them (localRollback), and the rollback of a later release runs this
+// one the same way, so they keep their names from one release to the next.
+func rollbackFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "by", Usage: "record `USER@HOST` as who deployed (default: the local user)", Hidden: true},
-		&cli.BoolFlag{Name: "status", Usage: "report the host's status as one JSON line instead of applying", Hidden: true},
-		&cli.BoolFlag{Name: "rollback", Usage: "put the previous release back instead of applying this one", Hidden: true},
 		&cli.StringFlag{Name: "record-kind", Usage: "kind of the release record (deploy or rollback)", Hidden: true},
 		&cli.StringFlag{Name: "record-from", Usage: "release ID a rollback replaces", Hidden: true},
 	}
@@ -45,7 +88,7 @@ func releaseOptions(c *cli.Context) (steps.ReleaseOptions, error) {
 	return r, nil
 }
 
-// hostStatus is apply --status: the host's report as one JSON line and the
+// hostStatus is the host verb's status: the host's report as one JSON line and the
 // dry run's summary, exit 0 unless the dry run failed (the workstation
 // decides what drift means).
 func hostStatus(ctx context.Context, e *env, o deploy.Options) error {
@@ -60,11 +103,12 @@ func hostStatus(ctx context.Context, e *env, o deploy.Options) error {
 // kept installer of that release over its kept binaries, so the old plan
 // renders the old artifacts and goes through every step and check of a
 // deploy. The migration is never undone.
-func localRollback(ctx context.Context, c *cli.Context, e *env, o deploy.Options) error {
+// a carries what the kept installer is run with (HostArgs.ApplyFlags).
+func localRollback(ctx context.Context, e *env, o deploy.Options, a protocol.HostArgs, asJSON bool) error {
 	emit := o.Emit
 	rb, err := daytwo.PreviousRelease(o.Root)
 	if err != nil {
-		if c.Bool("json") {
+		if asJSON {
 			noteRunning(o) // the release the host stays on
 		}
 		emit(steps.Event{Type: steps.EventStep, Step: "rollback", Status: steps.StatusFailed, Reason: err.Error() + "; nothing changed"})
@@ -72,7 +116,7 @@ func localRollback(ctx context.Context, c *cli.Context, e *env, o deploy.Options
 		return exitError{1, "rollback: " + err.Error() + "; nothing changed"}
 	}
 	t := rb.Target
-	if c.Bool("json") {
+	if asJSON {
 		emit(steps.Event{Type: steps.EventLog, Step: "release", Reason: rb.Current.Describe()})
 		if o.OnRelease != nil {
 			o.OnRelease(rb.Current.ID)
@@ -81,16 +125,9 @@ func localRollback(ctx context.Context, c *cli.Context, e *env, o deploy.Options
 	emit(steps.Event{Type: steps.EventLog, Step: "rollback", Reason: fmt.Sprintf("from release %s, version %s, back to %s", rb.Current.ID, rb.Current.Version, t.Describe())})
 	emit(steps.Event{Type: steps.EventLog, Step: "rollback", Reason: "the migration is not undone: the sentinel stays and the upper dirs keep the kernel format"})
 	bin := filepath.Join(rb.Dir, "bin")
-	args := []string{"apply", "--local", "--bin-dir", bin, "--record-kind", release.KindRollback, "--record-from", rb.Current.ID}
-	for _, f := range []string{"root", "web-exec", "user", "live", "by"} {
-		if v := c.String(f); v != "" && c.IsSet(f) {
-			args = append(args, "--"+f, v)
-		}
-	}
-	for _, f := range []string{"dry-run", "diff", "json"} {
-		if c.Bool(f) {
-			args = append(args, "--"+f)
-		}
+	args := append([]string{"apply", "--local", "--bin-dir", bin, "--record-kind", release.KindRollback, "--record-from", rb.Current.ID}, a.ApplyFlags()...)
+	if asJSON {
+		args = append(args, "--json")
 	}
 	// An installer from before the lock moved to root's own directory
 	// locks in the 1777 /run/lock: what another user planted there must
@@ -100,8 +137,8 @@ func localRollback(ctx context.Context, c *cli.Context, e *env, o deploy.Options
 	}
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, steps.DeployBinary), args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, e.Stdout, e.Stderr
-	if c.Bool("json") {
-		out := summaryRelease(e.Stdout, t.ID, rb.Current.ID)
+	if asJSON {
+		out := protocol.SummaryRelease(e.Stdout, t.ID, rb.Current.ID)
 		defer out.Flush()
 		cmd.Stdout = out
 	}
@@ -115,29 +152,6 @@ func localRollback(ctx context.Context, c *cli.Context, e *env, o deploy.Options
 	return nil
 }
 
-// hostSide dispatches apply's host-side verbs; ok is false for a plain
-// apply.
-func hostSide(c *cli.Context, e *env, o deploy.Options) (ok bool, err error) {
-	if _, err := releaseOptions(c); err != nil {
-		return true, usage(c, "%v", err)
-	}
-	switch {
-	case c.Bool("status") && c.Bool("rollback"):
-		return true, usage(c, "--status and --rollback exclude each other")
-	case c.Bool("status"):
-		return true, hostStatus(c.Context, e, o)
-	case c.Bool("rollback"):
-		return true, localRollback(c.Context, c, e, o)
-	}
-	return false, nil
-}
-
-// withRelease returns o with the release flags set.
-func withRelease(c *cli.Context, o deploy.Options) deploy.Options {
-	o.Release, _ = releaseOptions(c)
-	return o
-}
-
 // localStatus is status --local.
 func localStatus(c *cli.Context, e *env) error {
 	o := deploy.Options{Root: hostpath.Root(c.String("root")), BinDir: c.String("bin-dir"), Command: strings.Join(os.Args, " ")}
@@ -146,7 +160,7 @@ func localStatus(c *cli.Context, e *env) error {
 	if err != nil && len(st.Failed) == 0 {
 		row.Error = err.Error()
 	}
-	row.Result = judge(row)
+	row.Result = daytwo.Judge(row.Status, row.Error)
 	return printStatus(e.Stdout, []statusRow{row}, c.Bool("json"))
 }
 
@@ -155,14 +169,9 @@ func rollbackLocal(c *cli.Context, e *env) error {
 	if c.NArg() > 0 {
 		return usage(c, "rollback --local takes no hosts")
 	}
-	o := deploy.Options{Root: hostpath.Root(c.String("root")), Command: strings.Join(os.Args, " ")}
-	if c.Bool("json") {
-		w := protocol.NewWriter(e.Stdout)
-		o.Emit, o.OnRelease = w.Emit, w.SetRelease
-	} else {
-		o.Emit = steps.TextPrinter(e.Stdout)
-	}
-	return localRollback(c.Context, c, e, o)
+	o := output(deploy.Options{Root: hostpath.Root(c.String("root")), Command: strings.Join(os.Args, " ")}, e, c.Bool("json"))
+	a := protocol.HostArgs{Verb: protocol.VerbRollback, Root: c.String("root"), DryRun: c.Bool("dry-run"), Diff: c.Bool("diff")}
+	return localRollback(c.Context, e, o, a, c.Bool("json"))
 }
 
 // noteRunning tells a JSON reader (the workstation over ssh) the release

@@ -16,9 +16,8 @@ func migrateCommand(e *env) *cli.Command {
 		Name:      "migrate",
 		Usage:     "convert fuse-overlayfs upper dirs to kernel overlayfs (sentinel-gated)",
 		UsageText: "left4me-deploy migrate [--root DIR] [-n|--dry-run] [--json] [--reset-upper] [-v]",
-		Flags: append(migrateRoot(flags("root", "dry-run", "json")),
-			boolFlag("reset-upper", "", "instead of converting, move each upper/ aside to upper.pre-kernel-overlay.N and start empty"),
-			boolFlag("verbose", "v", "list every changed path in the text report")),
+		Flags: append(migrateRoot(flags("root", "dry-run", "json", "verbose")),
+			boolFlag("reset-upper", "", "instead of converting, move each upper/ aside to upper.pre-kernel-overlay.N and start empty")),
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return usage(c, "migrate takes no arguments, got %q", c.Args().Slice())
@@ -41,7 +40,7 @@ func migrateCommand(e *env) *cli.Command {
 					}
 					e.Stdout.Write(b)
 				} else {
-					rep.WriteText(e.Stdout, c.Bool("verbose"))
+					rep.WriteText(e.Stdout, set(c, "verbose").Bool("verbose"))
 				}
 			}
 			return err

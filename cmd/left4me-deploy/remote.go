@@ -1,17 +1,11 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
-	"github.com/left4me/left4me-deploy/remote"
+	"github.com/left4me/left4me-deploy/internal/protocol"
 )
 
 // multiFlag is a repeatable string flag that keeps each value whole (cli's
@@ -26,7 +20,7 @@ func (m *multiFlag) String() string     { return strings.Join(*m, " ") }
 const sshValueFlags = "pioJF"
 
 // deployFlagNames are the flags of a plain deploy (left4me-deploy HOST...).
-var deployFlagNames = join(sshFlagNames, []string{"dry-run", "diff", "json", "web-exec", "max-mounts"}, hostFlagNames, rolloutFlagNames)
+var deployFlagNames = join(sshFlagNames, []string{"dry-run", "diff", "json", "web-exec", "max-mounts"}, hostFlagNames, rolloutFlagNames, verboseFlagNames)
 
 func remoteFlags() []cli.Flag { return flags(deployFlagNames...) }
 
@@ -42,94 +36,12 @@ func remoteAction(e *env) cli.ActionFunc {
 		if n := c.Int("max-mounts"); c.IsSet("max-mounts") && (n < 1 || n > 100000) {
 			return usage(c, "--max-mounts %d: want a number from 1 to 100000", n)
 		}
-		out := &remote.Printer{W: e.Stdout, JSON: c.Bool("json"), ErrW: e.Stderr}
-		d, targets, err := hostDeployer(c, out, remote.ApplyFlags{DryRun: c.Bool("dry-run"), Diff: c.Bool("diff"), WebExec: c.String("web-exec"), MaxMounts: c.Int("max-mounts")})
+		out := printer(c, e, e.Stdout, c.Bool("json"))
+		d, targets, err := hostDeployer(c, out, protocol.HostArgs{Verb: protocol.VerbApply, DryRun: c.Bool("dry-run"), Diff: c.Bool("diff"), WebExec: c.String("web-exec"), MaxMounts: c.Int("max-mounts")})
 		if err != nil {
 			return usage(c, "%v", err)
 		}
 		return rollout(c, e, d, out, targets, r, "deploy")
-	}
-}
-
-// findSource picks where the host binaries come from: --bundle DIR; else
-// the release bundle this program sits in (DIR/linux-ARCH/left4me-deploy
-// or DIR/left4me-deploy next to DIR/SHA256SUMS); else the source checkout
-// around the working directory or this program, built with Go.
-func findSource(bundle string) (remote.Source, error) {
-	if bundle != "" {
-		return remote.OpenBundle(bundle)
-	}
-	exe, _ := os.Executable()
-	if exe != "" {
-		if p, err := filepath.EvalSymlinks(exe); err == nil {
-			exe = p
-		}
-		for _, dir := range []string{filepath.Dir(exe), filepath.Dir(filepath.Dir(exe))} {
-			if _, err := os.Stat(filepath.Join(dir, remote.SumsFile)); err == nil {
-				return remote.OpenBundle(dir)
-			}
-		}
-	}
-	var roots []string
-	if wd, err := os.Getwd(); err == nil {
-		roots = append(roots, wd)
-	}
-	if exe != "" {
-		roots = append(roots, filepath.Dir(exe))
-	}
-	for _, r := range roots {
-		if root := remote.FindCheckout(r); root != "" {
-			cache, err := os.UserCacheDir()
-			if err != nil {
-				return nil, fmt.Errorf("find a cache directory for host builds: %w", err)
-			}
-			return &remote.Checkout{Root: root, CacheDir: filepath.Join(cache, "left4me-deploy")}, nil
-		}
-	}
-	return nil, errors.New("no host binaries: this program is not part of a release bundle and not run from a source checkout; pass --bundle DIR (a directory made by make dist), or run it inside a checkout with Go installed")
-}
-
-// terminalPrompt asks on the controlling terminal, without echo, like sudo
-// itself; with no terminal it reports remote.ErrSudoNoTerminal. Ctrl-C
-// (ctx) ends the question and gives the terminal its echo back.
-func terminalPrompt() func(context.Context, string) ([]byte, error) {
-	return func(ctx context.Context, prompt string) ([]byte, error) {
-		tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", remote.ErrSudoNoTerminal, err)
-		}
-		fd := int(tty.Fd())
-		if !term.IsTerminal(fd) {
-			tty.Close()
-			return nil, remote.ErrSudoNoTerminal
-		}
-		state, err := term.GetState(fd)
-		if err != nil {
-			tty.Close()
-			return nil, fmt.Errorf("read terminal state: %w", err)
-		}
-		fmt.Fprint(tty, prompt)
-		type answer struct {
-			pw  []byte
-			err error
-		}
-		ch := make(chan answer, 1)
-		go func() {
-			pw, err := term.ReadPassword(fd)
-			ch <- answer{pw, err}
-		}()
-		select {
-		case a := <-ch:
-			fmt.Fprintln(tty)
-			tty.Close()
-			return a.pw, a.err
-		case <-ctx.Done():
-			// The reader stays blocked until the process exits; the
-			// terminal gets its echo back now.
-			term.Restore(fd, state)
-			fmt.Fprintln(tty)
-			return nil, ctx.Err()
-		}
 	}
 }
 

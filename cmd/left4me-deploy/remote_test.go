@@ -382,3 +382,27 @@ func TestSSHConnectionLostMidRunThenRerun(t *testing.T) {
 		t.Errorf("staging left behind: %v", left)
 	}
 }
+
+// -v, before or after the verb, adds the failed host's ssh command line
+// on stderr as a detail line; the message itself never carries it.
+func TestVerboseFlag(t *testing.T) {
+	bundle := sshdtest.FakePlanBundle(t)
+	ssh := []string{"-p", "1", "-F", "/dev/null", "-o", "ConnectTimeout=2", "--bundle", bundle}
+	for _, tc := range []struct {
+		args    []string
+		verbose bool
+	}{
+		{append(ssh, "root@127.0.0.1"), false},
+		{append(append([]string{"-v"}, ssh...), "root@127.0.0.1"), true},
+		{append(append([]string{"--verbose", "status"}, ssh...), "root@127.0.0.1"), true},
+		{append(append([]string{"status", "-v"}, ssh...), "root@127.0.0.1"), true},
+		{append(append([]string{"rollback", "-v"}, ssh...), "root@127.0.0.1"), true},
+	} {
+		var out, errb bytes.Buffer
+		code := run(append([]string{"left4me-deploy"}, tc.args...), strings.NewReader(""), &out, &errb)
+		detail := "root@127.0.0.1: detail: ssh: ssh -o ControlMaster=yes "
+		if code == 0 || strings.Contains(out.String(), "ControlMaster") || strings.Contains(errb.String(), detail) != tc.verbose {
+			t.Errorf("run %q = %d, want a failure, the detail line %q on stderr only with -v; stdout:\n%s\nstderr:\n%s", tc.args, code, detail, out.String(), errb.String())
+		}
+	}
+}

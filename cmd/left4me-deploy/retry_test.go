@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/internal/sshdtest"
 	"github.com/left4me/left4me-deploy/remote"
 )
@@ -114,22 +113,3 @@ func specsOf(ts []remote.Target) string {
 	}
 	return strings.Join(out, " ")
 }
-
-// writeRetry removes its own list after a run where every host succeeded.
-func TestRetryListRemovedAfterSuccess(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "retry")
-	tg, _ := remote.ParseHost("root@a.example")
-	failed := []remote.Result{{Target: tg, NotRun: true}}
-	if got, err := writeRetry(file, "deploy", failed); err != nil || got != file {
-		t.Fatalf("writeRetry = %q, %v", got, err)
-	}
-	ok := []remote.Result{{Target: tg, Summary: &okSummary}}
-	if got, err := writeRetry(file, "deploy", ok); err != nil || got != "" {
-		t.Fatalf("writeRetry after success = %q, %v", got, err)
-	}
-	if _, err := os.Stat(file); !os.IsNotExist(err) {
-		t.Fatalf("the old retry list is still there: %v", err)
-	}
-}
-
-var okSummary = protocol.Event{Type: protocol.EventSummary, OK: 1}

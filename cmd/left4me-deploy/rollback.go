@@ -5,8 +5,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/release"
-	"github.com/left4me/left4me-deploy/remote"
 )
 
 func rollbackCommand(e *env) *cli.Command {
@@ -18,7 +18,7 @@ func rollbackCommand(e *env) *cli.Command {
 		Description: "Each deploy that changes a host keeps its binaries and artifacts there (the last " + fmt.Sprint(release.Kept) + " releases, in " + release.Dir + ").\n" +
 			"rollback runs the previous release's own installer over them: the same steps and checks as a deploy, restarting only what changed.\n" +
 			"Running it again changes nothing. The fuse-overlayfs migration is never undone: its sentinel stays.",
-		Flags: flags(join(sshFlagNames, []string{"dry-run", "diff", "json", "local"}, hostFlagNames, rolloutFlagNames)...),
+		Flags: flags(join(sshFlagNames, []string{"dry-run", "diff", "json", "local"}, hostFlagNames, rolloutFlagNames, verboseFlagNames)...),
 		Action: func(c *cli.Context) error {
 			if c.Bool("local") {
 				return rollbackLocal(c, e)
@@ -27,8 +27,8 @@ func rollbackCommand(e *env) *cli.Command {
 			if err != nil {
 				return usage(c, "%v", err)
 			}
-			out := &remote.Printer{W: e.Stdout, JSON: c.Bool("json"), ErrW: e.Stderr}
-			d, targets, err := hostDeployer(c, out, remote.ApplyFlags{DryRun: c.Bool("dry-run"), Diff: c.Bool("diff"), Rollback: true})
+			out := printer(c, e, e.Stdout, c.Bool("json"))
+			d, targets, err := hostDeployer(c, out, protocol.HostArgs{Verb: protocol.VerbRollback, DryRun: c.Bool("dry-run"), Diff: c.Bool("diff")})
 			if err != nil {
 				return usage(c, "%v", err)
 			}

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/daytwo"
 	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/release"
 	"github.com/left4me/left4me-deploy/steps"
@@ -80,11 +81,11 @@ func TestRollbackLocal(t *testing.T) {
 		t.Fatalf("history %+v", hist)
 	}
 	a, b := hist[0], hist[1]
-	if code, _, _ := runCLI("status", "--local", "--root", root, "--bin-dir", binB); code != exitInSync {
-		t.Fatalf("status against B after deploying B = %d, want %d", code, exitInSync)
+	if code, _, _ := runCLI("status", "--local", "--root", root, "--bin-dir", binB); code != daytwo.ExitInSync {
+		t.Fatalf("status against B after deploying B = %d, want %d", code, daytwo.ExitInSync)
 	}
-	if code, out, _ := runCLI("status", "--local", "--root", root, "--bin-dir", binA); code != exitDrift || !strings.Contains(out, "drift: binaries") {
-		t.Fatalf("status against A after deploying B = %d, want %d\n%s", code, exitDrift, out)
+	if code, out, _ := runCLI("status", "--local", "--root", root, "--bin-dir", binA); code != daytwo.ExitDrift || !strings.Contains(out, "drift: binaries") {
+		t.Fatalf("status against A after deploying B = %d, want %d\n%s", code, daytwo.ExitDrift, out)
 	}
 
 	histFile := filepath.Join(root, steps.HistoryFile)

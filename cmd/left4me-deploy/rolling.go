@@ -47,7 +47,7 @@ func rollout(c *cli.Context, e *env, d *remote.Deployer, out *remote.Printer, ta
 	}()
 	began := time.Now()
 	results := d.Rollout(ctx, stop, targets, r)
-	retry, werr := writeRetry(str(c, "retry-file"), verb, results)
+	retry, werr := remote.WriteRetry(str(c, "retry-file"), verb, results)
 	out.RolloutSummary(results)
 	out.RolloutEnd(verb, results, time.Since(began), retry)
 	if werr != nil {
@@ -55,22 +55,8 @@ func rollout(c *cli.Context, e *env, d *remote.Deployer, out *remote.Printer, ta
 	} else if retry != "" && !out.JSON {
 		fmt.Fprintf(e.Stderr, "left4me-deploy: the failed and not-run hosts are listed in %s: retry them with --hosts %s\n", retry, retry)
 	}
-	failed, notRun := 0, 0
-	for _, res := range results {
-		switch {
-		case res.NotRun:
-			notRun++
-		case res.Failed():
-			failed++
-		}
-	}
-	switch {
-	case failed > 0 && notRun > 0:
-		return exitError{1, fmt.Sprintf("%s failed on %d of %d hosts; %d not run", verb, failed, len(results), notRun)}
-	case failed > 0:
-		return exitError{1, fmt.Sprintf("%s failed on %d of %d hosts", verb, failed, len(results))}
-	case notRun > 0:
-		return exitError{1, fmt.Sprintf("%s interrupted: %d of %d hosts not run", verb, notRun, len(results))}
+	if msg := remote.Count(results).Outcome(verb); msg != "" {
+		return exitError{1, msg}
 	}
 	return nil
 }

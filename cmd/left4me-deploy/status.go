@@ -6,26 +6,17 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/daytwo"
 	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/internal/textsafe"
 	"github.com/left4me/left4me-deploy/remote"
 	"github.com/left4me/left4me-deploy/steps"
-)
-
-// Exit statuses of status, for monitoring jobs. A host that cannot be
-// inspected outranks drift.
-const (
-	exitInSync     = 0 // every host runs what a deploy would install, and its web app
-	exitDrift      = 3 // a deploy would change something on a host
-	exitHostFailed = 4 // a host is unreachable, could not be inspected, or its web app is not active
-	exitDiverged   = 5 // a host does not run what its units and its newest release record say
 )
 
 func statusCommand(e *env) *cli.Command {
@@ -39,12 +30,12 @@ func statusCommand(e *env) *cli.Command {
 			"(this build, or --bundle) would install.\n" +
 			"Exit status: 0 every host in sync, 3 drift on a host, 5 a host that does not match its own record, 4 a host unreachable,\n" +
 			"failing to report, or its web app not active (the highest wins: 4, then 5, then 3), 2 usage.",
-		Flags: flags(join(sshFlagNames, hostFlagNames, []string{"json", "local", "bin-dir", "timeout"})...),
+		Flags: flags(join(sshFlagNames, hostFlagNames, []string{"json", "local", "bin-dir", "timeout"}, verboseFlagNames)...),
 		Action: func(c *cli.Context) error {
 			if c.Bool("local") {
 				return localStatus(c, e)
 			}
-			d, targets, err := hostDeployer(c, &remote.Printer{W: io.Discard, ErrW: e.Stderr}, remote.ApplyFlags{Status: true})
+			d, targets, err := hostDeployer(c, printer(c, e, io.Discard, false), protocol.HostArgs{Verb: protocol.VerbStatus})
 			if err != nil {
 				return usage(c, "%v", err)
 			}
@@ -73,8 +64,8 @@ type statusRow struct {
 	Host   string               `json:"host"`
 	Status *protocol.HostStatus `json:"status,omitempty"`
 	Error  string               `json:"error,omitempty"`
-	// Result is in-sync, drift or failed: what the exit status sums up.
-	Result string `json:"result"`
+	// Result is the verdict (daytwo.Judge) the exit status sums up.
+	Result daytwo.Result `json:"result"`
 }
 
 func rowOf(r remote.Result) statusRow {
@@ -84,41 +75,15 @@ func rowOf(r remote.Result) statusRow {
 	} else if row.Status == nil && row.Error == "" {
 		row.Error = "the host sent no status"
 	}
-	row.Result = judge(row)
+	row.Result = daytwo.Judge(row.Status, row.Error)
 	return row
-}
-
-func judge(row statusRow) string {
-	st := row.Status
-	switch {
-	case row.Error != "" || st == nil || len(st.Failed) > 0:
-		return "failed"
-	case st.Web != "active" && !strings.HasPrefix(st.Web, "unknown (services not inspected"):
-		return "failed"
-	case st.Recorded != nil && !st.Recorded.Matches:
-		return "diverged"
-	case len(st.Drift) > 0:
-		return "drift"
-	}
-	return "in-sync"
 }
 
 // printStatus prints the table (or JSON) and returns the exit status.
 func printStatus(w io.Writer, rows []statusRow, asJSON bool) error {
-	code := exitInSync
-	for _, r := range rows {
-		switch r.Result {
-		case "failed":
-			code = exitHostFailed
-		case "diverged":
-			if code != exitHostFailed {
-				code = exitDiverged
-			}
-		case "drift":
-			if code == exitInSync {
-				code = exitDrift
-			}
-		}
+	results := make([]daytwo.Result, len(rows))
+	for i, r := range rows {
+		results[i] = r.Result
 	}
 	if asJSON {
 		enc := json.NewEncoder(w)
@@ -161,10 +126,10 @@ func printStatus(w io.Writer, rows []statusRow, asJSON bool) error {
 			}
 		}
 	}
-	if code == exitInSync {
-		return nil
+	if code := daytwo.Exit(results); code != daytwo.ExitInSync {
+		return exitError{code, ""}
 	}
-	return exitError{code, ""}
+	return nil
 }
 
 func instanceSummary(list []protocol.Instance) string {
@@ -204,7 +169,7 @@ func detailLines(r statusRow) []string {
 	}
 	if st.WebReason != "" {
 		out = append(out, "web: "+textsafe.Field(st.WebReason))
-	} else if st.Web != "active" && !strings.HasPrefix(st.Web, "unknown (services not inspected") {
+	} else if daytwo.WebDown(st) {
 		out = append(out, "web: "+hostpath.WebUnit+" is "+textsafe.Field(st.Web))
 	}
 	if st.Migration.Report != "" {

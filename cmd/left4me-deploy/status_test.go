@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/daytwo"
 	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/internal/sshdtest"
 	"github.com/left4me/left4me-deploy/release"
@@ -28,18 +29,18 @@ func TestStatusExitCodes(t *testing.T) {
 		rows []statusRow
 		want int
 	}{
-		{"all in sync", []statusRow{{Status: inSync}, {Status: inSync}}, exitInSync},
-		{"one drifted", []statusRow{{Status: inSync}, {Status: drift}}, exitDrift},
-		{"one unreachable", []statusRow{{Status: drift}, {Error: "host unreachable"}}, exitHostFailed},
-		{"one diverged from its record", []statusRow{{Status: drift}, {Status: diverged}, {Status: inSync}}, exitDiverged},
-		{"diverged and unreachable", []statusRow{{Status: diverged}, {Error: "host unreachable"}}, exitHostFailed},
-		{"web app not active", []statusRow{{Status: webDown}}, exitHostFailed},
-		{"a step could not be checked", []statusRow{{Status: &protocol.HostStatus{Web: "active", Failed: []protocol.Drift{{Step: "preflight"}}}}}, exitHostFailed},
+		{"all in sync", []statusRow{{Status: inSync}, {Status: inSync}}, daytwo.ExitInSync},
+		{"one drifted", []statusRow{{Status: inSync}, {Status: drift}}, daytwo.ExitDrift},
+		{"one unreachable", []statusRow{{Status: drift}, {Error: "host unreachable"}}, daytwo.ExitHostFailed},
+		{"one diverged from its record", []statusRow{{Status: drift}, {Status: diverged}, {Status: inSync}}, daytwo.ExitDiverged},
+		{"diverged and unreachable", []statusRow{{Status: diverged}, {Error: "host unreachable"}}, daytwo.ExitHostFailed},
+		{"web app not active", []statusRow{{Status: webDown}}, daytwo.ExitHostFailed},
+		{"a step could not be checked", []statusRow{{Status: &protocol.HostStatus{Web: "active", Failed: []protocol.Drift{{Step: "preflight"}}}}}, daytwo.ExitHostFailed},
 	}
 	for _, c := range cases {
 		for i := range c.rows {
 			c.rows[i].Host = "h"
-			c.rows[i].Result = judge(c.rows[i])
+			c.rows[i].Result = daytwo.Judge(c.rows[i].Status, c.rows[i].Error)
 		}
 		var out bytes.Buffer
 		err := printStatus(&out, c.rows, false)
@@ -63,13 +64,13 @@ func TestStatusWebReason(t *testing.T) {
 		{Host: "h3", Status: &protocol.HostStatus{Web: "active"}},
 	}
 	for i := range rows {
-		rows[i].Result = judge(rows[i])
+		rows[i].Result = daytwo.Judge(rows[i].Status, rows[i].Error)
 	}
 	var out bytes.Buffer
 	err := printStatus(&out, rows, false)
 	var ee exitError
-	if !errors.As(err, &ee) || ee.code != exitHostFailed {
-		t.Fatalf("printStatus = %v, want exit %d", err, exitHostFailed)
+	if !errors.As(err, &ee) || ee.code != daytwo.ExitHostFailed {
+		t.Fatalf("printStatus = %v, want exit %d", err, daytwo.ExitHostFailed)
 	}
 	for _, w := range []string{"h1: web: left4me-web.service is inactive (dead), result success: a deploy starts it\n", "h2: web: left4me-web.service is failed\n"} {
 		if !strings.Contains(out.String(), w) {
@@ -113,7 +114,7 @@ func testStatusAndRollback(t *testing.T, bundle string) {
 	base := append(srv.SSHFlags(), "--bundle", bundle, "--root", root)
 
 	code, rows, stderr := statusJSON(t, append(base, host)...)
-	if code != exitDrift || len(rows) != 1 || rows[0].Status == nil || len(rows[0].Status.Drift) == 0 || rows[0].Status.Release != nil {
+	if code != daytwo.ExitDrift || len(rows) != 1 || rows[0].Status == nil || len(rows[0].Status.Drift) == 0 || rows[0].Status.Release != nil {
 		t.Fatalf("status of a fresh root: exit %d, %+v\n%s", code, rows, stderr)
 	}
 	if files := filesUnder(t, root); len(files) != 0 {
@@ -129,7 +130,7 @@ func testStatusAndRollback(t *testing.T, bundle string) {
 		t.Errorf("status opened %d connections, want 1", srv.Connections(t)-before)
 	}
 	st := rows[0].Status
-	if code != exitInSync || st == nil || st.Release == nil || len(st.Drift) != 0 {
+	if code != daytwo.ExitInSync || st == nil || st.Release == nil || len(st.Drift) != 0 {
 		t.Fatalf("status after the deploy: exit %d, %+v\n%s", code, rows, stderr)
 	}
 	if st.Release.By != workstation() || st.Release.Kind != release.KindDeploy || len(st.Release.Files) < 7 {
@@ -146,7 +147,7 @@ func testStatusAndRollback(t *testing.T, bundle string) {
 	code = run(append([]string{"left4me-deploy", "status"}, append(base, host)...), strings.NewReader(""), &out, &errb)
 	// Both questions: the host no longer runs what it recorded (exit 5
 	// outranks drift), and a deploy from here would change the file.
-	if code != exitDiverged || !strings.Contains(out.String(), host+": drift: sudoers: would install "+hostpath.SudoersFile) ||
+	if code != daytwo.ExitDiverged || !strings.Contains(out.String(), host+": drift: sudoers: would install "+hostpath.SudoersFile) ||
 		!strings.Contains(out.String(), host+": recorded: installed files differ from the newest record: "+hostpath.SudoersFile) {
 		t.Fatalf("status after a hand edit: exit %d\n%s\n%s", code, out.String(), errb.String())
 	}
@@ -160,7 +161,7 @@ func testStatusAndRollback(t *testing.T, bundle string) {
 	if r := deployJSON(t, []*sshdtest.Server{srv}, append(base, host)...); r.code != 0 {
 		t.Fatalf("redeploy: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	if code, rows, stderr = statusJSON(t, append(base, host)...); code != exitInSync {
+	if code, rows, stderr = statusJSON(t, append(base, host)...); code != daytwo.ExitInSync {
 		t.Fatalf("status after the redeploy: exit %d, %+v\n%s", code, rows, stderr)
 	}
 
@@ -209,7 +210,7 @@ func testStatusAndRollback(t *testing.T, bundle string) {
 
 	// A host nobody listens on: exit 4, and the other host still reported.
 	code, rows, _ = statusJSON(t, append(base, host, "root@127.0.0.1:1")...)
-	if code != exitHostFailed || len(rows) != 2 || rows[0].Result != "in-sync" || rows[1].Result != "failed" || !strings.Contains(rows[1].Error, remote.ErrUnreachable.Error()) {
+	if code != daytwo.ExitHostFailed || len(rows) != 2 || rows[0].Result != "in-sync" || rows[1].Result != "failed" || !strings.Contains(rows[1].Error, remote.ErrUnreachable.Error()) {
 		t.Fatalf("status with an unreachable host: exit %d, %+v", code, rows)
 	}
 }
@@ -222,8 +223,8 @@ func TestStatusTopLevelFlags(t *testing.T) {
 	} {
 		var out, errb bytes.Buffer
 		code := run(append([]string{"left4me-deploy"}, args...), strings.NewReader(""), &out, &errb)
-		if code != exitHostFailed || !strings.Contains(out.String(), "port 1") {
-			t.Errorf("run %q = %d, want %d and a refused connection to port 1\n%s\n%s", args, code, exitHostFailed, out.String(), errb.String())
+		if code != daytwo.ExitHostFailed || !strings.Contains(out.String(), "port 1") {
+			t.Errorf("run %q = %d, want %d and a refused connection to port 1\n%s\n%s", args, code, daytwo.ExitHostFailed, out.String(), errb.String())
 		}
 	}
 }

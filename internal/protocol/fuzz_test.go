@@ -66,7 +66,7 @@ func FuzzHostOutput(f *testing.F) {
 		var out strings.Builder
 		d := &remote.Deployer{
 			Source: bundle,
-			Apply:  remote.ApplyFlags{Root: t.TempDir()},
+			Args:   protocol.HostArgs{Root: t.TempDir()},
 			Out:    &remote.Printer{W: &out, JSON: asJSON},
 			Dial: func(context.Context, string, remote.Target, string) (remote.Conn, error) {
 				return conn, nil

@@ -11,7 +11,7 @@ import (
 	"testing"
 )
 
-// fakePlan stands in for "left4me-deploy apply --local --json" where a
+// fakePlan stands in for "left4me-deploy host ARGS" (an apply) where a
 // test needs a plan it controls: it keeps one file, ROOT/etc/fake-plan, equal
 // to the checksum of the shipped l4d2ctl, emitting the events the real plan
 // would. With ROOT/slow present it reports one step and then keeps writing

@@ -1,20 +1,14 @@
 #!/bin/sh
 set -u
-[ "$1 $2" = "apply --local" ] || { echo "fake plan: want apply --local, got $*" >&2; exit 2; }
-shift 2
-root='' dry='' diff='' bindir=''
-while [ $# -gt 0 ]; do
-	case $1 in
-	--root) root=$2; shift;;
-	--bin-dir) bindir=$2; shift;;
-	--dry-run) dry=1;;
-	--diff) diff=1;;
-	--json) ;;
-	--by) shift;;
-	*) echo "fake plan: unknown flag $1" >&2; exit 2;;
-	esac
-	shift
-done
+if [ "$#" != 4 ] || [ "$1 $2" != "host --bin-dir" ]; then echo "fake plan: want host --bin-dir DIR ARGS, got $*" >&2; exit 2; fi
+bindir=$3 args=$4
+# ARGS is protocol.HostArgs as JSON: an apply with a root, a dry run, a diff
+# and who deploys; anything else is refused.
+field() { printf '%s\n' "$args" | sed -n 's/.*"'"$1"'":\("[^"]*"\|true\).*/\1/p' | tr -d '"'; }
+root=$(field root) dry=$(field dry_run) diff=$(field diff)
+rest=$(printf '%s\n' "$args" | sed -e 's/"verb":"apply",\{0,1\}//' -e 's/"root":"[^"]*",\{0,1\}//' -e 's/"dry_run":true,\{0,1\}//' \
+	-e 's/"diff":true,\{0,1\}//' -e 's/"by":"[^"]*",\{0,1\}//' -e 's/,}$/}/')
+[ "$rest" = '{}' ] || { echo "fake plan: unknown arguments $rest" >&2; exit 2; }
 want=$(sha256sum <"$bindir/l4d2ctl")
 f=$root/etc/fake-plan
 echo '{"type":"step","step":"preflight","status":"ok"}'

@@ -298,10 +298,11 @@ func runFault(t *testing.T, h *Host, p faultPoint, bundleB string) faultRun {
 	return r
 }
 
-// planPIDs lists the host-side plans (left4me-deploy apply --local) in h.
+// planPIDs lists the host-side plans in h: left4me-deploy host (what
+// root.sh runs) and apply --local (what a rollback runs).
 func planPIDs(h *Host) []int {
 	return hostProcesses(h, func(argv []string) bool {
-		return len(argv) > 2 && filepath.Base(argv[0]) == "left4me-deploy" && argv[1] == "apply" && argv[2] == "--local"
+		return len(argv) > 2 && filepath.Base(argv[0]) == "left4me-deploy" && (argv[1] == "host" || argv[1] == "apply" && argv[2] == "--local")
 	})
 }
 
@@ -413,7 +414,7 @@ func hostProcesses(h *Host, match func(argv []string) bool) []int {
 	return pids
 }
 
-// killPlan SIGKILLs the host-side plan (left4me-deploy apply --local).
+// killPlan SIGKILLs the host-side plan (left4me-deploy host).
 func killPlan(t *testing.T, h *Host) {
 	pids := planPIDs(h)
 	for _, pid := range pids {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/internal/sshdtest"
 	"github.com/left4me/left4me-deploy/remote"
 	"github.com/left4me/left4me-deploy/steps"
@@ -200,7 +201,7 @@ chmod 440 /etc/sudoers.d/e2e-op`, user, password, strings.TrimSpace(string(pub))
 		Options: []string{"UserKnownHostsFile=" + h.KnownHosts, "StrictHostKeyChecking=yes", "IdentitiesOnly=yes", "BatchMode=yes"}}
 	run := func(c *C, root string, prompt func(context.Context, string) ([]byte, error)) (remote.Result, string) {
 		var out strings.Builder
-		d := &remote.Deployer{SSH: ssh, Source: bundle, Apply: remote.ApplyFlags{Root: root}, Out: &remote.Printer{W: &out}, Prompt: prompt}
+		d := &remote.Deployer{SSH: ssh, Source: bundle, Args: protocol.HostArgs{Root: root}, Out: &remote.Printer{W: &out}, Prompt: prompt}
 		tg, err := remote.ParseTarget(user + "@127.0.0.1")
 		if err != nil {
 			c.Fatal(err)

@@ -1,21 +1,21 @@
-package main
+package protocol
 
 import (
 	"encoding/json"
 	"io"
 
 	"github.com/left4me/left4me-deploy/internal/lines"
-	"github.com/left4me/left4me-deploy/internal/protocol"
 )
 
-// summaryRelease passes the JSON events of an older installer through,
+// SummaryRelease passes the JSON events of an older installer through (a
+// rollback runs the kept installer of the release it goes back to),
 // naming on its summary, which an installer from before the release field
 // leaves without one, the release the rollback leaves on the host: the
 // target when nothing failed, else the one it replaced.
-func summaryRelease(w io.Writer, target, current string) *lines.Writer {
-	return &lines.Writer{MaxLine: protocol.MaxLine, Emit: func(line string) {
-		ev, _, err := protocol.ParseEvent(line)
-		if err != nil || ev.Type != protocol.EventSummary || ev.Release != "" {
+func SummaryRelease(w io.Writer, target, current string) *lines.Writer {
+	return &lines.Writer{MaxLine: MaxLine, Emit: func(line string) {
+		ev, _, err := ParseEvent(line)
+		if err != nil || ev.Type != EventSummary || ev.Release != "" {
 			io.WriteString(w, line+"\n")
 			return
 		}

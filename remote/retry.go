@@ -1,4 +1,4 @@
-package main
+package remote
 
 import (
 	"bufio"
@@ -8,24 +8,22 @@ import (
 	"strings"
 
 	"github.com/google/renameio/v2"
-
-	"github.com/left4me/left4me-deploy/remote"
 )
 
 // retryHeader starts every retry file; only a file that starts with it is
 // replaced or removed.
 const retryHeader = "left4me-deploy retry list"
 
-// writeRetry lists the hosts of results that failed or did not run in
+// WriteRetry lists the hosts of results that failed or did not run in
 // file, a hosts file (groups kept) for the next run's --hosts; it returns
 // the file's name, or "" when every host succeeded. Then a retry file an
 // earlier run left is removed, so a stale list is never taken for a fresh
 // one. A file at that path that is not a retry list is left alone.
-func writeRetry(file, verb string, results []remote.Result) (string, error) {
+func WriteRetry(file, verb string, results []Result) (string, error) {
 	if file == "" {
 		return "", nil
 	}
-	var retry []remote.Target
+	var retry []Target
 	for _, r := range results {
 		if r.NotRun || r.Failed() {
 			retry = append(retry, r.Target)
@@ -46,7 +44,7 @@ func writeRetry(file, verb string, results []remote.Result) (string, error) {
 		again += " " + verb
 	}
 	header := fmt.Sprintf("%s: the %d hosts of %d that failed or did not run in the last %s.\nRetry with: %s [flags] --hosts %s", retryHeader, len(retry), len(results), verb, again, file)
-	if err := remote.WriteHosts(&b, header, retry); err != nil {
+	if err := WriteHosts(&b, header, retry); err != nil {
 		return "", err
 	}
 	if err := renameio.WriteFile(file, b.Bytes(), 0o644); err != nil {

@@ -1,4 +1,4 @@
-package main
+package protocol
 
 import (
 	"strings"
@@ -17,11 +17,11 @@ func TestSummaryRelease(t *testing.T) {
 		{`not json`, `not json`},
 	} {
 		var b strings.Builder
-		w := summaryRelease(&b, target, current)
+		w := SummaryRelease(&b, target, current)
 		w.Write([]byte(tc.in + "\n"))
 		w.Flush()
 		if got := strings.TrimSuffix(b.String(), "\n"); got != tc.want {
-			t.Errorf("summaryRelease(%s) = %s, want %s", tc.in, got, tc.want)
+			t.Errorf("SummaryRelease(%s) = %s, want %s", tc.in, got, tc.want)
 		}
 	}
 }
