@@ -49,7 +49,7 @@ func hostCommand(e *env) *cli.Command {
 				User:      hostpath.User,
 				WebExec:   a.WebExec,
 				MaxMounts: a.MaxMounts,
-				Release:   deploy.ReleaseOptions{By: a.By},
+				Release:   steps.ReleaseOptions{By: a.By},
 				Command:   strings.Join(os.Args, " "),
 			}, e, true)
 			switch a.Verb {
