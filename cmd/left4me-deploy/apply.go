@@ -13,6 +13,7 @@ import (
 
 	deploy "github.com/left4me/left4me-deploy"
 	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/daytwo"
 	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/overlay"
 	"github.com/left4me/left4me-deploy/steps"
@@ -56,7 +57,7 @@ func applyCommand(e *env) *cli.Command {
 				return usage(c, "%v", err)
 			}
 			if c.Bool("json") {
-				noteRunning(o)
+				daytwo.NoteRunning(o)
 			}
 			_, err = deploy.Apply(c.Context, o)
 			return finish(err)

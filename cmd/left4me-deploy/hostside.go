@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -58,7 +57,7 @@ func hostCommand(e *env) *cli.Command {
 			case protocol.VerbRollback:
 				return localRollback(c.Context, e, o, a, true)
 			}
-			noteRunning(o)
+			daytwo.NoteRunning(o)
 			_, err = deploy.Apply(c.Context, o)
 			return finish(err)
 		},
@@ -99,57 +98,18 @@ func hostStatus(ctx context.Context, e *env, o deploy.Options) error {
 	return finish(err)
 }
 
-// localRollback puts the previous release back on this machine: it runs the
-// kept installer of that release over its kept binaries, so the old plan
-// renders the old artifacts and goes through every step and check of a
-// deploy. The migration is never undone.
-// a carries what the kept installer is run with (HostArgs.ApplyFlags).
+// localRollback runs daytwo.RunRollback and gives its exit status: the
+// kept installer's own, or 1 with the reason.
 func localRollback(ctx context.Context, e *env, o deploy.Options, a protocol.HostArgs, asJSON bool) error {
-	emit := o.Emit
-	rb, err := daytwo.PreviousRelease(o.Root)
-	if err != nil {
-		if asJSON {
-			noteRunning(o) // the release the host stays on
-		}
-		emit(steps.Event{Type: steps.EventStep, Step: "rollback", Status: steps.StatusFailed, Reason: err.Error() + "; nothing changed"})
-		emit(steps.Event{Type: steps.EventSummary, Failed: 1})
-		return exitError{1, "rollback: " + err.Error() + "; nothing changed"}
+	err := daytwo.RunRollback(ctx, o, a, asJSON, e.Stdout, e.Stderr)
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ee):
+		return exitError{ee.ExitCode(), ""}
 	}
-	t := rb.Target
-	if asJSON {
-		emit(steps.Event{Type: steps.EventLog, Step: "release", Reason: rb.Current.Describe()})
-		if o.OnRelease != nil {
-			o.OnRelease(rb.Current.ID)
-		}
-	}
-	emit(steps.Event{Type: steps.EventLog, Step: "rollback", Reason: fmt.Sprintf("from release %s, version %s, back to %s", rb.Current.ID, rb.Current.Version, t.Describe())})
-	emit(steps.Event{Type: steps.EventLog, Step: "rollback", Reason: "the migration is not undone: the sentinel stays and the upper dirs keep the kernel format"})
-	bin := filepath.Join(rb.Dir, "bin")
-	args := append([]string{"apply", "--local", "--bin-dir", bin, "--record-kind", release.KindRollback, "--record-from", rb.Current.ID}, a.ApplyFlags()...)
-	if asJSON {
-		args = append(args, "--json")
-	}
-	// An installer from before the lock moved to root's own directory
-	// locks in the 1777 /run/lock: what another user planted there must
-	// not refuse or hang it.
-	if err := daytwo.ClaimLegacyLock(o.Root); err != nil {
-		return exitError{1, "rollback: " + err.Error() + "; nothing changed"}
-	}
-	cmd := exec.CommandContext(ctx, filepath.Join(bin, steps.DeployBinary), args...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, e.Stdout, e.Stderr
-	if asJSON {
-		out := protocol.SummaryRelease(e.Stdout, t.ID, rb.Current.ID)
-		defer out.Flush()
-		cmd.Stdout = out
-	}
-	if err := cmd.Run(); err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return exitError{ee.ExitCode(), ""}
-		}
-		return exitError{1, fmt.Sprintf("rollback: run the installer of release %s: %v", t.ID, err)}
-	}
-	return nil
+	return exitError{1, "rollback: " + err.Error()}
 }
 
 // localStatus is status --local.
@@ -172,18 +132,4 @@ func rollbackLocal(c *cli.Context, e *env) error {
 	o := output(deploy.Options{Root: hostpath.Root(c.String("root")), Command: strings.Join(os.Args, " ")}, e, c.Bool("json"))
 	a := protocol.HostArgs{Verb: protocol.VerbRollback, Root: c.String("root"), DryRun: c.Bool("dry-run"), Diff: c.Bool("diff")}
 	return localRollback(c.Context, e, o, a, c.Bool("json"))
-}
-
-// noteRunning tells a JSON reader (the workstation over ssh) the release
-// the host runs before the plan starts: as a line for the reader, and on
-// the summary (Options.OnRelease), so a run that fails before its release
-// step still names the release the host is left on. The release step
-// replaces it.
-func noteRunning(o deploy.Options) {
-	if last, err := release.Last(o.Root); err == nil && last != nil {
-		o.Emit(steps.Event{Type: steps.EventLog, Step: "release", Reason: last.Describe()})
-		if o.OnRelease != nil {
-			o.OnRelease(last.ID)
-		}
-	}
 }
