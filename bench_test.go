@@ -9,9 +9,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
+	"github.com/left4me/left4me-deploy/internal/runner"
 	"github.com/left4me/left4me-deploy/internal/testenv"
-	"github.com/left4me/left4me-deploy/runner"
 )
 
 // realBinDir builds the four installed programs, so the checksums cover

@@ -13,10 +13,10 @@ import (
 	"strings"
 
 	"github.com/left4me/left4me-deploy/artifacts"
-	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
+	"github.com/left4me/left4me-deploy/internal/runner"
+	"github.com/left4me/left4me-deploy/internal/service"
 	"github.com/left4me/left4me-deploy/overlay"
-	"github.com/left4me/left4me-deploy/runner"
-	"github.com/left4me/left4me-deploy/service"
 	"github.com/left4me/left4me-deploy/steps"
 )
 

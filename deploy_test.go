@@ -19,10 +19,10 @@ import (
 	"testing"
 
 	"github.com/left4me/left4me-deploy/artifacts"
-	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
+	"github.com/left4me/left4me-deploy/internal/runner"
 	"github.com/left4me/left4me-deploy/internal/testenv"
 	"github.com/left4me/left4me-deploy/overlay"
-	"github.com/left4me/left4me-deploy/runner"
 	"github.com/left4me/left4me-deploy/steps"
 	"github.com/left4me/left4me-deploy/sudoers"
 )

@@ -14,8 +14,8 @@ import (
 	"strings"
 	"text/template"
 
-	"github.com/left4me/left4me-deploy/hostpath"
-	"github.com/left4me/left4me-deploy/runner"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
+	"github.com/left4me/left4me-deploy/internal/runner"
 )
 
 //go:embed *.tmpl

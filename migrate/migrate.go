@@ -17,10 +17,10 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
 	"github.com/left4me/left4me-deploy/internal/overlayclient"
+	"github.com/left4me/left4me-deploy/internal/service"
 	"github.com/left4me/left4me-deploy/internal/textsafe"
-	"github.com/left4me/left4me-deploy/service"
 )
 
 // ReportFile is the host path where a run keeps its report.

@@ -10,8 +10,8 @@ import (
 
 	"github.com/hashicorp/go-multierror"
 
-	"github.com/left4me/left4me-deploy/hostpath"
-	"github.com/left4me/left4me-deploy/instance"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
+	"github.com/left4me/left4me-deploy/internal/instance"
 	"github.com/left4me/left4me-deploy/overlay"
 )
 

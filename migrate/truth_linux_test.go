@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
 	"github.com/left4me/left4me-deploy/internal/testenv"
 	"github.com/left4me/left4me-deploy/internal/treeview"
 	"github.com/left4me/left4me-deploy/overlay"

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
 	"github.com/left4me/left4me-deploy/internal/sudoenv"
 )
 

@@ -8,8 +8,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/internal/fsat"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
 )
 
 // sentinelName is hostpath.Sentinel relative to the state root.

@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/left4me/left4me-deploy/instance"
+	"github.com/left4me/left4me-deploy/internal/instance"
 )
 
 // maxMounts returns the cap in force: Config.MaxMounts, else the file's,

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
 	"github.com/left4me/left4me-deploy/internal/testenv"
 )
 

@@ -15,7 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
 	"github.com/left4me/left4me-deploy/internal/instanceenv"
 	"github.com/left4me/left4me-deploy/internal/testenv"
 )

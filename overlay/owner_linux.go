@@ -9,9 +9,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/left4me/left4me-deploy/hostpath"
-	"github.com/left4me/left4me-deploy/instance"
 	"github.com/left4me/left4me-deploy/internal/fsat"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
+	"github.com/left4me/left4me-deploy/internal/instance"
 	"github.com/left4me/left4me-deploy/internal/mountinfo"
 )
 

@@ -13,8 +13,8 @@ import (
 	"testing"
 
 	"github.com/left4me/left4me-deploy/internal/overlayclient"
+	"github.com/left4me/left4me-deploy/internal/runner"
 	"github.com/left4me/left4me-deploy/internal/testenv"
-	"github.com/left4me/left4me-deploy/runner"
 )
 
 const (

@@ -10,9 +10,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/left4me/left4me-deploy/hostpath"
-	"github.com/left4me/left4me-deploy/instance"
 	"github.com/left4me/left4me-deploy/internal/fsat"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
+	"github.com/left4me/left4me-deploy/internal/instance"
 )
 
 func (s *session) unmount(name string) (Result, error) {

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/left4me/left4me-deploy/hostpath"
-	"github.com/left4me/left4me-deploy/runner"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
+	"github.com/left4me/left4me-deploy/internal/runner"
 )
 
 // accounts creates the group and the system user that own the state root

@@ -13,8 +13,8 @@ import (
 
 	"github.com/left4me/left4me-deploy/internal/hostfile"
 
-	"github.com/left4me/left4me-deploy/hostpath"
-	"github.com/left4me/left4me-deploy/release"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
+	"github.com/left4me/left4me-deploy/internal/release"
 )
 
 // Program is one program installed from BinDir: its file name there and

@@ -10,7 +10,7 @@ import (
 
 	"github.com/left4me/left4me-deploy/internal/hostfile"
 
-	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
 	"github.com/left4me/left4me-deploy/overlay"
 	"github.com/left4me/left4me-deploy/sudoers"
 )

@@ -9,10 +9,10 @@ import (
 	"github.com/left4me/left4me-deploy/internal/hostfile"
 
 	"github.com/left4me/left4me-deploy/artifacts"
-	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
+	"github.com/left4me/left4me-deploy/internal/runner"
+	"github.com/left4me/left4me-deploy/internal/service"
 	"github.com/left4me/left4me-deploy/overlay"
-	"github.com/left4me/left4me-deploy/runner"
-	"github.com/left4me/left4me-deploy/service"
 )
 
 // Live says which steps act on the running system rather than on files

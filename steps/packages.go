@@ -12,7 +12,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/left4me/left4me-deploy/runner"
+	"github.com/left4me/left4me-deploy/internal/runner"
 )
 
 // pkgManager is one family of package tools.

@@ -15,9 +15,9 @@ import (
 	"github.com/hashicorp/go-multierror"
 	"golang.org/x/sys/unix"
 
-	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
+	"github.com/left4me/left4me-deploy/internal/runner"
 	"github.com/left4me/left4me-deploy/overlay"
-	"github.com/left4me/left4me-deploy/runner"
 )
 
 // Probe reads the facts about the running system that the preflight checks.

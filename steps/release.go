@@ -19,9 +19,9 @@ import (
 	"github.com/left4me/left4me-deploy/internal/hostfile"
 
 	"github.com/left4me/left4me-deploy/artifacts"
-	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
+	"github.com/left4me/left4me-deploy/internal/release"
 	"github.com/left4me/left4me-deploy/internal/version"
-	"github.com/left4me/left4me-deploy/release"
 	"github.com/left4me/left4me-deploy/sudoers"
 )
 

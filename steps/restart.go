@@ -13,7 +13,7 @@ import (
 	"github.com/left4me/left4me-deploy/internal/hostfile"
 
 	"github.com/left4me/left4me-deploy/artifacts"
-	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
 )
 
 // restart restarts the web unit when something it depends on changed in

@@ -13,13 +13,13 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/left4me/left4me-deploy/artifacts"
-	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/internal/bindmount"
 	"github.com/left4me/left4me-deploy/internal/fsat"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
 	"github.com/left4me/left4me-deploy/internal/mountinfo"
 	"github.com/left4me/left4me-deploy/internal/rootdir"
+	"github.com/left4me/left4me-deploy/internal/service"
 	"github.com/left4me/left4me-deploy/internal/textsafe"
-	"github.com/left4me/left4me-deploy/service"
 )
 
 // stateMount enables and starts artifacts.StateMountUnit, the nosuid,nodev

@@ -19,7 +19,7 @@ import (
 	"github.com/left4me/left4me-deploy/internal/hostfile"
 
 	"github.com/left4me/left4me-deploy/artifacts"
-	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
 )
 
 // A run killed mid-step leaves what it had in flight: the temporary file

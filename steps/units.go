@@ -14,8 +14,8 @@ import (
 	"github.com/left4me/left4me-deploy/internal/hostfile"
 
 	"github.com/left4me/left4me-deploy/artifacts"
-	"github.com/left4me/left4me-deploy/hostpath"
-	"github.com/left4me/left4me-deploy/service"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
+	"github.com/left4me/left4me-deploy/internal/service"
 )
 
 // units renders the web and server units, verifies them with

@@ -13,8 +13,8 @@ import (
 
 	"github.com/left4me/left4me-deploy/internal/hostfile"
 
-	"github.com/left4me/left4me-deploy/hostpath"
-	"github.com/left4me/left4me-deploy/runner"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
+	"github.com/left4me/left4me-deploy/internal/runner"
 	"github.com/left4me/left4me-deploy/sudoers"
 )
 

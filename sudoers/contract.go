@@ -1,6 +1,6 @@
 package sudoers
 
-import "github.com/left4me/left4me-deploy/hostpath"
+import "github.com/left4me/left4me-deploy/internal/hostpath"
 
 // ProbeName is the instance name the contract's probes use. Asking sudo
 // about it changes nothing; the one probe that runs (LiveProbe) only asks

@@ -7,8 +7,8 @@ import (
 
 	_ "embed"
 
-	"github.com/left4me/left4me-deploy/hostpath"
-	"github.com/left4me/left4me-deploy/svchelper"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
+	"github.com/left4me/left4me-deploy/internal/svchelper"
 )
 
 // OverlayVerbs are the verbs of left4me-overlay that sudo grants, each

@@ -31,7 +31,7 @@ import (
 
 	_ "embed"
 
-	"github.com/left4me/left4me-deploy/runner"
+	"github.com/left4me/left4me-deploy/internal/runner"
 )
 
 // Params are the inputs of the rendered rules.

@@ -6,16 +6,16 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/left4me/left4me-deploy/svchelper"
+	"github.com/left4me/left4me-deploy/internal/svchelper"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
+	"github.com/left4me/left4me-deploy/internal/runner"
 	"github.com/left4me/left4me-deploy/internal/testenv"
-	"github.com/left4me/left4me-deploy/runner"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")

@@ -15,13 +15,13 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/left4me/left4me-deploy/ctl"
-	"github.com/left4me/left4me-deploy/hostpath"
-	"github.com/left4me/left4me-deploy/instance"
+	"github.com/left4me/left4me-deploy/internal/ctl"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
+	"github.com/left4me/left4me-deploy/internal/instance"
 	"github.com/left4me/left4me-deploy/internal/overlayclient"
+	"github.com/left4me/left4me-deploy/internal/runner"
+	"github.com/left4me/left4me-deploy/internal/svchelper"
 	"github.com/left4me/left4me-deploy/internal/textsafe"
-	"github.com/left4me/left4me-deploy/runner"
-	"github.com/left4me/left4me-deploy/svchelper"
 )
 
 // The CLI is a handful of verbs, each with one NAME and at most two flags

@@ -10,9 +10,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/left4me/left4me-deploy/ctl"
-	"github.com/left4me/left4me-deploy/hostpath"
-	"github.com/left4me/left4me-deploy/runner"
+	"github.com/left4me/left4me-deploy/internal/ctl"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
+	"github.com/left4me/left4me-deploy/internal/runner"
 )
 
 type result struct {

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
 	"github.com/left4me/left4me-deploy/internal/testenv"
 	"github.com/left4me/left4me-deploy/migrate"
 )

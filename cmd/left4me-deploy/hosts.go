@@ -11,7 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/left4me/left4me-deploy/internal/protocol"
-	"github.com/left4me/left4me-deploy/remote"
+	"github.com/left4me/left4me-deploy/internal/remote"
 )
 
 // targetsFrom reads the hosts of the command line and of --hosts FILE, in

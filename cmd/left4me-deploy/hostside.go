@@ -13,10 +13,10 @@ import (
 	"github.com/urfave/cli/v2"
 
 	deploy "github.com/left4me/left4me-deploy"
-	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/internal/daytwo"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
 	"github.com/left4me/left4me-deploy/internal/protocol"
-	"github.com/left4me/left4me-deploy/release"
+	"github.com/left4me/left4me-deploy/internal/release"
 	"github.com/left4me/left4me-deploy/steps"
 )
 

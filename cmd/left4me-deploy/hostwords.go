@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/left4me/left4me-deploy/remote"
+	"github.com/left4me/left4me-deploy/internal/remote"
 )
 
 // A word on the command line that is not a verb is taken as a host only if

@@ -5,10 +5,10 @@ package main
 import (
 	"github.com/urfave/cli/v2"
 
-	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
+	"github.com/left4me/left4me-deploy/internal/runner"
+	"github.com/left4me/left4me-deploy/internal/service"
 	"github.com/left4me/left4me-deploy/migrate"
-	"github.com/left4me/left4me-deploy/runner"
-	"github.com/left4me/left4me-deploy/service"
 )
 
 func migrateCommand(e *env) *cli.Command {

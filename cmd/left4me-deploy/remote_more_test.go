@@ -20,9 +20,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/left4me/left4me-deploy/internal/protocol"
+	"github.com/left4me/left4me-deploy/internal/remote"
 	"github.com/left4me/left4me-deploy/internal/sshdtest"
 	"github.com/left4me/left4me-deploy/internal/testenv"
-	"github.com/left4me/left4me-deploy/remote"
 )
 
 // From a source checkout, with no --bundle, one command builds what the

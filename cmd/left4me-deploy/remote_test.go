@@ -14,10 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
 	"github.com/left4me/left4me-deploy/internal/protocol"
+	"github.com/left4me/left4me-deploy/internal/remote"
 	"github.com/left4me/left4me-deploy/internal/sshdtest"
-	"github.com/left4me/left4me-deploy/remote"
 	"github.com/left4me/left4me-deploy/steps"
 )
 

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/left4me/left4me-deploy/internal/remote"
 	"github.com/left4me/left4me-deploy/internal/sshdtest"
-	"github.com/left4me/left4me-deploy/remote"
 )
 
 // After a rollout stopped by --max-fail, the failed and the not-run hosts

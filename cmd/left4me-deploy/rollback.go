@@ -6,7 +6,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/left4me/left4me-deploy/internal/protocol"
-	"github.com/left4me/left4me-deploy/release"
+	"github.com/left4me/left4me-deploy/internal/release"
 )
 
 func rollbackCommand(e *env) *cli.Command {

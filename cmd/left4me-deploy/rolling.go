@@ -10,7 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/left4me/left4me-deploy/remote"
+	"github.com/left4me/left4me-deploy/internal/remote"
 )
 
 func rolloutFrom(c *cli.Context) (remote.Rollout, error) {

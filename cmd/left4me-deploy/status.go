@@ -11,11 +11,11 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/internal/daytwo"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
 	"github.com/left4me/left4me-deploy/internal/protocol"
+	"github.com/left4me/left4me-deploy/internal/remote"
 	"github.com/left4me/left4me-deploy/internal/textsafe"
-	"github.com/left4me/left4me-deploy/remote"
 	"github.com/left4me/left4me-deploy/steps"
 )
 

@@ -9,12 +9,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/internal/daytwo"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
 	"github.com/left4me/left4me-deploy/internal/protocol"
+	"github.com/left4me/left4me-deploy/internal/release"
+	"github.com/left4me/left4me-deploy/internal/remote"
 	"github.com/left4me/left4me-deploy/internal/sshdtest"
-	"github.com/left4me/left4me-deploy/release"
-	"github.com/left4me/left4me-deploy/remote"
 )
 
 // The exit status sums up every host: failure outranks a host unlike its

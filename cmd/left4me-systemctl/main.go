@@ -13,8 +13,8 @@ import (
 	"os"
 	"syscall"
 
+	"github.com/left4me/left4me-deploy/internal/svchelper"
 	"github.com/left4me/left4me-deploy/internal/version"
-	"github.com/left4me/left4me-deploy/svchelper"
 )
 
 func main() {

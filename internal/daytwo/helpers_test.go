@@ -17,9 +17,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	deploy "github.com/left4me/left4me-deploy"
-	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
+	"github.com/left4me/left4me-deploy/internal/runner"
 	"github.com/left4me/left4me-deploy/internal/testenv"
-	"github.com/left4me/left4me-deploy/runner"
 	"github.com/left4me/left4me-deploy/steps"
 )
 

@@ -9,8 +9,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/left4me/left4me-deploy/hostpath"
-	"github.com/left4me/left4me-deploy/release"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
+	"github.com/left4me/left4me-deploy/internal/release"
 )
 
 // InstalledSums hashes the files at paths under root; a missing file is

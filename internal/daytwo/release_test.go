@@ -1,3 +1,5 @@
+//go:build linux
+
 package daytwo
 
 import (
@@ -7,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/left4me/left4me-deploy/hostpath"
-	"github.com/left4me/left4me-deploy/release"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
+	"github.com/left4me/left4me-deploy/internal/release"
 	"github.com/left4me/left4me-deploy/steps"
 )
 

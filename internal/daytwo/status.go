@@ -13,11 +13,11 @@ import (
 	"strings"
 
 	deploy "github.com/left4me/left4me-deploy"
-	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
 	"github.com/left4me/left4me-deploy/internal/protocol"
+	"github.com/left4me/left4me-deploy/internal/release"
+	"github.com/left4me/left4me-deploy/internal/runner"
 	"github.com/left4me/left4me-deploy/migrate"
-	"github.com/left4me/left4me-deploy/release"
-	"github.com/left4me/left4me-deploy/runner"
 	"github.com/left4me/left4me-deploy/steps"
 )
 

@@ -11,9 +11,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
 	"github.com/left4me/left4me-deploy/internal/protocol"
-	"github.com/left4me/left4me-deploy/release"
+	"github.com/left4me/left4me-deploy/internal/release"
 	"github.com/left4me/left4me-deploy/steps"
 )
 

@@ -15,7 +15,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/left4me/left4me-deploy/hostpath"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
 )
 
 // MaxLayers is the most lower layers one instance may stack: the kernel's

@@ -7,9 +7,9 @@ import (
 	"io"
 	"strings"
 
-	"github.com/left4me/left4me-deploy/hostpath"
-	"github.com/left4me/left4me-deploy/instance"
-	"github.com/left4me/left4me-deploy/runner"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
+	"github.com/left4me/left4me-deploy/internal/instance"
+	"github.com/left4me/left4me-deploy/internal/runner"
 )
 
 // DefaultSudo is the sudo binary SudoMounter runs unless told otherwise.

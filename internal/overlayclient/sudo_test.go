@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/left4me/left4me-deploy/runner"
+	"github.com/left4me/left4me-deploy/internal/runner"
 )
 
 func TestNameFromMerged(t *testing.T) {

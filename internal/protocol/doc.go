@@ -2,7 +2,7 @@
 // left4me-deploy and a host, in one place: what the host may say, how much
 // of it, and in which words.
 //
-// The workstation runs remote/root.sh on the host over SSH, its last
+// The workstation runs internal/remote/root.sh on the host over SSH, its last
 // argument one HostArgs: what the host is to run (apply, status or
 // rollback) and with which options. Before the plan
 // starts, the host speaks in marks, lines "L4M KIND WORD..." (Mark): its

@@ -11,9 +11,9 @@ import (
 	"testing"
 
 	"github.com/left4me/left4me-deploy/internal/protocol"
+	"github.com/left4me/left4me-deploy/internal/remote"
+	"github.com/left4me/left4me-deploy/internal/runner"
 	"github.com/left4me/left4me-deploy/internal/sshdtest"
-	"github.com/left4me/left4me-deploy/remote"
-	"github.com/left4me/left4me-deploy/runner"
 )
 
 // scriptedConn is a host that answers every command with the same output.

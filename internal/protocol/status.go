@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/left4me/left4me-deploy/release"
+	"github.com/left4me/left4me-deploy/internal/release"
 )
 
 // MaxInstances bounds the instances a status report may list.

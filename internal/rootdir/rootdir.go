@@ -18,8 +18,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/left4me/left4me-deploy/hostpath"
 	"github.com/left4me/left4me-deploy/internal/fsat"
+	"github.com/left4me/left4me-deploy/internal/hostpath"
 )
 
 // ErrUnsafe is wrapped by every refusal: a directory or ancestor that

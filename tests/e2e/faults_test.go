@@ -23,7 +23,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/left4me/left4me-deploy/release"
+	"github.com/left4me/left4me-deploy/internal/release"
 )
 
 // The fault tier (make faults; a bounded sample in tests/run): a deploy of

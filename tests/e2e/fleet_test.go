@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/left4me/left4me-deploy/release"
-	"github.com/left4me/left4me-deploy/remote"
+	"github.com/left4me/left4me-deploy/internal/release"
+	"github.com/left4me/left4me-deploy/internal/remote"
 )
 
 // fleetHosts is how many hosts TestFleet boots at once.

@@ -12,8 +12,8 @@ import (
 	"testing"
 
 	"github.com/left4me/left4me-deploy/internal/protocol"
+	"github.com/left4me/left4me-deploy/internal/remote"
 	"github.com/left4me/left4me-deploy/internal/sshdtest"
-	"github.com/left4me/left4me-deploy/remote"
 	"github.com/left4me/left4me-deploy/steps"
 )
 
