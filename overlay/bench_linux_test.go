@@ -291,3 +291,39 @@ func benchLibraryPairs(b *testing.B, f *fixture) {
 		}
 	}
 }
+
+// BenchmarkCountInstanceOverlays prices the mount cap's count on a host
+// with n instance overlays of 50 layers mounted: "kernel" asks listmount
+// and statmount, "table" reads and parses the mount table (where every
+// overlay's line holds its 50 layer paths).
+func BenchmarkCountInstanceOverlays(b *testing.B) {
+	testenv.RequireNamespace(b)
+	for _, n := range []int{0, 60} {
+		f := benchFixture(b, 50)
+		var lower []string
+		for i := range 50 {
+			lower = append(lower, f.real(fmt.Sprintf("/var/lib/left4me/overlays/layer-%03d", i)))
+		}
+		for i := range n {
+			dir := filepath.Join(f.root, "m", fmt.Sprint(i))
+			mkdir(b, dir)
+			if err := unix.Mount(fmt.Sprintf("left4me-i%d", i), dir, "overlay", 0, "lowerdir="+strings.Join(lower, ":")); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.Run(fmt.Sprintf("kernel/overlays=%d", n), func(b *testing.B) {
+			for range b.N {
+				if got, ok := countInstanceOverlaysKernel(); !ok || got < n {
+					b.Fatalf("kernel count = %d, %v; want at least %d", got, ok, n)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("table/overlays=%d", n), func(b *testing.B) {
+			for range b.N {
+				if got, err := countInstanceOverlaysTable(); err != nil || got < n {
+					b.Fatalf("table count = %d, %v; want at least %d", got, err, n)
+				}
+			}
+		})
+	}
+}

@@ -7,12 +7,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/left4me/left4me-deploy/internal/instance"
 )
 
 // maxMounts returns the cap in force: Config.MaxMounts, else the file's,
@@ -100,15 +97,9 @@ func (s *session) checkMountCap() error {
 	if err := s.lockMounts(); err != nil {
 		return err
 	}
-	entries, err := readMountinfo()
+	n, err := countInstanceOverlays()
 	if err != nil {
 		return err
-	}
-	n := 0
-	for _, e := range entries {
-		if tag, ok := strings.CutPrefix(e.Source, "left4me-"); ok && e.FSType == "overlay" && instance.ValidateName(tag) == nil {
-			n++
-		}
 	}
 	if n >= limit {
 		return fmt.Errorf("%w: %d instance overlays are mounted on this host, the most left4me-overlay mounts (%s, default %d); stop an instance (l4d2ctl stop NAME) first", ErrTooManyMounts, n, MaxMountsFile, DefaultMaxMounts)

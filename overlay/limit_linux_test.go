@@ -4,8 +4,11 @@ package overlay
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/left4me/left4me-deploy/internal/testenv"
 )
@@ -94,4 +97,79 @@ func TestMaxMountsFile(t *testing.T) {
 	writeFile(t, p, "1\n")
 	f.mustHelper("mount", "a")
 	f.mustHelper("umount", "a")
+}
+
+// TestCountInstanceOverlays: the kernel's count (listmount and statmount)
+// and the mount table's agree, on instance overlays mounted by the helper,
+// one mounted deep below other mounts, and mounts that only look like
+// them (an overlay of an invalid or foreign tag, a tmpfs tagged like an
+// instance overlay); where the kernel cannot answer the table's count is
+// used.
+func TestCountInstanceOverlays(t *testing.T) {
+	testenv.RequireNamespace(t)
+	f := newFixture(t)
+	before, err := countInstanceOverlaysTable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := f.layer("base", map[string]string{"f": "x"})
+	for _, n := range []string{"a", "b"} {
+		f.instance(n, base)
+		f.mustHelper("mount", n)
+	}
+	lower1, lower2 := f.real(base), f.real(f.layer("two", map[string]string{"g": "y"}))
+	mnt := func(source, fsType, data string, parts ...string) string {
+		t.Helper()
+		dir := filepath.Join(append([]string{f.root, "other"}, parts...)...)
+		mkdir(t, dir)
+		if err := unix.Mount(source, dir, fsType, 0, data); err != nil {
+			t.Fatalf("mount %s %s at %s: %v", fsType, source, dir, err)
+		}
+		return dir
+	}
+	ro := "lowerdir=" + lower1 + ":" + lower2
+	mnt("left4me-Bad!", "overlay", ro, "bad")
+	mnt("other-a", "overlay", ro, "foreign")
+	mnt("left4me-t", "tmpfs", "", "tagged-tmpfs")
+	mnt("outer", "tmpfs", "", "deep")
+	mnt("inner", "tmpfs", "", "deep", "x")
+	mnt("left4me-deep", "overlay", ro, "deep", "x", "y")
+	want := before + 3
+
+	table, err := countInstanceOverlaysTable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if table != want {
+		t.Fatalf("mount table count = %d, want %d", table, want)
+	}
+	got, err := countInstanceOverlays()
+	if err != nil || got != want {
+		t.Fatalf("countInstanceOverlays = %d, %v; want %d", got, err, want)
+	}
+	kernel, ok := countInstanceOverlaysKernel()
+	if !ok {
+		if kernelCounts(t) {
+			t.Fatal("the kernel could not count with listmount and statmount")
+		}
+		t.Skip("the kernel cannot count mounts with listmount and statmount (the source came with Linux 6.18); the mount table's count was checked")
+	}
+	if kernel != want {
+		t.Fatalf("kernel count = %d, want %d (the mount table's)", kernel, want)
+	}
+}
+
+// kernelCounts: whether the running kernel is one the kernel count must
+// work on (statmount with the mount source, Linux 6.18 and later).
+func kernelCounts(t *testing.T) bool {
+	t.Helper()
+	rel, err := KernelRelease()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := parseRelease(rel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return !v.less(kver{6, 18})
 }

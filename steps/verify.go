@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/left4me/left4me-deploy/internal/hostfile"
 
@@ -86,17 +87,21 @@ func (s verify) Run(ctx context.Context, g *Gate) error {
 // user, and returns a problem for every call whose answer breaks the
 // helpers' contract: a call the web app makes that sudo refuses (no
 // instance could start), or one outside the contract that sudo allows.
-// "sudo -l -U USER CMD..." answers for any command without running it.
-// Then it makes one harmless call as that user through sudo -n, so a rule
+// "sudo -l -U USER CMD..." answers for any command without running it;
+// the probes run a few at a time (runProbes), and their problems come out
+// in the probes' order. Then it makes one harmless call as that user through sudo -n, so a rule
 // that wants a password, or an account sudo will not serve, fails here and
 // not in the web app.
 func (d *Host) sudoGrants(ctx context.Context, g *Gate) []string {
 	user := d.o.User
 	p := d.helperParams()
 	var problems []string
-	for _, pr := range sudoers.Probes(p) {
-		argv := append([]string{hostpath.Sudo, "-n", "-l", "-U", user}, pr.Argv...)
-		err := d.o.Runner.Run(ctx, runner.Cmd{Argv: argv, Env: sudoEnv})
+	probes := sudoers.Probes(p)
+	errs := runProbes(ctx, d.o.Runner, len(probes), func(i int) runner.Cmd {
+		return runner.Cmd{Argv: append([]string{hostpath.Sudo, "-n", "-l", "-U", user}, probes[i].Argv...), Env: sudoEnv}
+	})
+	for i, pr := range probes {
+		err := errs[i]
 		call := strings.Join(pr.Argv, " ")
 		switch allowed := err == nil; {
 		case pr.Allow && !allowed:
@@ -133,6 +138,32 @@ func (d *Host) sudoGrants(ctx context.Context, g *Gate) []string {
 			user, strings.Join(live, " "), refusal(err), hostpath.SudoersFile, user))
 	}
 	return problems
+}
+
+// probeParallel bounds how many sudo -l probes run at once: each is a
+// short sudo run of its own (sudoers parsed, the user looked up), and one
+// after the other they were most of a no-op redeploy's time on the host.
+const probeParallel = 4
+
+// runProbes runs the n commands cmd(i) with at most probeParallel at a
+// time and returns their errors by index, so the caller reads the answers
+// in the probes' own order whatever order they finished in.
+func runProbes(ctx context.Context, r runner.Runner, n int, cmd func(i int) runner.Cmd) []error {
+	errs := make([]error, n)
+	sem := make(chan struct{}, probeParallel)
+	var wg sync.WaitGroup
+	for i := range n {
+		c := cmd(i)
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs[i] = r.Run(ctx, c)
+		}()
+	}
+	wg.Wait()
+	return errs
 }
 
 // sudoEnv is the environment of the probes: sudo's messages in English.

@@ -4,8 +4,11 @@ package steps
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/left4me/left4me-deploy/internal/hostpath"
 	"github.com/left4me/left4me-deploy/internal/runner"
@@ -68,5 +71,57 @@ func TestSudoGrants(t *testing.T) {
 				t.Errorf("sudoGrants ran %d commands, want %d: %q", n, tt.calls, f.Commands())
 			}
 		})
+	}
+}
+
+// slowRunner answers each command after a delay that is longest for the
+// first, so the commands finish in reverse order, and records how many ran
+// at once.
+type slowRunner struct {
+	mu            sync.Mutex
+	order         map[string]int
+	running, most int
+}
+
+func (r *slowRunner) Run(_ context.Context, c runner.Cmd) error {
+	key := strings.Join(c.Argv, " ")
+	r.mu.Lock()
+	i := r.order[key]
+	r.running++
+	r.most = max(r.most, r.running)
+	r.mu.Unlock()
+	time.Sleep(time.Duration(len(r.order)-i) * 2 * time.Millisecond)
+	r.mu.Lock()
+	r.running--
+	r.mu.Unlock()
+	return &runner.ExitError{Argv: c.Argv, Code: 1, Stderr: fmt.Sprintf("refusal %d", i), Err: fmt.Errorf("exit status 1")}
+}
+
+// TestSudoGrantsOrder: the probes run concurrently, at most probeParallel
+// at a time, and the problems still come out in the probes' order, each
+// with its own probe's answer, however the answers arrive.
+func TestSudoGrantsOrder(t *testing.T) {
+	p := sudoers.Params{User: hostpath.User, OverlayHelper: hostpath.OverlayHelper,
+		SystemctlHelper: hostpath.SystemctlHelper, JournalHelper: hostpath.JournalHelper}
+	r := &slowRunner{order: map[string]int{}}
+	var want []string
+	for i, pr := range sudoers.Probes(p) {
+		r.order[strings.Join(append([]string{hostpath.Sudo, "-n", "-l", "-U", hostpath.User}, pr.Argv...), " ")] = i
+		if pr.Allow {
+			want = append(want, fmt.Sprintf("run %q (sudo -l -U %s %s: refusal %d)", strings.Join(pr.Argv, " "), hostpath.User, strings.Join(pr.Argv, " "), i))
+		}
+	}
+	d := &deployer{o: Options{Runner: r, User: hostpath.User, Probe: &Probe{LookPath: func(string) (string, error) { return "/usr/bin/setpriv", nil }}}}
+	problems := d.sudoGrants(context.Background(), steps.NewGate("verify", false, false, func(steps.Event) {}))
+	if len(problems) != len(want) {
+		t.Fatalf("sudoGrants = %d problems, want %d:\n%s", len(problems), len(want), strings.Join(problems, "\n"))
+	}
+	for i, w := range want {
+		if !strings.Contains(problems[i], w) {
+			t.Errorf("problem %d = %q, want it to say %q", i, problems[i], w)
+		}
+	}
+	if r.most > probeParallel || r.most < 2 {
+		t.Errorf("%d probes ran at once, want 2 to %d", r.most, probeParallel)
 	}
 }
