@@ -111,8 +111,8 @@ func TestSudoGrantsOrder(t *testing.T) {
 			want = append(want, fmt.Sprintf("run %q (sudo -l -U %s %s: refusal %d)", strings.Join(pr.Argv, " "), hostpath.User, strings.Join(pr.Argv, " "), i))
 		}
 	}
-	d := &deployer{o: Options{Runner: r, User: hostpath.User, Probe: &Probe{LookPath: func(string) (string, error) { return "/usr/bin/setpriv", nil }}}}
-	problems := d.sudoGrants(context.Background(), steps.NewGate("verify", false, false, func(steps.Event) {}))
+	d := &Host{o: Config{Runner: r, User: hostpath.User, Probe: &Probe{LookPath: func(string) (string, error) { return "/usr/bin/setpriv", nil }}}}
+	problems := d.sudoGrants(context.Background(), NewGate("verify", false, false, func(Event) {}))
 	if len(problems) != len(want) {
 		t.Fatalf("sudoGrants = %d problems, want %d:\n%s", len(problems), len(want), strings.Join(problems, "\n"))
 	}
