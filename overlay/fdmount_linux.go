@@ -14,6 +14,10 @@ import (
 	"github.com/left4me/left4me-deploy/internal/fsat"
 )
 
+// fsconfigSetFd is fsconfig(FSCONFIG_SET_FD); a test stands in a 6.13
+// kernel's refusal of O_PATH handles.
+var fsconfigSetFd = unix.FsconfigSetFd
+
 // fsErr wraps an fsconfig-family error with the kernel's messages for the
 // filesystem context (read(2) on the fs fd; overlayfs explains itself there).
 func fsErr(fsfd int, what string, err error) error {
@@ -43,43 +47,43 @@ func (s *session) mountNewAPI(in *instanceFDs) error {
 		return fmt.Errorf("fsopen overlay: %w (is the overlay module available?)", err)
 	}
 	s.keep(fsfd)
-	if s.method == MethodFD {
-		// FSCONFIG_SET_FD takes O_PATH handles only from Linux 6.15; 6.13
-		// and 6.14 want an opened file. Reopen each pinned directory through
-		// its own handle ("." below it: the same inode, no name looked up).
-		for _, fd := range append(append([]*int{}, ptrs(in.layers)...), &in.upper, &in.work) {
-			rd, err := fsat.OpenRaw(*fd, ".", unix.O_RDONLY|unix.O_DIRECTORY, 0, 0)
-			if err != nil {
-				return fmt.Errorf("reopen pinned directory: %w", err)
-			}
-			s.closeFD(*fd)
-			*fd = s.keep(rd)
-		}
-	}
 	if err := unix.FsconfigSetString(fsfd, "source", Source(in.name)); err != nil {
 		return fsErr(fsfd, "fsconfig source", err)
 	}
-	set := func(key string, fd int, host string) error {
+	reopened := false
+	set := func(key string, fd *int, host string) error {
 		var err error
 		if s.method == MethodFD {
-			err = unix.FsconfigSetFd(fsfd, key, fd)
+			err = fsconfigSetFd(fsfd, key, *fd)
+			if err == unix.EBADF && !reopened {
+				// FSCONFIG_SET_FD takes the pinned O_PATH handles from
+				// Linux 6.15; 6.13 and 6.14 refuse them with EBADF while
+				// looking the fd up, before the context sees it. Then
+				// reopen every pinned directory as an opened one, once, and
+				// go on.
+				if err := s.reopenPinned(in); err != nil {
+					return err
+				}
+				reopened = true
+				err = fsconfigSetFd(fsfd, key, *fd)
+			}
 		} else {
-			err = unix.FsconfigSetString(fsfd, key, fdPath(fd))
+			err = unix.FsconfigSetString(fsfd, key, fdPath(*fd))
 		}
 		if err != nil {
 			return fsErr(fsfd, fmt.Sprintf("fsconfig %s %s", key, host), err)
 		}
 		return nil
 	}
-	for i, fd := range in.layers {
-		if err := set("lowerdir+", fd, in.layerPaths[i]); err != nil {
+	for i := range in.layers {
+		if err := set("lowerdir+", &in.layers[i], in.layerPaths[i]); err != nil {
 			return err
 		}
 	}
-	if err := set("upperdir", in.upper, in.upperHost); err != nil {
+	if err := set("upperdir", &in.upper, in.upperHost); err != nil {
 		return err
 	}
-	if err := set("workdir", in.work, in.workHost); err != nil {
+	if err := set("workdir", &in.work, in.workHost); err != nil {
 		return err
 	}
 	for _, o := range mountOptions {
@@ -103,6 +107,21 @@ func (s *session) mountNewAPI(in *instanceFDs) error {
 		return s.undo(mfd, in, fmt.Errorf("statx new mount: %w", err))
 	}
 	return s.verifyPlaced(in, newID, mfd)
+}
+
+// reopenPinned replaces each pinned layer, upper and work handle by the
+// same directory opened for reading, through its own handle ("." below
+// it: the same inode, no name looked up).
+func (s *session) reopenPinned(in *instanceFDs) error {
+	for _, fd := range append(append([]*int{}, ptrs(in.layers)...), &in.upper, &in.work) {
+		rd, err := fsat.OpenRaw(*fd, ".", unix.O_RDONLY|unix.O_DIRECTORY, 0, 0)
+		if err != nil {
+			return fmt.Errorf("reopen pinned directory: %w", err)
+		}
+		s.closeFD(*fd)
+		*fd = s.keep(rd)
+	}
+	return nil
 }
 
 // verifyPlaced re-walks runtime/NAME/merged from the state root (which the

@@ -748,3 +748,59 @@ func privateHostDirs(t *testing.T) {
 		})
 	}
 }
+
+// TestFDMethodReopensWhereOPathRefused: kernels 6.13 and 6.14 take only
+// opened files in fsconfig(FSCONFIG_SET_FD) and refuse the pinned O_PATH
+// handles with EBADF; 6.15 and later take them as they are. Standing in
+// the older kernel's answer, the fd method reopens the pinned handles once
+// and mounts; with the newer one it reopens none.
+func TestFDMethodReopensWhereOPathRefused(t *testing.T) {
+	testenv.RequireNamespace(t)
+	rel, err := KernelRelease()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := MethodFor(rel); m != MethodFD {
+		// Before 6.13 there is nothing to reopen: the fd method is refused.
+		if err := MethodAvailable(rel, MethodFD); err == nil {
+			t.Fatalf("kernel %s picks method %v, yet the fd method is available", rel, m)
+		}
+		return
+	}
+	for _, older := range []bool{true, false} {
+		t.Run(map[bool]string{true: "6.13 and 6.14", false: "6.15 and later"}[older], func(t *testing.T) {
+			f := newFixture(t)
+			writeFile(t, f.real("/var/lib/left4me/installation/f"), "base\n")
+			f.instance("s1", "/var/lib/left4me/installation")
+			var opath, opened int
+			fsconfigSetFd = func(fd int, key string, value int) error {
+				fl, err := unix.FcntlInt(uintptr(value), unix.F_GETFL, 0)
+				if err != nil {
+					return err
+				}
+				if fl&unix.O_PATH != 0 {
+					opath++
+					if older {
+						return unix.EBADF
+					}
+				} else {
+					opened++
+				}
+				return unix.FsconfigSetFd(fd, key, value)
+			}
+			t.Cleanup(func() { fsconfigSetFd = unix.FsconfigSetFd })
+			cfg := Config{Root: hostpath.Root(f.root), Method: MethodFD}
+			if _, err := cfg.Mount("s1"); err != nil {
+				t.Fatalf("Mount = %v", err)
+			}
+			defer cfg.Unmount("s1")
+			if got := readFile(t, filepath.Join(f.merged("s1"), "f")); got != "base\n" {
+				t.Errorf("merged/f = %q", got)
+			}
+			// One layer, upper and work: three handles.
+			if older && (opath != 1 || opened != 3) || !older && (opath != 3 || opened != 0) {
+				t.Errorf("fsconfig saw %d O_PATH and %d opened handles", opath, opened)
+			}
+		})
+	}
+}
