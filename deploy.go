@@ -189,8 +189,9 @@ func Run(ctx context.Context, o Options) (steps.Event, *steps.Host, error) {
 		sum, err := failEarly(o, "options", err)
 		return sum, nil, err
 	}
-	e := &steps.Engine{DryRun: o.DryRun, Diff: o.Diff, Emit: h.Watch(o.Emit)}
+	e := &steps.Engine{DryRun: o.DryRun, Diff: o.Diff, Emit: h.Watch(o.Emit), OnChange: h.Changed}
 	sum, err := e.Run(ctx, plan(h))
+	h.Wait()
 	return sum, h, err
 }
 

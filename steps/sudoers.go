@@ -33,6 +33,7 @@ func (s sudoersFile) Run(ctx context.Context, g *Gate) error {
 		return fmt.Errorf("read %s: %w", hostpath.SudoersFile, err)
 	}
 	if st.Same {
+		d.startSudoCheck(ctx)
 		return nil
 	}
 	g.FileDiff(hostpath.SudoersFile, st.Data, data)
@@ -48,5 +49,8 @@ func (s sudoersFile) Run(ctx context.Context, g *Gate) error {
 			return sudoers.ValidateWith(ctx, d.o.Runner, visudo, tmp)
 		})
 	})
+	if err == nil {
+		d.startSudoCheck(ctx)
+	}
 	return err
 }

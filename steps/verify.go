@@ -60,13 +60,12 @@ func (s verify) Run(ctx context.Context, g *Gate) error {
 		check(e.Path, 0o755)
 	}
 	check(hostpath.SudoersFile, 0o440)
-	if d.root.IsHost() && d.o.Live.Services {
-		if visudo, err := d.o.Probe.LookPath(sudoers.Visudo); err == nil {
-			if err := d.o.Runner.Run(ctx, runner.Cmd{Argv: []string{visudo, "-c"}}); err != nil {
-				problems = append(problems, "the system's sudoers as a whole: "+err.Error())
-			}
+	if d.sudoCheckDue() {
+		found, note := d.sudoAnswer(ctx)
+		problems = append(problems, found...)
+		if note != "" {
+			g.Note("%s", note)
 		}
-		problems = append(problems, d.sudoGrants(ctx, g)...)
 	}
 	if d.o.Live.Services {
 		if d.restarted {
@@ -82,6 +81,63 @@ func (s verify) Run(ctx context.Context, g *Gate) error {
 	return nil
 }
 
+// sudoCheck is verify's question to the host's sudo: visudo -c on the
+// system's rules as a whole, then sudoGrants. Nothing a step after the
+// sudoers step changes its answer (the accounts, the helpers, their entry
+// points and the rules are all installed by then), so it is asked as soon
+// as that step is done and runs while the steps after it wait on systemd;
+// verify takes the answer, or asks then if nothing did before.
+type sudoCheck struct {
+	done     chan struct{}
+	problems []string
+	note     string
+}
+
+// sudoCheckDue reports whether this run asks the host's sudo at all: a
+// real run on this machine's own root, with the services live.
+func (d *Host) sudoCheckDue() bool {
+	return !d.o.DryRun && d.root.IsHost() && d.o.Live.Services
+}
+
+// startSudoCheck asks the host's sudo in the background, once per run.
+func (d *Host) startSudoCheck(ctx context.Context) {
+	if d.sudo != nil || !d.sudoCheckDue() {
+		return
+	}
+	c := &sudoCheck{done: make(chan struct{})}
+	d.sudo = c
+	go func() {
+		defer close(c.done)
+		c.problems, c.note = d.checkSudo(ctx)
+	}()
+}
+
+// sudoAnswer waits for the sudo check's problems and note, starting it
+// now if nothing did.
+func (d *Host) sudoAnswer(ctx context.Context) ([]string, string) {
+	d.startSudoCheck(ctx)
+	<-d.sudo.done
+	return d.sudo.problems, d.sudo.note
+}
+
+// Wait waits for what the run started in the background (the sudo
+// check), so that none of it outlives the run.
+func (d *Host) Wait() {
+	if d.sudo != nil {
+		<-d.sudo.done
+	}
+}
+
+func (d *Host) checkSudo(ctx context.Context) (problems []string, note string) {
+	if visudo, err := d.o.Probe.LookPath(sudoers.Visudo); err == nil {
+		if err := d.o.Runner.Run(ctx, runner.Cmd{Argv: []string{visudo, "-c"}}); err != nil {
+			problems = append(problems, "the system's sudoers as a whole: "+err.Error())
+		}
+	}
+	found, note := d.sudoGrants(ctx)
+	return append(problems, found...), note
+}
+
 // sudoGrants asks the host's own sudo (hostpath.Sudo, the program l4d2ctl
 // runs: sudo 1.9 or sudo-rs) what the installed rules grant the web app's
 // user, and returns a problem for every call whose answer breaks the
@@ -91,11 +147,10 @@ func (s verify) Run(ctx context.Context, g *Gate) error {
 // the probes run a few at a time (runProbes), and their problems come out
 // in the probes' order. Then it makes one harmless call as that user through sudo -n, so a rule
 // that wants a password, or an account sudo will not serve, fails here and
-// not in the web app.
-func (d *Host) sudoGrants(ctx context.Context, g *Gate) []string {
+// not in the web app. note says what it could not check.
+func (d *Host) sudoGrants(ctx context.Context) (problems []string, note string) {
 	user := d.o.User
 	p := d.helperParams()
-	var problems []string
 	probes := sudoers.Probes(p)
 	errs := runProbes(ctx, d.o.Runner, len(probes), func(i int) runner.Cmd {
 		return runner.Cmd{Argv: append([]string{hostpath.Sudo, "-n", "-l", "-U", user}, probes[i].Argv...), Env: sudoEnv}
@@ -115,12 +170,11 @@ func (d *Host) sudoGrants(ctx context.Context, g *Gate) []string {
 		}
 	}
 	if len(problems) > 0 {
-		return problems
+		return problems, ""
 	}
 	setpriv, err := d.o.Probe.LookPath("setpriv")
 	if err != nil {
-		g.Note("setpriv (util-linux) is missing: the rules were checked with sudo -l only, not run as %s", user)
-		return nil
+		return nil, fmt.Sprintf("setpriv (util-linux) is missing: the rules were checked with sudo -l only, not run as %s", user)
 	}
 	live := sudoers.LiveProbe(p)
 	argv := append([]string{setpriv, "--reuid=" + user, "--regid=" + user, "--init-groups", "--reset-env", "--",
@@ -137,7 +191,7 @@ func (d *Host) sudoGrants(ctx context.Context, g *Gate) []string {
 			"the rules in %s must be NOPASSWD and the account %s usable by sudo (not expired)",
 			user, strings.Join(live, " "), refusal(err), hostpath.SudoersFile, user))
 	}
-	return problems
+	return problems, ""
 }
 
 // probeParallel bounds how many sudo -l probes run at once: each is a
