@@ -66,6 +66,9 @@ var (
 
 var accountRE = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
 
+// UnitNames are the names of the units Render renders, in install order.
+func UnitNames() []string { return []string{hostpath.WebUnit, hostpath.ServerUnit, StateMountUnit} }
+
 // Render returns every unit, in install order.
 func Render(p Params) ([]Unit, error) {
 	if !accountRE.MatchString(p.User) || !accountRE.MatchString(p.Group) {
@@ -79,7 +82,7 @@ func Render(p Params) ([]Unit, error) {
 		StateDir, RuntimeDir, L4d2ctl, StateMount, StateMountDeferred string
 	}{p, hostpath.StateDir, hostpath.RuntimeDir, hostpath.L4d2ctl, StateMountUnit, StateMountDeferred}
 	var units []Unit
-	for _, name := range []string{hostpath.WebUnit, hostpath.ServerUnit, StateMountUnit} {
+	for _, name := range UnitNames() {
 		var b bytes.Buffer
 		if err := tmpl.ExecuteTemplate(&b, name+".tmpl", data); err != nil {
 			return nil, fmt.Errorf("render %s: %w", name, err)

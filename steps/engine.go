@@ -18,6 +18,9 @@ type Engine struct {
 	Diff bool
 	// Emit receives every event as it happens; nil discards them.
 	Emit func(Event)
+	// OnChange, if set, is called at every change a step records through
+	// its gate, before the change is made (Host.Changed).
+	OnChange func()
 }
 
 // Run runs plan in order and returns the summary event. It stops at the
@@ -65,6 +68,7 @@ func (e *Engine) Run(ctx context.Context, plan []Step) (Event, error) {
 		}
 		emit(Event{Type: EventStart, Step: s.Name()})
 		g := NewGate(s.Name(), e.DryRun, e.Diff, emit)
+		g.onChange = e.OnChange
 		var err error
 		if dr, ok := s.(DryRunner); ok && e.DryRun {
 			err = dr.DryRun(ctx, g)
@@ -88,6 +92,7 @@ func (e *Engine) Run(ctx context.Context, plan []Step) (Event, error) {
 				continue
 			}
 			g := NewGate(ran[i].Name(), e.DryRun, e.Diff, emit)
+			g.onChange = e.OnChange
 			if err := c.Cleanup(cctx, g); err != nil {
 				emit(Event{Type: EventLog, Step: ran[i].Name(), Reason: "cleanup failed: " + err.Error()})
 				failure = errors.Join(failure, fmt.Errorf("cleanup of %s: %w", ran[i].Name(), err))

@@ -19,6 +19,8 @@ type Gate struct {
 	changes []string
 	notes   []string
 	skip    string
+	// onChange is Engine.OnChange.
+	onChange func()
 }
 
 // NewGate returns the gate of one step, for running a step (or its
@@ -35,6 +37,9 @@ func (g *Gate) DryRun() bool { return g.dryRun }
 // prefixed with what.
 func (g *Gate) Change(what string, do func() error) error {
 	g.changes = append(g.changes, what)
+	if g.onChange != nil {
+		g.onChange()
+	}
 	if g.dryRun {
 		return nil
 	}
@@ -46,7 +51,12 @@ func (g *Gate) Change(what string, do func() error) error {
 
 // Changed records a change that code with its own dry-run mode has made
 // (or, in a dry run, would make).
-func (g *Gate) Changed(what string) { g.changes = append(g.changes, what) }
+func (g *Gate) Changed(what string) {
+	g.changes = append(g.changes, what)
+	if g.onChange != nil {
+		g.onChange()
+	}
+}
 
 // FileDiff emits a unified diff of a file that changes (or would), when
 // diffs were asked for. path is the host path; binary content is summarised.

@@ -96,6 +96,12 @@ type Host struct {
 	// observed holds what the steps asked systemd (common.go), for
 	// status to reuse.
 	observed observations
+	// sudo is verify's question to the host's sudo, once asked
+	// (startSudoCheck).
+	sudo *sudoCheck
+	// changes counts the changes of the run so far (Changed), which end
+	// the view of systemd the run's questions are answered from (viewed).
+	changes uint64
 }
 
 // NewHost checks c and starts a run's state, with the web app's restart
@@ -109,9 +115,26 @@ func NewHost(c Config) (*Host, error) {
 		if err := d.loadPendingRestart(); err != nil {
 			return nil, err
 		}
+		if s, ok := c.Services.(service.Systemctl); ok {
+			d.o.Services = newViewed(s, &d.changes)
+		}
 	}
 	return d, nil
 }
+
+// ActiveState is the word systemctl is-active prints for unit, as the
+// run's view of systemd holds it now; ok is false when the run keeps no
+// view (services not live, or a service manager other than systemctl).
+func (d *Host) ActiveState(ctx context.Context, unit string) (state string, ok bool) {
+	if v, isViewed := d.o.Services.(*viewed); isViewed {
+		return v.activeState(ctx, unit)
+	}
+	return "", false
+}
+
+// Changed is the Engine's OnChange: a step is about to change the host, so
+// what the run learnt of systemd before is asked again.
+func (d *Host) Changed() { d.changes++ }
 
 // path maps a host path onto the root.
 func (d *Host) path(hostPath string) string { return d.root.Join(hostPath) }

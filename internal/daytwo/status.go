@@ -56,8 +56,15 @@ func Status(ctx context.Context, o deploy.Options) (protocol.HostStatus, steps.E
 	st.Migration = migrationState(o.Root)
 	st.Web = "unknown (services not inspected with --root)"
 	if o.Live.Services {
-		out, _ := runner.Output(ctx, o.Runner, "systemctl", "is-active", hostpath.WebUnit)
-		if st.Web = strings.TrimSpace(out); st.Web == "" {
+		var ok bool
+		if h != nil {
+			st.Web, ok = h.ActiveState(ctx, hostpath.WebUnit)
+		}
+		if !ok {
+			out, _ := runner.Output(ctx, o.Runner, "systemctl", "is-active", hostpath.WebUnit)
+			st.Web = strings.TrimSpace(out)
+		}
+		if st.Web == "" {
 			st.Web = "unknown"
 		}
 		if st.Web != "active" {

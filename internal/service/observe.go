@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -112,13 +111,7 @@ func (s Systemctl) MainStarted(ctx context.Context, unit string) (time.Time, err
 	if err != nil {
 		return time.Time{}, err
 	}
-	if m["ActiveState"] != "active" && m["ActiveState"] != "reloading" {
-		return time.Time{}, nil
-	}
-	if pid, _ := strconv.Atoi(m["ExecMainPID"]); pid <= 0 {
-		return time.Time{}, nil
-	}
-	return ParseTimestamp(m["ExecMainStartTimestamp"])
+	return mainStarted(m)
 }
 
 // ParseTimestamp reads a timestamp as systemctl show --timestamp=us+utc

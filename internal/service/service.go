@@ -53,13 +53,10 @@ func (s Systemctl) run(ctx context.Context, args ...string) error {
 func (s Systemctl) IsActive(ctx context.Context, unit string) (bool, error) {
 	out, err := runner.Output(ctx, s.Runner, s.bin(), "is-active", unit)
 	state := strings.TrimSpace(out)
-	switch state {
-	case "active", "activating", "reloading", "refreshing":
-		return true, nil
-	case "":
+	if state == "" {
 		return false, err
 	}
-	return false, nil
+	return activeWord(state), nil
 }
 
 // ListActive implements Manager.
@@ -110,13 +107,11 @@ func (s Systemctl) DaemonReload(ctx context.Context) error { return s.run(ctx, "
 // but enabled, so the printed state decides.
 func (s Systemctl) IsEnabled(ctx context.Context, unit string) (bool, error) {
 	out, err := runner.Output(ctx, s.Runner, s.bin(), "is-enabled", unit)
-	switch state := strings.TrimSpace(out); state {
-	case "enabled", "enabled-runtime", "alias", "static", "indirect", "generated":
-		return true, nil
-	case "":
+	state := strings.TrimSpace(out)
+	if state == "" {
 		return false, err
 	}
-	return false, nil
+	return enabledWord(state), nil
 }
 
 // Enable implements Enabler.
