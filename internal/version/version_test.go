@@ -119,7 +119,7 @@ func TestCommandsPrintVersion(t *testing.T) {
 		}
 	}
 	// A modified checkout says so.
-	if err := os.WriteFile(filepath.Join(repo, "instance", "extra.go"), []byte("package instance\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(repo, "internal", "instance", "extra.go"), []byte("package instance\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	c := t.TempDir()
