@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/left4me/left4me-deploy/internal/deploytest"
 	"github.com/left4me/left4me-deploy/internal/hostpath"
 	"github.com/left4me/left4me-deploy/internal/runner"
 	"github.com/left4me/left4me-deploy/internal/testenv"
@@ -34,7 +35,7 @@ func benchOptions(root, bin string) Options {
 // BenchmarkApplyNoop is a whole apply --local --root T on a tree that is
 // already up to date: every step runs, nothing is written.
 func BenchmarkApplyNoop(b *testing.B) {
-	requireTools(b)
+	deploytest.RequireTools(b)
 	bin, root := realBinDir(b), b.TempDir()
 	if _, err := Apply(context.Background(), benchOptions(root, bin)); err != nil {
 		b.Fatal(err)
@@ -51,7 +52,7 @@ func BenchmarkApplyNoop(b *testing.B) {
 // BenchmarkApplyFresh is the baseline: the same apply into an empty root,
 // writing every file and running visudo and systemd-analyze.
 func BenchmarkApplyFresh(b *testing.B) {
-	requireTools(b)
+	deploytest.RequireTools(b)
 	bin, parent := realBinDir(b), b.TempDir()
 	i := 0
 	for b.Loop() {

@@ -5,7 +5,6 @@ package deploy
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,166 +13,47 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
 	"github.com/left4me/left4me-deploy/artifacts"
+	"github.com/left4me/left4me-deploy/internal/deploytest"
 	"github.com/left4me/left4me-deploy/internal/hostpath"
 	"github.com/left4me/left4me-deploy/internal/runner"
+	"github.com/left4me/left4me-deploy/internal/service"
 	"github.com/left4me/left4me-deploy/internal/testenv"
 	"github.com/left4me/left4me-deploy/overlay"
 	"github.com/left4me/left4me-deploy/steps"
 	"github.com/left4me/left4me-deploy/sudoers"
 )
 
-// requireTools skips (fails in CI) unless the test can install for real:
-// root, visudo and systemd-analyze.
-func requireTools(t testing.TB) {
-	t.Helper()
-	testenv.RequireRoot(t)
-	if _, err := steps.RealProbe().LookPath("visudo"); err != nil {
-		testenv.Skip(t, "needs visudo (Debian package sudo): %v", err)
-	}
-	testenv.RequireBinary(t, "systemd-analyze", "systemd")
-}
-
-// fakeBinDir holds small stand-ins for the four installed programs.
-func fakeBinDir(t testing.TB) string {
-	t.Helper()
-	dir := t.TempDir()
-	for _, b := range steps.Programs {
-		if err := os.WriteFile(filepath.Join(dir, b.Name), []byte("#!/bin/sh\necho "+b.Name+"\n"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
-type run struct {
-	events []steps.Event
-	sum    steps.Event
-	err    error
-}
-
-// byStep returns "status: reason" of every step event, keyed by step.
-func (r run) byStep() map[string]steps.Event {
-	m := map[string]steps.Event{}
-	for _, e := range r.events {
-		if e.Type == "step" {
-			m[e.Step] = e
-		}
-	}
-	return m
-}
-
-func (r run) changedSteps() []string {
-	var out []string
-	for _, e := range r.events {
-		if e.Type == "step" && e.Status == steps.StatusChanged {
-			out = append(out, e.Step)
-		}
-	}
-	return out
-}
-
-func (r run) String() string {
-	var b strings.Builder
-	for _, e := range r.events {
-		b.WriteString(steps.FormatText(e))
-	}
-	return b.String()
-}
-
 func baseOptions(t testing.TB, root, bin string) Options {
 	return Options{Root: hostpath.Root(root), BinDir: bin, Runner: runner.Exec{}}
 }
 
-func apply(t testing.TB, o Options) run {
+func apply(t testing.TB, o Options) *deploytest.Run {
 	t.Helper()
-	var r run
-	var mu sync.Mutex
-	o.Emit = func(e steps.Event) { mu.Lock(); r.events = append(r.events, e); mu.Unlock() }
-	r.sum, r.err = Apply(context.Background(), o)
+	r := &deploytest.Run{}
+	o.Emit = r.Emit
+	r.Sum, r.Err = Apply(context.Background(), o)
 	return r
-}
-
-type entry struct {
-	mode     fs.FileMode
-	uid, gid uint32
-	size     int64
-	mtime    int64
-	sum      [32]byte
-}
-
-// snapshot records every path under root with its mode, owner, size, mtime
-// (ns) and content checksum. The lock file is left out: it names the
-// current holder on every run and lives in /run, not in the installation.
-func snapshot(t testing.TB, root string) map[string]entry {
-	t.Helper()
-	m := map[string]entry{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		if rel == strings.TrimPrefix(hostpath.DeployLock, "/") {
-			return nil
-		}
-		fi, err := os.Lstat(p)
-		if err != nil {
-			return err
-		}
-		st := fi.Sys().(*syscall.Stat_t)
-		e := entry{mode: fi.Mode(), uid: st.Uid, gid: st.Gid, size: fi.Size(), mtime: fi.ModTime().UnixNano()}
-		if fi.Mode().IsRegular() {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			e.sum = sha256.Sum256(b)
-		}
-		m[rel] = e
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-func diffSnapshots(a, b map[string]entry) []string {
-	var out []string
-	for k, v := range a {
-		if w, ok := b[k]; !ok {
-			out = append(out, "removed "+k)
-		} else if v != w {
-			out = append(out, fmt.Sprintf("changed %s: %+v -> %+v", k, v, w))
-		}
-	}
-	for k := range b {
-		if _, ok := a[k]; !ok {
-			out = append(out, "added "+k)
-		}
-	}
-	return out
 }
 
 // A second run on an unchanged tree reports changed=0 and leaves every
 // file's bytes, owner, mode and mtime as they were.
 func TestApplyIdempotent(t *testing.T) {
-	requireTools(t)
-	root, bin := t.TempDir(), fakeBinDir(t)
+	deploytest.RequireTools(t)
+	root, bin := t.TempDir(), deploytest.FakeBinDir(t)
 	first := apply(t, baseOptions(t, root, bin))
-	if first.err != nil || first.sum.Changed == 0 {
-		t.Fatalf("first apply: %v\n%s", first.err, first)
+	if first.Err != nil || first.Sum.Changed == 0 {
+		t.Fatalf("first apply: %v\n%s", first.Err, first)
 	}
-	before := snapshot(t, root)
+	before := deploytest.Snapshot(t, root)
 	second := apply(t, baseOptions(t, root, bin))
-	if second.err != nil || second.sum.Changed != 0 || second.sum.Failed != 0 {
-		t.Fatalf("second apply: %v, want changed=0\n%s", second.err, second)
+	if second.Err != nil || second.Sum.Changed != 0 || second.Sum.Failed != 0 {
+		t.Fatalf("second apply: %v, want changed=0\n%s", second.Err, second)
 	}
-	if d := diffSnapshots(before, snapshot(t, root)); len(d) > 0 {
+	if d := deploytest.DiffSnapshots(before, deploytest.Snapshot(t, root)); len(d) > 0 {
 		t.Fatalf("second apply touched the tree:\n%s", strings.Join(d, "\n"))
 	}
 	for _, b := range steps.Programs {
@@ -193,31 +73,31 @@ func TestApplyIdempotent(t *testing.T) {
 
 // A --web-exec given once is kept by later runs that do not repeat it.
 func TestWebExecIsKept(t *testing.T) {
-	requireTools(t)
-	root, bin := t.TempDir(), fakeBinDir(t)
+	deploytest.RequireTools(t)
+	root, bin := t.TempDir(), deploytest.FakeBinDir(t)
 	o := baseOptions(t, root, bin)
 	o.WebExec = "/opt/web/bin/server --port 8080"
-	if r := apply(t, o); r.err != nil {
-		t.Fatalf("apply --web-exec: %v\n%s", r.err, r)
+	if r := apply(t, o); r.Err != nil {
+		t.Fatalf("apply --web-exec: %v\n%s", r.Err, r)
 	}
 	again := apply(t, baseOptions(t, root, bin))
-	if again.err != nil || again.sum.Changed != 0 {
-		t.Fatalf("apply without --web-exec after one with it: %v, want changed=0\n%s", again.err, again)
+	if again.Err != nil || again.Sum.Changed != 0 {
+		t.Fatalf("apply without --web-exec after one with it: %v, want changed=0\n%s", again.Err, again)
 	}
 	unit, err := os.ReadFile(filepath.Join(root, hostpath.UnitDir, hostpath.WebUnit))
 	if err != nil || !strings.Contains(string(unit), "\nExecStart=/opt/web/bin/server --port 8080\n") {
 		t.Fatalf("web unit lost the ExecStart= given earlier (%v):\n%s", err, unit)
 	}
 	o.WebExec = artifacts.DefaultWebExec
-	if r := apply(t, o); r.err != nil || strings.Join(r.changedSteps(), ",") != "units" {
-		t.Fatalf("apply --web-exec DEFAULT: %v, changed %v, want only units\n%s", r.err, r.changedSteps(), r)
+	if r := apply(t, o); r.Err != nil || strings.Join(r.ChangedSteps(), ",") != "units" {
+		t.Fatalf("apply --web-exec DEFAULT: %v, changed %v, want only units\n%s", r.Err, r.ChangedSteps(), r)
 	}
 }
 
 // A file changed by hand is restored by the next run, and exactly the step
 // that owns it reports changed.
 func TestApplyRestoresHandEdit(t *testing.T) {
-	requireTools(t)
+	deploytest.RequireTools(t)
 	tests := []struct {
 		name string
 		edit func(root string) error
@@ -241,28 +121,28 @@ func TestApplyRestoresHandEdit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			root, bin := t.TempDir(), fakeBinDir(t)
-			if r := apply(t, baseOptions(t, root, bin)); r.err != nil {
-				t.Fatalf("first apply: %v\n%s", r.err, r)
+			root, bin := t.TempDir(), deploytest.FakeBinDir(t)
+			if r := apply(t, baseOptions(t, root, bin)); r.Err != nil {
+				t.Fatalf("first apply: %v\n%s", r.Err, r)
 			}
-			clean := snapshot(t, root)
+			clean := deploytest.Snapshot(t, root)
 			if err := tt.edit(root); err != nil {
 				t.Fatal(err)
 			}
 			r := apply(t, baseOptions(t, root, bin))
-			if r.err != nil {
-				t.Fatalf("apply after edit: %v\n%s", r.err, r)
+			if r.Err != nil {
+				t.Fatalf("apply after edit: %v\n%s", r.Err, r)
 			}
-			if got := strings.Join(r.changedSteps(), ","); got != tt.step {
+			if got := strings.Join(r.ChangedSteps(), ","); got != tt.step {
 				t.Fatalf("changed steps %q, want exactly %q\n%s", got, tt.step, r)
 			}
-			after := snapshot(t, root)
+			after := deploytest.Snapshot(t, root)
 			for k, v := range clean {
 				if strings.HasPrefix("/"+k, steps.HistoryFile) {
 					continue // the repair is a deploy that changed something: recorded
 				}
 				w := after[k]
-				v.mtime, w.mtime = 0, 0
+				v.Mtime, w.Mtime = 0, 0
 				if v != w {
 					t.Errorf("%s not restored: %+v, want %+v", k, w, v)
 				}
@@ -284,26 +164,26 @@ func appendTo(path, s string) error {
 // A dry run changes nothing, and lists exactly the changes the real run
 // then makes: same steps, same statuses, same reasons but for "would".
 func TestDryRunListsWhatRealRunDoes(t *testing.T) {
-	requireTools(t)
-	root, bin := t.TempDir(), fakeBinDir(t)
+	deploytest.RequireTools(t)
+	root, bin := t.TempDir(), deploytest.FakeBinDir(t)
 	check := func(label string) {
 		t.Helper()
-		before := snapshot(t, root)
+		before := deploytest.Snapshot(t, root)
 		o := baseOptions(t, root, bin)
 		o.DryRun = true
 		o.Diff = true
 		dry := apply(t, o)
-		if dry.err != nil {
-			t.Fatalf("%s: dry run: %v\n%s", label, dry.err, dry)
+		if dry.Err != nil {
+			t.Fatalf("%s: dry run: %v\n%s", label, dry.Err, dry)
 		}
-		if d := diffSnapshots(before, snapshot(t, root)); len(d) > 0 {
+		if d := deploytest.DiffSnapshots(before, deploytest.Snapshot(t, root)); len(d) > 0 {
 			t.Fatalf("%s: dry run changed the tree:\n%s", label, strings.Join(d, "\n"))
 		}
 		real := apply(t, baseOptions(t, root, bin))
-		if real.err != nil {
-			t.Fatalf("%s: real run: %v\n%s", label, real.err, real)
+		if real.Err != nil {
+			t.Fatalf("%s: real run: %v\n%s", label, real.Err, real)
 		}
-		dm, rm := dry.byStep(), real.byStep()
+		dm, rm := dry.ByStep(), real.ByStep()
 		for step, re := range rm {
 			de := dm[step]
 			if step == "verify" {
@@ -321,8 +201,8 @@ func TestDryRunListsWhatRealRunDoes(t *testing.T) {
 				t.Errorf("%s: step %s: dry run said %s %q, real run %s %q", label, step, de.Status, de.Reason, re.Status, re.Reason)
 			}
 		}
-		if dry.sum.Changed != real.sum.Changed {
-			t.Errorf("%s: dry run changed=%d, real run changed=%d", label, dry.sum.Changed, real.sum.Changed)
+		if dry.Sum.Changed != real.Sum.Changed {
+			t.Errorf("%s: dry run changed=%d, real run changed=%d", label, dry.Sum.Changed, real.Sum.Changed)
 		}
 	}
 	check("fresh root")
@@ -334,15 +214,15 @@ func TestDryRunListsWhatRealRunDoes(t *testing.T) {
 
 // The dry run's --diff shows the unified diff of a hand-edited file.
 func TestDiffShowsHandEdit(t *testing.T) {
-	requireTools(t)
-	root, bin := t.TempDir(), fakeBinDir(t)
+	deploytest.RequireTools(t)
+	root, bin := t.TempDir(), deploytest.FakeBinDir(t)
 	apply(t, baseOptions(t, root, bin))
 	appendTo(filepath.Join(root, hostpath.SudoersFile), "# hand edit\n")
 	o := baseOptions(t, root, bin)
 	o.DryRun, o.Diff = true, true
 	r := apply(t, o)
 	var diffs []steps.Event
-	for _, e := range r.events {
+	for _, e := range r.Events {
 		if e.Type == "diff" {
 			diffs = append(diffs, e)
 		}
@@ -368,27 +248,27 @@ func (c corruptingRunner) Run(ctx context.Context, cmd runner.Cmd) error {
 // A sudoers render that visudo rejects never replaces the valid installed
 // file; the run fails at the sudoers step and runs nothing after it.
 func TestBrokenSudoersNeverReplacesValid(t *testing.T) {
-	requireTools(t)
-	root, bin := t.TempDir(), fakeBinDir(t)
+	deploytest.RequireTools(t)
+	root, bin := t.TempDir(), deploytest.FakeBinDir(t)
 	// Two users that exist on no machine: the state dirs stay root's in
 	// both runs, whether or not this machine has a left4me user.
 	first := baseOptions(t, root, bin)
 	first.User = "l4m-tin-first"
-	if r := apply(t, first); r.err != nil {
-		t.Fatalf("first apply: %v\n%s", r.err, r)
+	if r := apply(t, first); r.Err != nil {
+		t.Fatalf("first apply: %v\n%s", r.Err, r)
 	}
 	path := filepath.Join(root, hostpath.SudoersFile)
 	good, _ := os.ReadFile(path)
-	before := snapshot(t, root)
+	before := deploytest.Snapshot(t, root)
 
 	o := baseOptions(t, root, bin)
 	o.User = "l4m-tin-other" // the rules change, so the step must write
 	o.Runner = corruptingRunner{}
 	r := apply(t, o)
-	if !errors.Is(r.err, steps.ErrFailed) || r.sum.Failed != 1 {
-		t.Fatalf("apply with a broken render = %v, want failure\n%s", r.err, r)
+	if !errors.Is(r.Err, steps.ErrFailed) || r.Sum.Failed != 1 {
+		t.Fatalf("apply with a broken render = %v, want failure\n%s", r.Err, r)
 	}
-	ev := r.byStep()
+	ev := r.ByStep()
 	if ev["sudoers"].Status != steps.StatusFailed || !strings.Contains(ev["sudoers"].Reason, "visudo") {
 		t.Fatalf("sudoers step %+v, want failed with visudo's complaint", ev["sudoers"])
 	}
@@ -402,33 +282,33 @@ func TestBrokenSudoersNeverReplacesValid(t *testing.T) {
 	}
 	// The temporary file came and went, so only the directory's mtime may
 	// differ.
-	after := snapshot(t, root)
+	after := deploytest.Snapshot(t, root)
 	for k, e := range before {
-		if e.mode.IsDir() {
-			e.mtime = 0
+		if e.Mode.IsDir() {
+			e.Mtime = 0
 			before[k] = e
 			a := after[k]
-			a.mtime = 0
+			a.Mtime = 0
 			after[k] = a
 		}
 	}
-	if d := diffSnapshots(before, after); len(d) > 0 {
+	if d := deploytest.DiffSnapshots(before, after); len(d) > 0 {
 		t.Fatalf("failed run left changes (a temporary file?):\n%s", strings.Join(d, "\n"))
 	}
 }
 
 func TestMissingBinaryIsNamed(t *testing.T) {
-	requireTools(t)
-	root, bin := t.TempDir(), fakeBinDir(t)
+	deploytest.RequireTools(t)
+	root, bin := t.TempDir(), deploytest.FakeBinDir(t)
 	os.Remove(filepath.Join(bin, "left4me-journalctl"))
 	r := apply(t, baseOptions(t, root, bin))
-	if r.err == nil || !strings.Contains(r.err.Error(), "binary left4me-journalctl is missing from "+bin) {
-		t.Fatalf("apply without left4me-journalctl = %v", r.err)
+	if r.Err == nil || !strings.Contains(r.Err.Error(), "binary left4me-journalctl is missing from "+bin) {
+		t.Fatalf("apply without left4me-journalctl = %v", r.Err)
 	}
-	if ev := r.byStep()["preflight"]; ev.Status != steps.StatusFailed {
+	if ev := r.ByStep()["preflight"]; ev.Status != steps.StatusFailed {
 		t.Fatalf("preflight %+v, want failed", ev)
 	}
-	for rel := range snapshot(t, root) {
+	for rel := range deploytest.Snapshot(t, root) {
 		if rel != "." && rel != "run" && rel != strings.TrimPrefix(hostpath.DeployRunDir, "/") {
 			t.Errorf("failed preflight left %s in the root", rel)
 		}
@@ -437,7 +317,7 @@ func TestMissingBinaryIsNamed(t *testing.T) {
 
 // Preflight reports every problem at once, and nothing runs after it.
 func TestPreflightReportsEveryProblem(t *testing.T) {
-	root, bin := t.TempDir(), fakeBinDir(t)
+	root, bin := t.TempDir(), deploytest.FakeBinDir(t)
 	o := baseOptions(t, root, bin)
 	o.Live = &steps.Live{Services: true}
 	o.Probe = &steps.Probe{
@@ -449,16 +329,16 @@ func TestPreflightReportsEveryProblem(t *testing.T) {
 		OSRelease:     func() ([]byte, error) { return []byte("ID=debian\n"), nil },
 	}
 	r := apply(t, o)
-	if r.err == nil {
+	if r.Err == nil {
 		t.Fatal("apply with every problem = nil")
 	}
-	msg := r.err.Error()
+	msg := r.Err.Error()
 	for _, want := range []string{"not root (uid 1000)", "no overlay filesystem", "kernel too old for left4me-overlay: kernel 5.4.0-old", "systemd is not running", "systemd-analyze is missing", "sudo is missing", "visudo is missing"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("preflight error lacks %q:\n%s", want, msg)
 		}
 	}
-	for step, e := range r.byStep() {
+	for step, e := range r.ByStep() {
 		if step != "preflight" && e.Status != steps.StatusSkipped {
 			t.Errorf("step %s ran after a failed preflight: %s", step, e.Status)
 		}
@@ -467,93 +347,32 @@ func TestPreflightReportsEveryProblem(t *testing.T) {
 
 // A second deploy while one runs fails at once, naming the holder.
 func TestLockNamesHolder(t *testing.T) {
-	root, bin := t.TempDir(), fakeBinDir(t)
+	root, bin := t.TempDir(), deploytest.FakeBinDir(t)
 	lock, err := acquireLock(hostpath.Root(root), "left4me-deploy apply --local (first)")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer lock.release()
 	r := apply(t, baseOptions(t, root, bin))
-	if !errors.Is(r.err, ErrLocked) {
-		t.Fatalf("apply under a held lock = %v, want ErrLocked", r.err)
+	if !errors.Is(r.Err, ErrLocked) {
+		t.Fatalf("apply under a held lock = %v, want ErrLocked", r.Err)
 	}
 	for _, want := range []string{fmt.Sprintf("pid %d", os.Getpid()), "user ", "started 20", "(first)"} {
-		if !strings.Contains(r.err.Error(), want) {
-			t.Errorf("lock error %q lacks %q", r.err, want)
+		if !strings.Contains(r.Err.Error(), want) {
+			t.Errorf("lock error %q lacks %q", r.Err, want)
 		}
 	}
-	if len(r.events) != 2 || r.events[0].Step != "lock" || r.events[1].Type != "summary" {
-		t.Errorf("events %+v, want a failed lock step and a summary", r.events)
+	if len(r.Events) != 2 || r.Events[0].Step != "lock" || r.Events[1].Type != "summary" {
+		t.Errorf("events %+v, want a failed lock step and a summary", r.Events)
 	}
-}
-
-// fakeServices is a service.Manager that records calls; failRestart makes
-// Restart fail.
-type fakeServices struct {
-	mu          sync.Mutex
-	calls       []string
-	active      map[string]bool
-	enabled     bool
-	failRestart bool
-}
-
-func (f *fakeServices) record(s string) { f.mu.Lock(); f.calls = append(f.calls, s); f.mu.Unlock() }
-func (f *fakeServices) IsActive(ctx context.Context, unit string) (bool, error) {
-	f.record("is-active " + unit)
-	return f.active[unit], nil
-}
-func (f *fakeServices) ListActive(ctx context.Context, pattern string) ([]string, error) {
-	return nil, nil
-}
-func (f *fakeServices) Start(ctx context.Context, units ...string) error {
-	f.record("start " + strings.Join(units, " "))
-	for _, u := range units {
-		f.active[u] = true
-	}
-	return nil
-}
-func (f *fakeServices) Stop(ctx context.Context, units ...string) error {
-	f.record("stop " + strings.Join(units, " "))
-	for _, u := range units {
-		f.active[u] = false
-	}
-	return nil
-}
-func (f *fakeServices) Restart(ctx context.Context, units ...string) error {
-	f.record("restart " + strings.Join(units, " "))
-	if f.failRestart {
-		return errors.New("unit left4me-web.service failed")
-	}
-	for _, u := range units {
-		f.active[u] = true
-	}
-	return nil
-}
-func (f *fakeServices) DaemonReload(ctx context.Context) error { f.record("daemon-reload"); return nil }
-func (f *fakeServices) IsEnabled(ctx context.Context, unit string) (bool, error) {
-	f.record("is-enabled " + unit)
-	return f.enabled, nil
-}
-func (f *fakeServices) Enable(ctx context.Context, units ...string) error {
-	f.record("enable " + strings.Join(units, " "))
-	f.enabled = true
-	return nil
-}
-
-func (f *fakeServices) take() string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	s := strings.Join(f.calls, "; ")
-	f.calls = nil
-	return s
 }
 
 // A run that fails after changing what the web unit depends on leaves the
 // restart pending; the next run restarts even though nothing changes then.
 func TestPendingRestartSurvivesFailedRun(t *testing.T) {
-	requireTools(t)
-	root, bin := t.TempDir(), fakeBinDir(t)
-	svc := &fakeServices{active: map[string]bool{hostpath.WebUnit: true}, failRestart: true}
+	deploytest.RequireTools(t)
+	root, bin := t.TempDir(), deploytest.FakeBinDir(t)
+	svc := &service.Recorder{Active: map[string]bool{hostpath.WebUnit: true}, FailRestart: true}
 	o := baseOptions(t, root, bin)
 	o.Live = &steps.Live{Services: true}
 	o.Services = svc
@@ -567,12 +386,12 @@ func TestPendingRestartSurvivesFailedRun(t *testing.T) {
 	os.WriteFile(filepath.Join(root, hostpath.Sentinel), nil, 0o644)
 
 	r1 := apply(t, o)
-	if r1.err == nil || r1.byStep()["restart"].Status != steps.StatusFailed {
-		t.Fatalf("run 1 = %v, want the restart step to fail\n%s", r1.err, r1)
+	if r1.Err == nil || r1.ByStep()["restart"].Status != steps.StatusFailed {
+		t.Fatalf("run 1 = %v, want the restart step to fail\n%s", r1.Err, r1)
 	}
 	want1 := "is-active var-lib-left4me.mount; daemon-reload; is-enabled left4me-web.service; enable left4me-web.service; " +
 		"is-enabled var-lib-left4me.mount; is-active var-lib-left4me.mount; start var-lib-left4me.mount; restart left4me-web.service"
-	if got := svc.take(); got != want1 {
+	if got := svc.Take(); got != want1 {
 		t.Fatalf("run 1 service calls:\n %s\nwant\n %s", got, want1)
 	}
 	if _, err := os.Stat(filepath.Join(root, hostpath.PendingRestart)); err != nil {
@@ -582,27 +401,27 @@ func TestPendingRestartSurvivesFailedRun(t *testing.T) {
 		t.Fatalf("%s mode %v, want 0700", hostpath.DeployStateDir, fi.Mode())
 	}
 
-	svc.failRestart = false
+	svc.FailRestart = false
 	r2 := apply(t, o)
-	if r2.err != nil {
-		t.Fatalf("run 2: %v\n%s", r2.err, r2)
+	if r2.Err != nil {
+		t.Fatalf("run 2: %v\n%s", r2.Err, r2)
 	}
-	if got := strings.Join(r2.changedSteps(), ","); got != "restart" {
+	if got := strings.Join(r2.ChangedSteps(), ","); got != "restart" {
 		t.Fatalf("run 2 changed %q, want only the restart\n%s", got, r2)
 	}
-	if reason := r2.byStep()["restart"].Reason; !strings.Contains(reason, "(earlier run)") {
+	if reason := r2.ByStep()["restart"].Reason; !strings.Contains(reason, "(earlier run)") {
 		t.Fatalf("run 2 restart reason %q, want the earlier run's", reason)
 	}
 	if _, err := os.Stat(filepath.Join(root, hostpath.PendingRestart)); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("pending restart still recorded after the restart: %v", err)
 	}
-	svc.take()
+	svc.Take()
 
 	r3 := apply(t, o)
-	if r3.err != nil || r3.sum.Changed != 0 {
-		t.Fatalf("run 3: %v, want changed=0\n%s", r3.err, r3)
+	if r3.Err != nil || r3.Sum.Changed != 0 {
+		t.Fatalf("run 3: %v, want changed=0\n%s", r3.Err, r3)
 	}
-	if got := svc.take(); got != "is-active var-lib-left4me.mount; is-enabled left4me-web.service; is-enabled var-lib-left4me.mount; is-active var-lib-left4me.mount; is-active left4me-web.service" {
+	if got := svc.Take(); got != "is-active var-lib-left4me.mount; is-enabled left4me-web.service; is-enabled var-lib-left4me.mount; is-active var-lib-left4me.mount; is-active left4me-web.service" {
 		t.Fatalf("run 3 service calls %q, want only the queries", got)
 	}
 }
@@ -610,8 +429,8 @@ func TestPendingRestartSurvivesFailedRun(t *testing.T) {
 // Render writes exactly the installed files, root-owned 0755 helpers
 // included, and touches nothing on the running system.
 func TestRenderTree(t *testing.T) {
-	requireTools(t)
-	dir, bin := t.TempDir(), fakeBinDir(t)
+	deploytest.RequireTools(t)
+	dir, bin := t.TempDir(), deploytest.FakeBinDir(t)
 	var events []steps.Event
 	sum, err := Render(context.Background(), dir, Options{BinDir: bin, Emit: func(e steps.Event) { events = append(events, e) }})
 	if err != nil || sum.Failed != 0 {
@@ -654,8 +473,8 @@ func TestRenderTree(t *testing.T) {
 // Render without --web-exec writes the ExecStart= a deploy on the machine
 // would install: the recorded one, not the installer's default.
 func TestRenderUsesRecordedWebExec(t *testing.T) {
-	requireTools(t)
-	host, dir, bin := t.TempDir(), t.TempDir(), fakeBinDir(t)
+	deploytest.RequireTools(t)
+	host, dir, bin := t.TempDir(), t.TempDir(), deploytest.FakeBinDir(t)
 	const recorded = "/opt/web/bin/left4me-web --port 8080"
 	if err := os.MkdirAll(filepath.Join(host, hostpath.DeployStateDir), 0o700); err != nil {
 		t.Fatal(err)
@@ -682,7 +501,7 @@ func TestRenderUsesRecordedWebExec(t *testing.T) {
 // system user and group (a test name, removed afterwards), files into a
 // throwaway root. Services stay out: this machine's PID 1 is not systemd.
 func TestRealRunPackagesAndUser(t *testing.T) {
-	requireTools(t)
+	deploytest.RequireTools(t)
 	if _, err := exec.LookPath("apt-get"); err != nil {
 		testenv.Skip(t, "needs apt-get (a Debian host): %v", err)
 	}
@@ -694,15 +513,15 @@ func TestRealRunPackagesAndUser(t *testing.T) {
 		exec.Command("userdel", name).Run()
 		exec.Command("groupdel", name).Run()
 	})
-	root, bin := t.TempDir(), fakeBinDir(t)
+	root, bin := t.TempDir(), deploytest.FakeBinDir(t)
 	o := baseOptions(t, root, bin)
 	o.User = name
 	o.Live = &steps.Live{Packages: true, Accounts: true}
 	r1 := apply(t, o)
-	if r1.err != nil {
-		t.Fatalf("real run: %v\n%s", r1.err, r1)
+	if r1.Err != nil {
+		t.Fatalf("real run: %v\n%s", r1.Err, r1)
 	}
-	if ev := r1.byStep()["accounts"]; ev.Status != steps.StatusChanged || !strings.Contains(ev.Reason, "create system user "+name) {
+	if ev := r1.ByStep()["accounts"]; ev.Status != steps.StatusChanged || !strings.Contains(ev.Reason, "create system user "+name) {
 		t.Fatalf("accounts step %+v, want the user created", ev)
 	}
 	out, err := exec.Command("getent", "passwd", name).Output()
@@ -720,10 +539,10 @@ func TestRealRunPackagesAndUser(t *testing.T) {
 		}
 	}
 	r2 := apply(t, o)
-	if r2.err != nil || r2.sum.Changed != 0 {
-		t.Fatalf("second real run: %v, want changed=0\n%s", r2.err, r2)
+	if r2.Err != nil || r2.Sum.Changed != 0 {
+		t.Fatalf("second real run: %v, want changed=0\n%s", r2.Err, r2)
 	}
-	if ev := r2.byStep()["packages"]; ev.Status != steps.StatusOK {
+	if ev := r2.ByStep()["packages"]; ev.Status != steps.StatusOK {
 		t.Fatalf("packages step on the second run: %+v", ev)
 	}
 }
@@ -731,9 +550,9 @@ func TestRealRunPackagesAndUser(t *testing.T) {
 // Until the web app is installed its unit is not started, and the restart
 // stays pending for the run that finds it.
 func TestRestartWaitsForWebApp(t *testing.T) {
-	requireTools(t)
-	root, bin := t.TempDir(), fakeBinDir(t)
-	svc := &fakeServices{active: map[string]bool{}, enabled: true}
+	deploytest.RequireTools(t)
+	root, bin := t.TempDir(), deploytest.FakeBinDir(t)
+	svc := &service.Recorder{Active: map[string]bool{}, Enabled: true}
 	o := baseOptions(t, root, bin)
 	o.Live = &steps.Live{Services: true}
 	o.Services = svc
@@ -743,19 +562,19 @@ func TestRestartWaitsForWebApp(t *testing.T) {
 	probe.SystemdBooted = func() bool { return true }
 	o.Probe = probe
 	r1 := apply(t, o)
-	if ev := r1.byStep()["restart"]; r1.err != nil || ev.Status != steps.StatusSkipped || !strings.Contains(ev.Reason, "web app /opt/web/serve is not installed") {
-		t.Fatalf("restart without the web app: %v %+v\n%s", r1.err, ev, r1)
+	if ev := r1.ByStep()["restart"]; r1.Err != nil || ev.Status != steps.StatusSkipped || !strings.Contains(ev.Reason, "web app /opt/web/serve is not installed") {
+		t.Fatalf("restart without the web app: %v %+v\n%s", r1.Err, ev, r1)
 	}
-	if strings.Contains(svc.take(), "restart") {
+	if strings.Contains(svc.Take(), "restart") {
 		t.Fatal("restarted a web unit whose program is missing")
 	}
 	os.MkdirAll(filepath.Join(root, "opt/web"), 0o755)
 	os.WriteFile(filepath.Join(root, "opt/web/serve"), []byte("#!/bin/sh\n"), 0o755)
 	r2 := apply(t, o)
-	if got := strings.Join(r2.changedSteps(), ","); r2.err != nil || got != "restart" {
-		t.Fatalf("run with the web app: %v, changed %q\n%s", r2.err, got, r2)
+	if got := strings.Join(r2.ChangedSteps(), ","); r2.Err != nil || got != "restart" {
+		t.Fatalf("run with the web app: %v, changed %q\n%s", r2.Err, got, r2)
 	}
-	if !strings.Contains(svc.take(), "restart left4me-web.service") {
+	if !strings.Contains(svc.Take(), "restart left4me-web.service") {
 		t.Fatal("web unit not restarted once its program exists")
 	}
 }
@@ -763,14 +582,14 @@ func TestRestartWaitsForWebApp(t *testing.T) {
 // An old unit of the same name in /etc/systemd/system would shadow ours;
 // it is moved aside (kept for reference), once.
 func TestShadowingUnitMovedAside(t *testing.T) {
-	requireTools(t)
-	root, bin := t.TempDir(), fakeBinDir(t)
+	deploytest.RequireTools(t)
+	root, bin := t.TempDir(), deploytest.FakeBinDir(t)
 	old := filepath.Join(root, hostpath.EtcUnitDir, hostpath.WebUnit)
 	os.MkdirAll(filepath.Dir(old), 0o755)
 	os.WriteFile(old, []byte("[Service]\nMountFlags=shared\nExecStart=/usr/bin/old-web\n"), 0o644)
 	r1 := apply(t, baseOptions(t, root, bin))
-	if r1.err != nil || !strings.Contains(r1.byStep()["units"].Reason, "move "+hostpath.EtcUnitDir+"/"+hostpath.WebUnit+", which shadows ours, to "+hostpath.ReplacedDir) {
-		t.Fatalf("first run: %v\n%s", r1.err, r1)
+	if r1.Err != nil || !strings.Contains(r1.ByStep()["units"].Reason, "move "+hostpath.EtcUnitDir+"/"+hostpath.WebUnit+", which shadows ours, to "+hostpath.ReplacedDir) {
+		t.Fatalf("first run: %v\n%s", r1.Err, r1)
 	}
 	if _, err := os.Stat(old); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("shadowing unit still in place: %v", err)
@@ -778,7 +597,7 @@ func TestShadowingUnitMovedAside(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(root, hostpath.ReplacedDir, hostpath.WebUnit)); !bytes.Contains(b, []byte("MountFlags=shared")) {
 		t.Fatalf("old unit not kept in %s: %q", hostpath.ReplacedDir, b)
 	}
-	if r2 := apply(t, baseOptions(t, root, bin)); r2.err != nil || r2.sum.Changed != 0 {
-		t.Fatalf("second run: %v, want changed=0\n%s", r2.err, r2)
+	if r2 := apply(t, baseOptions(t, root, bin)); r2.Err != nil || r2.Sum.Changed != 0 {
+		t.Fatalf("second run: %v, want changed=0\n%s", r2.Err, r2)
 	}
 }

@@ -13,31 +13,17 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/left4me/left4me-deploy/internal/deploytest"
 	"github.com/left4me/left4me-deploy/internal/hostpath"
+	"github.com/left4me/left4me-deploy/internal/service"
 	"github.com/left4me/left4me-deploy/steps"
 )
 
-// binDirWith is fakeBinDir with a tag in every program, so that each tag
-// makes a different release.
-func binDirWith(t *testing.T, tag string) string {
-	t.Helper()
-	dir := fakeBinDir(t)
-	for _, b := range steps.Programs {
-		if err := os.WriteFile(filepath.Join(dir, b.Name), []byte("#!/bin/sh\n# "+tag+" "+b.Name+"\n"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(dir, steps.DeployBinary), []byte("#!/bin/sh\n# installer "+tag+"\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-// observingServices is fakeServices that also answers what systemd holds
+// observingServices is a service.Recorder that also answers what systemd holds
 // (service.Observer): the units it has loaded stale and when the web
 // app's main process started.
 type observingServices struct {
-	*fakeServices
+	*service.Recorder
 	stale   []string
 	started time.Time
 }
@@ -55,14 +41,14 @@ func (o *observingServices) NeedDaemonReload(ctx context.Context, units ...strin
 }
 
 func (o *observingServices) MainStarted(ctx context.Context, unit string) (time.Time, error) {
-	if unit != hostpath.WebUnit || !o.active[unit] {
+	if unit != hostpath.WebUnit || !o.Active[unit] {
 		return time.Time{}, nil
 	}
 	return o.started, nil
 }
 
 func (o *observingServices) Restart(ctx context.Context, units ...string) error {
-	if err := o.fakeServices.Restart(ctx, units...); err != nil {
+	if err := o.Recorder.Restart(ctx, units...); err != nil {
 		return err
 	}
 	o.started = time.Now()
@@ -71,7 +57,7 @@ func (o *observingServices) Restart(ctx context.Context, units ...string) error 
 
 func (o *observingServices) DaemonReload(ctx context.Context) error {
 	o.stale = nil
-	return o.fakeServices.DaemonReload(ctx)
+	return o.Recorder.DaemonReload(ctx)
 }
 
 func liveOptions(t *testing.T, root, bin string, svc *observingServices) Options {
@@ -93,48 +79,48 @@ func liveOptions(t *testing.T, root, bin string, svc *observingServices) Options
 // than its files. The next run finishes the job; the one after changes
 // nothing.
 func TestFollowUpsFromHostState(t *testing.T) {
-	requireTools(t)
-	root, bin := t.TempDir(), fakeBinDir(t)
-	svc := &observingServices{fakeServices: &fakeServices{active: map[string]bool{hostpath.WebUnit: true}}}
+	deploytest.RequireTools(t)
+	root, bin := t.TempDir(), deploytest.FakeBinDir(t)
+	svc := &observingServices{Recorder: &service.Recorder{Active: map[string]bool{hostpath.WebUnit: true}}}
 	o := liveOptions(t, root, bin, svc)
-	if r := apply(t, o); r.err != nil {
-		t.Fatalf("first run: %v\n%s", r.err, r)
+	if r := apply(t, o); r.Err != nil {
+		t.Fatalf("first run: %v\n%s", r.Err, r)
 	}
-	if r := apply(t, o); r.err != nil || r.sum.Changed != 0 {
-		t.Fatalf("second run: %v, changed %d\n%s", r.err, r.sum.Changed, r)
+	if r := apply(t, o); r.Err != nil || r.Sum.Changed != 0 {
+		t.Fatalf("second run: %v, changed %d\n%s", r.Err, r.Sum.Changed, r)
 	}
-	svc.take()
+	svc.Take()
 
 	// The unit file is what we render, but systemd still holds the old one.
 	svc.stale = []string{hostpath.WebUnit}
 	r := apply(t, o)
-	if r.err != nil || strings.Join(r.changedSteps(), ",") != "units" || !strings.Contains(r.byStep()["units"].Reason, "reload systemd (systemd holds left4me-web.service loaded from older files)") {
-		t.Fatalf("run with a stale unit: %v\n%s", r.err, r)
+	if r.Err != nil || strings.Join(r.ChangedSteps(), ",") != "units" || !strings.Contains(r.ByStep()["units"].Reason, "reload systemd (systemd holds left4me-web.service loaded from older files)") {
+		t.Fatalf("run with a stale unit: %v\n%s", r.Err, r)
 	}
-	if !strings.Contains(svc.take(), "daemon-reload") {
+	if !strings.Contains(svc.Take(), "daemon-reload") {
 		t.Fatal("no daemon-reload for a unit systemd holds stale")
 	}
 
 	// The web app started before l4d2ctl was last replaced.
 	svc.started = time.Now().Add(-time.Hour)
 	r = apply(t, o)
-	if r.err != nil || strings.Join(r.changedSteps(), ",") != "restart" || !strings.Contains(r.byStep()["restart"].Reason, "after left4me-web.service started") {
-		t.Fatalf("run with a web app older than its files: %v\n%s", r.err, r)
+	if r.Err != nil || strings.Join(r.ChangedSteps(), ",") != "restart" || !strings.Contains(r.ByStep()["restart"].Reason, "after left4me-web.service started") {
+		t.Fatalf("run with a web app older than its files: %v\n%s", r.Err, r)
 	}
-	if r := apply(t, o); r.err != nil || r.sum.Changed != 0 {
-		t.Fatalf("run after the follow-ups: %v, changed %d\n%s", r.err, r.sum.Changed, r)
+	if r := apply(t, o); r.Err != nil || r.Sum.Changed != 0 {
+		t.Fatalf("run after the follow-ups: %v, changed %d\n%s", r.Err, r.Sum.Changed, r)
 	}
 }
 
 // The restart is recorded before the change it follows from, and a
 // failure to record it fails the step before the change is made.
 func TestPendingRestartIsWriteAhead(t *testing.T) {
-	requireTools(t)
+	deploytest.RequireTools(t)
 	root := t.TempDir()
-	svc := &observingServices{fakeServices: &fakeServices{active: map[string]bool{hostpath.WebUnit: true}}, started: time.Now().Add(time.Hour)}
-	o := liveOptions(t, root, binDirWith(t, "A"), svc)
-	if r := apply(t, o); r.err != nil {
-		t.Fatalf("first run: %v\n%s", r.err, r)
+	svc := &observingServices{Recorder: &service.Recorder{Active: map[string]bool{hostpath.WebUnit: true}}, started: time.Now().Add(time.Hour)}
+	o := liveOptions(t, root, deploytest.BinDirWith(t, "A"), svc)
+	if r := apply(t, o); r.Err != nil {
+		t.Fatalf("first run: %v\n%s", r.Err, r)
 	}
 	state := filepath.Join(root, hostpath.DeployStateDir)
 	if err := setImmutable(state, true); err != nil {
@@ -142,18 +128,18 @@ func TestPendingRestartIsWriteAhead(t *testing.T) {
 	}
 	t.Cleanup(func() { setImmutable(state, false) })
 	before, _ := os.ReadFile(filepath.Join(root, hostpath.L4d2ctl))
-	o.BinDir = binDirWith(t, "B")
+	o.BinDir = deploytest.BinDirWith(t, "B")
 	r := apply(t, o)
-	if r.err == nil || r.byStep()["binaries"].Status != steps.StatusFailed || !strings.Contains(r.err.Error(), "record the pending restart") {
-		t.Fatalf("run whose restart cannot be recorded = %v, want the binaries step to fail\n%s", r.err, r)
+	if r.Err == nil || r.ByStep()["binaries"].Status != steps.StatusFailed || !strings.Contains(r.Err.Error(), "record the pending restart") {
+		t.Fatalf("run whose restart cannot be recorded = %v, want the binaries step to fail\n%s", r.Err, r)
 	}
 	if after, _ := os.ReadFile(filepath.Join(root, hostpath.L4d2ctl)); string(after) != string(before) {
 		t.Fatal("l4d2ctl was replaced although its restart could not be recorded")
 	}
 	setImmutable(state, false)
-	svc.take()
-	if r := apply(t, o); r.err != nil || !strings.Contains(svc.take(), "restart "+hostpath.WebUnit) {
-		t.Fatalf("run after the state dir is writable again: %v\n%s", r.err, r)
+	svc.Take()
+	if r := apply(t, o); r.Err != nil || !strings.Contains(svc.Take(), "restart "+hostpath.WebUnit) {
+		t.Fatalf("run after the state dir is writable again: %v\n%s", r.Err, r)
 	}
 	if _, err := os.Stat(filepath.Join(root, hostpath.PendingRestart)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("pending restart left after the restart: %v", err)
@@ -182,11 +168,11 @@ func setImmutable(path string, on bool) error {
 // The sweep removes exactly the temporary names a killed run leaves, in
 // root-only directories, and nothing else.
 func TestSweepRemovesLeftovers(t *testing.T) {
-	requireTools(t)
-	root, bin := t.TempDir(), fakeBinDir(t)
+	deploytest.RequireTools(t)
+	root, bin := t.TempDir(), deploytest.FakeBinDir(t)
 	o := baseOptions(t, root, bin)
-	if r := apply(t, o); r.err != nil {
-		t.Fatalf("deploy: %v\n%s", r.err, r)
+	if r := apply(t, o); r.Err != nil {
+		t.Fatalf("deploy: %v\n%s", r.Err, r)
 	}
 	old := time.Now().Add(-time.Hour)
 	put := func(p string, dir bool, uid int, mtime time.Time) string {
@@ -228,8 +214,8 @@ func TestSweepRemovesLeftovers(t *testing.T) {
 		t.Fatalf("Leftovers = %v, %v; want %v", found, err, gone)
 	}
 	r := apply(t, o)
-	if r.err != nil || r.sum.Changed != 0 {
-		t.Fatalf("run after a killed one: %v, changed %d\n%s", r.err, r.sum.Changed, r)
+	if r.Err != nil || r.Sum.Changed != 0 {
+		t.Fatalf("run after a killed one: %v, changed %d\n%s", r.Err, r.Sum.Changed, r)
 	}
 	for _, p := range gone {
 		if _, err := os.Lstat(filepath.Join(root, p)); !errors.Is(err, os.ErrNotExist) {

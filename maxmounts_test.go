@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/left4me/left4me-deploy/internal/deploytest"
 	"github.com/left4me/left4me-deploy/overlay"
 )
 
@@ -38,22 +39,22 @@ func readCap(t *testing.T, root string) int {
 // run, a --max-mounts given once kept by later runs, a new one changing
 // exactly the step that owns the file.
 func TestMaxMountsSetting(t *testing.T) {
-	requireTools(t)
-	root, bin := t.TempDir(), fakeBinDir(t)
-	if r := apply(t, baseOptions(t, root, bin)); r.err != nil {
-		t.Fatalf("apply: %v\n%s", r.err, r)
+	deploytest.RequireTools(t)
+	root, bin := t.TempDir(), deploytest.FakeBinDir(t)
+	if r := apply(t, baseOptions(t, root, bin)); r.Err != nil {
+		t.Fatalf("apply: %v\n%s", r.Err, r)
 	}
 	if n := readCap(t, root); n != overlay.DefaultMaxMounts {
 		t.Fatalf("cap after a first run = %d, want the default %d", n, overlay.DefaultMaxMounts)
 	}
 	o := baseOptions(t, root, bin)
 	o.MaxMounts = 8
-	if r := apply(t, o); r.err != nil || strings.Join(r.changedSteps(), ",") != "entrypoints" {
-		t.Fatalf("apply --max-mounts 8: %v, changed %v, want only entrypoints\n%s", r.err, r.changedSteps(), r)
+	if r := apply(t, o); r.Err != nil || strings.Join(r.ChangedSteps(), ",") != "entrypoints" {
+		t.Fatalf("apply --max-mounts 8: %v, changed %v, want only entrypoints\n%s", r.Err, r.ChangedSteps(), r)
 	}
 	again := apply(t, baseOptions(t, root, bin))
-	if again.err != nil || again.sum.Changed != 0 {
-		t.Fatalf("apply without --max-mounts after one with it: %v, want changed=0\n%s", again.err, again)
+	if again.Err != nil || again.Sum.Changed != 0 {
+		t.Fatalf("apply without --max-mounts after one with it: %v, want changed=0\n%s", again.Err, again)
 	}
 	if n := readCap(t, root); n != 8 {
 		t.Fatalf("cap after a run without --max-mounts = %d, want the 8 given earlier", n)
@@ -63,8 +64,8 @@ func TestMaxMountsSetting(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, overlay.MaxMountsFile), []byte("many\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if r := apply(t, baseOptions(t, root, bin)); r.err != nil || strings.Join(r.changedSteps(), ",") != "entrypoints" {
-		t.Fatalf("apply over a bad cap file: %v, changed %v\n%s", r.err, r.changedSteps(), r)
+	if r := apply(t, baseOptions(t, root, bin)); r.Err != nil || strings.Join(r.ChangedSteps(), ",") != "entrypoints" {
+		t.Fatalf("apply over a bad cap file: %v, changed %v\n%s", r.Err, r.ChangedSteps(), r)
 	}
 	if n := readCap(t, root); n != overlay.DefaultMaxMounts {
 		t.Fatalf("cap after a bad file = %d, want the default", n)

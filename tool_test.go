@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/left4me/left4me-deploy/internal/deploytest"
 	"github.com/left4me/left4me-deploy/internal/hostpath"
 	"github.com/left4me/left4me-deploy/steps"
 )
@@ -16,12 +17,12 @@ import (
 // release kept with the other binaries; the installed copy then takes its
 // binaries from that kept release, and a redeploy from it changes nothing.
 func TestDeployToolInstalled(t *testing.T) {
-	requireTools(t)
+	deploytest.RequireTools(t)
 	root := t.TempDir()
-	bin := binDirWith(t, "A")
+	bin := deploytest.BinDirWith(t, "A")
 	r := apply(t, baseOptions(t, root, bin))
-	if r.err != nil {
-		t.Fatalf("apply: %v\n%s", r.err, r)
+	if r.Err != nil {
+		t.Fatalf("apply: %v\n%s", r.Err, r)
 	}
 	tool := filepath.Join(root, hostpath.DeployTool)
 	got, err := os.ReadFile(tool)
@@ -48,8 +49,8 @@ func TestDeployToolInstalled(t *testing.T) {
 		}
 	}
 	second := apply(t, baseOptions(t, root, dir))
-	if second.err != nil || second.sum.Changed != 0 {
-		t.Fatalf("apply from the kept release: %v, want changed=0\n%s", second.err, second)
+	if second.Err != nil || second.Sum.Changed != 0 {
+		t.Fatalf("apply from the kept release: %v, want changed=0\n%s", second.Err, second)
 	}
 	if d, err := steps.BinDirFor(hostpath.Root(root), "/opt/x/left4me-deploy"); err != nil || d != "/opt/x" {
 		t.Errorf("steps.BinDirFor(another program) = %q, %v; want its directory", d, err)
@@ -68,20 +69,20 @@ func TestDeployToolWithoutRelease(t *testing.T) {
 // A change of left4me-deploy alone is a change of the host, but the web
 // app does not depend on it: no restart.
 func TestDeployToolChangeNoRestart(t *testing.T) {
-	requireTools(t)
+	deploytest.RequireTools(t)
 	root := t.TempDir()
-	bin := binDirWith(t, "A")
-	if r := apply(t, baseOptions(t, root, bin)); r.err != nil {
-		t.Fatalf("apply: %v\n%s", r.err, r)
+	bin := deploytest.BinDirWith(t, "A")
+	if r := apply(t, baseOptions(t, root, bin)); r.Err != nil {
+		t.Fatalf("apply: %v\n%s", r.Err, r)
 	}
 	if err := os.WriteFile(filepath.Join(bin, steps.DeployBinary), []byte("#!/bin/sh\n# installer B\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	r := apply(t, baseOptions(t, root, bin))
-	if r.err != nil || r.sum.Changed == 0 {
-		t.Fatalf("apply with a new installer: %v, want a change\n%s", r.err, r)
+	if r.Err != nil || r.Sum.Changed == 0 {
+		t.Fatalf("apply with a new installer: %v, want a change\n%s", r.Err, r)
 	}
-	steps := r.byStep()
+	steps := r.ByStep()
 	if !strings.Contains(steps["binaries"].Reason, "install "+hostpath.DeployTool) {
 		t.Errorf("binaries step = %q, want the new %s installed", steps["binaries"].Reason, hostpath.DeployTool)
 	}
@@ -93,11 +94,11 @@ func TestDeployToolChangeNoRestart(t *testing.T) {
 // apply --local --root DIR creates DIR when it does not exist yet (the
 // README's first look: --root /tmp/left4me-demo).
 func TestApplyIntoMissingRoot(t *testing.T) {
-	requireTools(t)
+	deploytest.RequireTools(t)
 	root := filepath.Join(t.TempDir(), "not", "yet")
-	r := apply(t, baseOptions(t, root, fakeBinDir(t)))
-	if r.err != nil {
-		t.Fatalf("apply into a missing --root: %v\n%s", r.err, r)
+	r := apply(t, baseOptions(t, root, deploytest.FakeBinDir(t)))
+	if r.Err != nil {
+		t.Fatalf("apply into a missing --root: %v\n%s", r.Err, r)
 	}
 	if _, err := os.Stat(filepath.Join(root, hostpath.L4d2ctl)); err != nil {
 		t.Fatalf("nothing installed under the new root: %v", err)

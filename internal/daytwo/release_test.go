@@ -9,41 +9,26 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/left4me/left4me-deploy/internal/deploytest"
 	"github.com/left4me/left4me-deploy/internal/hostpath"
 	"github.com/left4me/left4me-deploy/internal/release"
 	"github.com/left4me/left4me-deploy/steps"
 )
 
-// binDirWith is fakeBinDir with a tag in every program, so that each tag
-// makes a different release.
-func binDirWith(t *testing.T, tag string) string {
-	t.Helper()
-	dir := fakeBinDir(t)
-	for _, b := range steps.Programs {
-		if err := os.WriteFile(filepath.Join(dir, b.Name), []byte("#!/bin/sh\n# "+tag+" "+b.Name+"\n"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(dir, steps.DeployBinary), []byte("#!/bin/sh\n# installer "+tag+"\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
 // A deploy that changes the host records the release: every installed
 // binary and artifact with its checksum, who and when, and keeps a copy for
 // rollback. A run that changes nothing writes nothing.
 func TestReleaseRecord(t *testing.T) {
-	requireTools(t)
+	deploytest.RequireTools(t)
 	root := t.TempDir()
-	bin := binDirWith(t, "A")
+	bin := deploytest.BinDirWith(t, "A")
 	o := baseOptions(t, root, bin)
 	o.Release.By = "alice@laptop"
 	var told []string
 	o.OnRelease = func(id string) { told = append(told, id) }
 	r := apply(t, o)
-	if r.err != nil {
-		t.Fatalf("apply: %v\n%s", r.err, r)
+	if r.Err != nil {
+		t.Fatalf("apply: %v\n%s", r.Err, r)
 	}
 	hist, err := release.ReadHistory(hostpath.Root(root))
 	if err != nil || len(hist) != 1 {
@@ -76,22 +61,22 @@ func TestReleaseRecord(t *testing.T) {
 			t.Errorf("%s: mode %v (%v), want 0700", p, fi.Mode(), err)
 		}
 	}
-	if !strings.Contains(r.byStep()["release"].Reason, "record the release") {
-		t.Errorf("release step said %q", r.byStep()["release"].Reason)
+	if !strings.Contains(r.ByStep()["release"].Reason, "record the release") {
+		t.Errorf("release step said %q", r.ByStep()["release"].Reason)
 	}
 
 	// Unchanged: nothing written, changed=0, and the release the host
 	// runs is still named.
-	before := snapshot(t, root)
+	before := deploytest.Snapshot(t, root)
 	told = nil
 	again := apply(t, o)
 	if len(told) != 1 || told[0] != rec.ID {
 		t.Errorf("unchanged run: OnRelease was told %q, want [%s]", told, rec.ID)
 	}
-	if again.err != nil || again.sum.Changed != 0 {
-		t.Fatalf("second apply: %v changed=%d\n%s", again.err, again.sum.Changed, again)
+	if again.Err != nil || again.Sum.Changed != 0 {
+		t.Fatalf("second apply: %v changed=%d\n%s", again.Err, again.Sum.Changed, again)
 	}
-	if d := diffSnapshots(before, snapshot(t, root)); len(d) > 0 {
+	if d := deploytest.DiffSnapshots(before, deploytest.Snapshot(t, root)); len(d) > 0 {
 		t.Fatalf("a no-op deploy wrote:\n%s", strings.Join(d, "\n"))
 	}
 }
@@ -99,11 +84,11 @@ func TestReleaseRecord(t *testing.T) {
 // Only the last release.Kept releases keep their files; the history keeps
 // release.HistoryLength records.
 func TestReleasesBounded(t *testing.T) {
-	requireTools(t)
+	deploytest.RequireTools(t)
 	root := t.TempDir()
 	for _, tag := range []string{"A", "B", "C", "D", "E"} {
-		if r := apply(t, baseOptions(t, root, binDirWith(t, tag))); r.err != nil {
-			t.Fatalf("apply %s: %v\n%s", tag, r.err, r)
+		if r := apply(t, baseOptions(t, root, deploytest.BinDirWith(t, tag))); r.Err != nil {
+			t.Fatalf("apply %s: %v\n%s", tag, r.Err, r)
 		}
 	}
 	hist, _ := release.ReadHistory(hostpath.Root(root))

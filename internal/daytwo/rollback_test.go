@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/left4me/left4me-deploy/internal/deploytest"
 	"github.com/left4me/left4me-deploy/internal/hostfile"
 
 	"golang.org/x/sys/unix"
@@ -24,14 +25,14 @@ import (
 // says how the record came about; rollback refuses while the history does
 // not say what is installed.
 func TestReleaseReconciled(t *testing.T) {
-	requireTools(t)
+	deploytest.RequireTools(t)
 	root := t.TempDir()
-	o := baseOptions(t, root, binDirWith(t, "A"))
-	if r := apply(t, o); r.err != nil {
-		t.Fatalf("deploy A: %v\n%s", r.err, r)
+	o := baseOptions(t, root, deploytest.BinDirWith(t, "A"))
+	if r := apply(t, o); r.Err != nil {
+		t.Fatalf("deploy A: %v\n%s", r.Err, r)
 	}
 	a, _ := release.Last(hostpath.Root(root))
-	binB := binDirWith(t, "B")
+	binB := deploytest.BinDirWith(t, "B")
 	// What a run of B killed before its release step leaves: B's l4d2ctl
 	// in place, no record.
 	c := hostfile.CopyFile{Source: filepath.Join(binB, "l4d2ctl"), Path: filepath.Join(root, hostpath.L4d2ctl), Mode: 0o755, Owner: hostfile.RootOwner}
@@ -51,8 +52,8 @@ func TestReleaseReconciled(t *testing.T) {
 	}
 	o.BinDir = binB
 	r := apply(t, o)
-	if r.err != nil || r.sum.Changed != 0 {
-		t.Fatalf("rerun: %v, changed %d\n%s", r.err, r.sum.Changed, r)
+	if r.Err != nil || r.Sum.Changed != 0 {
+		t.Fatalf("rerun: %v, changed %d\n%s", r.Err, r.Sum.Changed, r)
 	}
 	hist, _ := release.ReadHistory(hostpath.Root(root))
 	last := hist[len(hist)-1]
@@ -66,8 +67,8 @@ func TestReleaseReconciled(t *testing.T) {
 	if err != nil || rb.Target.ID != a.ID || rb.Current.ID != last.ID {
 		t.Fatalf("PreviousRelease after reconciling = %s from %s, %v; want %s", rb.Target.ID, rb.Current.ID, err, a.ID)
 	}
-	if r := apply(t, o); r.err != nil || r.sum.Changed != 0 {
-		t.Fatalf("third run: %v, changed %d\n%s", r.err, r.sum.Changed, r)
+	if r := apply(t, o); r.Err != nil || r.Sum.Changed != 0 {
+		t.Fatalf("third run: %v, changed %d\n%s", r.Err, r.Sum.Changed, r)
 	}
 	if hist2, _ := release.ReadHistory(hostpath.Root(root)); len(hist2) != 2 {
 		t.Fatalf("a matching run recorded again: %d records", len(hist2))
@@ -82,7 +83,7 @@ func TestClaimLegacyLock(t *testing.T) {
 	testenv.RequireRoot(t)
 	for _, fifo := range []bool{false, true} {
 		root := t.TempDir()
-		plantLock(t, root, fifo)
+		deploytest.PlantLock(t, root, fifo)
 		if err := ClaimLegacyLock(hostpath.Root(root)); err != nil {
 			t.Fatalf("ClaimLegacyLock (fifo %v) = %v", fifo, err)
 		}

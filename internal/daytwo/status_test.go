@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/left4me/left4me-deploy/internal/deploytest"
 	"github.com/left4me/left4me-deploy/internal/hostpath"
 	"github.com/left4me/left4me-deploy/internal/testenv"
 	"github.com/left4me/left4me-deploy/migrate"
@@ -54,13 +55,13 @@ func TestStatusReadsNoPlantedFile(t *testing.T) {
 		}, "symbolic links"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			root, bin := t.TempDir(), fakeBinDir(t)
+			root, bin := t.TempDir(), deploytest.FakeBinDir(t)
 			p := filepath.Join(root, migrate.ReportFile)
 			if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
 				t.Fatal(err)
 			}
 			tc.plant(t, p)
-			os.Lchown(p, nobody, nobody)
+			os.Lchown(p, deploytest.Nobody, deploytest.Nobody)
 			st, _, _ := Status(context.Background(), baseOptions(t, root, bin))
 			if got := st.Migration.Report; !strings.Contains(got, "unreadable") || !strings.Contains(got, tc.want) {
 				t.Errorf("status migration report = %q, want unreadable: %s", got, tc.want)
@@ -76,10 +77,10 @@ func TestStatusReadsNoPlantedFile(t *testing.T) {
 // report, and status reads that one, not what the state root's owner put
 // in place of the state root's copy.
 func TestStatusReadsRootsReport(t *testing.T) {
-	requireTools(t)
-	root, bin := t.TempDir(), fakeBinDir(t)
-	if r := apply(t, baseOptions(t, root, bin)); r.err != nil {
-		t.Fatalf("apply: %v\n%s", r.err, r)
+	deploytest.RequireTools(t)
+	root, bin := t.TempDir(), deploytest.FakeBinDir(t)
+	if r := apply(t, baseOptions(t, root, bin)); r.Err != nil {
+		t.Fatalf("apply: %v\n%s", r.Err, r)
 	}
 	own := filepath.Join(root, hostpath.DeployMigrationReport)
 	var st unix.Stat_t
