@@ -177,14 +177,18 @@ func (m *Master) Lost() bool {
 	return false
 }
 
-// Close implements Conn: it tells the master to exit (ssh -O exit). It
-// runs on its own short deadline so it works after the deploy's context
-// was cancelled.
+// Close implements Conn: it tells the master to exit, over its control
+// socket (muxExit), else with ssh -O exit. It runs on its own short
+// deadline so it works after the deploy's context was cancelled.
 func (m *Master) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := os.Lstat(m.path); errors.Is(err, fs.ErrNotExist) {
 		return nil // the master is gone already
+	}
+	// With ssh run for real (no Runner stand-in), over the socket.
+	if m.ssh.Runner == nil && muxExit(m.path, 5*time.Second) == nil {
+		return nil
 	}
 	argv := append(m.clientArgs(), "-O", "exit", "--", m.target.Login())
 	if err := m.ssh.runner().Run(ctx, runner.Cmd{Argv: argv, Stdout: io.Discard}); err != nil {
