@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
@@ -152,31 +153,58 @@ func (d *Host) sudoGrants(ctx context.Context) (problems []string, note string) 
 	user := d.o.User
 	p := d.helperParams()
 	probes := sudoers.Probes(p)
-	errs := runProbes(ctx, d.o.Runner, len(probes), func(i int) runner.Cmd {
+	live := sudoers.LiveProbe(p)
+	// The live call below runs the probe of its own entry point for real:
+	// when it works, that probe's answer is known. So that probe is asked
+	// only when the answer is still needed: the others found a problem
+	// (the list is then whole), there is no live call, or it failed (its
+	// refusal then says more than the live call's failure).
+	deferred := slices.IndexFunc(probes, func(pr sudoers.Probe) bool { return pr.Allow && slices.Equal(pr.Argv, live) })
+	probe := func(i int) runner.Cmd {
 		return runner.Cmd{Argv: append([]string{hostpath.Sudo, "-n", "-l", "-U", user}, probes[i].Argv...), Env: sudoEnv}
-	})
-	for i, pr := range probes {
-		err := errs[i]
-		call := strings.Join(pr.Argv, " ")
-		switch allowed := err == nil; {
-		case pr.Allow && !allowed:
-			problems = append(problems, fmt.Sprintf("%s does not let %s run %q (sudo -l -U %s %s: %s), so the web app cannot start or stop an instance: "+
-				"make /etc/sudoers read %s (the line @includedir %s) and remove any later rule for %s that overrides it",
-				hostpath.Sudo, user, call, user, call, refusal(err), hostpath.SudoersFile, "/etc/sudoers.d", user))
-		case !pr.Allow && allowed:
-			problems = append(problems, fmt.Sprintf("%s lets %s run %q as root, which is more than the helpers' contract: "+
-				"remove the rule that grants it (sudo -l -U %s lists them; %s must be the only one for %s)",
-				hostpath.Sudo, user, call, user, hostpath.SudoersFile, user))
+	}
+	asked := make([]int, 0, len(probes))
+	for i := range probes {
+		if i != deferred {
+			asked = append(asked, i)
 		}
 	}
-	if len(problems) > 0 {
-		return problems, ""
+	errs := make([]error, len(probes))
+	for j, err := range runProbes(ctx, d.o.Runner, len(asked), func(j int) runner.Cmd { return probe(asked[j]) }) {
+		errs[asked[j]] = err
+	}
+	judge := func() []string {
+		var problems []string
+		for i, pr := range probes {
+			err := errs[i]
+			call := strings.Join(pr.Argv, " ")
+			switch allowed := err == nil; {
+			case pr.Allow && !allowed:
+				problems = append(problems, fmt.Sprintf("%s does not let %s run %q (sudo -l -U %s %s: %s), so the web app cannot start or stop an instance: "+
+					"make /etc/sudoers read %s (the line @includedir %s) and remove any later rule for %s that overrides it",
+					hostpath.Sudo, user, call, user, call, refusal(err), hostpath.SudoersFile, "/etc/sudoers.d", user))
+			case !pr.Allow && allowed:
+				problems = append(problems, fmt.Sprintf("%s lets %s run %q as root, which is more than the helpers' contract: "+
+					"remove the rule that grants it (sudo -l -U %s lists them; %s must be the only one for %s)",
+					hostpath.Sudo, user, call, user, hostpath.SudoersFile, user))
+			}
+		}
+		return problems
+	}
+	askDeferred := func() {
+		if deferred >= 0 {
+			errs[deferred] = d.o.Runner.Run(ctx, probe(deferred))
+		}
+	}
+	if problems := judge(); len(problems) > 0 {
+		askDeferred()
+		return judge(), ""
 	}
 	setpriv, err := d.o.Probe.LookPath("setpriv")
 	if err != nil {
-		return nil, fmt.Sprintf("setpriv (util-linux) is missing: the rules were checked with sudo -l only, not run as %s", user)
+		askDeferred()
+		return judge(), fmt.Sprintf("setpriv (util-linux) is missing: the rules were checked with sudo -l only, not run as %s", user)
 	}
-	live := sudoers.LiveProbe(p)
 	argv := append([]string{setpriv, "--reuid=" + user, "--regid=" + user, "--init-groups", "--reset-env", "--",
 		hostpath.Sudo, "-n"}, live...)
 	var out bytes.Buffer
@@ -187,11 +215,15 @@ func (d *Host) sudoGrants(ctx context.Context) (problems []string, note string) 
 		if err == nil {
 			err = fmt.Errorf("no output")
 		}
-		problems = append(problems, fmt.Sprintf("as %s, sudo -n %s failed (%s): the web app's calls through sudo do not work; "+
+		askDeferred()
+		if problems := judge(); len(problems) > 0 {
+			return problems, ""
+		}
+		return []string{fmt.Sprintf("as %s, sudo -n %s failed (%s): the web app's calls through sudo do not work; "+
 			"the rules in %s must be NOPASSWD and the account %s usable by sudo (not expired)",
-			user, strings.Join(live, " "), refusal(err), hostpath.SudoersFile, user))
+			user, strings.Join(live, " "), refusal(err), hostpath.SudoersFile, user)}, ""
 	}
-	return problems, ""
+	return nil, ""
 }
 
 // probeParallel bounds how many sudo -l probes run at once: each is a

@@ -47,13 +47,19 @@ func TestSudoGrants(t *testing.T) {
 		want  []string // fragments of the problems, in order; none: no problem
 		calls int      // commands run
 	}{
-		{"exactly the contract", exact, "inactive\n", nil, len(contract) + 1},
+		// The live call stands for the probe of its own entry point.
+		{"exactly the contract", exact, "inactive\n", nil, len(contract)},
 		{"grants nothing", func([]string) bool { return false }, "", []string{
 			`does not let left4me run "/usr/local/libexec/left4me/left4me-overlay-mount verify-probe"`, "@includedir /etc/sudoers.d"}, len(contract)},
 		{"grants everything", func([]string) bool { return true }, "", []string{
 			`lets left4me run "/usr/local/libexec/left4me/left4me-overlay mount verify-probe" as root, which is more than the helpers' contract`,
 			`"/bin/sh -c id"`}, len(contract)},
 		{"wants a password", exact, "", []string{"sudo -n /usr/local/libexec/left4me/left4me-systemctl-is-active verify-probe failed", "NOPASSWD"}, len(contract) + 1},
+		// The live call fails because its own entry point is refused: the
+		// probe of that entry point, asked then, says so.
+		{"refuses the live call's entry point", func(argv []string) bool {
+			return exact(argv) && !strings.HasSuffix(argv[0], "-is-active")
+		}, "", []string{`does not let left4me run "/usr/local/libexec/left4me/left4me-systemctl-is-active verify-probe"`, "@includedir"}, len(contract) + 1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f := sudoFake(tt.allow, tt.live)
