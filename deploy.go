@@ -14,9 +14,9 @@ import (
 
 	"github.com/left4me/left4me-deploy/artifacts"
 	"github.com/left4me/left4me-deploy/internal/hostpath"
+	"github.com/left4me/left4me-deploy/internal/overlayclient"
 	"github.com/left4me/left4me-deploy/internal/runner"
 	"github.com/left4me/left4me-deploy/internal/service"
-	"github.com/left4me/left4me-deploy/overlay"
 	"github.com/left4me/left4me-deploy/steps"
 )
 
@@ -74,7 +74,7 @@ type Options struct {
 	// Overlays mounts the overlay of each game server the migration starts
 	// again; nil means mounting in this process as left4me-overlay does
 	// (see migrate.Options.Mounter).
-	Overlays overlay.Mounter
+	Overlays overlayclient.Mounter
 	// Emit receives every event as it happens.
 	Emit func(steps.Event)
 	// OnRelease, if set, learns the id of the release the host runs

@@ -7,12 +7,12 @@ import (
 	"time"
 
 	"github.com/left4me/left4me-deploy/internal/hostfile"
+	"github.com/left4me/left4me-deploy/internal/overlayclient"
 
 	"github.com/left4me/left4me-deploy/artifacts"
 	"github.com/left4me/left4me-deploy/internal/hostpath"
 	"github.com/left4me/left4me-deploy/internal/runner"
 	"github.com/left4me/left4me-deploy/internal/service"
-	"github.com/left4me/left4me-deploy/overlay"
 )
 
 // Live says which steps act on the running system rather than on files
@@ -60,7 +60,7 @@ type Config struct {
 	Services service.Manager
 	// Overlays mounts the overlay of each game server the migration starts
 	// again; nil means mounting in this process (migrate.Options.Mounter).
-	Overlays overlay.Mounter
+	Overlays overlayclient.Mounter
 	// OnRelease, if set, learns the id of the release the host runs after
 	// the plan.
 	OnRelease func(id string)

@@ -4,8 +4,3 @@
 // Unprivileged callers reach the helper through package
 // internal/overlayclient.
 package overlay
-
-import "github.com/left4me/left4me-deploy/internal/overlayclient"
-
-// Mounter is overlayclient.Mounter, for callers that name it here.
-type Mounter = overlayclient.Mounter
