@@ -146,7 +146,7 @@ func dedent(body string, n int) string {
 
 // masks replace what differs between two honest runs: ports, release ids
 // and checksums, commits and versions, times and durations, PIDs, kernel
-// versions, temporary names.
+// versions, temporary names, the sizes of the binaries sent.
 var masks = []struct {
 	re   *regexp.Regexp
 	with string
@@ -173,6 +173,8 @@ var masks = []struct {
 	{regexp.MustCompile(`kernel \S+`), "kernel KERNEL"},
 	{regexp.MustCompile(`(\.tmp-|staging\.|\.in\.)[A-Za-z0-9]+`), "${1}X"},
 	{regexp.MustCompile(`l4me-e2e-\d+-\d+-`), "l4me-e2e-N-N-"},
+	// A binary's size follows the code and the Go release that built it.
+	{regexp.MustCompile(`(sending [a-z0-9-]+ \()\d+(\.\d+)? (B|KB|MB|GB)\)`), "${1}SIZE)"},
 	{regexp.MustCompile(`"elapsed_ms":\d+`), `"elapsed_ms":N`},
 	{regexp.MustCompile(`"duration_ms":\d+`), `"duration_ms":N`},
 	// Column widths follow the masked values.

@@ -72,13 +72,14 @@ func TestMask(t *testing.T) {
 	for _, pair := range [][2]string{
 		{"left4me-deploy (devel) commit unknown (go1.26.8)", "left4me-deploy v0.0.0-20261204194326-2a1576df4c5f commit 2a1576df4c5f (go1.27.1)"},
 		{"localhost  in-sync  47136f63a7fd5412  (devel)  unknown  2026-12-04 19:28  0", "localhost  in-sync  0123456789abcdef  v0.0.0-20261204194326-2a1576df4c5f+dirty  2a1576df4c5f+dirty  2026-12-05 01:02  0"},
+		{"h:   ship: sending left4me-deploy (6.0 MB)", "h:   ship: sending left4me-deploy (6.1 MB)"},
 	} {
 		if Mask(pair[0]) != Mask(pair[1]) {
 			t.Errorf("Mask differs:\n%s\n%s", Mask(pair[0]), Mask(pair[1]))
 		}
 	}
-	if Mask("changed=1") == Mask("changed=0") || Mask("exit 3") == Mask("exit 4") {
-		t.Fatal("Mask hides counts or exit statuses")
+	if Mask("changed=1") == Mask("changed=0") || Mask("exit 3") == Mask("exit 4") || Mask("sending l4d2ctl (2.6 MB)") == Mask("sending l4d2ctl-x (2.6 MB)") {
+		t.Fatal("Mask hides counts, exit statuses or names")
 	}
 }
 
