@@ -152,7 +152,10 @@ func TestCountInstanceOverlays(t *testing.T) {
 		if kernelCounts(t) {
 			t.Fatal("the kernel could not count with listmount and statmount")
 		}
-		t.Skip("the kernel cannot count mounts with listmount and statmount (the source came with Linux 6.18); the mount table's count was checked")
+		// Before 6.18 statmount gives no source: the count is the mount
+		// table's, which is what was checked above.
+		t.Logf("this kernel cannot count mounts with listmount and statmount (the source came with Linux 6.18): countInstanceOverlays used the mount table")
+		return
 	}
 	if kernel != want {
 		t.Fatalf("kernel count = %d, want %d (the mount table's)", kernel, want)
