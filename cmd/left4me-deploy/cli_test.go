@@ -107,16 +107,7 @@ func TestTypoReachesNoHost(t *testing.T) {
 func TestSSHConfigAliases(t *testing.T) {
 	testenv.RequireBinary(t, "ssh", "openssh-client")
 	cfg := filepath.Join(t.TempDir(), "ssh_config")
-	if err := os.WriteFile(cfg, []byte(`Host game1
-  HostName 127.0.0.1
-Host game2 game3
-  User deploy
-Host edge-*
-  Port 2222
-Host *
-  ServerAliveInterval 15
-  BatchMode yes
-`), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte("Host game1\n  HostName 127.0.0.1\nHost *\n  BatchMode yes\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	code, _, errOut := runCLI("-F", cfg, "game")

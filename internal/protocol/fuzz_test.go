@@ -3,8 +3,6 @@ package protocol_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"io"
 	"regexp"
 	"slices"
 	"strings"
@@ -12,27 +10,8 @@ import (
 
 	"github.com/left4me/left4me-deploy/internal/protocol"
 	"github.com/left4me/left4me-deploy/internal/remote"
-	"github.com/left4me/left4me-deploy/internal/runner"
 	"github.com/left4me/left4me-deploy/internal/sshdtest"
 )
-
-// scriptedConn is a host that answers every command with the same output.
-type scriptedConn struct {
-	stdout, stderr string
-	code           int
-	lost           bool
-}
-
-func (c *scriptedConn) Run(_ context.Context, _ string, _ io.Reader, stdout, stderr io.Writer) error {
-	io.WriteString(stdout, c.stdout)
-	io.WriteString(stderr, c.stderr)
-	if c.code != 0 {
-		return &runner.ExitError{Argv: []string{"ssh"}, Code: c.code, Err: errors.New("exit")}
-	}
-	return nil
-}
-func (c *scriptedConn) Lost() bool   { return c.lost }
-func (c *scriptedConn) Close() error { return nil }
 
 var hex16 = regexp.MustCompile(`^[0-9a-f]{16}$`)
 
@@ -62,7 +41,7 @@ func FuzzHostOutput(f *testing.F) {
 		f.Add(s, "sudo: a password is required\n", uint8(i%3), i%4 == 0, i%2 == 0)
 	}
 	f.Fuzz(func(t *testing.T, stdout, stderr string, code uint8, lost, asJSON bool) {
-		conn := &scriptedConn{stdout: stdout, stderr: stderr, code: int(code), lost: lost}
+		conn := &sshdtest.ScriptedConn{Stdout: stdout, Stderr: stderr, Code: int(code), IsLost: lost}
 		var out strings.Builder
 		d := &remote.Deployer{
 			Source: bundle,

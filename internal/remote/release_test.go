@@ -24,7 +24,7 @@ func TestReleaseFromSummary(t *testing.T) {
 			`{"type":"summary","ok":11}` + "\n", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d, _ := newTestDeployer(t, &scriptedConn{stdout: tc.stdout}, bundle, "")
+			d, _ := newTestDeployer(t, &sshdtest.ScriptedConn{Stdout: tc.stdout}, bundle, "")
 			tg, _ := ParseTarget("root@h")
 			res := d.Deploy(context.Background(), []Target{tg})[0]
 			if res.Err != nil || res.Release != tc.want {

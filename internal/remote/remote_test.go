@@ -192,45 +192,27 @@ func TestDeployRefusesUnsafeStateDir(t *testing.T) {
 	}
 }
 
-// scriptedConn answers every command with fixed output.
-type scriptedConn struct {
-	stdout, stderr string
-	code           int
-	lost           bool
-}
-
-func (c *scriptedConn) Run(_ context.Context, command string, _ io.Reader, stdout, stderr io.Writer) error {
-	io.WriteString(stdout, c.stdout)
-	io.WriteString(stderr, c.stderr)
-	if c.code != 0 {
-		return &runner.ExitError{Argv: []string{"ssh"}, Code: c.code, Err: errors.New("exit")}
-	}
-	return nil
-}
-func (c *scriptedConn) Lost() bool   { return c.lost }
-func (c *scriptedConn) Close() error { return nil }
-
 func TestDeployErrorsFromTheHost(t *testing.T) {
 	bundle, _ := OpenBundle(sshdtest.FakePlanBundle(t))
 	for _, tc := range []struct {
 		name   string
-		conn   *scriptedConn
+		conn   *sshdtest.ScriptedConn
 		prompt func(context.Context, string) ([]byte, error)
 		want   error
 		text   string
 	}{
-		{"unsupported", &scriptedConn{stdout: "L4M host Linux riscv64 unknown\nL4M unsupported\n"}, nil, ErrUnsupported, "riscv64"},
-		{"no host line", &scriptedConn{stdout: "L4M unsupported\n"}, nil, ErrUnsupported, "unknown system"},
-		{"darwin", &scriptedConn{stdout: "L4M host Darwin arm64 arm64\nL4M unsupported\n"}, nil, ErrUnsupported, "Darwin"},
-		{"no sudo", &scriptedConn{stdout: "L4M nosudo alice\n"}, nil, ErrSudoRefused, "sudo is not installed"},
-		{"password, no terminal", &scriptedConn{stdout: "L4M sudo alice\n", stderr: "sudo: a password is required\n", code: 1}, nil, ErrSudoNoTerminal, "sudo on root@h needs a password for alice and there is no terminal"},
-		{"refused", &scriptedConn{stdout: "L4M sudo alice\n", stderr: "alice is not in the sudoers file.\n", code: 1}, nil, ErrSudoRefused, "may not run commands as root"},
+		{"unsupported", &sshdtest.ScriptedConn{Stdout: "L4M host Linux riscv64 unknown\nL4M unsupported\n"}, nil, ErrUnsupported, "riscv64"},
+		{"no host line", &sshdtest.ScriptedConn{Stdout: "L4M unsupported\n"}, nil, ErrUnsupported, "unknown system"},
+		{"darwin", &sshdtest.ScriptedConn{Stdout: "L4M host Darwin arm64 arm64\nL4M unsupported\n"}, nil, ErrUnsupported, "Darwin"},
+		{"no sudo", &sshdtest.ScriptedConn{Stdout: "L4M nosudo alice\n"}, nil, ErrSudoRefused, "sudo is not installed"},
+		{"password, no terminal", &sshdtest.ScriptedConn{Stdout: "L4M sudo alice\n", Stderr: "sudo: a password is required\n", Code: 1}, nil, ErrSudoNoTerminal, "sudo on root@h needs a password for alice and there is no terminal"},
+		{"refused", &sshdtest.ScriptedConn{Stdout: "L4M sudo alice\n", Stderr: "alice is not in the sudoers file.\n", Code: 1}, nil, ErrSudoRefused, "may not run commands as root"},
 		// sudo-rs words them its own way (0.2.5, Debian 13; Ubuntu's /usr/bin/sudo).
-		{"sudo-rs password, no terminal", &scriptedConn{stdout: "L4M sudo alice\n", stderr: "sudo-rs: interactive authentication is required\n", code: 1}, nil, ErrSudoNoTerminal, "allow alice passwordless sudo (NOPASSWD)"},
-		{"sudo-rs refused", &scriptedConn{stdout: "L4M sudo alice\n", stderr: "sudo-rs: I'm sorry alice. I'm afraid I can't do that\n", code: 1}, nil, ErrSudoRefused, "may not run commands as root"},
-		{"sudo-rs wrong password", &scriptedConn{stdout: "L4M sudo alice\n", stderr: "sudo: Authentication failed, try again.\nsudo-rs: Maximum 3 incorrect authentication attempts\n", code: 1}, nil, ErrSudoRefused, "incorrect password for alice"},
-		{"lost", &scriptedConn{stdout: "L4M host Linux x86_64 amd64\nL4M apply\n{\"type\":\"step\",\"step\":\"packages\",\"status\":\"ok\"}\n", code: 255, lost: true}, nil, ErrConnectionLost, `the step after "packages"`},
-		{"lost in a step", &scriptedConn{stdout: "L4M host Linux x86_64 amd64\nL4M apply\n{\"type\":\"step\",\"step\":\"packages\",\"status\":\"ok\"}\n{\"type\":\"start\",\"step\":\"accounts\"}\n", code: 255, lost: true}, nil, ErrConnectionLost, `step "accounts"`},
+		{"sudo-rs password, no terminal", &sshdtest.ScriptedConn{Stdout: "L4M sudo alice\n", Stderr: "sudo-rs: interactive authentication is required\n", Code: 1}, nil, ErrSudoNoTerminal, "allow alice passwordless sudo (NOPASSWD)"},
+		{"sudo-rs refused", &sshdtest.ScriptedConn{Stdout: "L4M sudo alice\n", Stderr: "sudo-rs: I'm sorry alice. I'm afraid I can't do that\n", Code: 1}, nil, ErrSudoRefused, "may not run commands as root"},
+		{"sudo-rs wrong password", &sshdtest.ScriptedConn{Stdout: "L4M sudo alice\n", Stderr: "sudo: Authentication failed, try again.\nsudo-rs: Maximum 3 incorrect authentication attempts\n", Code: 1}, nil, ErrSudoRefused, "incorrect password for alice"},
+		{"lost", &sshdtest.ScriptedConn{Stdout: "L4M host Linux x86_64 amd64\nL4M apply\n{\"type\":\"step\",\"step\":\"packages\",\"status\":\"ok\"}\n", Code: 255, IsLost: true}, nil, ErrConnectionLost, `the step after "packages"`},
+		{"lost in a step", &sshdtest.ScriptedConn{Stdout: "L4M host Linux x86_64 amd64\nL4M apply\n{\"type\":\"step\",\"step\":\"packages\",\"status\":\"ok\"}\n{\"type\":\"start\",\"step\":\"accounts\"}\n", Code: 255, IsLost: true}, nil, ErrConnectionLost, `step "accounts"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d, out := newTestDeployer(t, tc.conn, bundle, "")
@@ -256,15 +238,15 @@ func TestPrinterText(t *testing.T) {
 	}
 }
 
-// recordingConn answers like scriptedConn and keeps the commands it ran.
+// recordingConn answers like sshdtest.ScriptedConn and keeps the commands it ran.
 type recordingConn struct {
-	scriptedConn
+	sshdtest.ScriptedConn
 	calls []string
 }
 
 func (c *recordingConn) Run(ctx context.Context, command string, stdin io.Reader, stdout, stderr io.Writer) error {
 	c.calls = append(c.calls, command)
-	return c.scriptedConn.Run(ctx, command, stdin, stdout, stderr)
+	return c.ScriptedConn.Run(ctx, command, stdin, stdout, stderr)
 }
 
 // The host's arguments travel as the last word of the command line, which
@@ -273,7 +255,7 @@ func (c *recordingConn) Run(ctx context.Context, command string, stdin io.Reader
 func TestHostArgsOnTheCommandLine(t *testing.T) {
 	bundle, _ := OpenBundle(sshdtest.FakePlanBundle(t))
 	want := protocol.HostArgs{Root: "/t r", DryRun: true, Diff: true, WebExec: "/usr/bin/env FOO='1 2' /opt/web --port 8080 \"$HOME\"", MaxMounts: 8, By: "alice@laptop"}
-	conn := &recordingConn{scriptedConn: scriptedConn{stdout: "L4M host Linux x86_64 amd64\nL4M apply\n{\"type\":\"summary\",\"ok\":1}\n"}}
+	conn := &recordingConn{ScriptedConn: sshdtest.ScriptedConn{Stdout: "L4M host Linux x86_64 amd64\nL4M apply\n{\"type\":\"summary\",\"ok\":1}\n"}}
 	d, _ := newTestDeployer(t, conn, bundle, "")
 	d.Args = want
 	tg, _ := ParseTarget("root@h")

@@ -43,7 +43,7 @@ func TestHostTimeout(t *testing.T) {
 			if t.Spec == "root@stuck" {
 				return stuckConn{}, nil
 			}
-			return &scriptedConn{code: 1, stderr: "no such host\n"}, nil
+			return &sshdtest.ScriptedConn{Code: 1, Stderr: "no such host\n"}, nil
 		},
 	}
 	stuck, _ := ParseTarget("root@stuck")

@@ -16,17 +16,17 @@ import (
 // real ssh client does: an *runner.ExitError with the whole argv, the
 // command its last word.
 type sshConn struct {
-	replies []scriptedConn
+	replies []sshdtest.ScriptedConn
 	n       int
 }
 
 func (c *sshConn) Run(_ context.Context, command string, _ io.Reader, stdout, stderr io.Writer) error {
 	r := c.replies[min(c.n, len(c.replies)-1)]
 	c.n++
-	io.WriteString(stdout, r.stdout)
-	io.WriteString(stderr, r.stderr)
-	if r.code != 0 {
-		return &runner.ExitError{Argv: []string{"ssh", "-o", "ControlMaster=no", "-T", "--", "alice@h", command}, Stderr: r.stderr, Code: r.code, Err: errors.New("exit status 1")}
+	io.WriteString(stdout, r.Stdout)
+	io.WriteString(stderr, r.Stderr)
+	if r.Code != 0 {
+		return &runner.ExitError{Argv: []string{"ssh", "-o", "ControlMaster=no", "-T", "--", "alice@h", command}, Stderr: r.Stderr, Code: r.Code, Err: errors.New("exit status 1")}
 	}
 	return nil
 }
@@ -40,9 +40,9 @@ func (c *sshConn) Close() error { return nil }
 func TestVerboseDetails(t *testing.T) {
 	bundle, _ := OpenBundle(sshdtest.FakePlanBundle(t))
 	for _, verbose := range []bool{false, true} {
-		conn := &sshConn{replies: []scriptedConn{
-			{stdout: "L4M sudo alice\n", stderr: "sudo: a password is required\n", code: 1},
-			{stdout: "L4M sudo alice\n", stderr: "cat: write error: No space left on device\n", code: 1},
+		conn := &sshConn{replies: []sshdtest.ScriptedConn{
+			{Stdout: "L4M sudo alice\n", Stderr: "sudo: a password is required\n", Code: 1},
+			{Stdout: "L4M sudo alice\n", Stderr: "cat: write error: No space left on device\n", Code: 1},
 		}}
 		var out, errw strings.Builder
 		d := &Deployer{
